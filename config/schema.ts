@@ -1,0 +1,113 @@
+// The validated configuration schema: every key, its default and its meaning. README "Configuration" mirrors this file.
+import { z } from 'zod';
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port');
+
+export const configSchema = z.object({
+  kafka: z
+    .object({
+      /** Bootstrap brokers. Env: KAFKA_BROKERS (comma-separated). */
+      brokers: z.array(hostPort).min(1).default(['127.0.0.1:9092']),
+      clientId: z.string().min(1).default('tagstream'),
+      /** Partitions for topics tagstream creates. */
+      partitions: z.number().int().min(1).default(3),
+      replicationFactor: z.number().int().min(1).default(1),
+      /** How long to wait for a broker when connecting, before giving up with KAFKA_UNAVAILABLE. */
+      connectTimeoutMs: z.number().int().positive().default(10_000),
+    })
+    .prefault({}),
+  schemaRegistry: z
+    .object({
+      /** Confluent-compatible API base. Env: SCHEMA_REGISTRY_URL. Apicurio serves it under /apis/ccompat/v7. */
+      url: z.url().default('http://127.0.0.1:8081/apis/ccompat/v7'),
+    })
+    .prefault({}),
+  redis: z.object({ url: z.string().default('redis://127.0.0.1:6379') }).prefault({}),
+  mysql: z
+    .object({
+      /** Env: MYSQL_URL. The database in the URL is created by `npm run stack -- up` if missing. */
+      url: z.string().default('mysql://root@127.0.0.1:3306/tagstream'),
+    })
+    .prefault({}),
+  topics: z
+    .object({
+      scans: z.string().default('rfid.scans'),
+      transactions: z.string().default('pos.transactions'),
+      weather: z.string().default('external.weather'),
+      economic: z.string().default('external.economic'),
+      calendar: z.string().default('external.calendar'),
+      featuresRealtime: z.string().default('features.realtime'),
+      featuresWindowed: z.string().default('features.windowed'),
+      /** predictions.<service> */
+      predictionsPrefix: z.string().default('predictions.'),
+      alerts: z.string().default('alerts'),
+      modelVersions: z.string().default('models.versions'),
+      /** dlq.<source topic> */
+      dlqPrefix: z.string().default('dlq.'),
+      /** late.<source topic> */
+      latePrefix: z.string().default('late.'),
+      /** clean.<source topic>: validated records, the input of feature extraction. */
+      cleanPrefix: z.string().default('clean.'),
+    })
+    .prefault({}),
+  pipeline: z
+    .object({
+      /** Consumer group id; instances with the same id share the partitions. */
+      groupId: z.string().min(1).default('tagstream-ingest'),
+      /** Written into every dead-letter envelope. */
+      version: z.string().default('0.1.0'),
+      /** exactly_once: outputs and consumed offsets commit in one Kafka transaction; at_least_once: idempotent producer, commit after ack. */
+      processingGuarantee: z.enum(['exactly_once', 'at_least_once']).default('exactly_once'),
+      /** Records produced but not yet acknowledged before partitions are paused (backpressure). */
+      maxInFlight: z.number().int().positive().default(5_000),
+      /** Records processed per transaction / commit. */
+      maxBatch: z.number().int().positive().default(2_000),
+      /** Partitions processed at once within one instance. */
+      partitionsConcurrently: z.number().int().min(1).default(1),
+      /** Upper bound for a graceful shutdown (stop fetching, drain, commit, disconnect). */
+      shutdownTimeoutMs: z.number().int().positive().default(15_000),
+    })
+    .prefault({}),
+  validation: z
+    .object({
+      /** Event time may be at most this far ahead of the wall clock (reader clocks drift). */
+      futureMarginMs: z.number().int().min(0).default(5 * 60_000),
+      /** Event time may be at most this many days in the past. */
+      maxAgeDays: z.number().int().positive().default(3 * 365),
+      /** Known store ids; empty means any store id is accepted. */
+      storeIds: z.array(z.string()).default(['S1', 'S2', 'S3']),
+      /** Allowed |total_amount - sum(quantity*price)|. */
+      totalTolerance: z.number().min(0).default(0.01),
+    })
+    .prefault({}),
+  metrics: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      /** /metrics for Prometheus; 0 picks a free port. */
+      port: z.number().int().min(0).max(65535).default(9464),
+    })
+    .prefault({}),
+  stack: z
+    .object({
+      /** pid files, logs and Kafka data of the local stack (git-ignored). */
+      dir: z.string().default('.stack'),
+      /** Downloaded Kafka and Apicurio, outside the repo. */
+      cacheDir: z.string().default('~/.cache/tagstream'),
+      kafkaVersion: z.string().default('4.4.0'),
+      kafkaHeapMb: z.number().int().positive().default(512),
+      apicurioVersion: z.string().default('2.6.13.Final'),
+      registryHeapMb: z.number().int().positive().default(384),
+      /** JAVA_HOME for the registry; empty uses `java` on PATH (Apicurio 2.6 runs on Java 17, 3.x needs 21+). */
+      registryJavaHome: z.string().default(''),
+      readyTimeoutMs: z.number().int().positive().default(90_000),
+    })
+    .prefault({}),
+  log: z
+    .object({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,83 @@
+// Assembles a running pipeline from config: topics, schemas, processor, Kafka runner, /metrics; and a bounded stop.
+import type { Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { Config } from '../../config/schema.ts';
+import { createKafka, ensureTopics, mapKafkaError } from '../io/kafka/client.ts';
+import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
+import type { Logger } from '../log.ts';
+import { createMetricsRegistry, prometheusPipelineMetrics, serveMetrics } from '../metrics/prometheus.ts';
+import { systemClock, type Clock } from '../runtime/clock.ts';
+import { KafkaRunner } from '../runtime/kafka-runner.ts';
+import { RecordProcessor } from '../runtime/processor.ts';
+import type { Topology } from '../runtime/topology.ts';
+
+export interface RunningPipeline {
+  readonly runner: KafkaRunner;
+  readonly metrics: Registry;
+  readonly metricsPort: number | undefined;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Serve /metrics (default true); tests pass false or port 0. */
+  readonly serveMetrics?: boolean;
+  readonly metricsRegistry?: Registry;
+  readonly instanceId?: string;
+}
+
+export async function startPipeline(config: Config, topology: Topology, options: StartOptions): Promise<RunningPipeline> {
+  const { log } = options;
+  const metrics = options.metricsRegistry ?? createMetricsRegistry();
+  const pipelineMetrics = prometheusPipelineMetrics(metrics, topology.name);
+  const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
+  const processor = await RecordProcessor.create(topology, serde, {
+    pipelineVersion: config.pipeline.version,
+    dlqPrefix: config.topics.dlqPrefix,
+    clock: options.clock ?? systemClock,
+    metrics: pipelineMetrics,
+  });
+  const kafka = createKafka(config, log.child({ component: 'kafka' }));
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const created = await ensureTopics(admin, [...processor.sourceTopics, ...processor.outputTopics], config);
+    if (created.length) log.info({ topics: created }, 'created topics');
+  } catch (e) {
+    throw mapKafkaError(e, config.kafka.brokers, 'creating topics');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  const runner = new KafkaRunner(kafka, processor, {
+    groupId: config.pipeline.groupId,
+    brokers: config.kafka.brokers,
+    guarantee: config.pipeline.processingGuarantee,
+    maxBatch: config.pipeline.maxBatch,
+    maxInFlight: config.pipeline.maxInFlight,
+    partitionsConcurrently: config.pipeline.partitionsConcurrently,
+    shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
+    log: log.child({ component: 'runner' }),
+    metrics: pipelineMetrics,
+    ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
+  });
+  let server: Server | undefined;
+  let metricsPort: number | undefined;
+  if (options.serveMetrics ?? true) {
+    ({ server, port: metricsPort } = await serveMetrics(metrics, config.metrics.host, config.metrics.port));
+    log.info({ url: `http://${config.metrics.host}:${metricsPort}/metrics` }, 'serving metrics');
+  }
+  await runner.start();
+  return {
+    runner,
+    metrics,
+    metricsPort,
+    async stop() {
+      try {
+        await runner.stop();
+      } finally {
+        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      }
+    },
+  };
+}

@@ -1,0 +1,46 @@
+// `npm run pipeline`: runs the ingest pipeline until SIGINT/SIGTERM, then stops cleanly within pipeline.shutdownTimeoutMs.
+import { Command } from 'commander';
+import { loadConfig, redactConfig } from '../../config/load.ts';
+import { ingestTopology } from '../../pipelines/ingest.ts';
+import { startPipeline } from '../app/pipeline.ts';
+import { createLogger } from '../log.ts';
+import { runCli } from './run.ts';
+
+const program = new Command('pipeline')
+  .description(
+    'Run the ingest pipeline: validate rfid.scans and pos.transactions into clean.<source>, bad records into dlq.<source>. ' +
+      'Configuration comes from TAGSTREAM_CONFIG (YAML), TAGSTREAM__section__key and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL / MYSQL_URL.',
+  )
+  .option('--print-config', 'print the effective configuration (secrets redacted) and exit')
+  .option('--instance-id <id>', 'stable id of this instance (names its transactional producer); default: host name')
+  .action((opts: { printConfig?: boolean; instanceId?: string }) =>
+    runCli(async () => {
+      const config = loadConfig();
+      if (opts.printConfig) {
+        console.log(JSON.stringify(redactConfig(config), null, 2));
+        return;
+      }
+      const log = createLogger('pipeline', config.log.level);
+      const running = await startPipeline(config, ingestTopology(config), {
+        log,
+        ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }),
+      });
+      const stop = async (signal: string): Promise<void> => {
+        log.info({ signal }, 'stopping: no new fetches, draining, committing');
+        try {
+          await running.stop();
+        } catch (e) {
+          log.error({ err: e }, 'unclean stop');
+          process.exitCode = 1;
+        }
+        process.exit();
+      };
+      process.once('SIGINT', (s) => void stop(s));
+      process.once('SIGTERM', (s) => void stop(s));
+      const error = await running.runner.failure;
+      log.fatal({ err: error }, 'pipeline failed; fix the cause above and restart: committed work is not repeated');
+      process.exit(1);
+    }),
+  );
+
+await program.parseAsync();

@@ -1,0 +1,98 @@
+// One error type for the whole project: every error carries a code, a cause and whether a retry can help.
+// Retry logic and DLQ routing read `code` and `retryable`, never the message text.
+
+export const ERROR_CODES = [
+  // Input that can never succeed: routed to dlq.<source> with this code as the reason.
+  'DECODE_MAGIC_BYTE',
+  'DECODE_UNKNOWN_SCHEMA',
+  'DECODE_MALFORMED',
+  'DECODE_SCHEMA_MISMATCH',
+  'MISSING_FIELD',
+  'UNKNOWN_SCAN_TYPE',
+  'UNKNOWN_STORE',
+  'EVENT_TIME_FUTURE',
+  'EVENT_TIME_TOO_OLD',
+  'BAD_QUANTITY',
+  'BAD_PRICE',
+  'TOTAL_MISMATCH',
+  'EMPTY_ITEMS',
+  'BAD_QUALITY_GRADE',
+  'ENCODE_FAILED',
+  // Dependencies and operations.
+  'CONFIG_INVALID',
+  'KAFKA_UNAVAILABLE',
+  'KAFKA_ERROR',
+  'REGISTRY_UNAVAILABLE',
+  'REGISTRY_INCOMPATIBLE',
+  'REGISTRY_ERROR',
+  'MYSQL_UNAVAILABLE',
+  'MYSQL_ERROR',
+  'REDIS_UNAVAILABLE',
+  'REDIS_ERROR',
+  'STACK_TOOL_MISSING',
+  'STACK_START_FAILED',
+  'SHUTDOWN_TIMEOUT',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Codes that describe the record itself: the record is dead-lettered, never retried. */
+export const RECORD_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'DECODE_MAGIC_BYTE',
+  'DECODE_UNKNOWN_SCHEMA',
+  'DECODE_MALFORMED',
+  'DECODE_SCHEMA_MISMATCH',
+  'MISSING_FIELD',
+  'UNKNOWN_SCAN_TYPE',
+  'UNKNOWN_STORE',
+  'EVENT_TIME_FUTURE',
+  'EVENT_TIME_TOO_OLD',
+  'BAD_QUANTITY',
+  'BAD_PRICE',
+  'TOTAL_MISMATCH',
+  'EMPTY_ITEMS',
+  'BAD_QUALITY_GRADE',
+  'ENCODE_FAILED',
+]);
+
+export interface TagstreamErrorOptions {
+  readonly cause?: unknown;
+  readonly retryable?: boolean;
+  /** Extra context for logs (a field name, a topic); never secrets. */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+export class TagstreamError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: TagstreamErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TagstreamError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details ?? {};
+  }
+
+  /** True when this error describes a bad record (goes to the DLQ) rather than a failed dependency. */
+  get isRecordError(): boolean {
+    return RECORD_ERROR_CODES.has(this.code);
+  }
+}
+
+export function isTagstreamError(e: unknown): e is TagstreamError {
+  return e instanceof TagstreamError;
+}
+
+export function recordError(code: ErrorCode, message: string, details?: Record<string, unknown>): TagstreamError {
+  return new TagstreamError(code, message, details === undefined ? {} : { details });
+}
+
+/** Wraps anything thrown into a TagstreamError, keeping ours as they are. */
+export function toTagstreamError(e: unknown, fallback: ErrorCode = 'INTERNAL'): TagstreamError {
+  if (e instanceof TagstreamError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new TagstreamError(fallback, message, { cause: e });
+}

@@ -1,0 +1,72 @@
+// The subset of mysql2 that tagstream uses, behind our own interface, with driver errors mapped to our codes.
+import mysql from 'mysql2/promise';
+import { TagstreamError } from '../../errors.ts';
+
+export interface Sql {
+  query<T = unknown>(sql: string, params?: unknown[]): Promise<T[]>;
+  execute(sql: string, params?: unknown[]): Promise<{ affectedRows: number }>;
+  end(): Promise<void>;
+}
+
+/** MySQL errno / driver codes that mean "the server is not there": retrying later can help. */
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'ECONNRESET']);
+
+export function mapMysqlError(e: unknown, url: string): TagstreamError {
+  const code = (e as { code?: string } | undefined)?.code ?? '';
+  const errno = (e as { errno?: number } | undefined)?.errno;
+  const where = redactUrl(url);
+  if (UNAVAILABLE.has(code))
+    return new TagstreamError(
+      'MYSQL_UNAVAILABLE',
+      `MySQL/MariaDB at ${where} is not reachable (${code}): start it, or set MYSQL_URL to a running server`,
+      { cause: e, retryable: true },
+    );
+  // 1045 access denied, 1049 unknown database: configuration problems, not transient.
+  if (errno === 1045)
+    return new TagstreamError('MYSQL_UNAVAILABLE', `MySQL at ${where} refused the credentials: check MYSQL_URL`, {
+      cause: e,
+    });
+  if (errno === 1213 || errno === 1205)
+    return new TagstreamError('MYSQL_ERROR', `MySQL deadlock or lock wait timeout`, { cause: e, retryable: true });
+  return new TagstreamError('MYSQL_ERROR', `MySQL error ${code || errno}: ${(e as Error).message}`, { cause: e });
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
+}
+
+/** Splits a mysql:// URL into the server URL and the database name. */
+export function splitDatabase(url: string): { serverUrl: string; database: string } {
+  const u = new URL(url);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  u.pathname = '/';
+  return { serverUrl: u.toString(), database };
+}
+
+export function createSql(url: string, options: { connectionLimit?: number } = {}): Sql {
+  const pool = mysql.createPool({
+    uri: url,
+    connectionLimit: options.connectionLimit ?? 4,
+    multipleStatements: false,
+    dateStrings: false,
+    timezone: 'Z',
+    supportBigNumbers: true,
+  });
+  const wrap = async <T>(op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (e) {
+      throw mapMysqlError(e, url);
+    }
+  };
+  return {
+    query: <T>(sql: string, params: unknown[] = []) =>
+      wrap(async () => (await pool.query(sql, params))[0] as unknown as T[]),
+    execute: (sql: string, params: unknown[] = []) =>
+      wrap(async () => {
+        const [res] = await pool.query(sql, params);
+        return { affectedRows: (res as { affectedRows?: number }).affectedRows ?? 0 };
+      }),
+    end: () => pool.end(),
+  };
+}

@@ -1,0 +1,161 @@
+// Schema registry access behind our interface: register with BACKWARD compatibility, and a serde over the wire format.
+// Two implementations: the Confluent-API client (Apicurio ccompat or Confluent), and an in-memory one for unit tests.
+import avro from 'avsc';
+import { SchemaRegistry as ConfluentClient, COMPATIBILITY, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { TagstreamError, recordError } from '../../errors.ts';
+import { decodeWire, encodeWire } from './wire.ts';
+
+/** A parsed Avro schema (JSON). */
+export type AvroSchemaJson = object;
+
+/** What tagstream needs from a registry. */
+export interface SchemaRegistryClient {
+  /** Registers (or finds) the schema under `subject`, setting BACKWARD compatibility for a new subject; returns its id. */
+  register(subject: string, schema: AvroSchemaJson): Promise<number>;
+  /** The writer schema for an id; throws DECODE_UNKNOWN_SCHEMA when the registry does not know it. */
+  schemaById(id: number): Promise<AvroSchemaJson>;
+}
+
+export const valueSubject = (topic: string): string => `${topic}-value`;
+
+/** Encodes and decodes Avro values in the wire format, caching compiled avsc types per schema id. */
+export class AvroSerde {
+  private readonly types = new Map<number, avro.Type>();
+  private readonly pending = new Map<number, Promise<avro.Type>>();
+
+  constructor(private readonly registry: SchemaRegistryClient) {}
+
+  private typeFor(id: number): Promise<avro.Type> {
+    const cached = this.types.get(id);
+    if (cached) return Promise.resolve(cached);
+    let p = this.pending.get(id);
+    if (!p) {
+      p = this.registry.schemaById(id).then((schema) => {
+        const type = avro.Type.forSchema(schema as avro.Schema);
+        this.types.set(id, type);
+        return type;
+      });
+      p.finally(() => this.pending.delete(id)).catch(() => undefined);
+      this.pending.set(id, p);
+    }
+    return p;
+  }
+
+  /** Registers `schema` for the topic's value subject and returns an encoder bound to its id. */
+  async encoderFor<T>(topic: string, schema: AvroSchemaJson): Promise<(value: T) => Buffer> {
+    const id = await this.registry.register(valueSubject(topic), schema);
+    const type = await this.typeFor(id);
+    return (value: T) => {
+      try {
+        return encodeWire(id, type.toBuffer(value));
+      } catch (e) {
+        throw new TagstreamError('INTERNAL', `cannot encode for ${topic}: ${(e as Error).message}`, { cause: e });
+      }
+    };
+  }
+
+  /** Decodes with the writer schema named in the bytes. Bad bytes throw a record error; a registry outage does not. */
+  async decode(bytes: Buffer | null): Promise<unknown> {
+    const { schemaId, body } = decodeWire(bytes);
+    const type = await this.typeFor(schemaId);
+    try {
+      return type.fromBuffer(body);
+    } catch (e) {
+      throw recordError('DECODE_MALFORMED', `Avro body does not match writer schema ${schemaId}: ${(e as Error).message}`);
+    }
+  }
+}
+
+interface HttpishError {
+  status?: number;
+  message?: string;
+  code?: string;
+  cause?: { code?: string };
+}
+
+/** Maps client errors onto our codes: 404 on an id is the record's fault; network failures are the registry's. */
+export function mapRegistryError(e: unknown, url: string, what: string): TagstreamError {
+  const err = (e ?? {}) as HttpishError;
+  if (err.status === 404 && what.startsWith('schema id'))
+    return recordError('DECODE_UNKNOWN_SCHEMA', `${what} is not in the schema registry`);
+  if (err.status === 409)
+    return new TagstreamError('REGISTRY_INCOMPATIBLE', `${what}: the registry rejected the schema as incompatible: ${err.message ?? ''}`, { cause: e });
+  if (err.status === undefined || err.status >= 500)
+    return new TagstreamError(
+      'REGISTRY_UNAVAILABLE',
+      `schema registry at ${url} failed for ${what} (${err.message ?? err.code ?? err.cause?.code ?? 'no answer'}): is it up? run \`npm run stack -- up\` or set SCHEMA_REGISTRY_URL`,
+      { cause: e, retryable: true },
+    );
+  return new TagstreamError('REGISTRY_ERROR', `schema registry error for ${what}: ${err.status} ${err.message ?? ''}`, { cause: e });
+}
+
+export function confluentRegistry(url: string): SchemaRegistryClient {
+  const client = new ConfluentClient({ host: url, retry: { retries: 2 } });
+  return {
+    async register(subject, schema) {
+      try {
+        const { id } = await client.register(
+          { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+          { subject, compatibility: COMPATIBILITY.BACKWARD },
+        );
+        return id;
+      } catch (e) {
+        throw mapRegistryError(e, url, `subject ${subject}`);
+      }
+    },
+    async schemaById(id) {
+      try {
+        const res = await fetch(`${url.replace(/\/$/, '')}/schemas/ids/${id}`, { signal: AbortSignal.timeout(10_000) });
+        if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
+        const body = (await res.json()) as { schema: string; schemaType?: string };
+        if (body.schemaType && body.schemaType !== 'AVRO')
+          throw recordError('DECODE_UNKNOWN_SCHEMA', `schema id ${id} is ${body.schemaType}, not Avro`);
+        return JSON.parse(body.schema) as AvroSchemaJson;
+      } catch (e) {
+        if (e instanceof TagstreamError) throw e;
+        throw mapRegistryError(e, url, `schema id ${id}`);
+      }
+    },
+  };
+}
+
+/** A registry in memory, same behaviour for ids and BACKWARD checks, for the in-process driver. */
+export function memoryRegistry(): SchemaRegistryClient & { subjects(): Map<string, number[]> } {
+  const byId = new Map<number, AvroSchemaJson>();
+  const bySubject = new Map<string, number[]>();
+  let next = 1;
+  return {
+    async register(subject, schema) {
+      const text = JSON.stringify(schema);
+      for (const [id, s] of byId) if (JSON.stringify(s) === text) {
+        const ids = bySubject.get(subject) ?? [];
+        if (!ids.includes(id)) {
+          bySubject.set(subject, [...ids, id]);
+        }
+        return id;
+      }
+      const versions = bySubject.get(subject) ?? [];
+      const latest = versions.at(-1);
+      if (latest !== undefined) {
+        // BACKWARD: the new schema must read data written with the latest one.
+        const reader = avro.Type.forSchema(schema as avro.Schema);
+        const writer = avro.Type.forSchema(byId.get(latest) as avro.Schema);
+        try {
+          reader.createResolver(writer);
+        } catch (e) {
+          throw new TagstreamError('REGISTRY_INCOMPATIBLE', `subject ${subject}: ${(e as Error).message}`);
+        }
+      }
+      const id = next++;
+      byId.set(id, schema);
+      bySubject.set(subject, [...versions, id]);
+      return id;
+    },
+    async schemaById(id) {
+      const s = byId.get(id);
+      if (!s) throw recordError('DECODE_UNKNOWN_SCHEMA', `schema id ${id} is not in the schema registry`);
+      return s;
+    },
+    subjects: () => bySubject,
+  };
+}
