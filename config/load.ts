@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { TagstreamError } from '../src/errors.ts';
+import { redactUrl } from '../src/redact.ts';
 import { configSchema, type Config } from './schema.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -79,10 +80,9 @@ export function loadConfig(env: Env = process.env): Config {
 
 /** Config as printed in logs and `--help`: passwords in URLs are redacted. */
 export function redactConfig(config: Config): Config {
-  const redact = (url: string): string => url.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
   return {
     ...config,
-    redis: { url: redact(config.redis.url) },
-    mysql: { url: redact(config.mysql.url) },
+    redis: { url: redactUrl(config.redis.url) },
+    mysql: { url: redactUrl(config.mysql.url) },
   };
 }

@@ -52,6 +52,7 @@ export class RecordProcessor {
     const bound = new Map<string, BoundBranch>();
     for (const branch of topology.branches) {
       const dlqTopic = `${options.dlqPrefix}${branch.source}`;
+      if (branch.sourceSchema) await serde.register(branch.source, branch.sourceSchema);
       bound.set(branch.source, {
         branch,
         encode: await serde.encoderFor<unknown>(branch.sink.topic, branch.sink.schema),

@@ -5,6 +5,8 @@ import type { Operator, OperatorContext, Rec } from './operator.ts';
 /** A type-erased chain, so that branches of different record types sit in one topology. */
 export interface Branch {
   readonly source: string;
+  /** The schema producers are expected to write to the source, registered at start-up so they find it. */
+  readonly sourceSchema: AvroSchemaJson | undefined;
   readonly sink: { readonly topic: string; readonly schema: AvroSchemaJson };
   readonly stages: readonly string[];
   run(rec: Rec<unknown>, ctx: OperatorContext): Array<{ rec: Rec<unknown> } | { failedStage: string; error: unknown }>;
@@ -19,15 +21,17 @@ export interface Topology {
 export class Flow<T> {
   private constructor(
     private readonly source: string,
+    private readonly sourceSchema: AvroSchemaJson | undefined,
     private readonly ops: ReadonlyArray<Operator<unknown, unknown>>,
   ) {}
 
-  static from(source: string): Flow<unknown> {
-    return new Flow<unknown>(source, []);
+  /** Starts a chain at a source topic; values are decoded with their writer schema, so they start untyped. */
+  static from(source: string, sourceSchema?: AvroSchemaJson): Flow<unknown> {
+    return new Flow<unknown>(source, sourceSchema, []);
   }
 
   via<U>(op: Operator<T, U>): Flow<U> {
-    return new Flow<U>(this.source, [...this.ops, op as Operator<unknown, unknown>]);
+    return new Flow<U>(this.source, this.sourceSchema, [...this.ops, op as Operator<unknown, unknown>]);
   }
 
   /** Ends the chain in a topic whose values are written with `schema` (registered at start-up). */
@@ -35,6 +39,7 @@ export class Flow<T> {
     const ops = this.ops;
     return {
       source: this.source,
+      sourceSchema: this.sourceSchema,
       sink: { topic, schema },
       stages: ops.map((o) => o.name),
       run(rec, ctx) {

@@ -1,6 +1,9 @@
 // The subset of mysql2 that tagstream uses, behind our own interface, with driver errors mapped to our codes.
 import mysql from 'mysql2/promise';
 import { TagstreamError } from '../../errors.ts';
+import { redactUrl } from '../../redact.ts';
+
+export { redactUrl };
 
 export interface Sql {
   query<T = unknown>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -31,9 +34,6 @@ export function mapMysqlError(e: unknown, url: string): TagstreamError {
   return new TagstreamError('MYSQL_ERROR', `MySQL error ${code || errno}: ${(e as Error).message}`, { cause: e });
 }
 
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
-}
 
 /** Splits a mysql:// URL into the server URL and the database name. */
 export function splitDatabase(url: string): { serverUrl: string; database: string } {

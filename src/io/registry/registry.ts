@@ -41,9 +41,14 @@ export class AvroSerde {
     return p;
   }
 
+  /** Registers `schema` for the topic's value subject (BACKWARD compatibility); returns its id. */
+  register(topic: string, schema: AvroSchemaJson): Promise<number> {
+    return this.registry.register(valueSubject(topic), schema);
+  }
+
   /** Registers `schema` for the topic's value subject and returns an encoder bound to its id. */
   async encoderFor<T>(topic: string, schema: AvroSchemaJson): Promise<(value: T) => Buffer> {
-    const id = await this.registry.register(valueSubject(topic), schema);
+    const id = await this.register(topic, schema);
     const type = await this.typeFor(id);
     return (value: T) => {
       try {
@@ -127,17 +132,12 @@ export function memoryRegistry(): SchemaRegistryClient & { subjects(): Map<strin
   return {
     async register(subject, schema) {
       const text = JSON.stringify(schema);
-      for (const [id, s] of byId) if (JSON.stringify(s) === text) {
-        const ids = bySubject.get(subject) ?? [];
-        if (!ids.includes(id)) {
-          bySubject.set(subject, [...ids, id]);
-        }
-        return id;
-      }
       const versions = bySubject.get(subject) ?? [];
+      const known = versions.find((id) => JSON.stringify(byId.get(id)) === text);
+      if (known !== undefined) return known;
       const latest = versions.at(-1);
       if (latest !== undefined) {
-        // BACKWARD: the new schema must read data written with the latest one.
+        // BACKWARD: the new schema must read data written with the subject's latest one.
         const reader = avro.Type.forSchema(schema as avro.Schema);
         const writer = avro.Type.forSchema(byId.get(latest) as avro.Schema);
         try {
@@ -146,7 +146,9 @@ export function memoryRegistry(): SchemaRegistryClient & { subjects(): Map<strin
           throw new TagstreamError('REGISTRY_INCOMPATIBLE', `subject ${subject}: ${(e as Error).message}`);
         }
       }
-      const id = next++;
+      // Like a real registry, the same schema text keeps one id across subjects.
+      const existing = [...byId].find(([, s]) => JSON.stringify(s) === text)?.[0];
+      const id = existing ?? next++;
       byId.set(id, schema);
       bySubject.set(subject, [...versions, id]);
       return id;
