@@ -10,7 +10,15 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** Well-known variables that point tagstream at services that already run. */
 const SHORTCUTS: ReadonlyArray<[string, string[], (v: string) => Json]> = [
-  ['KAFKA_BROKERS', ['kafka', 'brokers'], (v) => v.split(',').map((s) => s.trim()).filter(Boolean)],
+  [
+    'KAFKA_BROKERS',
+    ['kafka', 'brokers'],
+    (v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+  ],
   ['SCHEMA_REGISTRY_URL', ['schemaRegistry', 'url'], (v) => v],
   ['REDIS_URL', ['redis', 'url'], (v) => v],
   ['MYSQL_URL', ['mysql', 'url'], (v) => v],
@@ -43,7 +51,9 @@ function parseEnvValue(v: string): Json {
  * Generic overrides use TAGSTREAM__<section>__<key>, e.g. TAGSTREAM__pipeline__maxBatch=500 (JSON values parsed).
  */
 export function rawConfig(env: Env, fileText?: string): Record<string, Json> {
-  const raw: Record<string, Json> = fileText ? ((parseYaml(fileText) as Record<string, Json> | null) ?? {}) : {};
+  const raw: Record<string, Json> = fileText
+    ? ((parseYaml(fileText) as Record<string, Json> | null) ?? {})
+    : {};
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || !name.startsWith('TAGSTREAM__')) continue;
     setPath(raw, name.slice('TAGSTREAM__'.length).split('__'), parseEnvValue(value));
@@ -82,6 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
 export function redactConfig(config: Config): Config {
   return {
     ...config,
+    schemaRegistry: { url: redactUrl(config.schemaRegistry.url) },
     redis: { url: redactUrl(config.redis.url) },
     mysql: { url: redactUrl(config.mysql.url) },
   };

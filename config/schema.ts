@@ -71,9 +71,17 @@ export const configSchema = z.object({
   validation: z
     .object({
       /** Event time may be at most this far ahead of the wall clock (reader clocks drift). */
-      futureMarginMs: z.number().int().min(0).default(5 * 60_000),
+      futureMarginMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(5 * 60_000),
       /** Event time may be at most this many days in the past. */
-      maxAgeDays: z.number().int().positive().default(3 * 365),
+      maxAgeDays: z
+        .number()
+        .int()
+        .positive()
+        .default(3 * 365),
       /** Known store ids; empty means any store id is accepted. */
       storeIds: z.array(z.string()).default(['S1', 'S2', 'S3']),
       /** Allowed |total_amount - sum(quantity*price)|. */

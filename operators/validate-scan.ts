@@ -3,7 +3,15 @@ import { isScanType } from '../src/schemas/catalog.ts';
 import type { RfidScan } from '../src/schemas/types.ts';
 import { recordError } from '../src/errors.ts';
 import type { Operator } from '../src/runtime/operator.ts';
-import { asObject, checkEventTime, checkStore, optionalString, requireNumber, requireString, type ValidationRules } from './validation-rules.ts';
+import {
+  asObject,
+  checkEventTime,
+  checkStore,
+  optionalString,
+  requireNumber,
+  requireString,
+  type ValidationRules,
+} from './validation-rules.ts';
 
 export function validateScan(rules: ValidationRules): Operator<unknown, RfidScan> {
   return {
@@ -18,12 +26,29 @@ export function validateScan(rules: ValidationRules): Operator<unknown, RfidScan
       const store_id = requireString(o, 'store_id');
       const quality_grade = requireNumber(o, 'quality_grade');
       if (!isScanType(scan_type))
-        throw recordError('UNKNOWN_SCAN_TYPE', `scan_type ${JSON.stringify(scan_type)} is not one of in, out, return, damage, repair`, { field: 'scan_type' });
+        throw recordError(
+          'UNKNOWN_SCAN_TYPE',
+          `scan_type ${JSON.stringify(scan_type)} is not one of in, out, return, damage, repair`,
+          { field: 'scan_type' },
+        );
       if (!Number.isInteger(quality_grade) || quality_grade < 1 || quality_grade > 5)
-        throw recordError('BAD_QUALITY_GRADE', `quality_grade ${quality_grade} is not an integer from 1 to 5`, { field: 'quality_grade' });
+        throw recordError(
+          'BAD_QUALITY_GRADE',
+          `quality_grade ${quality_grade} is not an integer from 1 to 5`,
+          { field: 'quality_grade' },
+        );
       checkStore(store_id, rules);
       checkEventTime('scan_date', scan_date, ctx.clock.now(), rules);
-      const scan: RfidScan = { tag_id, rental_class_num, scan_type, scan_date, reader_id, store_id, quality_grade, notes: optionalString(o, 'notes') };
+      const scan: RfidScan = {
+        tag_id,
+        rental_class_num,
+        scan_type,
+        scan_date,
+        reader_id,
+        store_id,
+        quality_grade,
+        notes: optionalString(o, 'notes'),
+      };
       return [{ key: rec.key, value: scan, timestamp: scan_date }];
     },
   };

@@ -22,13 +22,17 @@ export function asObject(value: unknown): Record<string, unknown> {
 
 export function requireString(obj: Record<string, unknown>, field: string): string {
   const v = obj[field];
-  if (typeof v !== 'string' || v.trim() === '') throw recordError('MISSING_FIELD', `required field ${field} is missing or empty`, { field });
+  if (typeof v !== 'string' || v.trim() === '')
+    throw recordError('MISSING_FIELD', `required field ${field} is missing or empty`, { field });
   return v;
 }
 
 export function requireNumber(obj: Record<string, unknown>, field: string): number {
   const v = obj[field];
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw recordError('MISSING_FIELD', `required numeric field ${field} is missing`, { field });
+  if (typeof v !== 'number')
+    throw recordError('MISSING_FIELD', `required numeric field ${field} is missing`, { field });
+  if (!Number.isFinite(v))
+    throw recordError('NOT_FINITE', `${field} is ${v}, not a finite number`, { field });
   return v;
 }
 
@@ -39,12 +43,24 @@ export function optionalString(obj: Record<string, unknown>, field: string): str
 
 export function checkEventTime(field: string, t: number, now: number, rules: ValidationRules): void {
   if (t > now + rules.futureMarginMs)
-    throw recordError('EVENT_TIME_FUTURE', `${field} ${new Date(t).toISOString()} is more than ${rules.futureMarginMs} ms ahead of now`, { field });
+    throw recordError(
+      'EVENT_TIME_FUTURE',
+      `${field} ${new Date(t).toISOString()} is more than ${rules.futureMarginMs} ms ahead of now`,
+      { field },
+    );
   if (t < now - rules.maxAgeDays * DAY_MS)
-    throw recordError('EVENT_TIME_TOO_OLD', `${field} ${new Date(t).toISOString()} is more than ${rules.maxAgeDays} days old`, { field });
+    throw recordError(
+      'EVENT_TIME_TOO_OLD',
+      `${field} ${new Date(t).toISOString()} is more than ${rules.maxAgeDays} days old`,
+      { field },
+    );
 }
 
 export function checkStore(storeId: string, rules: ValidationRules): void {
   if (rules.storeIds.length > 0 && !rules.storeIds.includes(storeId))
-    throw recordError('UNKNOWN_STORE', `store_id ${storeId} is not a known store (${rules.storeIds.join(', ')})`, { field: 'store_id' });
+    throw recordError(
+      'UNKNOWN_STORE',
+      `store_id ${storeId} is not a known store (${rules.storeIds.join(', ')})`,
+      { field: 'store_id' },
+    );
 }

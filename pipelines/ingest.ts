@@ -9,7 +9,9 @@ import { Flow, topology, type Topology } from '../src/runtime/topology.ts';
 export function ingestTopology(config: Config): Topology {
   const { topics, validation } = config;
   return topology('ingest', [
-    Flow.from(topics.scans, loadSchema('rfidScan')).via(validateScan(validation)).to(`${topics.cleanPrefix}${topics.scans}`, loadSchema('rfidScan')),
+    Flow.from(topics.scans, loadSchema('rfidScan'))
+      .via(validateScan(validation))
+      .to(`${topics.cleanPrefix}${topics.scans}`, loadSchema('rfidScan')),
     Flow.from(topics.transactions, loadSchema('posTransaction'))
       .via(validateTransaction(validation))
       .to(`${topics.cleanPrefix}${topics.transactions}`, loadSchema('posTransaction')),

@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'TOTAL_MISMATCH',
   'EMPTY_ITEMS',
   'BAD_QUALITY_GRADE',
+  'NOT_FINITE',
   'ENCODE_FAILED',
   // Dependencies and operations.
   'CONFIG_INVALID',
@@ -53,6 +54,7 @@ export const RECORD_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'TOTAL_MISMATCH',
   'EMPTY_ITEMS',
   'BAD_QUALITY_GRADE',
+  'NOT_FINITE',
   'ENCODE_FAILED',
 ]);
 
@@ -86,7 +88,11 @@ export function isTagstreamError(e: unknown): e is TagstreamError {
   return e instanceof TagstreamError;
 }
 
-export function recordError(code: ErrorCode, message: string, details?: Record<string, unknown>): TagstreamError {
+export function recordError(
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+): TagstreamError {
   return new TagstreamError(code, message, details === undefined ? {} : { details });
 }
 

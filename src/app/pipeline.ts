@@ -27,7 +27,11 @@ export interface StartOptions {
   readonly instanceId?: string;
 }
 
-export async function startPipeline(config: Config, topology: Topology, options: StartOptions): Promise<RunningPipeline> {
+export async function startPipeline(
+  config: Config,
+  topology: Topology,
+  options: StartOptions,
+): Promise<RunningPipeline> {
   const { log } = options;
   const metrics = options.metricsRegistry ?? createMetricsRegistry();
   const pipelineMetrics = prometheusPipelineMetrics(metrics, topology.name);

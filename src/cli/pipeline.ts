@@ -12,7 +12,10 @@ const program = new Command('pipeline')
       'Configuration comes from TAGSTREAM_CONFIG (YAML), TAGSTREAM__section__key and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL / MYSQL_URL.',
   )
   .option('--print-config', 'print the effective configuration (secrets redacted) and exit')
-  .option('--instance-id <id>', 'stable id of this instance (names its transactional producer); default: host name')
+  .option(
+    '--instance-id <id>',
+    'stable id of this instance (names its transactional producer); default: host name',
+  )
   .action((opts: { printConfig?: boolean; instanceId?: string }) =>
     runCli(async () => {
       const config = loadConfig();
@@ -38,7 +41,10 @@ const program = new Command('pipeline')
       process.once('SIGINT', (s) => void stop(s));
       process.once('SIGTERM', (s) => void stop(s));
       const error = await running.runner.failure;
-      log.fatal({ err: error }, 'pipeline failed; fix the cause above and restart: committed work is not repeated');
+      log.fatal(
+        { err: error },
+        'pipeline failed; fix the cause above and restart: committed work is not repeated',
+      );
       process.exit(1);
     }),
   );

@@ -16,7 +16,9 @@ const say = (line: string): void => console.log(line);
 
 program
   .command('up')
-  .description('start what is not running, wait until every service is ready, create the database and apply migrations (a no-op when all is up)')
+  .description(
+    'start what is not running, wait until every service is ready, create the database and apply migrations (a no-op when all is up)',
+  )
   .action(() =>
     runCli(async () => {
       const { started } = await stackUp(loadConfig(), say);
@@ -40,7 +42,8 @@ program
   .description('show each service: started by tagstream, external, or stopped; and whether it answers')
   .action(() =>
     runCli(async () => {
-      for (const { name, state } of await stackStatus(loadConfig())) say(`${name.padEnd(9)} ${describeState(state)}`);
+      for (const { name, state } of await stackStatus(loadConfig()))
+        say(`${name.padEnd(9)} ${describeState(state)}`);
     }),
   );
 

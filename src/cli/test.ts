@@ -21,13 +21,17 @@ if (!onlyUnit) {
   }
 }
 
-const vitest = spawn(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args], { stdio: 'inherit' });
+const vitest = spawn(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args], {
+  stdio: 'inherit',
+});
 const forward = (signal: NodeJS.Signals): void => {
   vitest.kill(signal);
 };
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
-const code: number = await new Promise((resolve) => vitest.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+const code: number = await new Promise((resolve) =>
+  vitest.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+);
 
 if (started.length) {
   say(`stopping what this run started: ${started.join(', ')}`);

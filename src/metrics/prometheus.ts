@@ -10,57 +10,62 @@ export function createMetricsRegistry(withProcessMetrics = true): Registry {
   return registry;
 }
 
+/** A metric already in the registry under that name (another pipeline made it), or a new one. */
+export function shared<M>(registry: Registry, name: string, make: () => M): M {
+  return (registry.getSingleMetric(name) as M | undefined) ?? make();
+}
+
+type Labels = readonly string[];
+
+/** Declares metrics on one registry, reusing any of the same name, so several pipelines can share it. */
+export function metricFactory(registry: Registry) {
+  return {
+    counter: (name: string, help: string, labelNames: Labels) =>
+      shared(registry, name, () => new Counter({ name, help, labelNames, registers: [registry] })),
+    gauge: (name: string, help: string, labelNames: Labels) =>
+      shared(registry, name, () => new Gauge({ name, help, labelNames, registers: [registry] })),
+    histogram: (name: string, help: string, labelNames: Labels, buckets: number[]) =>
+      shared(registry, name, () => new Histogram({ name, help, labelNames, buckets, registers: [registry] })),
+  };
+}
+
 /** Counters and gauges of one pipeline, labelled by pipeline name so several can share a registry. */
 export function prometheusPipelineMetrics(registry: Registry, pipeline: string): PipelineMetrics {
-  const recordsIn = new Counter({
-    name: 'tagstream_records_in_total',
-    help: 'Records consumed from a source topic',
-    labelNames: ['pipeline', 'topic'] as const,
-    registers: [registry],
-  });
-  const recordsOut = new Counter({
-    name: 'tagstream_records_out_total',
-    help: 'Records produced to an output topic (dead letters excluded)',
-    labelNames: ['pipeline', 'topic'] as const,
-    registers: [registry],
-  });
-  const dlq = new Counter({
-    name: 'tagstream_dlq_records_total',
-    help: 'Records sent to a dead-letter topic, by source topic, failing stage and reason code',
-    labelNames: ['pipeline', 'source', 'stage', 'reason'] as const,
-    registers: [registry],
-  });
-  const failed = new Counter({
-    name: 'tagstream_stage_failures_total',
-    help: 'Stage failures that were not the record\'s fault (a dependency failed); the batch is retried',
-    labelNames: ['pipeline', 'stage', 'reason'] as const,
-    registers: [registry],
-  });
-  const commit = new Histogram({
-    name: 'tagstream_commit_duration_seconds',
-    help: 'Time to produce a batch\'s outputs and commit its offsets',
-    labelNames: ['pipeline'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
-  const committed = new Counter({
-    name: 'tagstream_records_committed_total',
-    help: 'Input records whose outputs and offsets are committed',
-    labelNames: ['pipeline'] as const,
-    registers: [registry],
-  });
-  const inFlight = new Gauge({
-    name: 'tagstream_in_flight_records',
-    help: 'Records produced and not yet acknowledged',
-    labelNames: ['pipeline'] as const,
-    registers: [registry],
-  });
-  const paused = new Gauge({
-    name: 'tagstream_paused_partitions',
-    help: 'Partitions paused by backpressure',
-    labelNames: ['pipeline'] as const,
-    registers: [registry],
-  });
+  const m = metricFactory(registry);
+  const recordsIn = m.counter('tagstream_records_in_total', 'Records consumed from a source topic', [
+    'pipeline',
+    'topic',
+  ]);
+  const recordsOut = m.counter(
+    'tagstream_records_out_total',
+    'Records produced to an output topic (dead letters excluded)',
+    ['pipeline', 'topic'],
+  );
+  const dlq = m.counter(
+    'tagstream_dlq_records_total',
+    'Records sent to a dead-letter topic, by source topic, failing stage and reason code',
+    ['pipeline', 'source', 'stage', 'reason'],
+  );
+  const failed = m.counter(
+    'tagstream_stage_failures_total',
+    "Stage failures that were not the record's fault (a dependency failed); the batch is retried",
+    ['pipeline', 'stage', 'reason'],
+  );
+  const commit = m.histogram(
+    'tagstream_commit_duration_seconds',
+    "Time to produce a batch's outputs and commit its offsets",
+    ['pipeline'],
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
+  const committed = m.counter(
+    'tagstream_records_committed_total',
+    'Input records whose outputs and offsets are committed',
+    ['pipeline'],
+  );
+  const inFlight = m.gauge('tagstream_in_flight_records', 'Records produced and not yet acknowledged', [
+    'pipeline',
+  ]);
+  const paused = m.gauge('tagstream_paused_partitions', 'Partitions paused by backpressure', ['pipeline']);
   return {
     recordsIn: (topic, n) => recordsIn.inc({ pipeline, topic }, n),
     recordsOut: (topic, n) => n > 0 && recordsOut.inc({ pipeline, topic }, n),
@@ -76,7 +81,11 @@ export function prometheusPipelineMetrics(registry: Registry, pipeline: string):
 }
 
 /** Serves GET /metrics; resolves with the bound port (0 in config picks a free one). */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<{ server: Server; port: number }> {
+export async function serveMetrics(
+  registry: Registry,
+  host: string,
+  port: number,
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
       registry

@@ -79,7 +79,9 @@ export class KafkaRunner {
       allowAutoTopicCreation: false,
       // An idempotent producer keeps retrying while the broker is away (kafkajs warns on a limit); stop() bounds the wait.
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
-      ...(eos ? { transactionalId: `tagstream-${processor.topology.name}-${instance}`, transactionTimeout: 30_000 } : {}),
+      ...(eos
+        ? { transactionalId: `tagstream-${processor.topology.name}-${instance}`, transactionTimeout: 30_000 }
+        : {}),
     });
     this.limiter = new InFlightLimiter(options.maxInFlight);
     this.failure = new Promise<Error>((resolve) => (this.crashed = resolve));
@@ -162,7 +164,12 @@ export class KafkaRunner {
   }
 
   /** Sends the outputs and commits `nextOffset`, atomically in exactly_once mode. */
-  private async commit(topic: string, partition: number, nextOffset: string, outputs: readonly OutRecord[]): Promise<void> {
+  private async commit(
+    topic: string,
+    partition: number,
+    nextOffset: string,
+    outputs: readonly OutRecord[],
+  ): Promise<void> {
     const topicMessages = [...toMessages(outputs)].map(([t, messages]) => ({ topic: t, messages }));
     const offsets = { topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] };
     if (this.options.guarantee === 'at_least_once') {
@@ -196,7 +203,13 @@ export class KafkaRunner {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new TagstreamError('SHUTDOWN_TIMEOUT', `shutdown took longer than ${shutdownTimeoutMs} ms; uncommitted records will be processed again on restart`)),
+        () =>
+          reject(
+            new TagstreamError(
+              'SHUTDOWN_TIMEOUT',
+              `shutdown took longer than ${shutdownTimeoutMs} ms; uncommitted records will be processed again on restart`,
+            ),
+          ),
         shutdownTimeoutMs,
       );
     });

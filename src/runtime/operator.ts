@@ -31,6 +31,9 @@ export interface Operator<In, Out> {
 }
 
 /** A stateless one-to-one stage from a function. */
-export function mapOperator<In, Out>(name: string, fn: (value: In, rec: Rec<In>, ctx: OperatorContext) => Rec<Out>): Operator<In, Out> {
+export function mapOperator<In, Out>(
+  name: string,
+  fn: (value: In, rec: Rec<In>, ctx: OperatorContext) => Rec<Out>,
+): Operator<In, Out> {
   return { name, process: (rec, ctx) => [fn(rec.value, rec, ctx)] };
 }

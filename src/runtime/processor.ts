@@ -48,7 +48,11 @@ export class RecordProcessor {
   ) {}
 
   /** Registers every sink and dead-letter schema (BACKWARD compatibility) and binds the encoders. */
-  static async create(topology: Topology, serde: AvroSerde, options: ProcessorOptions): Promise<RecordProcessor> {
+  static async create(
+    topology: Topology,
+    serde: AvroSerde,
+    options: ProcessorOptions,
+  ): Promise<RecordProcessor> {
     const bound = new Map<string, BoundBranch>();
     for (const branch of topology.branches) {
       const dlqTopic = `${options.dlqPrefix}${branch.source}`;
@@ -86,7 +90,10 @@ export class RecordProcessor {
     } catch (e) {
       return [this.deadLetter(b, raw, 'decode', e)];
     }
-    const ctx = { clock: this.options.clock, source: { topic: raw.topic, partition: raw.partition, offset: raw.offset } };
+    const ctx = {
+      clock: this.options.clock,
+      source: { topic: raw.topic, partition: raw.partition, offset: raw.offset },
+    };
     const results = b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
     const out: OutRecord[] = [];
     for (const r of results) {
@@ -95,7 +102,14 @@ export class RecordProcessor {
       try {
         bytes = b.encode(r.rec.value);
       } catch (e) {
-        return [this.deadLetter(b, raw, `encode:${b.branch.sink.topic}`, new TagstreamError('ENCODE_FAILED', toTagstreamError(e).message))];
+        return [
+          this.deadLetter(
+            b,
+            raw,
+            `encode:${b.branch.sink.topic}`,
+            new TagstreamError('ENCODE_FAILED', toTagstreamError(e).message),
+          ),
+        ];
       }
       out.push({ topic: b.branch.sink.topic, key: r.rec.key, value: bytes, timestamp: r.rec.timestamp });
     }

@@ -41,7 +41,11 @@ export class TestDriver {
   }
 
   /** Feeds raw bytes into a source topic (partition 0, next offset). */
-  async pipeRaw(topic: string, value: Buffer | null, opts: { key?: string; timestamp?: number } = {}): Promise<void> {
+  async pipeRaw(
+    topic: string,
+    value: Buffer | null,
+    opts: { key?: string; timestamp?: number } = {},
+  ): Promise<void> {
     const offset = this.offsets.get(topic) ?? 0;
     this.offsets.set(topic, offset + 1);
     const out = await (this.processor as RecordProcessor).process({
@@ -56,7 +60,12 @@ export class TestDriver {
   }
 
   /** Encodes and feeds a value. */
-  async pipe(topic: string, schema: AvroSchemaJson, value: unknown, opts: { key?: string; timestamp?: number } = {}): Promise<void> {
+  async pipe(
+    topic: string,
+    schema: AvroSchemaJson,
+    value: unknown,
+    opts: { key?: string; timestamp?: number } = {},
+  ): Promise<void> {
     await this.pipeRaw(topic, await this.encode(topic, schema, value), opts);
   }
 
@@ -65,7 +74,11 @@ export class TestDriver {
     const recs = this.outputs.get(topic) ?? [];
     this.outputs.delete(topic);
     return Promise.all(
-      recs.map(async (r) => ({ key: r.key?.toString() ?? null, value: (await this.serde.decode(r.value)) as T, timestamp: r.timestamp })),
+      recs.map(async (r) => ({
+        key: r.key?.toString() ?? null,
+        value: (await this.serde.decode(r.value)) as T,
+        timestamp: r.timestamp,
+      })),
     );
   }
 

@@ -9,7 +9,10 @@ export interface Branch {
   readonly sourceSchema: AvroSchemaJson | undefined;
   readonly sink: { readonly topic: string; readonly schema: AvroSchemaJson };
   readonly stages: readonly string[];
-  run(rec: Rec<unknown>, ctx: OperatorContext): Array<{ rec: Rec<unknown> } | { failedStage: string; error: unknown }>;
+  run(
+    rec: Rec<unknown>,
+    ctx: OperatorContext,
+  ): Array<{ rec: Rec<unknown> } | { failedStage: string; error: unknown }>;
 }
 
 export interface Topology {

@@ -29,7 +29,10 @@ export function javaBinary(javaHome: string): string {
   if (javaHome) {
     const bin = `${javaHome}/bin/java`;
     if (!existsSync(bin))
-      throw new TagstreamError('STACK_TOOL_MISSING', `no java at ${bin}: fix stack.registryJavaHome / JAVA_HOME`);
+      throw new TagstreamError(
+        'STACK_TOOL_MISSING',
+        `no java at ${bin}: fix stack.registryJavaHome / JAVA_HOME`,
+      );
     return bin;
   }
   requireTool('java', 'install a JDK 17+ (apt-get install openjdk-17-jre-headless)');

@@ -8,11 +8,21 @@ export interface UpResult {
 }
 
 /** Brings every service up; the JVM services start side by side. Idempotent: a second call starts nothing. */
-export async function stackUp(config: Config, log: (line: string) => void, services: StackService[] = stackServices(config)): Promise<UpResult> {
+export async function stackUp(
+  config: Config,
+  log: (line: string) => void,
+  services: StackService[] = stackServices(config),
+): Promise<UpResult> {
   const jvm = services.filter((s) => s.logFile !== undefined);
   const rest = services.filter((s) => s.logFile === undefined);
   const results = await Promise.allSettled(jvm.map((s) => s.up(log)));
-  const started = jvm.filter((_, i) => (results[i] as PromiseSettledResult<boolean>).status === 'fulfilled' && (results[i] as PromiseFulfilledResult<boolean>).value).map((s) => s.name);
+  const started = jvm
+    .filter(
+      (_, i) =>
+        (results[i] as PromiseSettledResult<boolean>).status === 'fulfilled' &&
+        (results[i] as PromiseFulfilledResult<boolean>).value,
+    )
+    .map((s) => s.name);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   for (const s of rest) if (await s.up(log)) started.push(s.name);
@@ -20,7 +30,12 @@ export async function stackUp(config: Config, log: (line: string) => void, servi
 }
 
 /** Stops what we started (all of it, or only `names`); external services are left alone. */
-export async function stackDown(config: Config, log: (line: string) => void, names?: readonly string[], services: StackService[] = stackServices(config)): Promise<string[]> {
+export async function stackDown(
+  config: Config,
+  log: (line: string) => void,
+  names?: readonly string[],
+  services: StackService[] = stackServices(config),
+): Promise<string[]> {
   const stopped: string[] = [];
   for (const s of services) {
     if (names && !names.includes(s.name)) continue;
@@ -40,7 +55,10 @@ export function describeState(s: ServiceState): string {
   }
 }
 
-export async function stackStatus(config: Config, services: StackService[] = stackServices(config)): Promise<Array<{ name: string; state: ServiceState }>> {
+export async function stackStatus(
+  config: Config,
+  services: StackService[] = stackServices(config),
+): Promise<Array<{ name: string; state: ServiceState }>> {
   return Promise.all(services.map(async (s) => ({ name: s.name, state: await s.state() })));
 }
 

@@ -68,7 +68,11 @@ export async function waitFor(
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-export async function stopProcess(pid: number, marker: string, graceMs = 20_000): Promise<'stopped' | 'killed'> {
+export async function stopProcess(
+  pid: number,
+  marker: string,
+  graceMs = 20_000,
+): Promise<'stopped' | 'killed'> {
   try {
     process.kill(pid, 'SIGTERM');
   } catch {

@@ -11,7 +11,16 @@ import { TagstreamError } from '../errors.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import { redactUrl } from '../io/mysql/pool.ts';
 import { javaBinary, launchDetached, runMaven } from './java.ts';
-import { isOurProcess, parseHostPort, readPid, removePid, stopProcess, tcpReachable, waitFor, writePid } from './process.ts';
+import {
+  isOurProcess,
+  parseHostPort,
+  readPid,
+  removePid,
+  stopProcess,
+  tcpReachable,
+  waitFor,
+  writePid,
+} from './process.ts';
 
 export type ServiceState =
   | { readonly kind: 'ours'; readonly pid: number; readonly reachable: boolean }
@@ -43,7 +52,12 @@ const KAFKA_MARKER = 'kafka.Kafka';
 const REGISTRY_MARKER = 'apicurio-registry-app';
 
 async function kafkaReady(brokers: string[]): Promise<boolean> {
-  const kafka = new Kafka({ brokers, clientId: 'tagstream-stack', logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  const kafka = new Kafka({
+    brokers,
+    clientId: 'tagstream-stack',
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+  });
   const admin = kafka.admin();
   try {
     await admin.connect();
@@ -66,7 +80,11 @@ async function httpOk(url: string): Promise<boolean> {
 }
 
 /** Apache Kafka 4.x, one KRaft node acting as broker and controller, jars resolved by Maven into the cache. */
-export function kafkaService(config: Config, paths: StackPaths, env: NodeJS.ProcessEnv = process.env): StackService {
+export function kafkaService(
+  config: Config,
+  paths: StackPaths,
+  env: NodeJS.ProcessEnv = process.env,
+): StackService {
   const dir = join(paths.stackDir, 'kafka');
   const pidFile = join(dir, 'kafka.pid');
   const logFile = join(dir, 'kafka.log');
@@ -88,7 +106,13 @@ export function kafkaService(config: Config, paths: StackPaths, env: NodeJS.Proc
     log(`kafka: fetching Apache Kafka ${config.stack.kafkaVersion} jars from Maven Central into ${libs}`);
     mkdirSync(libs, { recursive: true });
     runMaven(
-      ['-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, `-Dkafka.version=${config.stack.kafkaVersion}`],
+      [
+        '-f',
+        POM,
+        'dependency:copy-dependencies',
+        `-DoutputDirectory=${libs}`,
+        `-Dkafka.version=${config.stack.kafkaVersion}`,
+      ],
       dir,
       join(dir, 'maven.log'),
       'KAFKA_BROKERS',
@@ -154,18 +178,36 @@ export function kafkaService(config: Config, paths: StackPaths, env: NodeJS.Proc
         const cp = `${libs}/*`;
         if (!existsSync(join(dataDir, 'meta.properties'))) {
           log('kafka: formatting KRaft storage');
-          const uuid = spawnSync(java, ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid'], { encoding: 'utf8' });
-          const clusterId = uuid.stdout.trim().split('\n').pop() ?? '';
-          const fmt = spawnSync(java, ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], {
+          const uuid = spawnSync(java, ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid'], {
             encoding: 'utf8',
           });
+          const clusterId = uuid.stdout.trim().split('\n').pop() ?? '';
+          const fmt = spawnSync(
+            java,
+            ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props],
+            {
+              encoding: 'utf8',
+            },
+          );
           if (fmt.status !== 0)
-            throw new TagstreamError('STACK_START_FAILED', `kafka storage format failed: ${fmt.stderr || fmt.stdout}`);
+            throw new TagstreamError(
+              'STACK_START_FAILED',
+              `kafka storage format failed: ${fmt.stderr || fmt.stdout}`,
+            );
         }
         const heap = `-Xmx${config.stack.kafkaHeapMb}m`;
         const pid = launchDetached(
           java,
-          [heap, `-Xms${Math.min(256, config.stack.kafkaHeapMb)}m`, '-XX:+UseG1GC', `-Dlog4j2.configurationFile=${log4j}`, '-cp', cp, KAFKA_MARKER, props],
+          [
+            heap,
+            `-Xms${Math.min(256, config.stack.kafkaHeapMb)}m`,
+            '-XX:+UseG1GC',
+            `-Dlog4j2.configurationFile=${log4j}`,
+            '-cp',
+            cp,
+            KAFKA_MARKER,
+            props,
+          ],
           dir,
           logFile,
         );
@@ -173,7 +215,11 @@ export function kafkaService(config: Config, paths: StackPaths, env: NodeJS.Proc
         log(`kafka: started (pid ${pid}), waiting for ${brokers.join(',')}`);
         started = true;
       }
-      const ok = await waitFor(async () => isOurProcess(readPid(pidFile), KAFKA_MARKER) && kafkaReady(brokers), config.stack.readyTimeoutMs, 500);
+      const ok = await waitFor(
+        async () => isOurProcess(readPid(pidFile), KAFKA_MARKER) && kafkaReady(brokers),
+        config.stack.readyTimeoutMs,
+        500,
+      );
       if (!ok)
         throw new TagstreamError(
           'STACK_START_FAILED',
@@ -197,7 +243,11 @@ export function kafkaService(config: Config, paths: StackPaths, env: NodeJS.Proc
 }
 
 /** Apicurio Registry with its Confluent-compatible API, in-memory storage, from its Maven Central tarball. */
-export function registryService(config: Config, paths: StackPaths, env: NodeJS.ProcessEnv = process.env): StackService {
+export function registryService(
+  config: Config,
+  paths: StackPaths,
+  env: NodeJS.ProcessEnv = process.env,
+): StackService {
   const dir = join(paths.stackDir, 'registry');
   const pidFile = join(dir, 'registry.pid');
   const logFile = join(dir, 'registry.log');
@@ -225,7 +275,11 @@ export function registryService(config: Config, paths: StackPaths, env: NodeJS.P
     if (!existsSync(tarball)) {
       log(`registry: fetching Apicurio Registry ${version} from Maven Central into ${paths.cacheDir}`);
       runMaven(
-        ['dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${version}:tar.gz:all`, `-DoutputDirectory=${paths.cacheDir}`],
+        [
+          'dependency:copy',
+          `-Dartifact=io.apicurio:apicurio-registry-app:${version}:tar.gz:all`,
+          `-DoutputDirectory=${paths.cacheDir}`,
+        ],
         paths.cacheDir,
         join(dir, 'maven.log'),
         'SCHEMA_REGISTRY_URL',
@@ -277,7 +331,11 @@ export function registryService(config: Config, paths: StackPaths, env: NodeJS.P
         log(`registry: started (pid ${pid}), waiting for ${url}`);
         started = true;
       }
-      const ok = await waitFor(async () => isOurProcess(readPid(pidFile), REGISTRY_MARKER) && ready(), config.stack.readyTimeoutMs, 500);
+      const ok = await waitFor(
+        async () => isOurProcess(readPid(pidFile), REGISTRY_MARKER) && ready(),
+        config.stack.readyTimeoutMs,
+        500,
+      );
       if (!ok)
         throw new TagstreamError(
           'STACK_START_FAILED',
@@ -319,7 +377,9 @@ export function mysqlService(config: Config): StackService {
           `MariaDB/MySQL at ${redactUrl(url)} is not reachable: start it (e.g. start-stop-daemon --start --background --exec /usr/sbin/mariadbd), or set MYSQL_URL`,
         );
       const applied = await migrate(url);
-      log(`mysql: ${redactUrl(url)} ready${applied.length ? `, applied ${applied.join(', ')}` : ', schema up to date'}`);
+      log(
+        `mysql: ${redactUrl(url)} ready${applied.length ? `, applied ${applied.join(', ')}` : ', schema up to date'}`,
+      );
       return false;
     },
     async down() {
@@ -331,7 +391,12 @@ export function mysqlService(config: Config): StackService {
 /** Redis: never started by us; `up` checks that it answers PING. */
 export function redisService(config: Config): StackService {
   const ping = async (): Promise<boolean> => {
-    const client = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000 });
+    const client = new Redis(config.redis.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 2_000,
+    });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -362,7 +427,16 @@ export function redisService(config: Config): StackService {
   };
 }
 
-export function stackServices(config: Config, cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): StackService[] {
+export function stackServices(
+  config: Config,
+  cwd: string = process.cwd(),
+  env: NodeJS.ProcessEnv = process.env,
+): StackService[] {
   const paths = stackPaths(config, cwd);
-  return [kafkaService(config, paths, env), registryService(config, paths, env), mysqlService(config), redisService(config)];
+  return [
+    kafkaService(config, paths, env),
+    registryService(config, paths, env),
+    mysqlService(config),
+    redisService(config),
+  ];
 }

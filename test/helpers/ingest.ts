@@ -60,7 +60,10 @@ export interface IngestDriver {
 }
 
 /** A driver on the ingest topology built from `configInput` (defaults when omitted). */
-export async function ingestDriver(configInput: ConfigInput = {}, options: DriverOptions = {}): Promise<IngestDriver> {
+export async function ingestDriver(
+  configInput: ConfigInput = {},
+  options: DriverOptions = {},
+): Promise<IngestDriver> {
   const config = parseConfig(configInput);
   const driver = await TestDriver.create(ingestTopology(config), { startTime: T0, ...options });
   return { driver, config };

@@ -30,8 +30,11 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
 /** Fails fast with a hint when Kafka or the registry is not there. */
 export async function requireStack(config: Config): Promise<void> {
   const { host, port } = parseHostPort(config.kafka.brokers[0] ?? '');
-  if (!(await tcpReachable(host, port))) throw new Error(`Kafka at ${host}:${port} is not reachable: ${HINT}`);
-  const ok = await fetch(`${config.schemaRegistry.url}/subjects`).then((r) => r.ok).catch(() => false);
+  if (!(await tcpReachable(host, port)))
+    throw new Error(`Kafka at ${host}:${port} is not reachable: ${HINT}`);
+  const ok = await fetch(`${config.schemaRegistry.url}/subjects`)
+    .then((r) => r.ok)
+    .catch(() => false);
   if (!ok) throw new Error(`schema registry at ${config.schemaRegistry.url} is not reachable: ${HINT}`);
 }
 
@@ -46,7 +49,12 @@ export async function endOffsets(admin: Admin, topic: string): Promise<Map<numbe
 }
 
 /** Waits until the group has committed every source partition up to its end offset. */
-export async function waitForCommitted(admin: Admin, groupId: string, topics: readonly string[], timeoutMs: number): Promise<void> {
+export async function waitForCommitted(
+  admin: Admin,
+  groupId: string,
+  topics: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let done = true;
@@ -59,20 +67,29 @@ export async function waitForCommitted(admin: Admin, groupId: string, topics: re
       }
     }
     if (done) return;
-    if (Date.now() > deadline) throw new Error(`group ${groupId} did not commit ${topics.join(', ')} to the end within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `group ${groupId} did not commit ${topics.join(', ')} to the end within ${timeoutMs} ms`,
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
 /** Reads a topic from the beginning with a fresh group (read_committed) until `expected` records or the timeout. */
-export async function readTopic(kafka: Kafka, topic: string, expected: number, timeoutMs = 60_000): Promise<Array<{ key: Buffer | null; value: Buffer | null; partition: number; offset: string }>> {
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  expected: number,
+  timeoutMs = 60_000,
+): Promise<Array<{ key: Buffer | null; value: Buffer | null; partition: number; offset: string }>> {
   const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, readUncommitted: false });
   const out: Array<{ key: Buffer | null; value: Buffer | null; partition: number; offset: string }> = [];
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) out.push({ key: m.key, value: m.value, partition: batch.partition, offset: m.offset });
+      for (const m of batch.messages)
+        out.push({ key: m.key, value: m.value, partition: batch.partition, offset: m.offset });
     },
   });
   const deadline = Date.now() + timeoutMs;

@@ -10,7 +10,14 @@ import { encodeWire } from '../../src/io/registry/wire.ts';
 import { createLogger } from '../../src/log.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
 import type { DeadLetter, PosTransaction, RfidScan } from '../../src/schemas/types.ts';
-import { endOffsets, readTopic, requireStack, testConfig, testKafka, waitForCommitted } from '../helpers/stack.ts';
+import {
+  endOffsets,
+  readTopic,
+  requireStack,
+  testConfig,
+  testKafka,
+  waitForCommitted,
+} from '../helpers/stack.ts';
 
 const config = testConfig();
 const { scans, transactions, cleanPrefix, dlqPrefix } = config.topics;
@@ -60,7 +67,8 @@ const expectedBad = new Map<string, number>(); // `${topic}|${code}` -> count
 let badTotal = 0;
 
 async function produce(topic: string, messages: Array<{ key: string; value: Buffer }>): Promise<void> {
-  for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic, messages: messages.slice(i, i + 1000), acks: -1 });
+  for (let i = 0; i < messages.length; i += 1000)
+    await producer.send({ topic, messages: messages.slice(i, i + 1000), acks: -1 });
 }
 
 beforeAll(async () => {
@@ -68,7 +76,10 @@ beforeAll(async () => {
   kafka = testKafka(config);
   admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [scans, transactions].map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+  await admin.createTopics({
+    topics: [scans, transactions].map((topic) => ({ topic, numPartitions: 3 })),
+    waitForLeaders: true,
+  });
   producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
 
@@ -77,21 +88,50 @@ beforeAll(async () => {
   const encTx = await serde.encoderFor<PosTransaction>(transactions, loadSchema('posTransaction'));
   // A legacy reader firmware writes scans without store_id, under a subject of its own.
   const legacy = loadSchema('rfidScan');
-  const legacySchema = { ...legacy, name: 'LegacyScan', fields: legacy.fields.filter((f) => f.name !== 'store_id') };
+  const legacySchema = {
+    ...legacy,
+    name: 'LegacyScan',
+    fields: legacy.fields.filter((f) => f.name !== 'store_id'),
+  };
   const encLegacy = await serde.encoderFor<Omit<RfidScan, 'store_id'>>(`${scans}-legacy`, legacySchema);
 
   const groups: BadGroup[] = [
     { topic: scans, code: 'DECODE_MAGIC_BYTE', make: (i) => Buffer.from(`garbage ${i} \u0001\u0002`) },
-    { topic: transactions, code: 'DECODE_UNKNOWN_SCHEMA', make: (i) => encodeWire(900_000 + i, Buffer.from([2, 4, 6])) },
+    {
+      topic: transactions,
+      code: 'DECODE_UNKNOWN_SCHEMA',
+      make: (i) => encodeWire(900_000 + i, Buffer.from([2, 4, 6])),
+    },
     { topic: scans, code: 'DECODE_MALFORMED', make: (i) => encScan(scan(i)).subarray(0, 9) },
-    { topic: scans, code: 'MISSING_FIELD', make: (i) => { const { store_id: _s, ...rest } = scan(i); return encLegacy(rest); } },
+    {
+      topic: scans,
+      code: 'MISSING_FIELD',
+      make: (i) => {
+        const { store_id: _s, ...rest } = scan(i);
+        return encLegacy(rest);
+      },
+    },
     { topic: scans, code: 'UNKNOWN_SCAN_TYPE', make: (i) => encScan(scan(i, { scan_type: 'teleport' })) },
     { topic: scans, code: 'UNKNOWN_STORE', make: (i) => encScan(scan(i, { store_id: 'S99' })) },
     { topic: scans, code: 'EVENT_TIME_FUTURE', make: (i) => encScan(scan(i, { scan_date: NOW + DAY })) },
-    { topic: scans, code: 'EVENT_TIME_TOO_OLD', make: (i) => encScan(scan(i, { scan_date: NOW - 5 * 365 * DAY })) },
+    {
+      topic: scans,
+      code: 'EVENT_TIME_TOO_OLD',
+      make: (i) => encScan(scan(i, { scan_date: NOW - 5 * 365 * DAY })),
+    },
     { topic: scans, code: 'BAD_QUALITY_GRADE', make: (i) => encScan(scan(i, { quality_grade: 9 })) },
-    { topic: transactions, code: 'BAD_QUANTITY', make: (i) => encTx(tx(i, { items: [{ rental_class_num: 'RC-1', quantity: 0, price: 5 }], total_amount: 0 })) },
-    { topic: transactions, code: 'BAD_PRICE', make: (i) => encTx(tx(i, { items: [{ rental_class_num: 'RC-1', quantity: 1, price: -5 }], total_amount: -5 })) },
+    {
+      topic: transactions,
+      code: 'BAD_QUANTITY',
+      make: (i) =>
+        encTx(tx(i, { items: [{ rental_class_num: 'RC-1', quantity: 0, price: 5 }], total_amount: 0 })),
+    },
+    {
+      topic: transactions,
+      code: 'BAD_PRICE',
+      make: (i) =>
+        encTx(tx(i, { items: [{ rental_class_num: 'RC-1', quantity: 1, price: -5 }], total_amount: -5 })),
+    },
     { topic: transactions, code: 'TOTAL_MISMATCH', make: (i) => encTx(tx(i, { total_amount: 1 })) },
     { topic: transactions, code: 'EMPTY_ITEMS', make: (i) => encTx(tx(i, { items: [], total_amount: 0 })) },
     { topic: transactions, code: 'MISSING_FIELD', make: (i) => encTx(tx(i, { customer_id: '' })) },
@@ -104,11 +144,18 @@ beforeAll(async () => {
     expectedBad.set(k, (expectedBad.get(k) ?? 0) + 1);
     badTotal++;
   }
-  const scanMsgs = Array.from({ length: VALID_SCANS }, (_, i) => ({ key: `TAG-${i}`, value: encScan(scan(i)) }));
+  const scanMsgs = Array.from({ length: VALID_SCANS }, (_, i) => ({
+    key: `TAG-${i}`,
+    value: encScan(scan(i)),
+  }));
   const txMsgs = Array.from({ length: VALID_TX }, (_, i) => ({ key: `TX-${i}`, value: encTx(tx(i)) }));
   // Interleave bad records with good ones so that failures happen mid-batch.
   await produce(scans, [...scanMsgs.slice(0, 3000), ...(bad[scans] ?? []), ...scanMsgs.slice(3000)]);
-  await produce(transactions, [...txMsgs.slice(0, 2000), ...(bad[transactions] ?? []), ...txMsgs.slice(2000)]);
+  await produce(transactions, [
+    ...txMsgs.slice(0, 2000),
+    ...(bad[transactions] ?? []),
+    ...txMsgs.slice(2000),
+  ]);
 }, 120_000);
 
 afterAll(async () => {
@@ -117,7 +164,7 @@ afterAll(async () => {
 });
 
 describe('ingest pipeline on Kafka', () => {
-  const log = createLogger('test', 'warn');
+  const log = createLogger('test', 'error');
   let cleanScans: Awaited<ReturnType<typeof readTopic>> = [];
   let cleanTx: Awaited<ReturnType<typeof readTopic>> = [];
   let dlqScans: Awaited<ReturnType<typeof readTopic>> = [];
@@ -126,13 +173,19 @@ describe('ingest pipeline on Kafka', () => {
   const independent = new SchemaRegistry({ host: config.schemaRegistry.url });
 
   it('routes exactly the valid records downstream and the bad ones to the DLQ, committing offsets', async () => {
-    const running = await startPipeline(config, ingestTopology(config), { log, serveMetrics: false, instanceId: 'it-1' });
+    const running = await startPipeline(config, ingestTopology(config), {
+      log,
+      serveMetrics: false,
+      instanceId: 'it-1',
+    });
     try {
       await waitForCommitted(admin, config.pipeline.groupId, [scans, transactions], 120_000);
     } finally {
       await running.stop();
     }
-    const badScans = [...expectedBad].filter(([k]) => k.startsWith(`${scans}|`)).reduce((s, [, n]) => s + n, 0);
+    const badScans = [...expectedBad]
+      .filter(([k]) => k.startsWith(`${scans}|`))
+      .reduce((s, [, n]) => s + n, 0);
     cleanScans = await readTopic(kafka, `${cleanPrefix}${scans}`, VALID_SCANS);
     cleanTx = await readTopic(kafka, `${cleanPrefix}${transactions}`, VALID_TX);
     dlqScans = await readTopic(kafka, `${dlqPrefix}${scans}`, badScans);
@@ -159,6 +212,15 @@ describe('ingest pipeline on Kafka', () => {
     }
     expect(seen).toEqual(expectedBad);
 
+    // The same counts, per reason, on /metrics.
+    const dlqMetric = await running.metrics.getSingleMetric('tagstream_dlq_records_total')?.get();
+    const byReason = new Map<string, number>();
+    for (const v of dlqMetric?.values ?? []) {
+      const k = `${String(v.labels['source'])}|${String(v.labels['reason'])}`;
+      byReason.set(k, (byReason.get(k) ?? 0) + v.value);
+    }
+    expect(byReason).toEqual(expectedBad);
+
     const [committed] = await admin.fetchOffsets({ groupId: config.pipeline.groupId, topics: [scans] });
     const ends = await endOffsets(admin, scans);
     for (const p of committed?.partitions ?? []) expect(BigInt(p.offset)).toBe(ends.get(p.partition));
@@ -172,16 +234,28 @@ describe('ingest pipeline on Kafka', () => {
     expect(SCAN_TYPES).toContain(value.scan_type);
     const txValue = (await independent.decode(cleanTx[0]?.value as Buffer)) as PosTransaction;
     expect(txValue.items.length).toBe(2);
-    expect(txValue.total_amount).toBeCloseTo(txValue.items.reduce((s, it) => s + it.quantity * it.price, 0), 6);
+    expect(txValue.total_amount).toBeCloseTo(
+      txValue.items.reduce((s, it) => s + it.quantity * it.price, 0),
+      6,
+    );
     // The original bytes of a dead letter are kept as they were produced.
     const dl = (await independent.decode(dlqScans[0]?.value as Buffer)) as DeadLetter;
     expect(dl.value).toBeInstanceOf(Buffer);
   });
 
   it('re-processes nothing when run again on the same group', async () => {
-    const outputs = [`${cleanPrefix}${scans}`, `${cleanPrefix}${transactions}`, `${dlqPrefix}${scans}`, `${dlqPrefix}${transactions}`];
+    const outputs = [
+      `${cleanPrefix}${scans}`,
+      `${cleanPrefix}${transactions}`,
+      `${dlqPrefix}${scans}`,
+      `${dlqPrefix}${transactions}`,
+    ];
     const before = await Promise.all(outputs.map((t) => endOffsets(admin, t)));
-    const running = await startPipeline(config, ingestTopology(config), { log, serveMetrics: false, instanceId: 'it-2' });
+    const running = await startPipeline(config, ingestTopology(config), {
+      log,
+      serveMetrics: false,
+      instanceId: 'it-2',
+    });
     try {
       await waitForCommitted(admin, config.pipeline.groupId, [scans, transactions], 60_000);
       // Give the group time to fetch; anything consumed would show up in the count.

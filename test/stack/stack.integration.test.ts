@@ -23,7 +23,10 @@ delete env['SCHEMA_REGISTRY_URL'];
 delete env['MYSQL_URL'];
 
 const stack = async (...args: string[]): Promise<string> => {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/stack.ts', ...args], { env, timeout: 150_000 });
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/stack.ts', ...args], {
+    env,
+    timeout: 150_000,
+  });
   return stdout;
 };
 const pid = (name: string): number => Number(readFileSync(join(dir, name, `${name}.pid`), 'utf8'));

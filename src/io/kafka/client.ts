@@ -31,7 +31,12 @@ export function createKafka(config: Config, log: Logger, clientId: string = conf
 }
 
 /** kafkajs error names that mean the cluster is not reachable (as opposed to a request that failed). */
-const UNREACHABLE = new Set(['KafkaJSConnectionError', 'KafkaJSNumberOfRetriesExceeded', 'KafkaJSBrokerNotFound', 'KafkaJSNonRetriableError']);
+const UNREACHABLE = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNonRetriableError',
+]);
 
 export function mapKafkaError(e: unknown, brokers: readonly string[], what: string): TagstreamError {
   if (e instanceof TagstreamError) return e;
@@ -42,14 +47,22 @@ export function mapKafkaError(e: unknown, brokers: readonly string[], what: stri
       `Kafka at ${brokers.join(',')} is not reachable while ${what} (${err.message}): run \`npm run stack -- up\`, or set KAFKA_BROKERS to a running broker`,
       { cause: e, retryable: true },
     );
-  return new TagstreamError('KAFKA_ERROR', `Kafka error while ${what}: ${err.type ?? err.name ?? ''} ${err.message ?? String(e)}`, {
-    cause: e,
-    retryable: err.retriable ?? false,
-  });
+  return new TagstreamError(
+    'KAFKA_ERROR',
+    `Kafka error while ${what}: ${err.type ?? err.name ?? ''} ${err.message ?? String(e)}`,
+    {
+      cause: e,
+      retryable: err.retriable ?? false,
+    },
+  );
 }
 
 /** Creates the topics that do not exist yet; existing ones are left as they are. */
-export async function ensureTopics(admin: Admin, topics: readonly string[], config: Config): Promise<string[]> {
+export async function ensureTopics(
+  admin: Admin,
+  topics: readonly string[],
+  config: Config,
+): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
   const missing = [...new Set(topics)].filter((t) => !existing.has(t));
   if (missing.length === 0) return [];

@@ -12,7 +12,13 @@ export interface Sql {
 }
 
 /** MySQL errno / driver codes that mean "the server is not there": retrying later can help. */
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'ECONNRESET']);
+const UNAVAILABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'PROTOCOL_CONNECTION_LOST',
+  'ECONNRESET',
+]);
 
 export function mapMysqlError(e: unknown, url: string): TagstreamError {
   const code = (e as { code?: string } | undefined)?.code ?? '';
@@ -26,14 +32,22 @@ export function mapMysqlError(e: unknown, url: string): TagstreamError {
     );
   // 1045 access denied, 1049 unknown database: configuration problems, not transient.
   if (errno === 1045)
-    return new TagstreamError('MYSQL_UNAVAILABLE', `MySQL at ${where} refused the credentials: check MYSQL_URL`, {
-      cause: e,
-    });
+    return new TagstreamError(
+      'MYSQL_UNAVAILABLE',
+      `MySQL at ${where} refused the credentials: check MYSQL_URL`,
+      {
+        cause: e,
+      },
+    );
   if (errno === 1213 || errno === 1205)
-    return new TagstreamError('MYSQL_ERROR', `MySQL deadlock or lock wait timeout`, { cause: e, retryable: true });
-  return new TagstreamError('MYSQL_ERROR', `MySQL error ${code || errno}: ${(e as Error).message}`, { cause: e });
+    return new TagstreamError('MYSQL_ERROR', `MySQL deadlock or lock wait timeout`, {
+      cause: e,
+      retryable: true,
+    });
+  return new TagstreamError('MYSQL_ERROR', `MySQL error ${code || errno}: ${(e as Error).message}`, {
+    cause: e,
+  });
 }
-
 
 /** Splits a mysql:// URL into the server URL and the database name. */
 export function splitDatabase(url: string): { serverUrl: string; database: string } {

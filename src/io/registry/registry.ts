@@ -1,7 +1,11 @@
 // Schema registry access behind our interface: register with BACKWARD compatibility, and a serde over the wire format.
 // Two implementations: the Confluent-API client (Apicurio ccompat or Confluent), and an in-memory one for unit tests.
 import avro from 'avsc';
-import { SchemaRegistry as ConfluentClient, COMPATIBILITY, SchemaType } from '@kafkajs/confluent-schema-registry';
+import {
+  SchemaRegistry as ConfluentClient,
+  COMPATIBILITY,
+  SchemaType,
+} from '@kafkajs/confluent-schema-registry';
 import { TagstreamError, recordError } from '../../errors.ts';
 import { decodeWire, encodeWire } from './wire.ts';
 
@@ -54,7 +58,9 @@ export class AvroSerde {
       try {
         return encodeWire(id, type.toBuffer(value));
       } catch (e) {
-        throw new TagstreamError('INTERNAL', `cannot encode for ${topic}: ${(e as Error).message}`, { cause: e });
+        throw new TagstreamError('INTERNAL', `cannot encode for ${topic}: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
     };
   }
@@ -66,7 +72,10 @@ export class AvroSerde {
     try {
       return type.fromBuffer(body);
     } catch (e) {
-      throw recordError('DECODE_MALFORMED', `Avro body does not match writer schema ${schemaId}: ${(e as Error).message}`);
+      throw recordError(
+        'DECODE_MALFORMED',
+        `Avro body does not match writer schema ${schemaId}: ${(e as Error).message}`,
+      );
     }
   }
 }
@@ -84,14 +93,26 @@ export function mapRegistryError(e: unknown, url: string, what: string): Tagstre
   if (err.status === 404 && what.startsWith('schema id'))
     return recordError('DECODE_UNKNOWN_SCHEMA', `${what} is not in the schema registry`);
   if (err.status === 409)
-    return new TagstreamError('REGISTRY_INCOMPATIBLE', `${what}: the registry rejected the schema as incompatible: ${err.message ?? ''}`, { cause: e });
-  if (err.status === undefined || err.status >= 500)
+    return new TagstreamError(
+      'REGISTRY_INCOMPATIBLE',
+      `${what}: the registry rejected the schema as incompatible: ${err.message ?? ''}`,
+      { cause: e },
+    );
+  // The Confluent client reports network failures as status 400 with the socket error in the message.
+  const network = /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|socket hang up|fetch failed/.test(
+    err.message ?? '',
+  );
+  if (network || err.status === undefined || err.status >= 500)
     return new TagstreamError(
       'REGISTRY_UNAVAILABLE',
       `schema registry at ${url} failed for ${what} (${err.message ?? err.code ?? err.cause?.code ?? 'no answer'}): is it up? run \`npm run stack -- up\` or set SCHEMA_REGISTRY_URL`,
       { cause: e, retryable: true },
     );
-  return new TagstreamError('REGISTRY_ERROR', `schema registry error for ${what}: ${err.status} ${err.message ?? ''}`, { cause: e });
+  return new TagstreamError(
+    'REGISTRY_ERROR',
+    `schema registry error for ${what}: ${err.status} ${err.message ?? ''}`,
+    { cause: e },
+  );
 }
 
 export function confluentRegistry(url: string): SchemaRegistryClient {
@@ -110,7 +131,9 @@ export function confluentRegistry(url: string): SchemaRegistryClient {
     },
     async schemaById(id) {
       try {
-        const res = await fetch(`${url.replace(/\/$/, '')}/schemas/ids/${id}`, { signal: AbortSignal.timeout(10_000) });
+        const res = await fetch(`${url.replace(/\/$/, '')}/schemas/ids/${id}`, {
+          signal: AbortSignal.timeout(10_000),
+        });
         if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
         const body = (await res.json()) as { schema: string; schemaType?: string };
         if (body.schemaType && body.schemaType !== 'AVRO')
