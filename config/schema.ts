@@ -48,6 +48,8 @@ export const configSchema = z.object({
       latePrefix: z.string().default('late.'),
       /** clean.<source topic>: validated records, the input of feature extraction. */
       cleanPrefix: z.string().default('clean.'),
+      /** Internal: item scans and rental lines re-keyed by store|rental class for the per-class windows. */
+      classEvents: z.string().default('tagstream.class-events'),
     })
     .prefault({}),
   pipeline: z
@@ -66,6 +68,10 @@ export const configSchema = z.object({
       partitionsConcurrently: z.number().int().min(1).default(1),
       /** Upper bound for a graceful shutdown (stop fetching, drain, commit, disconnect). */
       shutdownTimeoutMs: z.number().int().positive().default(15_000),
+      /** Wall-clock tick for stateful stages: how often idle windows are checked. */
+      punctuateMs: z.number().int().positive().default(1_000),
+      /** Upper bound for restoring a partition's state from its changelog topic. */
+      restoreTimeoutMs: z.number().int().positive().default(120_000),
     })
     .prefault({}),
   validation: z
@@ -88,6 +94,32 @@ export const configSchema = z.object({
       totalTolerance: z.number().min(0).default(0.01),
     })
     .prefault({}),
+  windows: z
+    .object({
+      /** How long after a window's end records are still accepted (event time). */
+      graceMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(10 * 60_000),
+      /** Wall-clock time without records after which a partition's watermark follows the wall clock. */
+      idleTimeoutMs: z.number().int().positive().default(30_000),
+      /** For tumbling and daily windows: emit a result on every update, once when final, or both. */
+      emit: z.enum(['update', 'final', 'both']).default('final'),
+      /** Two reads of the same tag and scan type within this many ms are one scan (two readers at one door). */
+      dedupWindowMs: z.number().int().min(0).default(2_000),
+    })
+    .prefault({}),
+  stores: z
+    .object({
+      /** IANA time zone per store id: daily windows run from local midnight to local midnight. */
+      timeZones: z
+        .record(z.string(), z.string())
+        .default({ S1: 'America/New_York', S2: 'America/Chicago', S3: 'America/Los_Angeles' }),
+      /** Zone of stores not listed above. */
+      defaultTimeZone: z.string().default('UTC'),
+    })
+    .prefault({}),
   metrics: z
     .object({
       host: z.string().default('127.0.0.1'),
@@ -108,6 +140,16 @@ export const configSchema = z.object({
       /** JAVA_HOME for the registry; empty uses `java` on PATH (Apicurio 2.6 runs on Java 17, 3.x needs 21+). */
       registryJavaHome: z.string().default(''),
       readyTimeoutMs: z.number().int().positive().default(90_000),
+    })
+    .prefault({}),
+  featureStore: z
+    .object({
+      /** Online (Redis) TTL of an entity's latest values, refreshed by every write that changes one of them. */
+      onlineTtlSeconds: z.number().int().positive().default(3600),
+      /** Prefix of the feature store's Redis keys: `<prefix>feat:<entity_id>`. */
+      redisPrefix: z.string().default('ts:'),
+      /** Rows per INSERT into ml_feature_store, and values per Redis script call. */
+      writeBatch: z.number().int().positive().default(500),
     })
     .prefault({}),
   log: z

@@ -39,6 +39,7 @@ export async function startPipeline(
   const processor = await RecordProcessor.create(topology, serde, {
     pipelineVersion: config.pipeline.version,
     dlqPrefix: config.topics.dlqPrefix,
+    applicationId: config.pipeline.groupId,
     clock: options.clock ?? systemClock,
     metrics: pipelineMetrics,
   });
@@ -47,6 +48,16 @@ export async function startPipeline(
   try {
     await admin.connect();
     const created = await ensureTopics(admin, [...processor.sourceTopics, ...processor.outputTopics], config);
+    // A changelog mirrors its source partition by partition, and keeps only the latest value per key.
+    for (const { topic, source } of processor.changelogTopics) {
+      const [meta] = (await admin.fetchTopicMetadata({ topics: [source] })).topics;
+      created.push(
+        ...(await ensureTopics(admin, [topic], config, {
+          partitions: meta?.partitions.length ?? config.kafka.partitions,
+          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+        })),
+      );
+    }
     if (created.length) log.info({ topics: created }, 'created topics');
   } catch (e) {
     throw mapKafkaError(e, config.kafka.brokers, 'creating topics');
@@ -61,6 +72,8 @@ export async function startPipeline(
     maxInFlight: config.pipeline.maxInFlight,
     partitionsConcurrently: config.pipeline.partitionsConcurrently,
     shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
+    punctuateMs: config.pipeline.punctuateMs,
+    restoreTimeoutMs: config.pipeline.restoreTimeoutMs,
     log: log.child({ component: 'runner' }),
     metrics: pipelineMetrics,
     ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),

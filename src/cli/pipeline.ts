@@ -1,14 +1,15 @@
 // `npm run pipeline`: runs the ingest pipeline until SIGINT/SIGTERM, then stops cleanly within pipeline.shutdownTimeoutMs.
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
-import { ingestTopology } from '../../pipelines/ingest.ts';
+import { tagstreamTopology } from '../../pipelines/tagstream.ts';
 import { startPipeline } from '../app/pipeline.ts';
 import { createLogger } from '../log.ts';
 import { runCli } from './run.ts';
 
 const program = new Command('pipeline')
   .description(
-    'Run the ingest pipeline: validate rfid.scans and pos.transactions into clean.<source>, bad records into dlq.<source>. ' +
+    'Run the streaming job: validate rfid.scans and pos.transactions into clean.<source> (bad records into dlq.<source>), ' +
+      'extract item, transaction and per-class features into features.realtime, and windowed per-class features into features.windowed. ' +
       'Configuration comes from TAGSTREAM_CONFIG (YAML), TAGSTREAM__section__key and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL / MYSQL_URL.',
   )
   .option('--print-config', 'print the effective configuration (secrets redacted) and exit')
@@ -24,7 +25,7 @@ const program = new Command('pipeline')
         return;
       }
       const log = createLogger('pipeline', config.log.level);
-      const running = await startPipeline(config, ingestTopology(config), {
+      const running = await startPipeline(config, tagstreamTopology(config), {
         log,
         ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }),
       });

@@ -2,13 +2,14 @@
 // record, outputs go out through an idempotent producer, and offsets are committed only once the outputs are
 // acknowledged: in one Kafka transaction with them (exactly_once) or right after (at_least_once).
 import { hostname } from 'node:os';
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { TagstreamError, toTagstreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { mapKafkaError } from '../io/kafka/client.ts';
 import { InFlightLimiter } from './in-flight.ts';
 import type { PipelineMetrics } from './metrics.ts';
 import type { OutRecord, RecordProcessor } from './processor.ts';
+import { restoreChangelogs } from './restore.ts';
 
 export interface RunnerOptions {
   readonly groupId: string;
@@ -22,13 +23,21 @@ export interface RunnerOptions {
   readonly instanceId?: string;
   readonly log: Logger;
   readonly metrics: PipelineMetrics;
+  /** Wall-clock tick for stateful stages (idle windows close), ms. */
+  readonly punctuateMs: number;
+  readonly restoreTimeoutMs: number;
 }
 
 function toMessages(records: readonly OutRecord[]): Map<string, Message[]> {
   const byTopic = new Map<string, Message[]>();
   for (const r of records) {
     const list = byTopic.get(r.topic) ?? [];
-    list.push({ key: r.key, value: r.value, timestamp: String(r.timestamp) });
+    list.push({
+      key: r.key,
+      value: r.value,
+      timestamp: String(r.timestamp),
+      ...(r.partition === undefined ? {} : { partition: r.partition }),
+    });
     byTopic.set(r.topic, list);
   }
   return byTopic;
@@ -52,6 +61,13 @@ export class KafkaRunner {
   private readonly producer: Producer;
   private readonly limiter: InFlightLimiter;
   private readonly txLock = new Mutex();
+  /** One lock per source partition: a batch and a wall-clock tick never touch the same state at once. */
+  private readonly partitionLocks = new Map<string, Mutex>();
+  /** Stateful source partitions this instance owns, and which of them must be restored before use. */
+  private readonly owned = new Set<string>();
+  private readonly needsRestore = new Set<string>();
+  private readonly admin: Admin;
+  private ticker: NodeJS.Timeout | undefined;
   private paused = 0;
   private running = false;
   private processed = 0;
@@ -60,7 +76,7 @@ export class KafkaRunner {
   readonly failure: Promise<Error>;
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly processor: RecordProcessor,
     private readonly options: RunnerOptions,
   ) {
@@ -84,12 +100,96 @@ export class KafkaRunner {
         : {}),
     });
     this.limiter = new InFlightLimiter(options.maxInFlight);
+    this.admin = kafka.admin();
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      const assignment = (event.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
+      this.onAssignment(assignment);
+    });
     this.failure = new Promise<Error>((resolve) => (this.crashed = resolve));
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload as { error: Error; restart: boolean };
       options.log.error({ err: error, restart }, 'consumer crashed');
       if (!restart) this.crashed?.(error);
     });
+  }
+
+  private lock(topic: string, partition: number): Mutex {
+    const k = `${topic}:${partition}`;
+    let m = this.partitionLocks.get(k);
+    if (!m) this.partitionLocks.set(k, (m = new Mutex()));
+    return m;
+  }
+
+  /**
+   * A new assignment: partitions that arrive are restored from their changelog before first use (another
+   * instance may have advanced them); state of partitions that left is dropped.
+   */
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const now = new Set<string>();
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      if (!this.processor.isStateful(topic)) continue;
+      for (const p of partitions) now.add(`${topic}:${p}`);
+    }
+    for (const k of this.owned) {
+      if (now.has(k)) continue;
+      const [topic, p] = splitKey(k);
+      this.processor.dropState(topic, p);
+      this.owned.delete(k);
+      this.needsRestore.delete(k);
+    }
+    for (const k of now) {
+      if (this.owned.has(k)) continue;
+      this.owned.add(k);
+      this.needsRestore.add(k);
+    }
+  }
+
+  private async ensureRestored(topic: string, partition: number): Promise<void> {
+    const k = `${topic}:${partition}`;
+    if (!this.needsRestore.has(k)) return;
+    this.processor.dropState(topic, partition);
+    const targets = this.processor.changelogTopics
+      .filter((c) => c.source === topic)
+      .map((c) => ({ topic: c.topic, partitions: [partition] }));
+    const started = performance.now();
+    const n = await restoreChangelogs(
+      this.kafka,
+      this.admin,
+      targets,
+      (t, p, key, value) => this.processor.restore(t, p, key, value),
+      this.options.restoreTimeoutMs,
+    );
+    this.needsRestore.delete(k);
+    this.options.log.info(
+      { topic, partition, records: n, ms: Math.round(performance.now() - started) },
+      'state restored from changelog',
+    );
+  }
+
+  /** Wall-clock tick: each owned, restored stateful partition may close idle windows; outputs commit in a transaction. */
+  private async tick(): Promise<void> {
+    for (const k of [...this.owned]) {
+      if (!this.running) return;
+      if (this.needsRestore.has(k)) continue;
+      const [topic, partition] = splitKey(k);
+      await this.lock(topic, partition).run(async () => {
+        if (!this.owned.has(k) || this.needsRestore.has(k)) return;
+        try {
+          const outputs = [
+            ...this.processor.tick(topic, partition),
+            ...this.processor.takeChangelog(topic, partition),
+          ];
+          if (outputs.length) await this.commit(topic, partition, undefined, outputs);
+        } catch (e) {
+          this.processor.dropState(topic, partition);
+          this.needsRestore.add(k);
+          this.options.log.warn(
+            { err: e, topic, partition },
+            'wall-clock tick failed; state will be restored',
+          );
+        }
+      });
+    }
   }
 
   get recordsProcessed(): number {
@@ -101,6 +201,7 @@ export class KafkaRunner {
     try {
       await this.producer.connect();
       await this.consumer.connect();
+      await this.admin.connect();
       await this.consumer.subscribe({ topics: this.processor.sourceTopics, fromBeginning: true });
     } catch (e) {
       throw mapKafkaError(e, brokers, 'connecting the pipeline');
@@ -112,6 +213,11 @@ export class KafkaRunner {
       partitionsConsumedConcurrently: this.options.partitionsConcurrently,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    if (this.processor.changelogTopics.length > 0) {
+      this.ticker = setInterval(() => {
+        this.tick().catch((e: unknown) => log.warn({ err: e }, 'tick failed'));
+      }, this.options.punctuateMs);
+    }
     log.info(
       { topics: this.processor.sourceTopics, group: this.options.groupId, guarantee: this.options.guarantee },
       'pipeline consuming',
@@ -132,30 +238,46 @@ export class KafkaRunner {
         resume();
       }
       const chunk = batch.messages.slice(i, i + maxBatch);
-      const outputs: OutRecord[] = [];
-      for (const m of chunk) {
-        outputs.push(
-          ...(await this.processor.process({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            key: m.key,
-            value: m.value,
-            timestamp: Number(m.timestamp),
-          })),
-        );
-      }
       const last = chunk[chunk.length - 1] as { offset: string };
       const next = (BigInt(last.offset) + 1n).toString();
+      const stateful = this.processor.isStateful(batch.topic);
+      let produced = 0;
       const started = performance.now();
-      this.limiter.add(outputs.length);
-      metrics.inFlight(this.limiter.inFlight);
-      try {
-        await this.commit(batch.topic, batch.partition, next, outputs);
-      } finally {
-        this.limiter.release(outputs.length);
-        metrics.inFlight(this.limiter.inFlight);
-      }
+      await this.lock(batch.topic, batch.partition).run(async () => {
+        if (stateful) await this.ensureRestored(batch.topic, batch.partition);
+        try {
+          const outputs: OutRecord[] = [];
+          for (const m of chunk) {
+            outputs.push(
+              ...(await this.processor.process({
+                topic: batch.topic,
+                partition: batch.partition,
+                offset: m.offset,
+                key: m.key,
+                value: m.value,
+                timestamp: Number(m.timestamp),
+              })),
+            );
+          }
+          if (stateful) outputs.push(...this.processor.takeChangelog(batch.topic, batch.partition));
+          produced = outputs.length;
+          this.limiter.add(produced);
+          metrics.inFlight(this.limiter.inFlight);
+          try {
+            await this.commit(batch.topic, batch.partition, next, outputs);
+          } finally {
+            this.limiter.release(produced);
+            metrics.inFlight(this.limiter.inFlight);
+          }
+        } catch (e) {
+          // The in-memory state saw records whose effects were not committed: restore it before going on.
+          if (stateful) {
+            this.processor.dropState(batch.topic, batch.partition);
+            this.needsRestore.add(`${batch.topic}:${batch.partition}`);
+          }
+          throw e;
+        }
+      });
       resolveOffset(last.offset);
       this.processed += chunk.length;
       metrics.batchCommitted(chunk.length, (performance.now() - started) / 1000);
@@ -163,29 +285,40 @@ export class KafkaRunner {
     }
   }
 
-  /** Sends the outputs and commits `nextOffset`, atomically in exactly_once mode. */
+  /**
+   * Sends the outputs (and state changes) and commits `nextOffset`, atomically in exactly_once mode.
+   * Without an offset (a wall-clock tick) only the outputs are committed.
+   */
   private async commit(
     topic: string,
     partition: number,
-    nextOffset: string,
+    nextOffset: string | undefined,
     outputs: readonly OutRecord[],
   ): Promise<void> {
     const topicMessages = [...toMessages(outputs)].map(([t, messages]) => ({ topic: t, messages }));
-    const offsets = { topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] };
     if (this.options.guarantee === 'at_least_once') {
       if (topicMessages.length) await this.producer.sendBatch({ topicMessages, acks: -1 });
-      await this.consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+      if (nextOffset !== undefined)
+        await this.consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
       return;
     }
     await this.txLock.run(async () => {
       const tx = await this.producer.transaction();
       try {
         if (topicMessages.length) await tx.sendBatch({ topicMessages, acks: -1 });
-        await tx.sendOffsets({ consumerGroupId: this.options.groupId, ...offsets });
+        if (nextOffset !== undefined)
+          await tx.sendOffsets({
+            consumerGroupId: this.options.groupId,
+            topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }],
+          });
         await tx.commit();
       } catch (e) {
         await tx.abort().catch(() => undefined);
-        throw mapKafkaError(e, this.options.brokers, `committing ${topic}[${partition}] up to ${nextOffset}`);
+        throw mapKafkaError(
+          e,
+          this.options.brokers,
+          `committing ${topic}[${partition}] up to ${nextOffset ?? '(tick)'}`,
+        );
       }
     });
   }
@@ -195,8 +328,10 @@ export class KafkaRunner {
     if (!this.running) return;
     this.running = false;
     const { log, shutdownTimeoutMs } = this.options;
+    clearInterval(this.ticker);
     const work = (async () => {
       await this.consumer.stop();
+      await this.admin.disconnect();
       await this.consumer.disconnect();
       await this.producer.disconnect();
     })();
@@ -222,4 +357,9 @@ export class KafkaRunner {
       clearTimeout(timer);
     }
   }
+}
+
+function splitKey(k: string): [string, number] {
+  const i = k.lastIndexOf(':');
+  return [k.slice(0, i), Number(k.slice(i + 1))];
 }

@@ -1,5 +1,8 @@
 // The operator contract: a typed stage that maps one record to zero or more records, or throws a coded record error.
+// Stateful stages declare their stores and get them, per source partition, from the context; the runtime writes
+// their changes to a changelog and restores them. Stages never do network I/O.
 import type { Clock } from './clock.ts';
+import type { KeyedStore } from './state.ts';
 
 /** A record as it moves between stages: key bytes untouched, value typed, timestamp in event time (ms). */
 export interface Rec<T> {
@@ -15,19 +18,30 @@ export interface SourcePosition {
   readonly offset: string;
 }
 
-export interface OperatorContext {
+/** What every call gets: the clock, this partition's stores, and side outputs (e.g. late records). */
+export interface StageContext {
   readonly clock: Clock;
+  readonly partition: number;
+  store<S>(name: string): KeyedStore<S>;
+  /** Sends a record to a named side output of the flow (bypassing later stages), e.g. 'late'. */
+  emitSide(port: string, rec: Rec<unknown>): void;
+}
+
+export interface OperatorContext extends StageContext {
   readonly source: SourcePosition;
 }
 
 /**
- * A stage. Stateless stages are plain functions of the record; stateful ones keep state the runtime hands them.
- * A stage signals a bad record by throwing a TagstreamError whose code is a record error; the runner dead-letters
- * the input with that code and `name` as the stage. Any other error stops the pipeline without committing.
+ * A stage. A stage signals a bad record by throwing a TagstreamError whose code is a record error; the runner
+ * dead-letters the input with that code and `name` as the stage. Any other error stops the batch uncommitted.
  */
 export interface Operator<In, Out> {
   readonly name: string;
+  /** Names of the stores this stage uses (unique in the pipeline); each gets a changelog topic. */
+  readonly stores?: readonly string[];
   process(rec: Rec<In>, ctx: OperatorContext): readonly Rec<Out>[];
+  /** Called on wall-clock ticks for each partition this instance owns: close windows of idle partitions and keys. */
+  onTime?(ctx: StageContext): readonly Rec<Out>[];
 }
 
 /** A stateless one-to-one stage from a function. */
@@ -36,4 +50,15 @@ export function mapOperator<In, Out>(
   fn: (value: In, rec: Rec<In>, ctx: OperatorContext) => Rec<Out>,
 ): Operator<In, Out> {
   return { name, process: (rec, ctx) => [fn(rec.value, rec, ctx)] };
+}
+
+/** A record as consumed from Kafka: bytes and position. */
+export interface RawRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  /** The Kafka record timestamp (ms). */
+  readonly timestamp: number;
 }

@@ -1,28 +1,26 @@
 // Turns one consumed record into the records to produce: decode, run the branch, encode; bad input becomes a
-// dead letter with its reason. Shared by the Kafka runner and the in-process test driver, so both behave alike.
+// dead letter with its reason. Keeps the branches' state per partition and hands out its changelog entries.
+// Shared by the Kafka runner and the in-process test driver, so both behave alike.
 import { loadSchema } from '../schemas/catalog.ts';
 import type { DeadLetter } from '../schemas/types.ts';
 import { TagstreamError, isTagstreamError, toTagstreamError } from '../errors.ts';
 import type { AvroSerde } from '../io/registry/registry.ts';
 import type { Clock } from './clock.ts';
 import type { PipelineMetrics } from './metrics.ts';
-import type { Branch, Topology } from './topology.ts';
+import type { OperatorContext, RawRecord, Rec, StageContext } from './operator.ts';
+import { PartitionStores, changelogTopic, decodeState, encodeState } from './state.ts';
+import type { Branch, SideBinding, StageResult, Topology } from './topology.ts';
 
-export interface RawRecord {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: string;
-  readonly key: Buffer | null;
-  readonly value: Buffer | null;
-  /** The Kafka record timestamp (ms). */
-  readonly timestamp: number;
-}
+export type { RawRecord };
 
 export interface OutRecord {
   readonly topic: string;
   readonly key: Buffer | null;
-  readonly value: Buffer;
+  /** null only for changelog tombstones. */
+  readonly value: Buffer | null;
   readonly timestamp: number;
+  /** Set for changelog records: the partition of the source they belong to. */
+  readonly partition?: number;
 }
 
 export interface ProcessorOptions {
@@ -30,24 +28,38 @@ export interface ProcessorOptions {
   readonly dlqPrefix: string;
   readonly clock: Clock;
   readonly metrics: PipelineMetrics;
+  /** Prefix of changelog topics (Kafka Streams' application.id); the consumer group id in practice. */
+  readonly applicationId: string;
 }
 
 interface BoundBranch {
   readonly branch: Branch;
   readonly encode: (value: unknown) => Buffer;
+  readonly sides: ReadonlyMap<
+    string,
+    { topic: string; encode: (v: unknown) => Buffer; build: SideBinding['build'] }
+  >;
   readonly dlqTopic: string;
   readonly encodeDlq: (value: DeadLetter) => Buffer;
+  readonly state: PartitionStores;
+  /** store name -> changelog topic */
+  readonly changelogs: ReadonlyMap<string, string>;
 }
 
 export class RecordProcessor {
+  private readonly byChangelog = new Map<string, { bound: BoundBranch; store: string }>();
+
   private constructor(
     readonly topology: Topology,
     private readonly serde: AvroSerde,
     private readonly bound: ReadonlyMap<string, BoundBranch>,
     private readonly options: ProcessorOptions,
-  ) {}
+  ) {
+    for (const b of bound.values())
+      for (const [store, topic] of b.changelogs) this.byChangelog.set(topic, { bound: b, store });
+  }
 
-  /** Registers every sink and dead-letter schema (BACKWARD compatibility) and binds the encoders. */
+  /** Registers every sink, side and dead-letter schema (BACKWARD compatibility) and binds the encoders. */
   static async create(
     topology: Topology,
     serde: AvroSerde,
@@ -57,11 +69,24 @@ export class RecordProcessor {
     for (const branch of topology.branches) {
       const dlqTopic = `${options.dlqPrefix}${branch.source}`;
       if (branch.sourceSchema) await serde.register(branch.source, branch.sourceSchema);
+      const sides = new Map<
+        string,
+        { topic: string; encode: (v: unknown) => Buffer; build: SideBinding['build'] }
+      >();
+      for (const [port, s] of branch.sides)
+        sides.set(port, {
+          topic: s.topic,
+          encode: await serde.encoderFor<unknown>(s.topic, s.schema),
+          build: s.build,
+        });
       bound.set(branch.source, {
         branch,
         encode: await serde.encoderFor<unknown>(branch.sink.topic, branch.sink.schema),
+        sides,
         dlqTopic,
         encodeDlq: await serde.encoderFor<DeadLetter>(dlqTopic, loadSchema('deadLetter')),
+        state: new PartitionStores(branch.stores),
+        changelogs: new Map(branch.stores.map((s) => [s, changelogTopic(options.applicationId, s)])),
       });
     }
     return new RecordProcessor(topology, serde, bound, options);
@@ -71,9 +96,57 @@ export class RecordProcessor {
     return [...this.bound.keys()];
   }
 
-  /** Every topic this processor may write. */
+  /** Every topic this processor may write, changelogs excluded. */
   get outputTopics(): string[] {
-    return [...this.bound.values()].flatMap((b) => [b.branch.sink.topic, b.dlqTopic]);
+    return [...this.bound.values()].flatMap((b) => [
+      b.branch.sink.topic,
+      b.dlqTopic,
+      ...[...b.sides.values()].map((s) => s.topic),
+    ]);
+  }
+
+  /** Changelog topics with the source whose partitions they mirror. */
+  get changelogTopics(): Array<{ topic: string; source: string }> {
+    return [...this.bound.values()].flatMap((b) =>
+      [...b.changelogs.values()].map((topic) => ({ topic, source: b.branch.source })),
+    );
+  }
+
+  isStateful(source: string): boolean {
+    return (this.bound.get(source)?.branch.stores.length ?? 0) > 0;
+  }
+
+  private branchOf(topic: string): BoundBranch {
+    const b = this.bound.get(topic);
+    if (!b) throw new TagstreamError('INTERNAL', `no branch reads ${topic}`);
+    return b;
+  }
+
+  private context(
+    b: BoundBranch,
+    partition: number,
+    sideOut: OutRecord[],
+    raw: RawRecord | undefined,
+  ): StageContext {
+    return {
+      clock: this.options.clock,
+      partition,
+      store: <S>(name: string) => b.state.store<S>(partition, name),
+      emitSide: (port: string, rec: Rec<unknown>) => {
+        const side = b.sides.get(port);
+        if (!side)
+          throw new TagstreamError(
+            'INTERNAL',
+            `side output ${port} is not bound in the flow from ${b.branch.source}`,
+          );
+        sideOut.push({
+          topic: side.topic,
+          key: rec.key,
+          value: side.encode(side.build(rec.value, raw)),
+          timestamp: rec.timestamp,
+        });
+      },
+    };
   }
 
   /**
@@ -81,8 +154,7 @@ export class RecordProcessor {
    * (the registry is down, a bug) is thrown so that the caller does not commit and the record is retried.
    */
   async process(raw: RawRecord): Promise<OutRecord[]> {
-    const b = this.bound.get(raw.topic);
-    if (!b) throw new TagstreamError('INTERNAL', `no branch reads ${raw.topic}`);
+    const b = this.branchOf(raw.topic);
     this.options.metrics.recordsIn(raw.topic, 1);
     let value: unknown;
     try {
@@ -90,31 +162,78 @@ export class RecordProcessor {
     } catch (e) {
       return [this.deadLetter(b, raw, 'decode', e)];
     }
-    const ctx = {
-      clock: this.options.clock,
+    const sideOut: OutRecord[] = [];
+    const ctx: OperatorContext = {
+      ...this.context(b, raw.partition, sideOut, raw),
       source: { topic: raw.topic, partition: raw.partition, offset: raw.offset },
     };
     const results = b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
+    return this.collect(b, results, sideOut, raw);
+  }
+
+  /** A wall-clock tick for one partition of a source: closes what idle time closes. */
+  tick(source: string, partition: number): OutRecord[] {
+    const b = this.branchOf(source);
+    const sideOut: OutRecord[] = [];
+    const results = b.branch.tick(this.context(b, partition, sideOut, undefined));
+    return this.collect(b, results, sideOut, undefined);
+  }
+
+  private collect(
+    b: BoundBranch,
+    results: StageResult[],
+    sideOut: OutRecord[],
+    raw: RawRecord | undefined,
+  ): OutRecord[] {
     const out: OutRecord[] = [];
     for (const r of results) {
-      if ('failedStage' in r) return [this.deadLetter(b, raw, r.failedStage, r.error)];
+      if ('failedStage' in r) {
+        if (!raw) throw toTagstreamError(r.error);
+        return [this.deadLetter(b, raw, r.failedStage, r.error)];
+      }
       let bytes: Buffer;
       try {
         bytes = b.encode(r.rec.value);
       } catch (e) {
-        return [
-          this.deadLetter(
-            b,
-            raw,
-            `encode:${b.branch.sink.topic}`,
-            new TagstreamError('ENCODE_FAILED', toTagstreamError(e).message),
-          ),
-        ];
+        const err = new TagstreamError('ENCODE_FAILED', toTagstreamError(e).message);
+        if (!raw) throw err;
+        return [this.deadLetter(b, raw, `encode:${b.branch.sink.topic}`, err)];
       }
       out.push({ topic: b.branch.sink.topic, key: r.rec.key, value: bytes, timestamp: r.rec.timestamp });
     }
     this.options.metrics.recordsOut(b.branch.sink.topic, out.length);
-    return out;
+    for (const s of sideOut) this.options.metrics.recordsOut(s.topic, 1);
+    return [...out, ...sideOut];
+  }
+
+  /** State changes of one partition since the last call, as changelog records (to commit with the outputs). */
+  takeChangelog(source: string, partition: number): OutRecord[] {
+    const b = this.branchOf(source);
+    const now = this.options.clock.now();
+    return b.state.takeChanges(partition).map(({ store, key, value }) => ({
+      topic: b.changelogs.get(store) as string,
+      partition,
+      key: Buffer.from(key),
+      value: encodeState(value),
+      timestamp: now,
+    }));
+  }
+
+  /** Forgets a partition's in-memory state: after a failed batch, it is restored again from the changelog. */
+  dropState(source: string, partition: number): void {
+    this.branchOf(source).state.drop(partition);
+  }
+
+  /** Partitions of a source with state in memory. */
+  statePartitions(source: string): number[] {
+    return this.branchOf(source).state.partitions();
+  }
+
+  /** Applies one changelog record during a restore. */
+  restore(changelog: string, partition: number, key: Buffer | null, value: Buffer | null): void {
+    const entry = this.byChangelog.get(changelog);
+    if (!entry || key === null) return;
+    entry.bound.state.store(partition, entry.store).restore(key.toString(), decodeState(value));
   }
 
   private deadLetter(b: BoundBranch, raw: RawRecord, stage: string, error: unknown): OutRecord {

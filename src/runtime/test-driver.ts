@@ -1,9 +1,10 @@
 // An in-process driver for unit tests, like Kafka Streams' TopologyTestDriver: pipe records into input topics,
-// move a fake clock, read output topics. Same RecordProcessor as on Kafka, an in-memory schema registry, no broker.
-import { AvroSerde, memoryRegistry, valueSubject, type AvroSchemaJson } from '../io/registry/registry.ts';
+// move a fake clock, read output topics, restart from the changelog. Same RecordProcessor as on Kafka, an
+// in-memory schema registry, no broker.
+import { AvroSerde, memoryRegistry, type AvroSchemaJson } from '../io/registry/registry.ts';
 import { FakeClock } from './clock.ts';
 import { noopMetrics, type PipelineMetrics } from './metrics.ts';
-import { RecordProcessor, type OutRecord } from './processor.ts';
+import { RecordProcessor, type OutRecord, type ProcessorOptions } from './processor.ts';
 import type { Topology } from './topology.ts';
 
 export interface DriverOptions {
@@ -11,27 +12,34 @@ export interface DriverOptions {
   readonly pipelineVersion?: string;
   readonly dlqPrefix?: string;
   readonly metrics?: PipelineMetrics;
+  readonly applicationId?: string;
 }
 
 export class TestDriver {
   readonly registry = memoryRegistry();
   readonly serde = new AvroSerde(this.registry);
   private readonly outputs = new Map<string, OutRecord[]>();
+  /** Every changelog record written, in order, as a broker would keep it. */
+  private readonly changelog: OutRecord[] = [];
   private readonly offsets = new Map<string, number>();
+  private processor!: RecordProcessor;
+  private options!: ProcessorOptions;
 
   private constructor(
     readonly clock: FakeClock,
-    private processor: RecordProcessor | undefined,
+    private readonly topology: Topology,
   ) {}
 
   static async create(topology: Topology, options: DriverOptions = {}): Promise<TestDriver> {
-    const driver = new TestDriver(new FakeClock(options.startTime ?? Date.UTC(2026, 5, 1)), undefined);
-    driver.processor = await RecordProcessor.create(topology, driver.serde, {
+    const driver = new TestDriver(new FakeClock(options.startTime ?? Date.UTC(2026, 5, 1)), topology);
+    driver.options = {
       pipelineVersion: options.pipelineVersion ?? 'test',
       dlqPrefix: options.dlqPrefix ?? 'dlq.',
+      applicationId: options.applicationId ?? 'test-app',
       clock: driver.clock,
       metrics: options.metrics ?? noopMetrics,
-    });
+    };
+    driver.processor = await RecordProcessor.create(topology, driver.serde, driver.options);
     return driver;
   }
 
@@ -40,23 +48,46 @@ export class TestDriver {
     return (await this.serde.encoderFor<unknown>(topic, schema))(value);
   }
 
-  /** Feeds raw bytes into a source topic (partition 0, next offset). */
+  /**
+   * Records written to a topic that the topology also reads (clean.*, the class-events repartition topic) are
+   * fed back in, like Kafka Streams' driver does with internal topics.
+   */
+  private async emit(out: readonly OutRecord[]): Promise<void> {
+    const sources = new Set(this.processor.sourceTopics);
+    for (const r of out) {
+      this.outputs.set(r.topic, [...(this.outputs.get(r.topic) ?? []), r]);
+      if (sources.has(r.topic) && r.value !== null)
+        await this.pipeRaw(r.topic, r.value, {
+          timestamp: r.timestamp,
+          ...(r.key ? { key: r.key.toString() } : {}),
+        });
+    }
+  }
+
+  /** Commits like the runner does after each record: state changes go to the changelog. */
+  private commit(source: string, partition: number): void {
+    this.changelog.push(...this.processor.takeChangelog(source, partition));
+  }
+
+  /** Feeds raw bytes into a source topic (default partition 0, next offset). */
   async pipeRaw(
     topic: string,
     value: Buffer | null,
-    opts: { key?: string; timestamp?: number } = {},
+    opts: { key?: string; timestamp?: number; partition?: number } = {},
   ): Promise<void> {
     const offset = this.offsets.get(topic) ?? 0;
     this.offsets.set(topic, offset + 1);
-    const out = await (this.processor as RecordProcessor).process({
+    const partition = opts.partition ?? 0;
+    const out = await this.processor.process({
       topic,
-      partition: 0,
+      partition,
       offset: String(offset),
       key: opts.key === undefined ? null : Buffer.from(opts.key),
       value,
       timestamp: opts.timestamp ?? this.clock.now(),
     });
-    for (const r of out) this.outputs.set(r.topic, [...(this.outputs.get(r.topic) ?? []), r]);
+    this.commit(topic, partition);
+    await this.emit(out);
   }
 
   /** Encodes and feeds a value. */
@@ -64,9 +95,28 @@ export class TestDriver {
     topic: string,
     schema: AvroSchemaJson,
     value: unknown,
-    opts: { key?: string; timestamp?: number } = {},
+    opts: { key?: string; timestamp?: number; partition?: number } = {},
   ): Promise<void> {
     await this.pipeRaw(topic, await this.encode(topic, schema, value), opts);
+  }
+
+  /** Moves the wall clock and runs the wall-clock tick of every partition with state (idle windows close). */
+  async advanceWallClock(ms: number): Promise<void> {
+    this.clock.advance(ms);
+    for (const source of this.processor.sourceTopics) {
+      if (!this.processor.isStateful(source)) continue;
+      for (const p of this.processor.statePartitions(source)) {
+        const out = this.processor.tick(source, p);
+        this.commit(source, p);
+        await this.emit(out);
+      }
+    }
+  }
+
+  /** Simulates a crash and restart: a new processor whose state comes only from the changelog. */
+  async restart(): Promise<void> {
+    this.processor = await RecordProcessor.create(this.topology, this.serde, this.options);
+    for (const r of this.changelog) this.processor.restore(r.topic, r.partition ?? 0, r.key, r.value);
   }
 
   /** Takes (and clears) what was written to a topic, decoded. */
@@ -86,7 +136,7 @@ export class TestDriver {
     return [...this.outputs.keys()];
   }
 
-  subjectOf(topic: string): string {
-    return valueSubject(topic);
+  changelogSize(): number {
+    return this.changelog.length;
   }
 }

@@ -11,6 +11,7 @@ import type {
   FeatureVector,
   LateRecord,
   ModelVersion,
+  ClassEvent,
   PosTransaction,
   Prediction,
   RfidScan,
@@ -81,6 +82,7 @@ export const SCHEMAS = {
   prediction: entry('prediction', 'prediction.avsc', 'Prediction', ['predictions.<service>']),
   alert: entry('alert', 'alert.avsc', 'Alert', ['alerts']),
   modelVersion: entry('modelVersion', 'model_version.avsc', 'ModelVersion', ['models.versions']),
+  classEvent: entry('classEvent', 'class_event.avsc', 'ClassEvent', ['<group>-class-events']),
 } as const satisfies Readonly<Record<string, SchemaEntry>>;
 
 export type SchemaName = keyof typeof SCHEMAS;
@@ -100,6 +102,7 @@ export interface SchemaRecordTypes {
   prediction: Prediction;
   alert: Alert;
   modelVersion: ModelVersion;
+  classEvent: ClassEvent;
 }
 
 export type RecordOf<N extends SchemaName> = SchemaRecordTypes[N];

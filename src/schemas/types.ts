@@ -171,3 +171,18 @@ export interface ModelVersion {
   readonly metrics_json: string;
   readonly promoted_at: number;
 }
+
+/** Internal repartition record: an event of a rental class in a store (<group>-class-events). */
+export interface ClassEvent {
+  readonly store_id: string;
+  readonly rental_class_num: string;
+  readonly kind: string;
+  readonly event_time: number;
+  readonly quantity: number;
+  readonly revenue: number;
+  readonly scan_type: string | null;
+  readonly tag_id: string | null;
+  readonly from_status: string | null;
+  readonly to_status: string | null;
+  readonly origin: string;
+}

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeWire } from '../../src/io/registry/wire.ts';
+import { valueSubject } from '../../src/io/registry/registry.ts';
 import { SCAN_TYPES } from '../../src/schemas/catalog.ts';
 import type { DeadLetter, RfidScan } from '../../src/schemas/types.ts';
 import {
@@ -142,17 +143,15 @@ describe('ingest: the dead-letter envelope', () => {
     const subjects = driver.registry.subjects();
     expect([...subjects.keys()].sort()).toEqual(
       [SCANS, CLEAN_SCANS, DLQ_SCANS, TRANSACTIONS, CLEAN_TRANSACTIONS, DLQ_TRANSACTIONS]
-        .map((t) => driver.subjectOf(t))
+        .map((t) => valueSubject(t))
         .sort(),
     );
     // A producer writing the catalogue schema finds the id the pipeline registered; clean.* shares it.
-    const [scanId] = subjects.get(driver.subjectOf(SCANS))!;
-    expect(subjects.get(driver.subjectOf(CLEAN_SCANS))).toEqual([scanId]);
+    const [scanId] = subjects.get(valueSubject(SCANS))!;
+    expect(subjects.get(valueSubject(CLEAN_SCANS))).toEqual([scanId]);
     expect((await driver.encode(SCANS, scanSchema, sampleScan())).readUInt32BE(1)).toBe(scanId);
     expect(await driver.registry.schemaById(scanId!)).toEqual(scanSchema);
-    expect(subjects.get(driver.subjectOf(DLQ_SCANS))).toEqual(
-      subjects.get(driver.subjectOf(DLQ_TRANSACTIONS)),
-    );
+    expect(subjects.get(valueSubject(DLQ_SCANS))).toEqual(subjects.get(valueSubject(DLQ_TRANSACTIONS)));
   });
 });
 

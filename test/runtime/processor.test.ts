@@ -79,7 +79,8 @@ async function setup(ops: ReadonlyArray<Operator<unknown, unknown>>): Promise<Se
     topology(`test-${randomUUID()}`, [flow.to(sink, NUMBER_SCHEMA)]),
     serde,
     {
-      pipelineVersion: '9.9.9',
+      applicationId: 'test-app',
+    pipelineVersion: '9.9.9',
       dlqPrefix: 'dlq.',
       clock: new FakeClock(NOW),
       metrics,

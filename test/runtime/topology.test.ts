@@ -11,6 +11,11 @@ import { loadSchema } from '../../src/schemas/catalog.ts';
 const schema = loadSchema('rfidScan');
 const ctx: OperatorContext = {
   clock: new FakeClock(1_000),
+  partition: 0,
+  store: () => {
+    throw new Error('stateless test stages use no store');
+  },
+  emitSide: () => undefined,
   source: { topic: 'in', partition: 0, offset: '0' },
 };
 const rec = <T>(value: T): Rec<T> => ({ key: Buffer.from('k'), value, timestamp: 5 });

@@ -57,11 +57,17 @@ export function mapKafkaError(e: unknown, brokers: readonly string[], what: stri
   );
 }
 
+export interface TopicSettings {
+  readonly partitions?: number;
+  readonly configEntries?: ReadonlyArray<{ name: string; value: string }>;
+}
+
 /** Creates the topics that do not exist yet; existing ones are left as they are. */
 export async function ensureTopics(
   admin: Admin,
   topics: readonly string[],
   config: Config,
+  settings: TopicSettings = {},
 ): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
   const missing = [...new Set(topics)].filter((t) => !existing.has(t));
@@ -70,8 +76,9 @@ export async function ensureTopics(
     waitForLeaders: true,
     topics: missing.map((topic) => ({
       topic,
-      numPartitions: config.kafka.partitions,
+      numPartitions: settings.partitions ?? config.kafka.partitions,
       replicationFactor: config.kafka.replicationFactor,
+      ...(settings.configEntries ? { configEntries: [...settings.configEntries] } : {}),
     })),
   });
   return missing;

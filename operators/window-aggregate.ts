@@ -1,0 +1,272 @@
+// Event-time windowed aggregation per key: tumbling, calendar-day (per-key time zone) and sliding windows over one
+// aggregate. The watermark of a partition is the highest event time it has seen; a window closes (final result)
+// when the watermark passes its end plus the grace period; records for closed windows go to the 'late' side
+// output with their lateness. When a partition has been idle for idleTimeoutMs of wall-clock time, its watermark
+// follows the wall clock from where it stood, so windows of idle keys and idle partitions still close.
+// All state lives in the runtime's stores (changelogged); the heaps are in-memory indexes rebuilt after a restore.
+import type { Rec, StageContext, OperatorContext, Operator } from '../src/runtime/operator.ts';
+import type { KeyedStore } from '../src/runtime/state.ts';
+import type { Aggregate } from './aggregates.ts';
+import { MinHeap } from './lib/heap.ts';
+import { cachedDayWindow, tumblingWindow, type WindowSpec } from './windows.ts';
+
+export interface WindowResult {
+  readonly key: string;
+  readonly window: string;
+  readonly start: number;
+  readonly end: number;
+  /** True once: when the window closed. Sliding windows only emit updates. */
+  readonly final: boolean;
+  readonly values: Readonly<Record<string, number>>;
+  /** Records in the window. */
+  readonly count: number;
+}
+
+/** What goes to the 'late' side output, with the record that came too late. */
+export interface LateInfo<In> {
+  readonly window: string;
+  readonly windowSizeMs: number;
+  readonly eventTime: number;
+  readonly watermark: number;
+  readonly latenessMs: number;
+  readonly input: In;
+}
+
+export interface WindowOptions<In> {
+  readonly name: string;
+  readonly windows: readonly WindowSpec[];
+  readonly key: (value: In) => string;
+  readonly aggregate: Aggregate<In, unknown, Record<string, number>>;
+  readonly graceMs: number;
+  /** For tumbling and day windows: a result on every change, once when final, or both. */
+  readonly emit: 'update' | 'final' | 'both';
+  readonly idleTimeoutMs: number;
+}
+
+interface WinEntry {
+  readonly k: string;
+  readonly w: string;
+  readonly s: number;
+  readonly e: number;
+  a: unknown;
+  n: number;
+}
+
+interface SlideEntry<In> {
+  readonly k: string;
+  readonly w: string;
+  /** Buffered [event time, input], ascending by time. */
+  buf: Array<[number, In]>;
+  a: unknown;
+}
+
+interface PartitionClock {
+  /** Watermark: highest event time seen, or further by idle wall-clock time. */
+  wm: number;
+}
+
+/** In-memory per partition: indexes over the stores, and arrival bookkeeping for idleness. */
+interface Runtime {
+  closeHeap: MinHeap<string>;
+  expiryHeap: MinHeap<string>;
+  /** The one live expiry per sliding key; other heap entries for it are stale. */
+  expiryAt: Map<string, number>;
+  lastArrivalWall: number;
+  wmAtArrival: number;
+}
+
+const SEP = '\u0000';
+
+export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, WindowResult> {
+  const winStore = `${opts.name}.windows`;
+  const slideStore = `${opts.name}.sliding`;
+  const timeStore = `${opts.name}.time`;
+  const agg = opts.aggregate;
+  const dayOf = cachedDayWindow();
+  // Keyed by the partition's window store: a restored partition gets new stores, hence fresh indexes.
+  const runtimes = new WeakMap<object, Runtime>();
+  const slidingSpecs = opts.windows.filter((w) => w.kind === 'sliding');
+
+  const stores = (ctx: StageContext) => ({
+    wins: ctx.store<WinEntry>(winStore),
+    slides: ctx.store<SlideEntry<In>>(slideStore),
+    time: ctx.store<PartitionClock>(timeStore),
+  });
+
+  /** The in-memory indexes for this partition; rebuilt from the stores when missing (after a restore). */
+  function runtimeOf(ctx: StageContext): Runtime {
+    const { wins, slides, time } = stores(ctx);
+    let rt = runtimes.get(wins);
+    if (!rt) {
+      const wm = time.get('clock')?.wm ?? Number.NEGATIVE_INFINITY;
+      rt = {
+        closeHeap: new MinHeap(),
+        expiryHeap: new MinHeap(),
+        expiryAt: new Map(),
+        lastArrivalWall: ctx.clock.now(),
+        wmAtArrival: wm,
+      };
+      for (const [k, e] of wins.entries()) rt.closeHeap.push(e.e + opts.graceMs, k);
+      for (const [k, e] of slides.entries()) {
+        const first = e.buf[0];
+        const spec = slidingSpecs.find((s) => s.name === e.w);
+        if (first && spec) scheduleExpiry(rt, k, first[0] + spec.sizeMs);
+      }
+      runtimes.set(wins, rt);
+    }
+    return rt;
+  }
+
+  function scheduleExpiry(rt: Runtime, key: string, at: number): void {
+    if (rt.expiryAt.get(key) === at) return;
+    rt.expiryAt.set(key, at);
+    rt.expiryHeap.push(at, key);
+  }
+
+  const result = (e: WinEntry, final: boolean): Rec<WindowResult> => ({
+    key: Buffer.from(e.k),
+    value: { key: e.k, window: e.w, start: e.s, end: e.e, final, values: agg.result(e.a), count: e.n },
+    timestamp: e.e,
+  });
+
+  function slideResult(e: SlideEntry<In>, end: number, sizeMs: number): Rec<WindowResult> {
+    return {
+      key: Buffer.from(e.k),
+      value: {
+        key: e.k,
+        window: e.w,
+        start: end - sizeMs,
+        end,
+        final: false,
+        values: agg.result(e.a),
+        count: e.buf.length,
+      },
+      timestamp: end,
+    };
+  }
+
+  /** Takes out of a sliding entry every buffered value at or before `cutoff`. */
+  function evict(e: SlideEntry<In>, cutoff: number): boolean {
+    let i = 0;
+    while (i < e.buf.length && (e.buf[i] as [number, In])[0] <= cutoff) i++;
+    if (i === 0) return false;
+    const gone = e.buf.slice(0, i);
+    e.buf = e.buf.slice(i);
+    if (agg.remove) for (const [, v] of gone) e.a = agg.remove(e.a, v);
+    else e.a = e.buf.reduce((acc, [, v]) => agg.add(acc, v), agg.init());
+    return true;
+  }
+
+  /** Moves the watermark to `wm`: closes tumbling/day windows and expires sliding values it passes. */
+  function advance(ctx: StageContext, rt: Runtime, wm: number): Rec<WindowResult>[] {
+    const { wins, slides, time } = stores(ctx);
+    const out: Rec<WindowResult>[] = [];
+    const clock = time.get('clock');
+    if (clock && wm <= clock.wm) return out;
+    time.put('clock', { wm });
+    for (let top = rt.closeHeap.peek(); top && top[0] <= wm; top = rt.closeHeap.peek()) {
+      rt.closeHeap.pop();
+      const e = wins.get(top[1]);
+      if (!e || e.e + opts.graceMs !== top[0]) continue; // stale index entry
+      if (opts.emit !== 'update') out.push(result(e, true));
+      wins.delete(top[1]);
+    }
+    for (let top = rt.expiryHeap.peek(); top && top[0] <= wm; top = rt.expiryHeap.peek()) {
+      rt.expiryHeap.pop();
+      if (rt.expiryAt.get(top[1]) !== top[0]) continue; // superseded
+      rt.expiryAt.delete(top[1]);
+      const e = slides.get(top[1]);
+      const spec = e && slidingSpecs.find((x) => x.name === e.w);
+      if (!e || !spec || spec.kind !== 'sliding') continue;
+      if (evict(e, wm - spec.sizeMs)) {
+        out.push(slideResult(e, wm, spec.sizeMs));
+        if (e.buf.length === 0) slides.delete(top[1]);
+        else slides.put(top[1], e);
+      }
+      const first = e.buf[0];
+      if (first) scheduleExpiry(rt, top[1], first[0] + spec.sizeMs);
+    }
+    return out;
+  }
+
+  function late(
+    ctx: OperatorContext,
+    rec: Rec<In>,
+    window: string,
+    sizeMs: number,
+    closesAt: number,
+    wm: number,
+  ): void {
+    const info: LateInfo<In> = {
+      window,
+      windowSizeMs: sizeMs,
+      eventTime: rec.timestamp,
+      watermark: wm,
+      latenessMs: wm - closesAt,
+      input: rec.value,
+    };
+    ctx.emitSide('late', { key: rec.key, value: info, timestamp: rec.timestamp });
+  }
+
+  return {
+    name: opts.name,
+    stores: [winStore, slideStore, timeStore],
+    process(rec, ctx) {
+      const rt = runtimeOf(ctx);
+      const { wins, slides, time } = stores(ctx);
+      const t = rec.timestamp;
+      const key = opts.key(rec.value);
+      const wm = time.get('clock')?.wm ?? Number.NEGATIVE_INFINITY;
+      const out: Rec<WindowResult>[] = [];
+      for (const spec of opts.windows) {
+        if (spec.kind === 'sliding') {
+          const closesAt = t + spec.sizeMs + opts.graceMs;
+          if (closesAt <= wm) {
+            late(ctx, rec, spec.name, spec.sizeMs, closesAt, wm);
+            continue;
+          }
+          const end = Math.max(wm, t);
+          if (t <= end - spec.sizeMs) continue; // outside the current window, not late: earlier windows are past
+          const sk = `${key}${SEP}${spec.name}`;
+          const e = slides.get(sk) ?? { k: key, w: spec.name, buf: [], a: agg.init() };
+          const i = e.buf.findIndex(([bt]) => bt > t);
+          if (i < 0) e.buf.push([t, rec.value]);
+          else e.buf.splice(i, 0, [t, rec.value]);
+          e.a = agg.add(e.a, rec.value);
+          if (t > wm) evict(e, t - spec.sizeMs); // this record moves the window forward
+          slides.put(sk, e);
+          scheduleExpiry(rt, sk, (e.buf[0] as [number, In])[0] + spec.sizeMs);
+          out.push(slideResult(e, end, spec.sizeMs));
+          continue;
+        }
+        const [start, end] =
+          spec.kind === 'tumbling' ? tumblingWindow(t, spec.sizeMs) : dayOf(t, spec.zone(key));
+        const closesAt = end + opts.graceMs;
+        if (closesAt <= wm) {
+          late(ctx, rec, spec.name, end - start, closesAt, wm);
+          continue;
+        }
+        const wk = `${key}${SEP}${spec.name}${SEP}${start}`;
+        let e = wins.get(wk);
+        if (!e) {
+          e = { k: key, w: spec.name, s: start, e: end, a: agg.init(), n: 0 };
+          rt.closeHeap.push(closesAt, wk);
+        }
+        e.a = agg.add(e.a, rec.value);
+        e.n += 1;
+        wins.put(wk, e);
+        if (opts.emit !== 'final') out.push(result(e, false));
+      }
+      rt.lastArrivalWall = ctx.clock.now();
+      if (t > wm) out.push(...advance(ctx, rt, t));
+      rt.wmAtArrival = Math.max(wm, t);
+      return out;
+    },
+    onTime(ctx) {
+      const rt = runtimeOf(ctx);
+      const idle = ctx.clock.now() - rt.lastArrivalWall;
+      if (idle < opts.idleTimeoutMs || !Number.isFinite(rt.wmAtArrival)) return [];
+      return advance(ctx, rt, rt.wmAtArrival + idle);
+    },
+  };
+}

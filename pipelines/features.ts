@@ -1,0 +1,86 @@
+// The feature topology: validated scans and transactions become per-item, per-transaction and per-class features;
+// item scans and rental lines are re-keyed by store|class through an internal topic, then aggregated in event-time
+// windows (1m, 5m, 1h, the store's local day, sliding 7d) and turned into stock levels and windowed features.
+import type { Config } from '../config/schema.ts';
+import { combine, measure, sum } from '../operators/aggregates.ts';
+import { itemFeatures } from '../operators/item-features.ts';
+import { stockLevels } from '../operators/stock-levels.ts';
+import { transactionFeatures } from '../operators/transaction-features.ts';
+import { windowAggregate, type LateInfo } from '../operators/window-aggregate.ts';
+import { windowFeatures } from '../operators/window-features.ts';
+import { standardWindows } from '../operators/windows.ts';
+import type { RawRecord } from '../src/runtime/operator.ts';
+import { Flow, type Branch } from '../src/runtime/topology.ts';
+import { loadSchema } from '../src/schemas/catalog.ts';
+import type { ClassEvent, LateRecord, PosTransaction, RfidScan } from '../src/schemas/types.ts';
+
+/** The per-class window measures; the feature names on features.windowed. */
+export const CLASS_MEASURES = combine<ClassEvent>({
+  rentals: measure(sum, (e: ClassEvent) => (e.kind === 'rental' ? e.quantity : 0)),
+  revenue: measure(sum, (e: ClassEvent) => (e.kind === 'rental' ? e.revenue : 0)),
+  out_scans: measure(sum, (e: ClassEvent) => (e.kind === 'scan' && e.scan_type === 'out' ? 1 : 0)),
+  return_scans: measure(sum, (e: ClassEvent) => (e.kind === 'scan' && e.scan_type === 'return' ? 1 : 0)),
+  damage_scans: measure(sum, (e: ClassEvent) => (e.kind === 'scan' && e.scan_type === 'damage' ? 1 : 0)),
+});
+
+const FEATURE_TYPES = {
+  rentals: 'demand',
+  revenue: 'financial',
+  out_scans: 'behavioral',
+  return_scans: 'behavioral',
+  damage_scans: 'quality',
+};
+
+export function zoneOf(config: Config): (storeId: string) => string {
+  return (storeId) => config.stores.timeZones[storeId] ?? config.stores.defaultTimeZone;
+}
+
+export function featureBranches(config: Config, pipelineName: string): Branch[] {
+  const { topics, windows } = config;
+  const zone = zoneOf(config);
+  const featureSchema = loadSchema('featureVector');
+  const classEventSchema = loadSchema('classEvent');
+  const lateTopic = `${topics.latePrefix}${topics.classEvents}`;
+  const toLate = (value: unknown, raw: RawRecord | undefined): LateRecord => {
+    const info = value as LateInfo<ClassEvent>;
+    return {
+      key: raw?.key ?? null,
+      value: raw?.value ?? Buffer.alloc(0),
+      topic: raw?.topic ?? '',
+      partition: raw?.partition ?? -1,
+      offset: Number(raw?.offset ?? -1),
+      event_time: info.eventTime,
+      watermark: info.watermark,
+      lateness_ms: info.latenessMs,
+      window_size_ms: info.windowSizeMs,
+      pipeline: pipelineName,
+    };
+  };
+  return [
+    Flow.from<RfidScan>(`${topics.cleanPrefix}${topics.scans}`)
+      .via(itemFeatures({ zoneOf: zone, dedupWindowMs: windows.dedupWindowMs }))
+      .side('class-events', topics.classEvents, classEventSchema)
+      .to(topics.featuresRealtime, featureSchema),
+    Flow.from<PosTransaction>(`${topics.cleanPrefix}${topics.transactions}`)
+      .via(transactionFeatures())
+      .side('class-events', topics.classEvents, classEventSchema)
+      .to(topics.featuresRealtime, featureSchema),
+    Flow.from<ClassEvent>(topics.classEvents, classEventSchema)
+      .via(stockLevels())
+      .via(
+        windowAggregate<ClassEvent>({
+          name: 'class-windows',
+          windows: standardWindows((key) => zone(key.split('|')[0] ?? '')),
+          key: (e) => `${e.store_id}|${e.rental_class_num}`,
+          aggregate: CLASS_MEASURES,
+          graceMs: windows.graceMs,
+          emit: windows.emit,
+          idleTimeoutMs: windows.idleTimeoutMs,
+        }),
+      )
+      .via(windowFeatures('class', FEATURE_TYPES))
+      .side('stock', topics.featuresRealtime, featureSchema)
+      .side('late', lateTopic, loadSchema('lateRecord'), toLate)
+      .to(topics.featuresWindowed, featureSchema),
+  ];
+}
