@@ -5,7 +5,6 @@
 // follows the wall clock from where it stood, so windows of idle keys and idle partitions still close.
 // All state lives in the runtime's stores (changelogged); the heaps are in-memory indexes rebuilt after a restore.
 import type { Rec, StageContext, OperatorContext, Operator } from '../src/runtime/operator.ts';
-import type { KeyedStore } from '../src/runtime/state.ts';
 import type { Aggregate } from './aggregates.ts';
 import { MinHeap } from './lib/heap.ts';
 import { cachedDayWindow, tumblingWindow, type WindowSpec } from './windows.ts';
