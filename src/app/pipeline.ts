@@ -10,9 +10,13 @@ import { systemClock, type Clock } from '../runtime/clock.ts';
 import { KafkaRunner } from '../runtime/kafka-runner.ts';
 import { RecordProcessor } from '../runtime/processor.ts';
 import type { Topology } from '../runtime/topology.ts';
+import { createFeatureStore, featureStoreOptions } from '../store/feature-store.ts';
+import { FeatureSink } from './feature-sink.ts';
 
 export interface RunningPipeline {
   readonly runner: KafkaRunner;
+  /** Present when started with the feature store. */
+  readonly sink: FeatureSink | undefined;
   readonly metrics: Registry;
   readonly metricsPort: number | undefined;
   stop(): Promise<void>;
@@ -25,6 +29,8 @@ export interface StartOptions {
   readonly serveMetrics?: boolean;
   readonly metricsRegistry?: Registry;
   readonly instanceId?: string;
+  /** Also write features.* into the feature store (MySQL + Redis), in a consumer group of its own. */
+  readonly featureStore?: boolean;
 }
 
 export async function startPipeline(
@@ -85,13 +91,29 @@ export async function startPipeline(
     log.info({ url: `http://${config.metrics.host}:${metricsPort}/metrics` }, 'serving metrics');
   }
   await runner.start();
+  let sink: FeatureSink | undefined;
+  let closeStore: (() => Promise<void>) | undefined;
+  if (options.featureStore) {
+    const store = createFeatureStore(featureStoreOptions(config));
+    closeStore = () => store.close();
+    sink = new FeatureSink(kafka, serde, store, {
+      groupId: `${config.pipeline.groupId}-feature-store`,
+      topics: [config.topics.featuresRealtime, config.topics.featuresWindowed],
+      brokers: config.kafka.brokers,
+      log: log.child({ component: 'feature-sink' }),
+    });
+    await sink.start();
+  }
   return {
     runner,
+    sink,
     metrics,
     metricsPort,
     async stop() {
       try {
         await runner.stop();
+        await sink?.stop();
+        await closeStore?.();
       } finally {
         await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       }

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
 import { tagstreamTopology } from '../../pipelines/tagstream.ts';
 import { startPipeline } from '../app/pipeline.ts';
+import { migrate } from '../io/mysql/migrate.ts';
 import { createLogger } from '../log.ts';
 import { runCli } from './run.ts';
 
@@ -25,8 +26,10 @@ const program = new Command('pipeline')
         return;
       }
       const log = createLogger('pipeline', config.log.level);
+      await migrate(config.mysql.url);
       const running = await startPipeline(config, tagstreamTopology(config), {
         log,
+        featureStore: true,
         ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }),
       });
       const stop = async (signal: string): Promise<void> => {

@@ -1,0 +1,138 @@
+// The feature store: MySQL (ml_feature_store) is the source of truth, Redis the online cache of the latest values.
+// Writes go to MySQL first, then Redis; serving reads Redis (with documented defaults), training reads MySQL as of.
+import type { Config } from '../../config/schema.ts';
+import { recordError } from '../errors.ts';
+import { createSql, type Sql } from '../io/mysql/pool.ts';
+import { createRedisClient, type RedisClient, type RedisStats } from '../io/redis/client.ts';
+import type { FeatureVector } from '../schemas/types.ts';
+import { defaultValue } from './defaults.ts';
+import { createOfflineStore } from './offline.ts';
+import { createOnlineStore } from './online.ts';
+import type { FeatureMatrix, FeatureRef, FeatureStore, LabelPoint, TrainingRow } from './types.ts';
+
+export interface FeatureStoreOptions {
+  readonly mysqlUrl: string;
+  readonly redisUrl: string;
+  /** Redis key prefix (default 'ts:'): keys are `<prefix>feat:<entity_id>`. */
+  readonly prefix?: string;
+  /** Online TTL per entity, refreshed by every write that changes it (default 3600). */
+  readonly ttlSeconds?: number;
+  /** Rows per INSERT and values per Redis script call (default 500). */
+  readonly writeBatch?: number;
+  /** is_real_time of a value in MySQL (default: true for every value). */
+  readonly isRealTime?: (f: FeatureVector) => boolean;
+  /** Redis CLIENT SETNAME, to find the connection in CLIENT LIST / MONITOR. */
+  readonly redisConnectionName?: string;
+}
+
+/** The store, plus the Redis connection's counters (round trips, socket writes) for tests and benchmarks. */
+export interface FeatureStoreHandle extends FeatureStore {
+  redisStats(): RedisStats;
+}
+
+export function featureStoreOptions(config: Config): FeatureStoreOptions {
+  return {
+    mysqlUrl: config.mysql.url,
+    redisUrl: config.redis.url,
+    prefix: config.featureStore.redisPrefix,
+    ttlSeconds: config.featureStore.onlineTtlSeconds,
+    writeBatch: config.featureStore.writeBatch,
+  };
+}
+
+/** `name`, or `name@window` for a windowed feature. */
+export function columnName(ref: FeatureRef): string {
+  return ref.window ? `${ref.name}@${ref.window}` : ref.name;
+}
+
+/** Rejects what neither store can hold, before anything is written (so a bad value never half-lands). */
+export function validateFeatures(features: readonly FeatureVector[]): void {
+  for (const f of features) {
+    if (!f.entity_id || !f.feature_name)
+      throw recordError('MISSING_FIELD', 'feature without entity_id or feature_name', {
+        entity_id: f.entity_id,
+        feature_name: f.feature_name,
+      });
+    if (!Number.isFinite(f.feature_value) || !Number.isSafeInteger(f.timestamp))
+      throw recordError(
+        'NOT_FINITE',
+        `feature ${f.feature_name} of ${f.entity_id}: value must be finite and timestamp an integer ms`,
+        {
+          entity_id: f.entity_id,
+          feature_name: f.feature_name,
+          value: f.feature_value,
+          timestamp: f.timestamp,
+        },
+      );
+  }
+}
+
+export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHandle {
+  const sql: Sql = createSql(options.mysqlUrl);
+  const redis: RedisClient = createRedisClient(
+    options.redisUrl,
+    options.redisConnectionName === undefined ? {} : { connectionName: options.redisConnectionName },
+  );
+  const writeBatch = options.writeBatch ?? 500;
+  const offline = createOfflineStore(sql, {
+    writeBatch,
+    ...(options.isRealTime === undefined ? {} : { isRealTime: options.isRealTime }),
+  });
+  const online = createOnlineStore(redis, {
+    prefix: options.prefix ?? 'ts:',
+    ttlSeconds: options.ttlSeconds ?? 3600,
+    writeBatch,
+  });
+
+  async function matrix(entityIds: readonly string[], refs: readonly FeatureRef[]): Promise<FeatureMatrix> {
+    const values = await online.read(entityIds, refs);
+    const defaults = refs.map((r) => defaultValue(r.name));
+    return {
+      entities: [...entityIds],
+      columns: refs.map(columnName),
+      rows: values.map((row) => row.map((v, j) => (v === null ? defaults[j]! : v.value))),
+    };
+  }
+
+  return {
+    async write(features) {
+      if (features.length === 0) return;
+      validateFeatures(features);
+      // MySQL first: if Redis then fails, the caller retries the batch, and both writes are idempotent.
+      await offline.write(features);
+      await online.write(features);
+    },
+
+    async getFeatures(entityId, refs) {
+      const m = await matrix([entityId], refs);
+      const row = m.rows[0] ?? [];
+      return Object.fromEntries(m.columns.map((c, j) => [c, row[j]!]));
+    },
+
+    getFeatureMatrix: matrix,
+
+    async getTrainingFrame(
+      labels: readonly LabelPoint[],
+      refs: readonly FeatureRef[],
+    ): Promise<TrainingRow[]> {
+      const cells = await offline.asOf(labels, refs);
+      const columns = refs.map(columnName);
+      return labels.map((l, i) => {
+        const features: Record<string, number | null> = {};
+        const featureTimes: Record<string, number | null> = {};
+        columns.forEach((c, j) => {
+          const v = cells[i]![j] ?? null;
+          features[c] = v === null ? null : v.value;
+          featureTimes[c] = v === null ? null : v.timestamp;
+        });
+        return { entityId: l.entityId, timestamp: l.timestamp, label: l.label, features, featureTimes };
+      });
+    },
+
+    redisStats: () => redis.stats(),
+
+    async close() {
+      await Promise.allSettled([redis.close(), sql.end()]);
+    },
+  };
+}

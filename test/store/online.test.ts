@@ -1,0 +1,152 @@
+// The online store's pure parts: key and field layout, the value encoding, the newest-by-event-time rule, and how a
+// batch becomes script calls and HMGETs. The Lua script is checked against foldNewest on a real Redis in
+// feature-store.integration.test.ts.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { FeatureVector } from '../../src/schemas/types.ts';
+import {
+  decodeReads,
+  decodeValue,
+  encodeValue,
+  entityKey,
+  featureField,
+  foldNewest,
+  planReads,
+  planWrites,
+  takesOver,
+  type OnlineValue,
+} from '../../src/store/online.ts';
+
+function feature(overrides: Partial<FeatureVector> = {}): FeatureVector {
+  return {
+    entity_id: 'item-1',
+    entity_type: 'item',
+    feature_name: 'usage_frequency_7d',
+    feature_value: 0.25,
+    feature_type: 'numeric',
+    timestamp: 1_780_000_000_000,
+    window: null,
+    window_start: null,
+    window_end: null,
+    confidence: 1,
+    source: 'rfid',
+    ...overrides,
+  };
+}
+
+describe('layout', () => {
+  it('one hash per entity under the prefix, one field per feature and window', () => {
+    expect(entityKey('ts:', 'item-1')).toBe('ts:feat:item-1');
+    expect(entityKey('t-1234:', 'store:S1')).toBe('t-1234:feat:store:S1');
+    expect(featureField('rental_quantity', '1h')).toBe('rental_quantity|1h');
+    expect(featureField('temperature_f', null)).toBe('temperature_f|');
+    expect(featureField('temperature_f', undefined)).toBe('temperature_f|');
+  });
+});
+
+describe('encodeValue / decodeValue', () => {
+  it('is <timestamp>:<value>', () => {
+    expect(encodeValue({ timestamp: 1_780_000_000_123, value: 0.5 })).toBe('1780000000123:0.5');
+    expect(encodeValue({ timestamp: 5, value: -3e-7 })).toBe('5:-3e-7');
+  });
+
+  it('round-trips every integer timestamp and finite double exactly', () => {
+    fc.assert(
+      fc.property(
+        fc.maxSafeInteger(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        (timestamp, value) => {
+          const back = decodeValue(encodeValue({ timestamp, value }));
+          expect(back).not.toBeNull();
+          expect(back!.timestamp).toBe(timestamp);
+          expect(Object.is(back!.value, value) || (value === 0 && back!.value === 0)).toBe(true);
+        },
+      ),
+    );
+  });
+
+  it.each([null, undefined, '', '123', ':5', '12:', 'abc:1', '1.5:2', '12:x'])(
+    'treats %j as missing',
+    (s) => {
+      expect(decodeValue(s)).toBeNull();
+    },
+  );
+});
+
+describe('newest by event time wins', () => {
+  const v = (timestamp: number, value: number): OnlineValue => ({ timestamp, value });
+
+  it('a newer or equal event time takes over; an older one does not', () => {
+    expect(takesOver(v(10, 1), null)).toBe(true);
+    expect(takesOver(v(11, 1), v(10, 2))).toBe(true);
+    expect(takesOver(v(10, 1), v(10, 2))).toBe(true);
+    expect(takesOver(v(9, 1), v(10, 2))).toBe(false);
+  });
+
+  it('an older value written after a newer one leaves the newer one', () => {
+    expect(foldNewest([v(20, 2), v(10, 1)])).toEqual(v(20, 2));
+    expect(foldNewest([])).toBeNull();
+  });
+
+  it('replaying a batch, in any order, after it changes nothing', () => {
+    const arb = fc.array(fc.record({ timestamp: fc.integer({ min: 0, max: 50 }), value: fc.integer() }), {
+      minLength: 1,
+    });
+    fc.assert(
+      fc.property(arb, (batch) => {
+        const once = foldNewest(batch);
+        expect(foldNewest([...batch, ...batch])!.timestamp).toBe(once!.timestamp);
+        // Whatever the arrival order, the result holds the latest event time.
+        expect(foldNewest([...batch].reverse())!.timestamp).toBe(Math.max(...batch.map((b) => b.timestamp)));
+      }),
+    );
+  });
+});
+
+describe('planWrites', () => {
+  it('one script call per batch of values, TTL first, then field and value per key', () => {
+    const features = [
+      feature({ entity_id: 'a', timestamp: 1, feature_value: 1 }),
+      feature({ entity_id: 'b', timestamp: 2, feature_value: 2, window: '1h' }),
+      feature({ entity_id: 'a', timestamp: 3, feature_value: 3, feature_name: 'temperature_f' }),
+    ];
+    expect(planWrites('p:', features, 3600, 2)).toEqual([
+      {
+        keys: ['p:feat:a', 'p:feat:b'],
+        args: ['3600', 'usage_frequency_7d|', '1:1', 'usage_frequency_7d|1h', '2:2'],
+      },
+      { keys: ['p:feat:a'], args: ['3600', 'temperature_f|', '3:3'] },
+    ]);
+    expect(planWrites('p:', [], 3600, 500)).toEqual([]);
+  });
+});
+
+describe('planReads / decodeReads', () => {
+  it('one HMGET per entity with every field, in ref order', () => {
+    const cmds = planReads('p:', ['a', 'b'], [{ name: 'x' }, { name: 'y', window: '1d' }]);
+    expect(cmds).toEqual([
+      { kind: 'command', name: 'hmget', args: ['p:feat:a', 'x|', 'y|1d'] },
+      { kind: 'command', name: 'hmget', args: ['p:feat:b', 'x|', 'y|1d'] },
+    ]);
+  });
+
+  it('decodes replies, missing and unparsable fields as null', () => {
+    expect(
+      decodeReads(
+        [
+          ['1:2', null],
+          [null, 'junk'],
+          [Buffer.from('3:4'), '5:6'],
+        ],
+        2,
+      ),
+    ).toEqual([
+      [{ timestamp: 1, value: 2 }, null],
+      [null, null],
+      [
+        { timestamp: 3, value: 4 },
+        { timestamp: 5, value: 6 },
+      ],
+    ]);
+  });
+});
