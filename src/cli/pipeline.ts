@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
 import { tagstreamTopology } from '../../pipelines/tagstream.ts';
-import { startPipeline } from '../app/pipeline.ts';
+import { startPipeline, type RunningPipeline } from '../app/pipeline.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import { createLogger } from '../log.ts';
 import { runCli } from './run.ts';
@@ -26,16 +26,13 @@ const program = new Command('pipeline')
         return;
       }
       const log = createLogger('pipeline', config.log.level);
-      await migrate(config.mysql.url);
-      const running = await startPipeline(config, tagstreamTopology(config), {
-        log,
-        featureStore: true,
-        ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }),
-      });
+      // Signals are handled from the first moment: a stop during start-up waits for it, then stops cleanly.
+      let starting: Promise<RunningPipeline> | undefined;
       const stop = async (signal: string): Promise<void> => {
         log.info({ signal }, 'stopping: no new fetches, draining, committing');
         try {
-          await running.stop();
+          const running = await starting;
+          await running?.stop();
         } catch (e) {
           log.error({ err: e }, 'unclean stop');
           process.exitCode = 1;
@@ -44,6 +41,14 @@ const program = new Command('pipeline')
       };
       process.once('SIGINT', (s) => void stop(s));
       process.once('SIGTERM', (s) => void stop(s));
+      starting = migrate(config.mysql.url).then(() =>
+        startPipeline(config, tagstreamTopology(config), {
+          log,
+          featureStore: true,
+          ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }),
+        }),
+      );
+      const running = await starting;
       const error = await running.runner.failure;
       log.fatal(
         { err: error },

@@ -6,7 +6,14 @@ import type { Admin, Kafka } from 'kafkajs';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
 import type { RfidScan } from '../../src/schemas/types.ts';
-import { readTopic, requireStack, testConfig, testKafka, waitForCommitted } from '../helpers/stack.ts';
+import {
+  configEnv,
+  readTopic,
+  requireStack,
+  testConfig,
+  testKafka,
+  waitForCommitted,
+} from '../helpers/stack.ts';
 
 const config = testConfig();
 const { scans, transactions, cleanPrefix } = config.topics;

@@ -16,12 +16,20 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
   return parseConfig({
     ...raw,
     ...overrides,
+    // Every topic of the test is its own, so runs never read each other's records.
     topics: {
       scans: `t-${id}.rfid.scans`,
       transactions: `t-${id}.pos.transactions`,
+      featuresRealtime: `t-${id}.features.realtime`,
+      featuresWindowed: `t-${id}.features.windowed`,
+      classEvents: `t-${id}.class-events`,
+      weather: `t-${id}.external.weather`,
+      economic: `t-${id}.external.economic`,
+      calendar: `t-${id}.external.calendar`,
       ...(overrides['topics'] as object | undefined),
     },
     pipeline: { groupId: `t-${id}-group`, ...(overrides['pipeline'] as object | undefined) },
+    featureStore: { redisPrefix: `t-${id}:`, ...(overrides['featureStore'] as object | undefined) },
     metrics: { port: 0 },
     kafka: { ...base.kafka },
   });
@@ -98,4 +106,14 @@ export async function readTopic(
   await new Promise((r) => setTimeout(r, 1_000));
   await consumer.disconnect();
   return out;
+}
+
+/** The config's topic names, pipeline group and feature-store prefix as TAGSTREAM__ variables for a child process. */
+export function configEnv(config: Config): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config.topics)) env[`TAGSTREAM__topics__${k}`] = JSON.stringify(v);
+  env['TAGSTREAM__pipeline__groupId'] = JSON.stringify(config.pipeline.groupId);
+  env['TAGSTREAM__featureStore__redisPrefix'] = JSON.stringify(config.featureStore.redisPrefix);
+  env['MYSQL_URL'] = config.mysql.url;
+  return env;
 }
