@@ -40,6 +40,14 @@ export interface WindowOptions<In> {
   /** For tumbling and day windows: a result on every change, once when final, or both. */
   readonly emit: 'update' | 'final' | 'both';
   readonly idleTimeoutMs: number;
+  /**
+   * For an input merged from several upstream partitions (a re-keyed topic): the upstream channel a record came
+   * from. The watermark is then the minimum over channels of each channel's highest event time (as in Flink), so
+   * the order in which channels interleave makes no record late; it stays at -infinity until `channels` channels
+   * have been seen (or the partition goes idle).
+   */
+  readonly channel?: (value: In) => string;
+  readonly channels?: number;
 }
 
 interface WinEntry {
@@ -60,8 +68,10 @@ interface SlideEntry<In> {
 }
 
 interface PartitionClock {
-  /** Watermark: highest event time seen, or further by idle wall-clock time. */
-  wm: number;
+  /** Watermark: highest event time seen (per channel: their minimum), or further by idle wall-clock time. */
+  wm?: number;
+  /** Highest event time per upstream channel, when the operator has channels. */
+  ch?: Record<string, number>;
 }
 
 /** In-memory per partition: indexes over the stores, and arrival bookkeeping for idleness. */
@@ -72,6 +82,8 @@ interface Runtime {
   expiryAt: Map<string, number>;
   lastArrivalWall: number;
   wmAtArrival: number;
+  /** Highest event time seen in this partition (idle progression starts here while channels are missing). */
+  maxSeen: number;
 }
 
 const SEP = '\u0000';
@@ -97,8 +109,10 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     const { wins, slides, time } = stores(ctx);
     let rt = runtimes.get(wins);
     if (!rt) {
-      const wm = time.get('clock')?.wm ?? Number.NEGATIVE_INFINITY;
+      const clock = time.get('clock');
+      const wm = clock?.wm ?? Number.NEGATIVE_INFINITY;
       rt = {
+        maxSeen: Math.max(wm, ...Object.values(clock?.ch ?? {})),
         closeHeap: new MinHeap(),
         expiryHeap: new MinHeap(),
         expiryAt: new Map(),
@@ -161,8 +175,8 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     const { wins, slides, time } = stores(ctx);
     const out: Rec<WindowResult>[] = [];
     const clock = time.get('clock');
-    if (clock && wm <= clock.wm) return out;
-    time.put('clock', { wm });
+    if (clock?.wm !== undefined && wm <= clock.wm) return out;
+    time.put('clock', { ...clock, wm });
     for (let top = rt.closeHeap.peek(); top && top[0] <= wm; top = rt.closeHeap.peek()) {
       rt.closeHeap.pop();
       const e = wins.get(top[1]);
@@ -257,15 +271,27 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         if (opts.emit !== 'final') out.push(result(e, false));
       }
       rt.lastArrivalWall = ctx.clock.now();
-      if (t > wm) out.push(...advance(ctx, rt, t));
-      rt.wmAtArrival = Math.max(wm, t);
+      rt.maxSeen = Math.max(rt.maxSeen, t);
+      let next = t;
+      if (opts.channel) {
+        const clock = time.get('clock');
+        const c = opts.channel(rec.value);
+        const ch = { ...clock?.ch, [c]: Math.max(clock?.ch?.[c] ?? Number.NEGATIVE_INFINITY, t) };
+        time.put('clock', { ...clock, ch });
+        const maxima = Object.values(ch);
+        next = maxima.length >= (opts.channels ?? 1) ? Math.min(...maxima) : Number.NEGATIVE_INFINITY;
+      }
+      if (next > wm) out.push(...advance(ctx, rt, next));
+      rt.wmAtArrival = Math.max(wm, next);
       return out;
     },
     onTime(ctx) {
       const rt = runtimeOf(ctx);
       const idle = ctx.clock.now() - rt.lastArrivalWall;
-      if (idle < opts.idleTimeoutMs || !Number.isFinite(rt.wmAtArrival)) return [];
-      return advance(ctx, rt, rt.wmAtArrival + idle);
+      // Channels not heard from are treated as idle too: progression starts from the highest event time seen.
+      const base = Number.isFinite(rt.wmAtArrival) ? rt.wmAtArrival : rt.maxSeen;
+      if (idle < opts.idleTimeoutMs || !Number.isFinite(base)) return [];
+      return advance(ctx, rt, base + idle);
     },
   };
 }

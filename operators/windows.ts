@@ -23,7 +23,8 @@ export function tumblingWindow(t: number, sizeMs: number): [number, number] {
 export function dayWindow(t: number, zone: string): [number, number] {
   const local = DateTime.fromMillis(t, { zone }).startOf('day');
   if (!local.isValid) throw new Error(`invalid time zone ${zone}`);
-  return [local.toMillis(), local.plus({ days: 1 }).toMillis()];
+  // The next day's start, not start + 1 day: where DST begins at midnight a day starts at 01:00 and the next at 00:00.
+  return [local.toMillis(), local.plus({ days: 1 }).startOf('day').toMillis()];
 }
 
 /** Remembers the last day per zone: consecutive events mostly fall on the same day, and luxon is not free. */

@@ -76,6 +76,9 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
           graceMs: windows.graceMs,
           emit: windows.emit,
           idleTimeoutMs: windows.idleTimeoutMs,
+          // class-events merges the partitions of both clean topics: watermark = min over those channels.
+          channel: (e) => e.origin.slice(0, e.origin.lastIndexOf(':')),
+          channels: 2 * config.kafka.partitions,
         }),
       )
       .via(windowFeatures('class', FEATURE_TYPES))

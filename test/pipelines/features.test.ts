@@ -10,7 +10,8 @@ import type { FeatureVector, PosTransaction, RfidScan } from '../../src/schemas/
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 5, 1, 14); // 10:00 in New York (S1)
-const config = parseConfig({ windows: { idleTimeoutMs: 30_000, graceMs: 60_000 } });
+// One partition per topic: class-events then merges two channels, clean scans and clean transactions.
+const config = parseConfig({ kafka: { partitions: 1 }, windows: { idleTimeoutMs: 30_000, graceMs: 60_000 } });
 
 const scan = (tag: string, type: string, t: number, grade = 5, over: Partial<RfidScan> = {}): RfidScan => ({
   tag_id: tag,
@@ -103,7 +104,20 @@ describe('feature topology', () => {
     expect(byName(rt, 'S1|TENT', 'revenue_contribution').map((f) => f.feature_value)).toEqual([
       200, 300, 100,
     ]);
-    // T3 moved the watermark past 1h + grace: the first hour's windows are final.
+    // The scans channel has said nothing yet, so the watermark (min over channels) has not moved: no tumbling
+    // window is final; the sliding 7d window updates with every record.
+    const early = (await d.read<FeatureVector>('features.windowed')).map((r) => r.value);
+    expect(early.filter((f) => f.window !== '7d')).toEqual([]);
+    expect(
+      byName(
+        early.map((value) => ({ value })),
+        'S1|TENT',
+        'rentals',
+        '7d',
+      ).map((f) => f.feature_value),
+    ).toEqual([2, 5, 6]);
+    // A scan at 3h: the watermark is now min(2h from transactions, 3h from scans), past the first hour + grace.
+    await pipeScan(d, scan('X', 'in', T0 + 3 * HOUR, 5, { rental_class_num: 'LINEN' }));
     let win = await d.read<FeatureVector>('features.windowed');
     expect(byName(win, 'S1|TENT', 'rentals', '1h').map((f) => f.feature_value)).toEqual([5]);
     expect(byName(win, 'S1|CHAIR', 'revenue', '1h').map((f) => f.feature_value)).toEqual([50]);
