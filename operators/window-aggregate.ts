@@ -84,6 +84,9 @@ interface Runtime {
   wmAtArrival: number;
   /** Highest event time seen in this partition (idle progression starts here while channels are missing). */
   maxSeen: number;
+  /** Wall time each channel last sent a record; a channel quiet for idleTimeoutMs leaves the minimum. */
+  channelWall: Map<string, number>;
+  createdWall: number;
 }
 
 const SEP = '\u0000';
@@ -112,6 +115,8 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       const clock = time.get('clock');
       const wm = clock?.wm ?? Number.NEGATIVE_INFINITY;
       rt = {
+        channelWall: new Map(Object.keys(clock?.ch ?? {}).map((c) => [c, ctx.clock.now()])),
+        createdWall: ctx.clock.now(),
         maxSeen: Math.max(wm, ...Object.values(clock?.ch ?? {})),
         closeHeap: new MinHeap(),
         expiryHeap: new MinHeap(),
@@ -278,8 +283,15 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         const c = opts.channel(rec.value);
         const ch = { ...clock?.ch, [c]: Math.max(clock?.ch?.[c] ?? Number.NEGATIVE_INFINITY, t) };
         time.put('clock', { ...clock, ch });
-        const maxima = Object.values(ch);
-        next = maxima.length >= (opts.channels ?? 1) ? Math.min(...maxima) : Number.NEGATIVE_INFINITY;
+        const now = ctx.clock.now();
+        rt.channelWall.set(c, now);
+        // Channels quiet for the idle timeout do not hold the watermark back (Flink's idleness), and missing
+        // channels are waited for only that long after start.
+        const active = Object.entries(ch)
+          .filter(([k]) => now - (rt.channelWall.get(k) ?? rt.createdWall) < opts.idleTimeoutMs)
+          .map(([, v]) => v);
+        const waiting = Object.keys(ch).length < (opts.channels ?? 1) && now - rt.createdWall < opts.idleTimeoutMs;
+        next = waiting ? Number.NEGATIVE_INFINITY : Math.min(...active);
       }
       if (next > wm) out.push(...advance(ctx, rt, next));
       rt.wmAtArrival = Math.max(wm, next);
