@@ -35,6 +35,8 @@ export interface WindowOptions<In> {
   readonly name: string;
   readonly windows: readonly WindowSpec[];
   readonly key: (value: In) => string;
+  /** Event time of a value; default the record's timestamp. Use it where the Kafka timestamp is not event time. */
+  readonly time?: (value: In) => number;
   readonly aggregate: Aggregate<In, unknown, Record<string, number>>;
   readonly graceMs: number;
   /** For tumbling and day windows: a result on every change, once when final, or both. */
@@ -141,10 +143,11 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     rt.expiryHeap.push(at, key);
   }
 
-  const result = (e: WinEntry, final: boolean): Rec<WindowResult> => ({
+  /** A final result is stamped at the window end (in the past by then); an update at the record that made it. */
+  const result = (e: WinEntry, final: boolean, at: number = e.e): Rec<WindowResult> => ({
     key: Buffer.from(e.k),
     value: { key: e.k, window: e.w, start: e.s, end: e.e, final, values: agg.result(e.a), count: e.n },
-    timestamp: e.e,
+    timestamp: final ? e.e : at,
   });
 
   function slideResult(e: SlideEntry<In>, end: number, sizeMs: number): Rec<WindowResult> {
@@ -210,6 +213,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
   function late(
     ctx: OperatorContext,
     rec: Rec<In>,
+    t: number,
     window: string,
     sizeMs: number,
     closesAt: number,
@@ -218,12 +222,12 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     const info: LateInfo<In> = {
       window,
       windowSizeMs: sizeMs,
-      eventTime: rec.timestamp,
+      eventTime: t,
       watermark: wm,
       latenessMs: wm - closesAt,
       input: rec.value,
     };
-    ctx.emitSide('late', { key: rec.key, value: info, timestamp: rec.timestamp });
+    ctx.emitSide('late', { key: rec.key, value: info, timestamp: t });
   }
 
   return {
@@ -232,7 +236,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     process(rec, ctx) {
       const rt = runtimeOf(ctx);
       const { wins, slides, time } = stores(ctx);
-      const t = rec.timestamp;
+      const t = opts.time ? opts.time(rec.value) : rec.timestamp;
       const key = opts.key(rec.value);
       const wm = time.get('clock')?.wm ?? Number.NEGATIVE_INFINITY;
       const out: Rec<WindowResult>[] = [];
@@ -240,7 +244,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         if (spec.kind === 'sliding') {
           const closesAt = t + spec.sizeMs + opts.graceMs;
           if (closesAt <= wm) {
-            late(ctx, rec, spec.name, spec.sizeMs, closesAt, wm);
+            late(ctx, rec, t, spec.name, spec.sizeMs, closesAt, wm);
             continue;
           }
           const end = Math.max(wm, t);
@@ -261,7 +265,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
           spec.kind === 'tumbling' ? tumblingWindow(t, spec.sizeMs) : dayOf(t, spec.zone(key));
         const closesAt = end + opts.graceMs;
         if (closesAt <= wm) {
-          late(ctx, rec, spec.name, end - start, closesAt, wm);
+          late(ctx, rec, t, spec.name, end - start, closesAt, wm);
           continue;
         }
         const wk = `${key}${SEP}${spec.name}${SEP}${start}`;
@@ -273,7 +277,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         e.a = agg.add(e.a, rec.value);
         e.n += 1;
         wins.put(wk, e);
-        if (opts.emit !== 'final') out.push(result(e, false));
+        if (opts.emit !== 'final') out.push(result(e, false, t));
       }
       rt.lastArrivalWall = ctx.clock.now();
       rt.maxSeen = Math.max(rt.maxSeen, t);
@@ -290,7 +294,8 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         const active = Object.entries(ch)
           .filter(([k]) => now - (rt.channelWall.get(k) ?? rt.createdWall) < opts.idleTimeoutMs)
           .map(([, v]) => v);
-        const waiting = Object.keys(ch).length < (opts.channels ?? 1) && now - rt.createdWall < opts.idleTimeoutMs;
+        const waiting =
+          Object.keys(ch).length < (opts.channels ?? 1) && now - rt.createdWall < opts.idleTimeoutMs;
         next = waiting ? Number.NEGATIVE_INFINITY : Math.min(...active);
       }
       if (next > wm) out.push(...advance(ctx, rt, next));

@@ -72,6 +72,7 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
           name: 'class-windows',
           windows: standardWindows((key) => zone(key.split('|')[0] ?? '')),
           key: (e) => `${e.store_id}|${e.rental_class_num}`,
+          time: (e) => e.event_time,
           aggregate: CLASS_MEASURES,
           graceMs: windows.graceMs,
           emit: windows.emit,

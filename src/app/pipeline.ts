@@ -2,7 +2,7 @@
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
-import { createKafka, ensureTopics, mapKafkaError } from '../io/kafka/client.ts';
+import { createKafka, ensureTopics, mapKafkaError, retryRetriable } from '../io/kafka/client.ts';
 import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
 import type { Logger } from '../log.ts';
 import { createMetricsRegistry, prometheusPipelineMetrics, serveMetrics } from '../metrics/prometheus.ts';
@@ -56,7 +56,7 @@ export async function startPipeline(
     const created = await ensureTopics(admin, [...processor.sourceTopics, ...processor.outputTopics], config);
     // A changelog mirrors its source partition by partition, and keeps only the latest value per key.
     for (const { topic, source } of processor.changelogTopics) {
-      const [meta] = (await admin.fetchTopicMetadata({ topics: [source] })).topics;
+      const [meta] = (await retryRetriable(() => admin.fetchTopicMetadata({ topics: [source] }))).topics;
       created.push(
         ...(await ensureTopics(admin, [topic], config, {
           partitions: meta?.partitions.length ?? config.kafka.partitions,

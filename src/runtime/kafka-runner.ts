@@ -28,6 +28,31 @@ export interface RunnerOptions {
   readonly restoreTimeoutMs: number;
 }
 
+/**
+ * Splits outputs into produce requests of at most `maxBytes` of keys and values, so that no per-partition record
+ * batch goes over the broker's message.max.bytes (1 MiB by default) however many features a batch fans out to.
+ */
+export function chunkBySize(records: readonly OutRecord[], maxBytes: number): OutRecord[][] {
+  const chunks: OutRecord[][] = [];
+  let current: OutRecord[] = [];
+  let size = 0;
+  for (const r of records) {
+    const n = (r.key?.length ?? 0) + (r.value?.length ?? 0) + 64;
+    if (current.length > 0 && size + n > maxBytes) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(r);
+    size += n;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+const toTopicMessages = (records: readonly OutRecord[]) =>
+  [...toMessages(records)].map(([topic, messages]) => ({ topic, messages }));
+
 function toMessages(records: readonly OutRecord[]): Map<string, Message[]> {
   const byTopic = new Map<string, Message[]>();
   for (const r of records) {
@@ -42,6 +67,9 @@ function toMessages(records: readonly OutRecord[]): Map<string, Message[]> {
   }
   return byTopic;
 }
+
+/** Bytes of keys and values per produce request; below the broker's default message.max.bytes of 1 MiB. */
+const MAX_REQUEST_BYTES = 512 * 1024;
 
 /** A one-at-a-time lock: a transactional producer runs one transaction at a time. */
 class Mutex {
@@ -58,7 +86,8 @@ class Mutex {
 
 export class KafkaRunner {
   private readonly consumer: Consumer;
-  private readonly producer: Producer;
+  private producer: Producer;
+  private readonly makeProducer: () => Producer;
   private readonly limiter: InFlightLimiter;
   private readonly txLock = new Mutex();
   /** One lock per source partition: a batch and a wall-clock tick never touch the same state at once. */
@@ -89,16 +118,21 @@ export class KafkaRunner {
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     const instance = options.instanceId ?? `${hostname()}-${options.groupId}`;
-    this.producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      // An idempotent producer keeps retrying while the broker is away (kafkajs warns on a limit); stop() bounds the wait.
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
-      ...(eos
-        ? { transactionalId: `tagstream-${processor.topology.name}-${instance}`, transactionTimeout: 30_000 }
-        : {}),
-    });
+    this.makeProducer = () =>
+      kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        // An idempotent producer keeps retrying while the broker is away (kafkajs warns on a limit); stop() bounds the wait.
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+        ...(eos
+          ? {
+              transactionalId: `tagstream-${processor.topology.name}-${instance}`,
+              transactionTimeout: 30_000,
+            }
+          : {}),
+      });
+    this.producer = this.makeProducer();
     this.limiter = new InFlightLimiter(options.maxInFlight);
     this.admin = kafka.admin();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
@@ -295,9 +329,9 @@ export class KafkaRunner {
     nextOffset: string | undefined,
     outputs: readonly OutRecord[],
   ): Promise<void> {
-    const topicMessages = [...toMessages(outputs)].map(([t, messages]) => ({ topic: t, messages }));
+    const requests = chunkBySize(outputs, MAX_REQUEST_BYTES).map(toTopicMessages);
     if (this.options.guarantee === 'at_least_once') {
-      if (topicMessages.length) await this.producer.sendBatch({ topicMessages, acks: -1 });
+      for (const topicMessages of requests) await this.producer.sendBatch({ topicMessages, acks: -1 });
       if (nextOffset !== undefined)
         await this.consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
       return;
@@ -305,7 +339,7 @@ export class KafkaRunner {
     await this.txLock.run(async () => {
       const tx = await this.producer.transaction();
       try {
-        if (topicMessages.length) await tx.sendBatch({ topicMessages, acks: -1 });
+        for (const topicMessages of requests) await tx.sendBatch({ topicMessages, acks: -1 });
         if (nextOffset !== undefined)
           await tx.sendOffsets({
             consumerGroupId: this.options.groupId,
@@ -314,6 +348,11 @@ export class KafkaRunner {
         await tx.commit();
       } catch (e) {
         await tx.abort().catch(() => undefined);
+        // kafkajs keeps its sequence numbers after a failed send, and every later send would fail with
+        // OUT_OF_ORDER_SEQUENCE_NUMBER: a fresh producer re-initialises (and bumps the epoch) instead.
+        await this.producer.disconnect().catch(() => undefined);
+        this.producer = this.makeProducer();
+        await this.producer.connect();
         throw mapKafkaError(
           e,
           this.options.brokers,

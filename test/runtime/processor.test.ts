@@ -80,7 +80,7 @@ async function setup(ops: ReadonlyArray<Operator<unknown, unknown>>): Promise<Se
     serde,
     {
       applicationId: 'test-app',
-    pipelineVersion: '9.9.9',
+      pipelineVersion: '9.9.9',
       dlqPrefix: 'dlq.',
       clock: new FakeClock(NOW),
       metrics,

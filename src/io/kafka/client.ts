@@ -69,17 +69,45 @@ export async function ensureTopics(
   config: Config,
   settings: TopicSettings = {},
 ): Promise<string[]> {
-  const existing = new Set(await admin.listTopics());
-  const missing = [...new Set(topics)].filter((t) => !existing.has(t));
-  if (missing.length === 0) return [];
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: missing.map((topic) => ({
-      topic,
-      numPartitions: settings.partitions ?? config.kafka.partitions,
-      replicationFactor: config.kafka.replicationFactor,
-      ...(settings.configEntries ? { configEntries: [...settings.configEntries] } : {}),
-    })),
+  // Retried as a whole: on a busy broker a topic created a moment ago may not have a leader everywhere yet,
+  // and a second attempt finds what the first one created.
+  const created: string[] = [];
+  await retryRetriable(async () => {
+    const existing = new Set(await admin.listTopics());
+    const missing = [...new Set(topics)].filter((t) => !existing.has(t));
+    if (missing.length === 0) return;
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({
+        topic,
+        numPartitions: settings.partitions ?? config.kafka.partitions,
+        replicationFactor: config.kafka.replicationFactor,
+        configEntries: [
+          // Records carry event-time timestamps, often far in the past: time-based retention would delete them
+          // at once, so topics tagstream creates keep records until kafka.topicRetentionMs (-1: forever).
+          { name: 'retention.ms', value: String(config.kafka.topicRetentionMs) },
+          ...(settings.configEntries ?? []),
+        ],
+      })),
+    });
+    created.push(...missing);
   });
-  return missing;
+  await retryRetriable(() => admin.fetchTopicMetadata({ topics: [...new Set(topics)] }));
+  return created;
+}
+
+/**
+ * Retries an admin call on errors Kafka marks retriable (a topic created a moment ago may not have a leader in
+ * every broker's metadata yet), with a short backoff; anything else is thrown at once.
+ */
+export async function retryRetriable<T>(fn: () => Promise<T>, attempts = 10, delayMs = 200): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const retriable = (e as { retriable?: boolean }).retriable === true;
+      if (!retriable || i >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, delayMs * i));
+    }
+  }
 }
