@@ -12,6 +12,8 @@ export const configSchema = z.object({
       /** Partitions for topics tagstream creates. */
       partitions: z.number().int().min(1).default(3),
       replicationFactor: z.number().int().min(1).default(1),
+      /** retention.ms of topics tagstream creates; records carry event-time timestamps, so -1 (keep) by default. */
+      topicRetentionMs: z.number().int().min(-1).default(-1),
       /** How long to wait for a broker when connecting, before giving up with KAFKA_UNAVAILABLE. */
       connectTimeoutMs: z.number().int().positive().default(10_000),
     })
@@ -140,6 +142,84 @@ export const configSchema = z.object({
       /** JAVA_HOME for the registry; empty uses `java` on PATH (Apicurio 2.6 runs on Java 17, 3.x needs 21+). */
       registryJavaHome: z.string().default(''),
       readyTimeoutMs: z.number().int().positive().default(90_000),
+    })
+    .prefault({}),
+  collectors: z
+    .object({
+      /** IANA zone the schedules run in and whose calendar day is "today" for a run's default range. */
+      timeZone: z.string().min(1).default('UTC'),
+      /** Folder the file provider reads: the simulator's output (`npm run simulate` writes .stack/sim/<seed>/external). */
+      sourceDir: z.string().min(1).default('.stack/sim/42/external'),
+      /** Further tries after a provider's first (retryable) failure, with exponential backoff and jitter. */
+      retries: z.number().int().min(0).default(4),
+      /** Wait before retry n (0-based): min(retryMaxMs, retryBaseMs * 2^n) times a random factor in [0.5, 1). */
+      retryBaseMs: z.number().int().positive().default(1_000),
+      retryMaxMs: z.number().int().positive().default(30_000),
+      /** Timeout of one HTTP provider request. */
+      httpTimeoutMs: z.number().int().positive().default(10_000),
+      /** Daily weather per store: observed days are re-collected, forecasts replaced. */
+      weather: z
+        .object({
+          schedule: z
+            .string()
+            .regex(/^\s*(@[a-z]+|\S+(\s+\S+){4,5})\s*$/, 'expected a cron expression, e.g. "0 6 * * *"')
+            .default('0 6 * * *'),
+          enabled: z.boolean().default(true),
+          /** file: <sourceDir>/<file>; http: GET <url> ({from} and {to} become YYYY-MM-DD), a JSON array of rows. */
+          provider: z.enum(['file', 'http']).default('file'),
+          file: z.string().min(1).default('weather.jsonl'),
+          url: z.string().default(''),
+          /** A scheduled run covers the days [today - lookbackDays, today + aheadDays], today in collectors.timeZone. */
+          lookbackDays: z.number().int().min(0).default(3),
+          aheadDays: z.number().int().min(0).default(7),
+        })
+        .prefault({}),
+      /** Weekly economic indicators (global). */
+      economic: z
+        .object({
+          schedule: z
+            .string()
+            .regex(/^\s*(@[a-z]+|\S+(\s+\S+){4,5})\s*$/, 'expected a cron expression, e.g. "0 7 * * 1"')
+            .default('0 7 * * 1'),
+          enabled: z.boolean().default(true),
+          /** file: <sourceDir>/<file>; http: GET <url> ({from} and {to} become YYYY-MM-DD), a JSON array of rows. */
+          provider: z.enum(['file', 'http']).default('file'),
+          file: z.string().min(1).default('economic.jsonl'),
+          url: z.string().default(''),
+          /** A scheduled run covers the days [today - lookbackDays, today + aheadDays], today in collectors.timeZone. */
+          lookbackDays: z.number().int().min(0).default(28),
+          aheadDays: z.number().int().min(0).default(0),
+        })
+        .prefault({}),
+      /** Monthly event calendar; events up to 365 days past the range feed days_to_next_event. */
+      calendar: z
+        .object({
+          schedule: z
+            .string()
+            .regex(/^\s*(@[a-z]+|\S+(\s+\S+){4,5})\s*$/, 'expected a cron expression, e.g. "0 8 1 * *"')
+            .default('0 8 1 * *'),
+          enabled: z.boolean().default(true),
+          /** file: <sourceDir>/<file>; http: GET <url> ({from} and {to} become YYYY-MM-DD), a JSON array of rows. */
+          provider: z.enum(['file', 'http']).default('file'),
+          file: z.string().min(1).default('calendar.jsonl'),
+          url: z.string().default(''),
+          /** A scheduled run covers the days [today - lookbackDays, today + aheadDays], today in collectors.timeZone. */
+          lookbackDays: z.number().int().min(0).default(0),
+          aheadDays: z.number().int().min(0).default(62),
+        })
+        .prefault({}),
+      /** Nightly aggregates of id_item_master and id_transactions, one snapshot per day at 00:00 UTC. */
+      historical: z
+        .object({
+          schedule: z
+            .string()
+            .regex(/^\s*(@[a-z]+|\S+(\s+\S+){4,5})\s*$/, 'expected a cron expression, e.g. "30 2 * * *"')
+            .default('30 2 * * *'),
+          enabled: z.boolean().default(true),
+          /** Days of scans behind the per-class aggregates (demand_rate, damage_rate, mean_quality_grade). */
+          windowDays: z.number().int().positive().default(90),
+        })
+        .prefault({}),
     })
     .prefault({}),
   featureStore: z

@@ -34,6 +34,11 @@ export const ERROR_CODES = [
   'STACK_START_FAILED',
   'SHUTDOWN_TIMEOUT',
   'INTERNAL',
+  // Batch collectors' providers (src/batch/provider.ts).
+  'PROVIDER_UNAVAILABLE',
+  'PROVIDER_MISSING',
+  'PROVIDER_BAD_DATA',
+  'PROVIDER_ERROR',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -23,6 +23,8 @@ export const FEATURE_DEFAULTS: Readonly<Record<string, FeatureDefault>> = Object
   is_holiday_season: { value: 0, reason: 'not in season unless the calendar says so' },
   // Added by tagstream.
   precipitation_in: { value: 0, reason: 'a dry day' },
+  days_to_next_event: { value: 365, reason: 'no known event: as far away as the calendar looks (its cap)' },
+  days_since_last_use: { value: 365, reason: 'never seen in use: long idle, not "just used"' },
   unemployment_rate: { value: 4, reason: 'percent; typical recent value (US 2023-2025: 3.4-4.3)' },
   interest_rate: { value: 4.5, reason: 'percent; typical recent policy rate (US 2023-2025: 4.3-5.3)' },
   quality_grade: { value: 5, reason: 'grades run 1 (poor) .. 5 (like new): an unseen item is like new' },

@@ -27,6 +27,7 @@ describe('defaults', () => {
       partitions: 3,
       replicationFactor: 1,
       connectTimeoutMs: 10_000,
+      topicRetentionMs: -1,
     });
     expect(c.schemaRegistry.url).toBe('http://127.0.0.1:8081/apis/ccompat/v7');
     expect(c.redis.url).toBe('redis://127.0.0.1:6379');

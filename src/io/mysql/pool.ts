@@ -9,6 +9,11 @@ export interface Sql {
   query<T = unknown>(sql: string, params?: unknown[]): Promise<T[]>;
   execute(sql: string, params?: unknown[]): Promise<{ affectedRows: number }>;
   end(): Promise<void>;
+  /**
+   * Runs `fn` on one pooled connection between BEGIN and COMMIT; ROLLBACK when it throws (the error is rethrown).
+   * `tx` runs its statements on that connection; it cannot end the pool or nest another transaction.
+   */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
 }
 
 /** MySQL errno / driver codes that mean "the server is not there": retrying later can help. */
@@ -73,14 +78,45 @@ export function createSql(url: string, options: { connectionLimit?: number } = {
       throw mapMysqlError(e, url);
     }
   };
-  return {
+  const on = (conn: Pick<mysql.Pool, 'query'>) => ({
     query: <T>(sql: string, params: unknown[] = []) =>
-      wrap(async () => (await pool.query(sql, params))[0] as unknown as T[]),
+      wrap(async () => (await conn.query(sql, params))[0] as unknown as T[]),
     execute: (sql: string, params: unknown[] = []) =>
       wrap(async () => {
-        const [res] = await pool.query(sql, params);
+        const [res] = await conn.query(sql, params);
         return { affectedRows: (res as { affectedRows?: number }).affectedRows ?? 0 };
       }),
+  });
+  const self: Sql = {
+    ...on(pool),
     end: () => pool.end(),
+    async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      const conn = await wrap(() => pool.getConnection());
+      const tx: Sql = {
+        ...on(conn),
+        end: () => Promise.reject(new TagstreamError('INTERNAL', 'cannot end the pool inside a transaction')),
+        transaction: () =>
+          Promise.reject(new TagstreamError('INTERNAL', 'nested transactions are not supported')),
+      };
+      let result: T;
+      try {
+        await wrap(() => conn.beginTransaction());
+        result = await fn(tx);
+        await wrap(() => conn.commit());
+      } catch (e) {
+        // If ROLLBACK fails the connection is gone; the server rolls the open transaction back itself, and the
+        // connection is destroyed rather than returned to the pool.
+        const rolledBack = await conn.rollback().then(
+          () => true,
+          () => false,
+        );
+        if (rolledBack) conn.release();
+        else conn.destroy();
+        throw e;
+      }
+      conn.release();
+      return result;
+    },
   };
+  return self;
 }

@@ -1,0 +1,231 @@
+// The history sink on the real broker, registry and MariaDB: every scan of clean.rfid.scans lands in id_transactions
+// exactly once, even when the same records are consumed again (a replay by a fresh group, or a batch stored twice),
+// and the item counters in id_item_master are recomputed, never double counted.
+// The file gets its own database (tagstream_test_<id>, dropped after) and random topic and group names.
+import { randomUUID } from 'node:crypto';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HistorySink, storeScans, type SourcedScan } from '../../src/app/history-sink.ts';
+import { migrate } from '../../src/io/mysql/migrate.ts';
+import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
+import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
+import { createLogger } from '../../src/log.ts';
+import { loadSchema } from '../../src/schemas/catalog.ts';
+import type { RfidScan } from '../../src/schemas/types.ts';
+import { HINT, endOffsets, requireStack, testConfig, testKafka, waitForCommitted } from '../helpers/stack.ts';
+
+const base = testConfig();
+const { serverUrl } = splitDatabase(base.mysql.url);
+const MYSQL_URL = `${serverUrl.replace(/\/$/, '')}/tagstream_test_${randomUUID().slice(0, 8)}`;
+const config = testConfig({ mysql: { url: MYSQL_URL } });
+const TOPIC = `${config.topics.cleanPrefix}${config.topics.scans}`;
+const NOW = Date.UTC(2026, 5, 15, 12);
+const MIN = 60_000;
+const log = createLogger('history-sink-test', 'warn');
+
+let sql: Sql;
+let kafka: Kafka;
+let admin: Admin;
+let producer: Producer;
+let serde: AvroSerde;
+
+beforeAll(async () => {
+  await requireStack(config);
+  try {
+    await migrate(MYSQL_URL);
+  } catch (e) {
+    throw new Error(`MariaDB/MySQL at ${serverUrl} is not usable (${(e as Error).message}): ${HINT}`);
+  }
+  sql = createSql(MYSQL_URL);
+  kafka = testKafka(config);
+  admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }], waitForLeaders: true });
+  producer = kafka.producer({ idempotent: true });
+  await producer.connect();
+  serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
+});
+
+afterAll(async () => {
+  await producer?.disconnect();
+  await admin?.deleteTopics({ topics: [TOPIC] }).catch(() => undefined);
+  await admin?.disconnect();
+  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await sql?.end();
+});
+
+const scan = (tag: string, type: string, t: number, over: Partial<RfidScan> = {}): RfidScan => ({
+  tag_id: tag,
+  rental_class_num: 'TENT-40x60',
+  scan_type: type,
+  scan_date: t,
+  reader_id: 'R-dock',
+  store_id: 'S1',
+  quality_grade: 4,
+  notes: null,
+  ...over,
+});
+
+interface ItemRow {
+  tag_id: string;
+  rental_class_num: string;
+  store_id: string | null;
+  status: string;
+  quality_grade: number;
+  usage_count: number;
+  turnover_ytd: string;
+  turnover_ltd: string;
+  date_created: Date;
+  date_last_scanned: Date;
+}
+
+async function item(tag: string): Promise<ItemRow | undefined> {
+  const [row] = await sql.query<ItemRow>('SELECT * FROM id_item_master WHERE tag_id = ?', [tag]);
+  return row;
+}
+
+async function count(table: string, where = '1', params: unknown[] = []): Promise<number> {
+  const [r] = await sql.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, params);
+  return Number(r!.n);
+}
+
+describe('storeScans', () => {
+  it('stores a batch once, recomputes the item from its history, and a second store of the batch changes nothing', async () => {
+    const tag = `tag-${randomUUID().slice(0, 8)}`;
+    const topic = `direct-${randomUUID().slice(0, 8)}`;
+    const history: RfidScan[] = [
+      scan(tag, 'in', Date.UTC(2025, 11, 20), { quality_grade: 5 }),
+      scan(tag, 'out', Date.UTC(2025, 11, 30)), // last year: ltd, not ytd
+      scan(tag, 'return', Date.UTC(2026, 0, 3), { quality_grade: 4 }),
+      scan(tag, 'out', NOW - 10 * MIN),
+      scan(tag, 'out', NOW - 10 * MIN + 1_000, { reader_id: 'R-door-2' }), // the neighbouring reader: same rental
+      scan(tag, 'damage', NOW - 5 * MIN, { quality_grade: 2, store_id: 'S2' }),
+    ];
+    const batch: SourcedScan[] = history.map((s, i) => ({ scan: s, topic, partition: 0, offset: String(i) }));
+    const opts = { dedupWindowMs: 2_000, now: NOW };
+
+    expect(await storeScans(sql, batch, opts)).toBe(6);
+    const first = await item(tag);
+    expect(first).toMatchObject({
+      rental_class_num: 'TENT-40x60',
+      store_id: 'S1', // home store: where it was first seen
+      status: 'repair', // latest scan: damage
+      quality_grade: 2,
+      usage_count: 2,
+      turnover_ltd: '2.00',
+      turnover_ytd: '1.00',
+    });
+    expect(first!.date_created.getTime()).toBe(Date.UTC(2025, 11, 20));
+    expect(first!.date_last_scanned.getTime()).toBe(NOW - 5 * MIN);
+
+    // The same batch again (a replay after a crash before the offset commit), and its second half once more.
+    expect(await storeScans(sql, batch, opts)).toBe(0);
+    expect(await storeScans(sql, batch.slice(3), opts)).toBe(0);
+    expect(await count('id_transactions', 'tag_id = ?', [tag])).toBe(6);
+    expect(await item(tag)).toEqual(first);
+
+    // A late scan, older than the latest, adds a rental but does not change the status.
+    expect(
+      await storeScans(
+        sql,
+        [{ scan: scan(tag, 'out', Date.UTC(2026, 1, 1)), topic, partition: 1, offset: '0' }],
+        opts,
+      ),
+    ).toBe(1);
+    expect(await item(tag)).toMatchObject({ status: 'repair', usage_count: 3, turnover_ytd: '2.00' });
+  });
+
+  it('rolls the whole batch back when a row fails', async () => {
+    const tag = `tag-${randomUUID().slice(0, 8)}`;
+    const topic = `direct-${randomUUID().slice(0, 8)}`;
+    const bad: SourcedScan[] = [
+      { scan: scan(tag, 'out', NOW), topic, partition: 0, offset: '0' },
+      { scan: scan(tag, 'return', NOW + MIN, { quality_grade: 9 }), topic, partition: 0, offset: '1' },
+    ];
+    await expect(storeScans(sql, bad, { dedupWindowMs: 2_000, now: NOW, chunk: 1 })).rejects.toMatchObject({
+      code: 'MYSQL_ERROR',
+    });
+    expect(await count('id_transactions', 'tag_id = ?', [tag])).toBe(0);
+    expect(await item(tag)).toBeUndefined();
+  });
+});
+
+describe('HistorySink on Kafka', () => {
+  const TAGS = 30;
+  const PER_TAG = 10;
+  const N = TAGS * PER_TAG;
+  const TYPES = ['in', 'out', 'return', 'out', 'return', 'damage', 'repair', 'in', 'out', 'return'];
+  const prefix = `K${randomUUID().slice(0, 6)}-`;
+
+  async function runSink(groupId: string): Promise<{ received: number; inserted: number }> {
+    const sink = new HistorySink(kafka, serde, sql, {
+      groupId,
+      topic: TOPIC,
+      brokers: config.kafka.brokers,
+      log,
+      dedupWindowMs: config.windows.dedupWindowMs,
+      clock: { now: () => NOW },
+    });
+    await sink.start();
+    try {
+      await waitForCommitted(admin, groupId, [TOPIC], 60_000);
+      return sink.counts;
+    } finally {
+      await sink.stop();
+    }
+  }
+
+  async function items(): Promise<ItemRow[]> {
+    return sql.query<ItemRow>('SELECT * FROM id_item_master WHERE tag_id LIKE ? ORDER BY tag_id', [
+      `${prefix}%`,
+    ]);
+  }
+
+  it('writes each scan once; a replay of the topic by a fresh group inserts nothing and counts nothing twice', async () => {
+    const encode = await serde.encoderFor<RfidScan>(TOPIC, loadSchema('rfidScan'));
+    const messages = [];
+    for (let t = 0; t < TAGS; t++)
+      for (let k = 0; k < PER_TAG; k++) {
+        const s = scan(`${prefix}${String(t).padStart(2, '0')}`, TYPES[k]!, NOW - (PER_TAG - k) * 60 * MIN, {
+          store_id: `S${(t % 3) + 1}`,
+          quality_grade: 5 - (k % 4),
+        });
+        messages.push({ key: s.tag_id, value: encode(s) });
+      }
+    await producer.send({ topic: TOPIC, acks: -1, messages });
+
+    const first = await runSink(`${config.pipeline.groupId}-history`);
+    expect(first).toMatchObject({ received: N, inserted: N });
+    expect(await count('id_transactions', 'source_topic = ?', [TOPIC])).toBe(N);
+    const after = await items();
+    expect(after).toHaveLength(TAGS);
+    for (const row of after)
+      expect(row).toMatchObject({
+        status: 'returned',
+        usage_count: 3,
+        turnover_ltd: '3.00',
+        quality_grade: 4,
+      });
+
+    // A crash after the DB commit but before the offset commit: the group's offsets go back to half way, and a new
+    // consumer on the same group consumes the second half again.
+    const group = `${config.pipeline.groupId}-history`;
+    const ends = await endOffsets(admin, TOPIC);
+    await admin.setOffsets({
+      groupId: group,
+      topic: TOPIC,
+      partitions: [...ends].map(([partition, end]) => ({ partition, offset: String(end / 2n) })),
+    });
+    const restarted = await runSink(group);
+    expect(restarted.received).toBe([...ends.values()].reduce((a, e) => a + Number(e - e / 2n), 0));
+    expect(restarted.inserted).toBe(0);
+    expect(await count('id_transactions', 'source_topic = ?', [TOPIC])).toBe(N);
+    expect(await items()).toEqual(after);
+
+    // The same records consumed again, by a new group: nothing new is stored and the counters stay.
+    const replay = await runSink(`${config.pipeline.groupId}-history-replay`);
+    expect(replay).toMatchObject({ received: N, inserted: 0 });
+    expect(await count('id_transactions', 'source_topic = ?', [TOPIC])).toBe(N);
+    expect(await items()).toEqual(after);
+  });
+});
