@@ -1,0 +1,835 @@
+// The event-time window operator against a brute-force model written from its documented semantics: random keyed
+// streams with disorder, late records, wall-clock idleness and random grace, for every window kind; restarts from
+// the changelog change nothing; idle partitions close their windows; calendar days follow DST; late records carry
+// their lateness.
+import fc from 'fast-check';
+import { DateTime } from 'luxon';
+import { describe, expect, it } from 'vitest';
+import { combine, count, distinctCount, max, mean, measure, min, sum } from '../../operators/aggregates.ts';
+import {
+  windowAggregate,
+  type LateInfo,
+  type WindowOptions,
+  type WindowResult,
+} from '../../operators/window-aggregate.ts';
+import { DAY, HOUR, MINUTE, standardWindows, type WindowSpec } from '../../operators/windows.ts';
+import type { Rec } from '../../src/runtime/operator.ts';
+import { OperatorHarness } from './harness.ts';
+
+interface Ev {
+  readonly key: string;
+  readonly qty: number;
+  readonly tag: string;
+  /** Event time carried in the value, for runs that read it with the operator's `time` option. */
+  readonly at?: number;
+}
+
+const ZONES: Readonly<Record<string, string>> = {
+  S1: 'America/New_York',
+  S2: 'America/Los_Angeles',
+  S3: 'Europe/Berlin',
+};
+const zoneOf = (key: string): string => ZONES[key.slice(0, 2)] ?? 'UTC';
+
+/** Sliding windows have no min/max removal, so `full` recomputes on eviction and `removable` removes. */
+type Measures = 'full' | 'removable';
+const AGGREGATES = {
+  full: combine<Ev>({
+    n: measure(count, () => 1),
+    total: measure(sum, (v: Ev) => v.qty),
+    avg: measure(mean, (v: Ev) => v.qty),
+    lo: measure(min, (v: Ev) => v.qty),
+    hi: measure(max, (v: Ev) => v.qty),
+    tags: measure(distinctCount, (v: Ev) => v.tag),
+  }),
+  removable: combine<Ev>({
+    n: measure(count, () => 1),
+    total: measure(sum, (v: Ev) => v.qty),
+    avg: measure(mean, (v: Ev) => v.qty),
+    tags: measure(distinctCount, (v: Ev) => v.tag),
+  }),
+} as const;
+
+/** The measures computed directly from the records. */
+function direct(evs: readonly Ev[], measures: Measures): Record<string, number> {
+  const qty = evs.map((e) => e.qty);
+  const total = qty.reduce((a, b) => a + b, 0);
+  const n = evs.length;
+  const base = { n, total, avg: n === 0 ? 0 : total / n, tags: new Set(evs.map((e) => e.tag)).size };
+  if (measures === 'removable') return base;
+  return { ...base, lo: n === 0 ? 0 : Math.min(...qty), hi: n === 0 ? 0 : Math.max(...qty) };
+}
+
+type Emit = WindowOptions<Ev>['emit'];
+
+interface Params {
+  readonly windows: readonly WindowSpec[];
+  readonly graceMs: number;
+  readonly idleTimeoutMs: number;
+  readonly emit: Emit;
+  readonly measures: Measures;
+  /** Event time from the value (`time` option) while the record timestamp is something else. */
+  readonly timeFromValue: boolean;
+}
+
+const operatorFor = (p: Params) => () =>
+  windowAggregate<Ev>({
+    name: 'features',
+    windows: p.windows,
+    key: (v) => v.key,
+    aggregate: AGGREGATES[p.measures],
+    graceMs: p.graceMs,
+    emit: p.emit,
+    idleTimeoutMs: p.idleTimeoutMs,
+    ...(p.timeFromValue ? { time: (v: Ev) => v.at ?? Number.NaN } : {}),
+  });
+
+/** The Kafka timestamp when event time comes from the value: unrelated to it (here, three hours later). */
+const recTimestamp = (p: Params, t: number) => (p.timeFromValue ? t + 3 * HOUR : t);
+
+// ---------------------------------------------------------------------------------------------------------------
+// The model. Written from the header comment and the task's semantics, not from the operator's code: no heaps, no
+// buffers, no incremental accumulators; every emission is recomputed from the records it should cover.
+
+/** Local midnight to next local midnight, from calendar dates (independent of windows.ts). */
+function modelDay(t: number, zone: string): [number, number] {
+  const d = DateTime.fromMillis(t, { zone });
+  const next = new Date(Date.UTC(d.year, d.month - 1, d.day + 1));
+  const midnight = (year: number, month: number, day: number) =>
+    DateTime.fromObject({ year, month, day }, { zone }).toMillis();
+  return [
+    midnight(d.year, d.month, d.day),
+    midnight(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate()),
+  ];
+}
+
+function modelWindow(spec: WindowSpec, key: string, t: number): [number, number] {
+  if (spec.kind === 'tumbling') {
+    const start = t - (((t % spec.sizeMs) + spec.sizeMs) % spec.sizeMs);
+    return [start, start + spec.sizeMs];
+  }
+  if (spec.kind === 'day') return modelDay(t, spec.zone(key));
+  throw new Error('sliding windows have no fixed bounds');
+}
+
+/** What one call emitted, in a canonical form: emitted records and 'late' side records. */
+interface Emitted {
+  readonly out: Array<WindowResult & { readonly recKey: string | null; readonly timestamp: number }>;
+  readonly late: Array<LateInfo<Ev> & { readonly recKey: string | null; readonly timestamp: number }>;
+}
+
+interface OpenWindow {
+  readonly key: string;
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+  readonly evs: Ev[];
+}
+
+interface ModelPartition {
+  wm: number;
+  lastArrivalWall: number;
+  wmAtArrival: number;
+  readonly open: Map<string, OpenWindow>;
+  /** Per sliding window name: the records it took in (neither late nor behind the window). */
+  readonly slid: Map<string, Array<{ key: string; t: number; ev: Ev }>>;
+}
+
+class WindowModel {
+  private readonly parts = new Map<number, ModelPartition>();
+
+  constructor(private readonly p: Params) {}
+
+  private part(partition: number): ModelPartition {
+    let s = this.parts.get(partition);
+    if (!s) {
+      s = {
+        wm: -Infinity,
+        lastArrivalWall: -Infinity,
+        wmAtArrival: -Infinity,
+        open: new Map(),
+        slid: new Map(),
+      };
+      this.parts.set(partition, s);
+    }
+    return s;
+  }
+
+  private slideResult(s: ModelPartition, spec: WindowSpec & { kind: 'sliding' }, key: string, end: number) {
+    const evs = (s.slid.get(spec.name) ?? [])
+      .filter((r) => r.key === key && r.t > end - spec.sizeMs && r.t <= end)
+      .map((r) => r.ev);
+    return this.result(key, spec.name, end - spec.sizeMs, end, false, evs);
+  }
+
+  private result(
+    key: string,
+    window: string,
+    start: number,
+    end: number,
+    final: boolean,
+    evs: readonly Ev[],
+  ) {
+    return {
+      key,
+      window,
+      start,
+      end,
+      final,
+      values: direct(evs, this.p.measures),
+      count: evs.length,
+      recKey: key,
+      timestamp: end,
+    };
+  }
+
+  push(ev: Ev, t: number, partition: number, now: number): Emitted {
+    const s = this.part(partition);
+    const wm = s.wm;
+    const out: Emitted['out'] = [];
+    const late: Emitted['late'] = [];
+    const lateFor = (window: string, windowSizeMs: number, closesAt: number) =>
+      late.push({
+        window,
+        windowSizeMs,
+        eventTime: t,
+        watermark: wm,
+        latenessMs: wm - closesAt,
+        input: ev,
+        recKey: ev.key,
+        timestamp: t,
+      });
+    for (const spec of this.p.windows) {
+      if (spec.kind === 'sliding') {
+        if (t + spec.sizeMs + this.p.graceMs <= wm) {
+          lateFor(spec.name, spec.sizeMs, t + spec.sizeMs + this.p.graceMs);
+          continue;
+        }
+        const end = Math.max(wm, t);
+        if (t <= end - spec.sizeMs) continue; // behind the current window: ignored, not late
+        s.slid.set(spec.name, [...(s.slid.get(spec.name) ?? []), { key: ev.key, t, ev }]);
+        out.push(this.slideResult(s, spec, ev.key, end));
+        continue;
+      }
+      const [start, end] = modelWindow(spec, ev.key, t);
+      if (end + this.p.graceMs <= wm) {
+        lateFor(spec.name, end - start, end + this.p.graceMs);
+        continue;
+      }
+      const id = JSON.stringify([ev.key, spec.name, start]);
+      const w = s.open.get(id) ?? { key: ev.key, name: spec.name, start, end, evs: [] };
+      w.evs.push(ev);
+      s.open.set(id, w);
+      // An update is stamped with the event time of the record that made it, a final result with the window end.
+      if (this.p.emit !== 'final')
+        out.push({ ...this.result(ev.key, spec.name, start, end, false, w.evs), timestamp: t });
+    }
+    s.lastArrivalWall = now;
+    if (t > wm) out.push(...this.advance(s, t, ev.key));
+    s.wmAtArrival = Math.max(wm, t);
+    return { out, late };
+  }
+
+  tick(partition: number, now: number): Emitted {
+    const s = this.parts.get(partition);
+    if (!s || s.wmAtArrival === -Infinity) return { out: [], late: [] };
+    const idle = now - s.lastArrivalWall;
+    if (idle < this.p.idleTimeoutMs) return { out: [], late: [] };
+    return { out: this.advance(s, s.wmAtArrival + idle, null), late: [] };
+  }
+
+  /**
+   * The watermark moves from wm0 to wm: windows with end + grace <= wm close; a sliding window of a key whose
+   * records left it (time in (wm0 - size, wm - size]) emits its new contents, except the key whose record moved
+   * the watermark (its emission came with the record).
+   */
+  private advance(s: ModelPartition, wm: number, movedBy: string | null): Emitted['out'] {
+    if (wm <= s.wm) return [];
+    const wm0 = s.wm;
+    s.wm = wm;
+    const out: Emitted['out'] = [];
+    for (const [id, w] of s.open) {
+      if (w.end + this.p.graceMs > wm) continue;
+      if (this.p.emit !== 'update') out.push(this.result(w.key, w.name, w.start, w.end, true, w.evs));
+      s.open.delete(id);
+    }
+    for (const spec of this.p.windows) {
+      if (spec.kind !== 'sliding') continue;
+      const recs = s.slid.get(spec.name) ?? [];
+      const left = new Set(
+        recs
+          .filter((r) => r.t > wm0 - spec.sizeMs && r.t <= wm - spec.sizeMs && r.key !== movedBy)
+          .map((r) => r.key),
+      );
+      for (const key of left) out.push(this.slideResult(s, spec, key, wm));
+    }
+    return out;
+  }
+
+  openWindows(): number {
+    return [...this.parts.values()].reduce((n, s) => n + s.open.size, 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Streams.
+
+interface Step {
+  /** Wall-clock ms before this step (then every partition ticks). */
+  readonly wall: number;
+  readonly t: number;
+  readonly ev: Ev;
+  readonly partition: number;
+  /** Restart from the changelog just before this record. */
+  readonly restart: boolean;
+}
+
+interface Stream extends Params {
+  readonly steps: readonly Step[];
+  readonly partitions: number;
+}
+
+interface Shape {
+  readonly windows: readonly WindowSpec[];
+  /** Event time of the first record (the stream moves forward from there). */
+  readonly starts: readonly number[];
+  /** Forward progress of event time between records: 0..gapMax. */
+  readonly gapMax: number;
+  /** Out-of-order delays: small ones (1 s up to smallDelayMax), large ones up to largeDelayMax (often late). */
+  readonly smallDelayMax: number;
+  readonly largeDelayMax: number;
+  readonly graceMax: number;
+  readonly idleMin: number;
+  readonly idleMax: number;
+  readonly keys: readonly string[];
+  readonly maxSteps: number;
+  readonly edgeDelay?: readonly [number, number];
+  /** Durations are multiples of this. */
+  readonly quantum: number;
+  /** fast-check runs of the model property (the restart property does half). */
+  readonly runs: number;
+}
+
+const KEYS = ['S1:RC-1', 'S1:RC-2', 'S2:RC-1', 'S3:RC-7'];
+
+function streams(shape: Shape, opts: { partitions: number; restarts: boolean }): fc.Arbitrary<Stream> {
+  // Durations are whole quanta, so that window ends, grace periods, watermarks and idle advances often coincide
+  // exactly (the boundaries are where off-by-one bugs live); some event times get a millisecond jitter.
+  const quantum = shape.quantum;
+  const quanta = (lo: number, hi: number) =>
+    fc.integer({ min: Math.ceil(lo / quantum), max: Math.floor(hi / quantum) }).map((k) => k * quantum);
+  const step = fc.record({
+    gap: quanta(0, shape.gapMax),
+    delay: fc.oneof(
+      { weight: 6, arbitrary: fc.constant(0) },
+      { weight: 3, arbitrary: quanta(quantum, shape.smallDelayMax) },
+      { weight: 1, arbitrary: quanta(shape.smallDelayMax, shape.largeDelayMax) },
+      // Just behind a sliding window, within or just beyond the grace period.
+      ...(shape.edgeDelay ? [{ weight: 1, arbitrary: quanta(shape.edgeDelay[0], shape.edgeDelay[1]) }] : []),
+    ),
+    jitter: fc.oneof(
+      { weight: 5, arbitrary: fc.constant(0) },
+      { weight: 1, arbitrary: fc.constantFrom(-1, 1) },
+      { weight: 1, arbitrary: fc.integer({ min: -999, max: 999 }) },
+    ),
+    // Quanta of wall-clock time: mostly short pauses, sometimes exactly the idle timeout or well beyond it.
+    wall: fc.oneof(
+      { weight: 20, arbitrary: fc.integer({ min: 0, max: 60 }).map((pct) => ({ pct })) },
+      { weight: 1, arbitrary: fc.constant({ pct: 100 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 90, max: 160 }).map((pct) => ({ pct })) },
+    ),
+    key: fc.constantFrom(...shape.keys),
+    qty: fc.integer({ min: -5, max: 20 }),
+    tag: fc.constantFrom('A', 'B', 'C', 'D'),
+    restart: opts.restarts ? fc.boolean() : fc.constant(false),
+  });
+  return fc
+    .record({
+      start: fc.constantFrom(...shape.starts),
+      graceMs: fc.oneof(
+        { weight: 1, arbitrary: fc.constant(0) },
+        { weight: 3, arbitrary: quanta(0, shape.graceMax) },
+      ),
+      idleTimeoutMs: quanta(shape.idleMin, shape.idleMax),
+      emit: fc.constantFrom<Emit>('update', 'final', 'both'),
+      measures: fc.constantFrom<Measures>('full', 'removable'),
+      timeFromValue: fc.boolean(),
+      raw: fc.array(step, { minLength: 1, maxLength: shape.maxSteps, size: 'max' }),
+    })
+    .map(({ start, raw, ...params }) => {
+      let base = start;
+      const steps = raw.map((r): Step => {
+        base += r.gap;
+        const t = base - r.delay + r.jitter;
+        const ev: Ev = { key: r.key, qty: r.qty, tag: r.tag };
+        return {
+          wall: Math.round((r.wall.pct * params.idleTimeoutMs) / 100 / quantum) * quantum,
+          t,
+          ev: params.timeFromValue ? { ...ev, at: t } : ev,
+          partition: shape.keys.indexOf(r.key) % opts.partitions,
+          restart: r.restart,
+        };
+      });
+      return { ...params, windows: shape.windows, steps, partitions: opts.partitions };
+    });
+}
+
+/** Far enough that every window of the stream closes and every sliding record expires. */
+const drainMs = (s: Stream) => s.idleTimeoutMs + s.graceMs + 40 * DAY;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Running.
+
+function canonOut(recs: readonly Rec<WindowResult>[]): Emitted['out'] {
+  return recs.map((r) => ({ ...r.value, recKey: r.key?.toString() ?? null, timestamp: r.timestamp }));
+}
+
+function canonLate(recs: readonly Rec<unknown>[]): Emitted['late'] {
+  return recs.map((r) => ({
+    ...(r.value as LateInfo<Ev>),
+    recKey: r.key?.toString() ?? null,
+    timestamp: r.timestamp,
+  }));
+}
+
+/** Order within one call is not part of the contract (heap order among windows closing together). */
+function sorted<T>(xs: readonly T[]): T[] {
+  const key = (x: T) =>
+    JSON.stringify(x, (_k, v: unknown) =>
+      v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v,
+    );
+  return [...xs].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+interface Call {
+  readonly what: string;
+  readonly emitted: Emitted;
+}
+
+const norm = (e: Emitted): Emitted => ({ out: sorted(e.out), late: sorted(e.late) });
+
+function runOperator(
+  s: Stream,
+  withRestarts: boolean,
+): { calls: Call[]; h: OperatorHarness<Ev, WindowResult> } {
+  const h = new OperatorHarness<Ev, WindowResult>(operatorFor(s));
+  const calls: Call[] = [];
+  const tickAll = (what: string) => {
+    for (let p = 0; p < s.partitions; p++) {
+      const out = canonOut(h.tick(p));
+      calls.push({ what: `${what} tick p${p}`, emitted: norm({ out, late: canonLate(h.takeSide('late')) }) });
+    }
+  };
+  s.steps.forEach((st, i) => {
+    if (st.wall > 0) {
+      h.clock.advance(st.wall);
+      tickAll(`step ${i}`);
+    }
+    if (st.restart) {
+      // A tick right after the restart, at the same wall time, must find nothing new to close (both runs tick).
+      if (withRestarts) h.restart();
+      tickAll(`step ${i} restart`);
+    }
+    const out = canonOut(
+      h.push({ key: Buffer.from(st.ev.key), value: st.ev, timestamp: recTimestamp(s, st.t) }, st.partition),
+    );
+    expect(h.sidePorts().filter((p) => p !== 'late')).toEqual([]);
+    calls.push({ what: `step ${i} push`, emitted: norm({ out, late: canonLate(h.takeSide('late')) }) });
+  });
+  h.clock.advance(drainMs(s));
+  tickAll('drain');
+  return { calls, h };
+}
+
+function runModel(s: Stream): { calls: Call[]; model: WindowModel } {
+  const model = new WindowModel(s);
+  let now = Date.UTC(2026, 5, 1); // the harness's default wall-clock start
+  const calls: Call[] = [];
+  const tickAll = (what: string) => {
+    for (let p = 0; p < s.partitions; p++)
+      calls.push({ what: `${what} tick p${p}`, emitted: norm(model.tick(p, now)) });
+  };
+  s.steps.forEach((st, i) => {
+    if (st.wall > 0) {
+      now += st.wall;
+      tickAll(`step ${i}`);
+    }
+    calls.push({ what: `step ${i} push`, emitted: norm(model.push(st.ev, st.t, st.partition, now)) });
+  });
+  now += drainMs(s);
+  tickAll('drain');
+  return { calls, model };
+}
+
+function expectSameCalls(actual: readonly Call[], expected: readonly Call[]): void {
+  expect(actual.map((c) => c.what)).toEqual(expected.map((c) => c.what));
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i] as Call;
+    expect((actual[i] as Call).emitted, e.what).toEqual(e.emitted);
+  }
+}
+
+/** Per tumbling/day window name: every record is in one final result or on the late side output, never both. */
+function expectAccounted(s: Stream, calls: readonly Call[]): void {
+  const finals = calls.flatMap((c) => c.emitted.out.filter((r) => r.final));
+  const ids = finals.map((r) => JSON.stringify([r.key, r.window, r.start]));
+  expect(new Set(ids).size).toBe(ids.length); // one final per window
+  for (const spec of s.windows) {
+    if (spec.kind === 'sliding') continue;
+    const inFinals = finals.filter((r) => r.window === spec.name).reduce((n, r) => n + r.count, 0);
+    const late = calls.flatMap((c) => c.emitted.late).filter((l) => l.window === spec.name).length;
+    expect(inFinals + late, `window ${spec.name}`).toBe(s.steps.length);
+  }
+}
+
+function expectEmptyAfterDrain(s: Stream, h: OperatorHarness<Ev, WindowResult>, model: WindowModel): void {
+  expect(model.openWindows()).toBe(0);
+  for (let p = 0; p < s.partitions; p++) {
+    expect(h.store(p, 'features.windows').size).toBe(0);
+    expect(h.store(p, 'features.sliding').size).toBe(0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shapes: every window kind and size, each with event-time scales that put several records in a window, push some
+// records past the grace period, and let idle time close windows.
+
+const T0 = Date.UTC(2026, 5, 1, 9, 0, 0);
+const DST_STARTS = [Date.UTC(2026, 2, 6, 18), Date.UTC(2026, 9, 30, 18)]; // two days before each US change
+
+function scaled(windows: readonly WindowSpec[], unit: number, over: Partial<Shape> = {}): Shape {
+  return {
+    windows,
+    starts: [T0, T0, T0 + 37_123],
+    quantum: unit / 12,
+    gapMax: Math.round(unit / 4),
+    smallDelayMax: Math.round(unit / 4),
+    largeDelayMax: 3 * unit,
+    graceMax: Math.round(unit / 2),
+    idleMin: Math.round(unit / 4),
+    idleMax: unit,
+    keys: KEYS,
+    maxSteps: 50,
+    runs: 60,
+    ...over,
+  };
+}
+
+const SHAPES: Array<[string, Shape]> = [
+  ['tumbling 1m', scaled([{ name: '1m', kind: 'tumbling', sizeMs: MINUTE }], MINUTE)],
+  ['tumbling 5m', scaled([{ name: '5m', kind: 'tumbling', sizeMs: 5 * MINUTE }], 5 * MINUTE)],
+  ['tumbling 1h', scaled([{ name: '1h', kind: 'tumbling', sizeMs: HOUR }], HOUR)],
+  [
+    "'day' in DST zones",
+    scaled([{ name: '1d', kind: 'day', zone: zoneOf }], DAY, {
+      starts: DST_STARTS,
+      quantum: 15 * MINUTE,
+      gapMax: 3 * HOUR,
+      smallDelayMax: 2 * HOUR,
+      largeDelayMax: 36 * HOUR,
+      graceMax: 3 * HOUR,
+      idleMin: HOUR,
+      idleMax: 12 * HOUR,
+    }),
+  ],
+  [
+    'sliding 7d',
+    scaled([{ name: '7d', kind: 'sliding', sizeMs: 7 * DAY }], 7 * DAY, {
+      gapMax: 12 * HOUR,
+      smallDelayMax: 2 * DAY,
+      largeDelayMax: 10 * DAY,
+      edgeDelay: [7 * DAY - HOUR, 8 * DAY],
+      quantum: HOUR,
+      graceMax: DAY,
+      idleMin: 6 * HOUR,
+      idleMax: 3 * DAY,
+    }),
+  ],
+  [
+    'sliding 10m',
+    scaled([{ name: '10m', kind: 'sliding', sizeMs: 10 * MINUTE }], 10 * MINUTE, {
+      edgeDelay: [9 * MINUTE, 16 * MINUTE],
+    }),
+  ],
+  [
+    'the five standard windows and a 10m sliding window together',
+    scaled([...standardWindows(zoneOf), { name: '10m', kind: 'sliding', sizeMs: 10 * MINUTE }], HOUR, {
+      starts: [T0, ...DST_STARTS],
+      quantum: MINUTE,
+      runs: 30,
+      gapMax: 40 * MINUTE,
+      smallDelayMax: 30 * MINUTE,
+      largeDelayMax: 9 * DAY,
+      edgeDelay: [9 * MINUTE, 30 * MINUTE],
+      graceMax: 20 * MINUTE,
+      idleMin: 5 * MINUTE,
+      idleMax: 2 * HOUR,
+    }),
+  ],
+];
+
+describe.each(SHAPES)('windowAggregate, %s: against the brute-force model', (_name, shape) => {
+  it('emits exactly what the model emits, call by call, and accounts for every record', () => {
+    fc.assert(
+      fc.property(streams(shape, { partitions: 2, restarts: false }), (s) => {
+        const { calls: expected, model } = runModel(s);
+        const { calls: actual, h } = runOperator(s, false);
+        expectSameCalls(actual, expected);
+        if (s.emit !== 'update') expectAccounted(s, actual);
+        expectEmptyAfterDrain(s, h, model);
+      }),
+      { numRuns: shape.runs },
+    );
+  });
+
+  // Restarts sit just before a record, on one partition: the idle bookkeeping (wall time of the last arrival) is
+  // in memory and restarts at the restore, so a restart in the middle of an idle period delays idle closing by up
+  // to idleTimeoutMs and can change which records are late (reported; not asserted here either way).
+  it('restarting from the changelog before random records changes no emission', () => {
+    fc.assert(
+      fc.property(streams(shape, { partitions: 1, restarts: true }), (s) => {
+        const uninterrupted = runOperator(s, false).calls;
+        const restarted = runOperator(s, true);
+        expectSameCalls(restarted.calls, uninterrupted);
+        expect(restarted.h.restarts).toBe(s.steps.filter((st) => st.restart).length);
+      }),
+      { numRuns: shape.runs / 2 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Examples.
+
+const ev = (key: string, qty = 1, tag = 'A'): Ev => ({ key, qty, tag });
+
+function harness(over: Partial<Params> & Pick<Params, 'windows'>, startTime = Date.UTC(2026, 5, 1)) {
+  const p: Params = {
+    graceMs: 0,
+    idleTimeoutMs: 30_000,
+    emit: 'final',
+    measures: 'full',
+    timeFromValue: false,
+    ...over,
+  };
+  const h = new OperatorHarness<Ev, WindowResult>(operatorFor(p), { startTime });
+  const push = (e: Ev, t: number, partition = 0) =>
+    h.push({ key: Buffer.from(e.key), value: e, timestamp: t }, partition).map((r) => r.value);
+  return { h, push };
+}
+
+describe('windowAggregate: idle partitions', () => {
+  it('close their windows on a tick once idle for idleTimeoutMs, while the busy partition goes on', () => {
+    const { h, push } = harness({ windows: [{ name: '1m', kind: 'tumbling', sizeMs: MINUTE }] });
+    const tick = (p: number) => h.tick(p).map((r) => r.value);
+    expect(push(ev('A'), T0 + 10_000, 0)).toEqual([]);
+    expect(push(ev('B'), T0 + 50_000, 1)).toEqual([]);
+
+    h.clock.advance(10_000);
+    expect(push(ev('A'), T0 + 70_000, 0)).toMatchObject([{ key: 'A', start: T0, final: true, count: 1 }]);
+    h.clock.advance(15_000); // partition 1 idle for 25 s
+    expect(tick(1)).toEqual([]);
+    h.clock.advance(5_000); // 30 s: its watermark is T0 + 50 s + 30 s and passes the window's end
+    expect(tick(1)).toEqual([
+      {
+        key: 'B',
+        window: '1m',
+        start: T0,
+        end: T0 + MINUTE,
+        final: true,
+        values: { n: 1, total: 1, avg: 1, lo: 1, hi: 1, tags: 1 },
+        count: 1,
+      },
+    ]);
+    expect(tick(0)).toEqual([]); // partition 0 had a record 20 s ago
+    expect(h.store(1, 'features.windows').size).toBe(0);
+
+    // The idle watermark keeps following the wall clock: T0 + 50 s + 90 s.
+    h.clock.advance(MINUTE);
+    expect(tick(1)).toEqual([]);
+    expect(push(ev('B'), T0 + 100_000, 1)).toEqual([]);
+    expect(h.takeSide<LateInfo<Ev>>('late').map((r) => r.value)).toMatchObject([
+      { window: '1m', eventTime: T0 + 100_000, watermark: T0 + 140_000, latenessMs: 20_000 },
+    ]);
+    expect(push(ev('B'), T0 + 130_000, 1)).toEqual([]);
+    expect(h.takeSide('late')).toEqual([]);
+  });
+
+  it('does not close anything before the first record or before the timeout', () => {
+    const { h, push } = harness({
+      windows: [{ name: '1m', kind: 'tumbling', sizeMs: MINUTE }],
+      idleTimeoutMs: MINUTE,
+    });
+    expect(h.advanceWallClock(10 * MINUTE)).toEqual([]);
+    push(ev('A'), T0, 0);
+    expect(h.advanceWallClock(MINUTE - 1)).toEqual([]);
+    expect(h.advanceWallClock(1).map((r) => r.value)).toMatchObject([{ key: 'A', final: true }]);
+  });
+});
+
+describe("windowAggregate: 'day' windows across DST", () => {
+  const day: WindowSpec = { name: '1d', kind: 'day', zone: zoneOf };
+  /** Pushes records for one key at the given instants, then lets every window close; the finals by start. */
+  function finalsFor(key: string, instants: readonly string[], graceMs = 0): WindowResult[] {
+    const { h, push } = harness({ windows: [day], graceMs });
+    const out = instants.flatMap((when, i) => push(ev(key, i + 1), Date.parse(when)));
+    out.push(...h.advanceWallClock(10 * DAY).map((r) => r.value));
+    return out.filter((r) => r.final).sort((a, b) => a.start - b.start);
+  }
+  const summary = (fs: readonly WindowResult[]) =>
+    fs.map((f) => [new Date(f.start).toISOString(), (f.end - f.start) / HOUR, f.count]);
+
+  it('America/New_York on 2026-03-08 is 23 h and holds exactly the records of that local day', () => {
+    const finals = finalsFor(
+      'S1:RC-1',
+      [
+        '2026-03-08T04:59:59.999Z', // 2026-03-07 23:59:59.999 EST
+        '2026-03-08T05:00:00.000Z', // 00:00 EST
+        '2026-03-08T06:59:59.999Z', // 01:59:59.999 EST, just before the jump
+        '2026-03-08T07:00:00.000Z', // 03:00 EDT
+        '2026-03-09T03:59:59.999Z', // 23:59:59.999 EDT
+        '2026-03-09T04:00:00.000Z', // 2026-03-09 00:00 EDT
+      ],
+      HOUR,
+    );
+    expect(summary(finals)).toEqual([
+      ['2026-03-07T05:00:00.000Z', 24, 1],
+      ['2026-03-08T05:00:00.000Z', 23, 4],
+      ['2026-03-09T04:00:00.000Z', 24, 1],
+    ]);
+    expect(finals[1]?.values).toMatchObject({ n: 4, total: 2 + 3 + 4 + 5, lo: 2, hi: 5 });
+  });
+
+  it('the same kind of instants fall on other days for a store in America/Los_Angeles', () => {
+    const finals = finalsFor('S2:RC-1', [
+      '2026-03-08T07:59:59.999Z',
+      '2026-03-08T08:00:00Z',
+      '2026-03-09T06:59:59.999Z',
+    ]);
+    expect(summary(finals)).toEqual([
+      ['2026-03-07T08:00:00.000Z', 24, 1],
+      ['2026-03-08T08:00:00.000Z', 23, 2],
+    ]);
+  });
+
+  it('America/New_York on 2026-11-01 is 25 h, holding both 01:30s of the repeated hour', () => {
+    const finals = finalsFor('S1:RC-1', [
+      '2026-11-01T04:00:00Z', // 00:00 EDT
+      '2026-11-01T05:30:00Z', // 01:30 EDT
+      '2026-11-01T06:30:00Z', // 01:30 EST
+      '2026-11-02T04:59:59.999Z', // 23:59:59.999 EST
+    ]);
+    expect(summary(finals)).toEqual([['2026-11-01T04:00:00.000Z', 25, 4]]);
+  });
+});
+
+describe('windowAggregate: the late side output', () => {
+  it('carries the window, event time, watermark, lateness >= 0 and the input', () => {
+    const { h, push } = harness({
+      windows: [
+        { name: '1m', kind: 'tumbling', sizeMs: MINUTE },
+        { name: '2m', kind: 'sliding', sizeMs: 2 * MINUTE },
+      ],
+      graceMs: 10_000,
+    });
+    push(ev('A'), T0 + 30_000);
+    push(ev('A'), T0 + 75_000); // the watermark passes T0 + 1 min + 10 s: [T0, T0 + 1 min) closes
+    expect(h.takeSide('late')).toEqual([]);
+
+    const late = ev('A', 7, 'Z');
+    push(late, T0 + 20_000); // late for 1m; 20 s + 2 min + 10 s > 75 s, so still in the sliding window
+    expect(h.takeSide<LateInfo<Ev>>('late')).toEqual([
+      {
+        key: Buffer.from('A'),
+        timestamp: T0 + 20_000,
+        value: {
+          window: '1m',
+          windowSizeMs: MINUTE,
+          eventTime: T0 + 20_000,
+          watermark: T0 + 75_000,
+          latenessMs: 5_000,
+          input: late,
+        },
+      },
+    ]);
+
+    push(ev('A'), T0 - 100_000); // late for both: 1m by 125 s, sliding by 45 s
+    const lateBoth = h.takeSide<LateInfo<Ev>>('late').map((r) => r.value);
+    expect(lateBoth.map((l) => [l.window, l.windowSizeMs, l.latenessMs])).toEqual([
+      ['1m', MINUTE, 125_000],
+      ['2m', 2 * MINUTE, 45_000],
+    ]);
+  });
+
+  it('takes a record whose window closes exactly at the watermark, with lateness 0', () => {
+    const { h, push } = harness({
+      windows: [{ name: '1m', kind: 'tumbling', sizeMs: MINUTE }],
+      graceMs: 5_000,
+    });
+    push(ev('A'), T0 + 1_000);
+    expect(push(ev('A'), T0 + MINUTE + 5_000)).toMatchObject([{ start: T0, final: true, count: 1 }]);
+    push(ev('A'), T0 + 59_999);
+    expect(h.takeSide<LateInfo<Ev>>('late').map((r) => r.value.latenessMs)).toEqual([0]);
+  });
+
+  it('sends nothing for a sliding record behind the window but within grace: it is ignored (by design)', () => {
+    const { h, push } = harness({
+      windows: [{ name: '10m', kind: 'sliding', sizeMs: 10 * MINUTE }],
+      graceMs: MINUTE,
+    });
+    push(ev('A'), T0 + 20 * MINUTE);
+    expect(push(ev('A'), T0 + 9 * MINUTE + 30_000)).toEqual([]); // 10.5 min old: behind, not late
+    expect(h.takeSide('late')).toEqual([]);
+    expect(push(ev('A'), T0 + 10 * MINUTE + 1)).toMatchObject([{ count: 2 }]);
+  });
+});
+
+describe('windowAggregate: emit modes', () => {
+  const tumbling: WindowSpec = { name: '5m', kind: 'tumbling', sizeMs: 5 * MINUTE };
+  const run = (emit: Emit) => {
+    const { h, push } = harness({ windows: [tumbling], emit });
+    const out = [
+      push(ev('A', 2), T0),
+      push(ev('A', 3), T0 + MINUTE),
+      h.advanceWallClock(DAY).map((r) => r.value),
+    ];
+    return out.map((o) => o.map((r) => [r.final, r.count, r.values['total']]));
+  };
+
+  it("'update' emits on every record and never a final", () => {
+    expect(run('update')).toEqual([[[false, 1, 2]], [[false, 2, 5]], []]);
+  });
+
+  it("'final' emits once, when the window closes", () => {
+    expect(run('final')).toEqual([[], [], [[true, 2, 5]]]);
+  });
+
+  it("'both' does both", () => {
+    expect(run('both')).toEqual([[[false, 1, 2]], [[false, 2, 5]], [[true, 2, 5]]]);
+  });
+});
+
+describe('windowAggregate: restart', () => {
+  it('rebuilds open windows and sliding buffers from the changelog alone', () => {
+    const spec: WindowSpec[] = [
+      { name: '1h', kind: 'tumbling', sizeMs: HOUR },
+      { name: '7d', kind: 'sliding', sizeMs: 7 * DAY },
+    ];
+    const { h, push } = harness({ windows: spec, emit: 'both' });
+    push(ev('A', 1), T0);
+    push(ev('A', 2), T0 + 10 * MINUTE);
+    h.restart();
+    const out = push(ev('A', 4), T0 + 20 * MINUTE);
+    expect(out.map((r) => [r.window, r.count, r.values['total']])).toEqual([
+      ['1h', 3, 7],
+      ['7d', 3, 7],
+    ]);
+    h.restart();
+    const later = push(ev('A', 8), T0 + 7 * DAY + 15 * MINUTE); // closes 1h, evicts the first two from 7d
+    expect(later.map((r) => [r.window, r.final, r.count, r.values['total']]).sort()).toEqual([
+      ['1h', false, 1, 8],
+      ['1h', true, 3, 7],
+      ['7d', false, 2, 12],
+    ]);
+  });
+});
