@@ -39,6 +39,8 @@ export const ERROR_CODES = [
   'PROVIDER_MISSING',
   'PROVIDER_BAD_DATA',
   'PROVIDER_ERROR',
+  // Model loading and inference (src/ml/onnx/session.ts, src/ml/predict.ts): a bad model or input shape.
+  'MODEL_ERROR',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
