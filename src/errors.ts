@@ -41,6 +41,12 @@ export const ERROR_CODES = [
   'PROVIDER_ERROR',
   // Model loading and inference (src/ml/onnx/session.ts, src/ml/predict.ts): a bad model or input shape.
   'MODEL_ERROR',
+  // Model registry (src/ml/registry/): unknown version, nothing to roll back to, artefact checksum, announcement.
+  'MODEL_NOT_FOUND',
+  'MODEL_NO_ROLLBACK',
+  'MODEL_CHECKSUM_MISMATCH',
+  'MODEL_CONFLICT',
+  'MODEL_PUBLISH_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
