@@ -11,7 +11,9 @@ import { KafkaRunner } from '../runtime/kafka-runner.ts';
 import { RecordProcessor } from '../runtime/processor.ts';
 import type { Topology } from '../runtime/topology.ts';
 import { createFeatureStore, featureStoreOptions } from '../store/feature-store.ts';
+import { createSql } from '../io/mysql/pool.ts';
 import { FeatureSink } from './feature-sink.ts';
+import { HistorySink } from './history-sink.ts';
 
 export interface RunningPipeline {
   readonly runner: KafkaRunner;
@@ -29,7 +31,10 @@ export interface StartOptions {
   readonly serveMetrics?: boolean;
   readonly metricsRegistry?: Registry;
   readonly instanceId?: string;
-  /** Also write features.* into the feature store (MySQL + Redis), in a consumer group of its own. */
+  /**
+   * Also run the sinks into MariaDB and Redis, each in a consumer group of its own: features.* into the feature
+   * store, and clean scans into id_transactions / id_item_master (the history the batch collectors and training read).
+   */
   readonly featureStore?: boolean;
 }
 
@@ -92,10 +97,23 @@ export async function startPipeline(
   }
   await runner.start();
   let sink: FeatureSink | undefined;
+  let history: HistorySink | undefined;
   let closeStore: (() => Promise<void>) | undefined;
   if (options.featureStore) {
     const store = createFeatureStore(featureStoreOptions(config));
-    closeStore = () => store.close();
+    const sql = createSql(config.mysql.url);
+    closeStore = async () => {
+      await store.close();
+      await sql.end();
+    };
+    history = new HistorySink(kafka, serde, sql, {
+      groupId: `${config.pipeline.groupId}-history`,
+      topic: `${config.topics.cleanPrefix}${config.topics.scans}`,
+      brokers: config.kafka.brokers,
+      log: log.child({ component: 'history-sink' }),
+      dedupWindowMs: config.windows.dedupWindowMs,
+    });
+    await history.start();
     sink = new FeatureSink(kafka, serde, store, {
       groupId: `${config.pipeline.groupId}-feature-store`,
       topics: [config.topics.featuresRealtime, config.topics.featuresWindowed],
@@ -113,6 +131,7 @@ export async function startPipeline(
       try {
         await runner.stop();
         await sink?.stop();
+        await history?.stop();
         await closeStore?.();
       } finally {
         await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));

@@ -27,12 +27,18 @@ const program = new Command('pipeline')
       }
       const log = createLogger('pipeline', config.log.level);
       // Signals are handled from the first moment: a stop during start-up waits for it, then stops cleanly.
-      let starting: Promise<RunningPipeline> | undefined;
+      const starting: Promise<RunningPipeline> = migrate(config.mysql.url).then(() =>
+        startPipeline(config, tagstreamTopology(config), {
+          log,
+          featureStore: true,
+          ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }),
+        }),
+      );
       const stop = async (signal: string): Promise<void> => {
         log.info({ signal }, 'stopping: no new fetches, draining, committing');
         try {
           const running = await starting;
-          await running?.stop();
+          await running.stop();
         } catch (e) {
           log.error({ err: e }, 'unclean stop');
           process.exitCode = 1;
@@ -41,13 +47,6 @@ const program = new Command('pipeline')
       };
       process.once('SIGINT', (s) => void stop(s));
       process.once('SIGTERM', (s) => void stop(s));
-      starting = migrate(config.mysql.url).then(() =>
-        startPipeline(config, tagstreamTopology(config), {
-          log,
-          featureStore: true,
-          ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }),
-        }),
-      );
       const running = await starting;
       const error = await running.runner.failure;
       log.fatal(
