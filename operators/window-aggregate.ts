@@ -61,13 +61,19 @@ interface WinEntry {
   n: number;
 }
 
-interface SlideEntry<In> {
+/**
+ * A sliding window's aggregate for one key. Its buffered values are stored one entry each in the buffer store
+ * (key `<key>\0<window>\0<time>\0<source position>`), so each record adds one small changelog entry instead of
+ * rewriting the whole 7-day buffer.
+ */
+interface SlideEntry {
   readonly k: string;
   readonly w: string;
-  /** Buffered [event time, input], ascending by time. */
-  buf: Array<[number, In]>;
   a: unknown;
 }
+
+/** In memory: a sliding key's buffered values, ascending by time, with their buffer-store keys. */
+type SlideBuffer<In> = Array<[number, In, string]>;
 
 interface PartitionClock {
   /** Watermark: highest event time seen (per channel: their minimum), or further by idle wall-clock time. */
@@ -82,6 +88,8 @@ interface Runtime {
   expiryHeap: MinHeap<string>;
   /** The one live expiry per sliding key; other heap entries for it are stale. */
   expiryAt: Map<string, number>;
+  /** Sliding buffers per sliding key, rebuilt from the buffer store after a restore. */
+  buffers: Map<string, Array<[number, unknown, string]>>;
   lastArrivalWall: number;
   wmAtArrival: number;
   /** Highest event time seen in this partition (idle progression starts here while channels are missing). */
@@ -96,6 +104,7 @@ const SEP = '\u0000';
 export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, WindowResult> {
   const winStore = `${opts.name}.windows`;
   const slideStore = `${opts.name}.sliding`;
+  const bufStore = `${opts.name}.sliding-buffer`;
   const timeStore = `${opts.name}.time`;
   const agg = opts.aggregate;
   const dayOf = cachedDayWindow();
@@ -105,13 +114,14 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
 
   const stores = (ctx: StageContext) => ({
     wins: ctx.store<WinEntry>(winStore),
-    slides: ctx.store<SlideEntry<In>>(slideStore),
+    slides: ctx.store<SlideEntry>(slideStore),
+    bufs: ctx.store<[number, In]>(bufStore),
     time: ctx.store<PartitionClock>(timeStore),
   });
 
   /** The in-memory indexes for this partition; rebuilt from the stores when missing (after a restore). */
   function runtimeOf(ctx: StageContext): Runtime {
-    const { wins, slides, time } = stores(ctx);
+    const { wins, slides, bufs, time } = stores(ctx);
     let rt = runtimes.get(wins);
     if (!rt) {
       const clock = time.get('clock');
@@ -123,18 +133,33 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         closeHeap: new MinHeap(),
         expiryHeap: new MinHeap(),
         expiryAt: new Map(),
+        buffers: new Map(),
         lastArrivalWall: ctx.clock.now(),
         wmAtArrival: wm,
       };
       for (const [k, e] of wins.entries()) rt.closeHeap.push(e.e + opts.graceMs, k);
+      for (const [bk, [t, v]] of bufs.entries()) {
+        const sk = bk.split(SEP).slice(0, 2).join(SEP);
+        const list = rt.buffers.get(sk) ?? [];
+        list.push([t, v, bk]);
+        rt.buffers.set(sk, list);
+      }
       for (const [k, e] of slides.entries()) {
-        const first = e.buf[0];
+        const list = bufferOf(rt, k);
+        list.sort((x, y) => x[0] - y[0]);
+        const first = list[0];
         const spec = slidingSpecs.find((s) => s.name === e.w);
         if (first && spec) scheduleExpiry(rt, k, first[0] + spec.sizeMs);
       }
       runtimes.set(wins, rt);
     }
     return rt;
+  }
+
+  function bufferOf(rt: Runtime, sk: string): SlideBuffer<In> {
+    let list = rt.buffers.get(sk) as SlideBuffer<In> | undefined;
+    if (!list) rt.buffers.set(sk, (list = []));
+    return list;
   }
 
   function scheduleExpiry(rt: Runtime, key: string, at: number): void {
@@ -150,7 +175,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     timestamp: final ? e.e : at,
   });
 
-  function slideResult(e: SlideEntry<In>, end: number, sizeMs: number): Rec<WindowResult> {
+  function slideResult(e: SlideEntry, count: number, end: number, sizeMs: number): Rec<WindowResult> {
     return {
       key: Buffer.from(e.k),
       value: {
@@ -160,21 +185,22 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         end,
         final: false,
         values: agg.result(e.a),
-        count: e.buf.length,
+        count,
       },
       timestamp: end,
     };
   }
 
-  /** Takes out of a sliding entry every buffered value at or before `cutoff`. */
-  function evict(e: SlideEntry<In>, cutoff: number): boolean {
+  /** Takes out of a sliding entry every buffered value at or before `cutoff` (deleting their buffer entries). */
+  function evict(ctx: StageContext, e: SlideEntry, buf: SlideBuffer<In>, cutoff: number): boolean {
     let i = 0;
-    while (i < e.buf.length && (e.buf[i] as [number, In])[0] <= cutoff) i++;
+    while (i < buf.length && (buf[i] as [number, In, string])[0] <= cutoff) i++;
     if (i === 0) return false;
-    const gone = e.buf.slice(0, i);
-    e.buf = e.buf.slice(i);
+    const gone = buf.splice(0, i);
+    const bufs = stores(ctx).bufs;
+    for (const [, , bk] of gone) bufs.delete(bk);
     if (agg.remove) for (const [, v] of gone) e.a = agg.remove(e.a, v);
-    else e.a = e.buf.reduce((acc, [, v]) => agg.add(acc, v), agg.init());
+    else e.a = buf.reduce((acc, [, v]) => agg.add(acc, v), agg.init());
     return true;
   }
 
@@ -199,12 +225,15 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       const e = slides.get(top[1]);
       const spec = e && slidingSpecs.find((x) => x.name === e.w);
       if (!e || !spec || spec.kind !== 'sliding') continue;
-      if (evict(e, wm - spec.sizeMs)) {
-        out.push(slideResult(e, wm, spec.sizeMs));
-        if (e.buf.length === 0) slides.delete(top[1]);
-        else slides.put(top[1], e);
+      const buf = bufferOf(rt, top[1]);
+      if (evict(ctx, e, buf, wm - spec.sizeMs)) {
+        out.push(slideResult(e, buf.length, wm, spec.sizeMs));
+        if (buf.length === 0) {
+          slides.delete(top[1]);
+          rt.buffers.delete(top[1]);
+        } else slides.put(top[1], e);
       }
-      const first = e.buf[0];
+      const first = buf[0];
       if (first) scheduleExpiry(rt, top[1], first[0] + spec.sizeMs);
     }
     return out;
@@ -232,7 +261,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
 
   return {
     name: opts.name,
-    stores: [winStore, slideStore, timeStore],
+    stores: [winStore, slideStore, bufStore, timeStore],
     process(rec, ctx) {
       const rt = runtimeOf(ctx);
       const { wins, slides, time } = stores(ctx);
@@ -250,15 +279,18 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
           const end = Math.max(wm, t);
           if (t <= end - spec.sizeMs) continue; // outside the current window, not late: earlier windows are past
           const sk = `${key}${SEP}${spec.name}`;
-          const e = slides.get(sk) ?? { k: key, w: spec.name, buf: [], a: agg.init() };
-          const i = e.buf.findIndex(([bt]) => bt > t);
-          if (i < 0) e.buf.push([t, rec.value]);
-          else e.buf.splice(i, 0, [t, rec.value]);
+          const e = slides.get(sk) ?? { k: key, w: spec.name, a: agg.init() };
+          const buf = bufferOf(rt, sk);
+          const bk = `${sk}${SEP}${t}${SEP}${ctx.source.partition}:${ctx.source.offset}`;
+          const i = buf.findIndex(([bt]) => bt > t);
+          if (i < 0) buf.push([t, rec.value, bk]);
+          else buf.splice(i, 0, [t, rec.value, bk]);
+          stores(ctx).bufs.put(bk, [t, rec.value]);
           e.a = agg.add(e.a, rec.value);
-          if (t > wm) evict(e, t - spec.sizeMs); // this record moves the window forward
+          if (t > wm) evict(ctx, e, buf, t - spec.sizeMs); // this record moves the window forward
           slides.put(sk, e);
-          scheduleExpiry(rt, sk, (e.buf[0] as [number, In])[0] + spec.sizeMs);
-          out.push(slideResult(e, end, spec.sizeMs));
+          scheduleExpiry(rt, sk, (buf[0] as [number, In, string])[0] + spec.sizeMs);
+          out.push(slideResult(e, buf.length, end, spec.sizeMs));
           continue;
         }
         const [start, end] =
