@@ -1,8 +1,8 @@
 // One error type for the whole project: every error carries a code, a cause and whether a retry can help.
 // Retry logic and DLQ routing read `code` and `retryable`, never the message text.
 
-export const ERROR_CODES = [
-  // Input that can never succeed: routed to dlq.<source> with this code as the reason.
+/** Input that can never succeed: routed to dlq.<source> with this code as the reason, never retried. */
+const RECORD_CODES = [
   'DECODE_MAGIC_BYTE',
   'DECODE_UNKNOWN_SCHEMA',
   'DECODE_MALFORMED',
@@ -19,6 +19,10 @@ export const ERROR_CODES = [
   'BAD_QUALITY_GRADE',
   'NOT_FINITE',
   'ENCODE_FAILED',
+] as const;
+
+export const ERROR_CODES = [
+  ...RECORD_CODES,
   // Dependencies and operations.
   'CONFIG_INVALID',
   'KAFKA_UNAVAILABLE',
@@ -52,24 +56,7 @@ export const ERROR_CODES = [
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Codes that describe the record itself: the record is dead-lettered, never retried. */
-export const RECORD_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'DECODE_MAGIC_BYTE',
-  'DECODE_UNKNOWN_SCHEMA',
-  'DECODE_MALFORMED',
-  'DECODE_SCHEMA_MISMATCH',
-  'MISSING_FIELD',
-  'UNKNOWN_SCAN_TYPE',
-  'UNKNOWN_STORE',
-  'EVENT_TIME_FUTURE',
-  'EVENT_TIME_TOO_OLD',
-  'BAD_QUANTITY',
-  'BAD_PRICE',
-  'TOTAL_MISMATCH',
-  'EMPTY_ITEMS',
-  'BAD_QUALITY_GRADE',
-  'NOT_FINITE',
-  'ENCODE_FAILED',
-]);
+export const RECORD_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(RECORD_CODES);
 
 export interface TagstreamErrorOptions {
   readonly cause?: unknown;

@@ -4,6 +4,7 @@
 // Feature timestamps: a day's values are stamped at 00:00 UTC of that calendar day (epoch day * 86,400,000), a
 // week's at 00:00 UTC of its first day. Dates are the provider's calendar dates (the store's local day); stamping
 // them at UTC midnight keeps one key per day whatever the zone, which makes re-runs idempotent.
+import { feature } from '../../operators/features.ts';
 import type {
   CalendarEvent,
   EconomicIndicators,
@@ -187,29 +188,8 @@ export function toCalendarEvent(c: CalendarRow, collectedAt: number, source: str
 /** `global` is its own entity type; any other location or region is a store or a region. */
 const entityTypeOf = (id: string, otherwise: string): string => (id === 'global' ? 'global' : otherwise);
 
-function fv(
-  entityType: string,
-  entityId: string,
-  name: string,
-  value: number,
-  featureType: string,
-  timestamp: number,
-  source: string,
-): FeatureVector {
-  return {
-    entity_id: entityId,
-    entity_type: entityType,
-    feature_name: name,
-    feature_value: value,
-    feature_type: featureType,
-    timestamp,
-    window: null,
-    window_start: null,
-    window_end: null,
-    confidence: 1,
-    source,
-  };
-}
+/** A point-in-time feature, built as the streaming stages build theirs (operators/features.ts). */
+const fv = (...args: Parameters<typeof feature>): FeatureVector => feature(...args).value;
 
 /** temperature_f, humidity_pct, precipitation_in per store (entity_type 'store'), stamped at the day's 00:00 UTC. */
 export function weatherFeatures(rows: readonly WeatherRow[]): FeatureVector[] {
