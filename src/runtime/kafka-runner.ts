@@ -6,6 +6,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer } from
 import { TagstreamError, toTagstreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { mapKafkaError } from '../io/kafka/client.ts';
+import { withDeadline } from './deadline.ts';
 import { InFlightLimiter } from './in-flight.ts';
 import type { PipelineMetrics } from './metrics.ts';
 import type { OutRecord, RecordProcessor } from './processor.ts';
@@ -374,26 +375,19 @@ export class KafkaRunner {
       await this.consumer.disconnect();
       await this.producer.disconnect();
     })();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new TagstreamError(
-              'SHUTDOWN_TIMEOUT',
-              `shutdown took longer than ${shutdownTimeoutMs} ms; uncommitted records will be processed again on restart`,
-            ),
-          ),
-        shutdownTimeoutMs,
-      );
-    });
     try {
-      await Promise.race([work, timeout]);
+      await withDeadline(
+        work,
+        shutdownTimeoutMs,
+        () =>
+          new TagstreamError(
+            'SHUTDOWN_TIMEOUT',
+            `shutdown took longer than ${shutdownTimeoutMs} ms; uncommitted records will be processed again on restart`,
+          ),
+      );
       log.info({ processed: this.processed }, 'pipeline stopped cleanly');
     } catch (e) {
       throw toTagstreamError(e);
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import { TagstreamError } from '../errors.ts';
+import { withDeadline } from './deadline.ts';
 
 export interface RestoreTarget {
   readonly topic: string;
@@ -60,25 +61,16 @@ export async function restoreChangelogs(
         }
       },
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new TagstreamError(
-              'KAFKA_ERROR',
-              `state restore did not reach the end of ${[...pending.keys()].join(', ')} within ${timeoutMs} ms`,
-              { retryable: true },
-            ),
-          ),
-        timeoutMs,
-      );
-    });
-    try {
-      await Promise.race([finished, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withDeadline(
+      finished,
+      timeoutMs,
+      () =>
+        new TagstreamError(
+          'KAFKA_ERROR',
+          `state restore did not reach the end of ${[...pending.keys()].join(', ')} within ${timeoutMs} ms`,
+          { retryable: true },
+        ),
+    );
   } finally {
     await consumer.disconnect().catch(() => undefined);
   }
