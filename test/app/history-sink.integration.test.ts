@@ -6,17 +6,23 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HistorySink, storeScans, type SourcedScan } from '../../src/app/history-sink.ts';
-import { migrate } from '../../src/io/mysql/migrate.ts';
 import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { createLogger } from '../../src/log.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
 import type { RfidScan } from '../../src/schemas/types.ts';
-import { HINT, endOffsets, requireStack, testConfig, testKafka, waitForCommitted } from '../helpers/stack.ts';
+import {
+  endOffsets,
+  requireStack,
+  testConfig,
+  testKafka,
+  waitForCommitted,
+  createTestDatabase,
+  testDatabaseUrl,
+} from '../helpers/stack.ts';
 
 const base = testConfig();
-const { serverUrl } = splitDatabase(base.mysql.url);
-const MYSQL_URL = `${serverUrl.replace(/\/$/, '')}/tagstream_test_${randomUUID().slice(0, 8)}`;
+const MYSQL_URL = testDatabaseUrl(base, randomUUID().slice(0, 8));
 const config = testConfig({ mysql: { url: MYSQL_URL } });
 const TOPIC = `${config.topics.cleanPrefix}${config.topics.scans}`;
 const NOW = Date.UTC(2026, 5, 15, 12);
@@ -31,11 +37,7 @@ let serde: AvroSerde;
 
 beforeAll(async () => {
   await requireStack(config);
-  try {
-    await migrate(MYSQL_URL);
-  } catch (e) {
-    throw new Error(`MariaDB/MySQL at ${serverUrl} is not usable (${(e as Error).message}): ${HINT}`);
-  }
+  await createTestDatabase(MYSQL_URL);
   sql = createSql(MYSQL_URL);
   kafka = testKafka(config);
   admin = kafka.admin();

@@ -12,18 +12,24 @@ import { storeScans, type SourcedScan } from '../../src/app/history-sink.ts';
 import { runCollector, type CollectorName } from '../../src/batch/collectors.ts';
 import { parseIsoDay, type DayRange } from '../../src/batch/records.ts';
 import { createCollectorRuntime, type CollectorRuntime } from '../../src/batch/runtime.ts';
-import { migrate } from '../../src/io/mysql/migrate.ts';
 import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import type { RfidScan, WeatherObservation } from '../../src/schemas/types.ts';
 import { createFeatureStore } from '../../src/store/feature-store.ts';
-import { HINT, readTopic, requireStack, testConfig, testKafka } from '../helpers/stack.ts';
+import {
+  HINT,
+  readTopic,
+  requireStack,
+  testConfig,
+  testKafka,
+  createTestDatabase,
+  testDatabaseUrl,
+} from '../helpers/stack.ts';
 import { FIXTURES, captureLog } from './fakes.ts';
 
 const id = randomUUID().slice(0, 8);
 const base = testConfig();
-const { serverUrl } = splitDatabase(base.mysql.url);
-const MYSQL_URL = `${serverUrl.replace(/\/$/, '')}/tagstream_test_${id}`;
+const MYSQL_URL = testDatabaseUrl(base, id);
 const PREFIX = `t-${id}:`;
 const config = testConfig({
   mysql: { url: MYSQL_URL },
@@ -47,11 +53,7 @@ const logs = captureLog();
 
 beforeAll(async () => {
   await requireStack(config);
-  try {
-    await migrate(MYSQL_URL);
-  } catch (e) {
-    throw new Error(`MariaDB/MySQL at ${serverUrl} is not usable (${(e as Error).message}): ${HINT}`);
-  }
+  await createTestDatabase(MYSQL_URL);
   sql = createSql(MYSQL_URL);
   redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {

@@ -29,9 +29,7 @@ function startCli(instanceId: string): { child: ChildProcess; output: () => stri
     {
       env: {
         ...process.env,
-        TAGSTREAM__topics__scans: scans,
-        TAGSTREAM__topics__transactions: transactions,
-        TAGSTREAM__pipeline__groupId: config.pipeline.groupId,
+        ...configEnv(config),
         TAGSTREAM__pipeline__maxBatch: '500',
         TAGSTREAM__metrics__port: '0',
         LOG_LEVEL: 'info',

@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { loadConfig, parseConfig, rawConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
+import { migrate } from '../../src/io/mysql/migrate.ts';
+import { splitDatabase } from '../../src/io/mysql/pool.ts';
 import { tcpReachable, parseHostPort } from '../../src/stack/process.ts';
 
 export const HINT = 'is the stack up? run `npm run stack -- up` (npm test does it for you)';
@@ -116,4 +118,21 @@ export function configEnv(config: Config): Record<string, string> {
   env['TAGSTREAM__featureStore__redisPrefix'] = JSON.stringify(config.featureStore.redisPrefix);
   env['MYSQL_URL'] = config.mysql.url;
   return env;
+}
+
+/** A database of the test's own on the configured server, `tagstream_test_<id>`; create it with createTestDatabase. */
+export function testDatabaseUrl(config: Config, id: string = randomUUID().slice(0, 8)): string {
+  const { serverUrl } = splitDatabase(config.mysql.url);
+  return `${serverUrl.replace(/\/$/, '')}/tagstream_test_${id}`;
+}
+
+/** Creates the database with every migration, or fails with a hint when the server is not usable. */
+export async function createTestDatabase(url: string): Promise<void> {
+  try {
+    await migrate(url);
+  } catch (e) {
+    throw new Error(
+      `MariaDB/MySQL at ${splitDatabase(url).serverUrl} is not usable (${(e as Error).message}): ${HINT}`,
+    );
+  }
 }

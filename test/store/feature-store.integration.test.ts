@@ -7,7 +7,6 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
-import { migrate } from '../../src/io/mysql/migrate.ts';
 import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
 import type { FeatureVector } from '../../src/schemas/types.ts';
 import { defaultValue } from '../../src/store/defaults.ts';
@@ -21,11 +20,10 @@ import {
 } from '../../src/store/online.ts';
 import type { FeatureRef } from '../../src/store/types.ts';
 import { rejectionOf } from '../helpers/errors.ts';
-import { HINT } from '../helpers/stack.ts';
+import { HINT, createTestDatabase, testDatabaseUrl } from '../helpers/stack.ts';
 
 const config = loadConfig();
-const { serverUrl } = splitDatabase(config.mysql.url);
-const MYSQL_URL = `${serverUrl.replace(/\/$/, '')}/tagstream_test_${randomUUID().slice(0, 8)}`;
+const MYSQL_URL = testDatabaseUrl(config, randomUUID().slice(0, 8));
 const REDIS_URL = config.redis.url;
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -33,11 +31,7 @@ let sql: Sql;
 let admin: Redis;
 
 beforeAll(async () => {
-  try {
-    await migrate(MYSQL_URL);
-  } catch (e) {
-    throw new Error(`MariaDB/MySQL at ${serverUrl} is not usable (${(e as Error).message}): ${HINT}`);
-  }
+  await createTestDatabase(MYSQL_URL);
   sql = createSql(MYSQL_URL);
   admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {

@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../../src/io/mysql/migrate.ts';
 import { createSql, splitDatabase, type Sql } from '../../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../../src/io/registry/registry.ts';
 import { createLogger } from '../../../src/log.ts';
@@ -23,12 +22,17 @@ import { ModelWatcher } from '../../../src/ml/registry/watcher.ts';
 import type { TagstreamError } from '../../../src/errors.ts';
 import type { ModelVersion } from '../../../src/schemas/types.ts';
 import { rejectionOf } from '../../helpers/errors.ts';
-import { HINT, requireStack, testConfig, testKafka } from '../../helpers/stack.ts';
+import {
+  requireStack,
+  testConfig,
+  testKafka,
+  createTestDatabase,
+  testDatabaseUrl,
+} from '../../helpers/stack.ts';
 
 const ID = randomUUID().slice(0, 8);
 const base = testConfig();
-const { serverUrl } = splitDatabase(base.mysql.url);
-const MYSQL_URL = `${serverUrl.replace(/\/$/, '')}/tagstream_test_${ID}`;
+const MYSQL_URL = testDatabaseUrl(base, ID);
 const config = testConfig({
   mysql: { url: MYSQL_URL },
   topics: { modelVersions: `t-${ID}.models.versions` },
@@ -89,11 +93,7 @@ let v2 = '';
 
 beforeAll(async () => {
   await requireStack(config);
-  try {
-    await migrate(MYSQL_URL);
-  } catch (e) {
-    throw new Error(`MariaDB/MySQL at ${serverUrl} is not usable (${(e as Error).message}): ${HINT}`);
-  }
+  await createTestDatabase(MYSQL_URL);
   sql = createSql(MYSQL_URL);
   registry = createModelRegistry(sql);
   kafka = testKafka(config);
