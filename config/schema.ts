@@ -230,6 +230,11 @@ export const configSchema = z.object({
       redisPrefix: z.string().default('ts:'),
       /** Rows per INSERT into ml_feature_store, and values per Redis script call. */
       writeBatch: z.number().int().positive().default(500),
+      /**
+       * Windows kept in the online store only: their values are many (a row per class, store and minute) and
+       * training reads hours and days. Still on features.windowed for anyone who wants them.
+       */
+      onlineOnlyWindows: z.array(z.string()).default(['1m', '5m']),
     })
     .prefault({}),
   log: z

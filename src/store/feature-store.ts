@@ -23,6 +23,8 @@ export interface FeatureStoreOptions {
   readonly isRealTime?: (f: FeatureVector) => boolean;
   /** Redis CLIENT SETNAME, to find the connection in CLIENT LIST / MONITOR. */
   readonly redisConnectionName?: string;
+  /** Windows whose values go to the online store only, not the offline log (fine-grained windows are many rows). */
+  readonly onlineOnlyWindows?: readonly string[];
 }
 
 /** The store, plus the Redis connection's counters (round trips, socket writes) for tests and benchmarks. */
@@ -37,6 +39,7 @@ export function featureStoreOptions(config: Config): FeatureStoreOptions {
     prefix: config.featureStore.redisPrefix,
     ttlSeconds: config.featureStore.onlineTtlSeconds,
     writeBatch: config.featureStore.writeBatch,
+    onlineOnlyWindows: config.featureStore.onlineOnlyWindows,
   };
 }
 
@@ -99,7 +102,10 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
       if (features.length === 0) return;
       validateFeatures(features);
       // MySQL first: if Redis then fails, the caller retries the batch, and both writes are idempotent.
-      await offline.write(features);
+      const skip = options.onlineOnlyWindows ?? [];
+      await offline.write(
+        skip.length ? features.filter((f) => f.window === null || !skip.includes(f.window)) : features,
+      );
       await online.write(features);
     },
 

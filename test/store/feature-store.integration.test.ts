@@ -66,7 +66,10 @@ interface TestStore {
 }
 
 /** A store with a random Redis prefix, closed and cleaned up when the test ends. */
-function testStore(ctx: TestContext, options: { ttlSeconds?: number; redisUrl?: string } = {}): TestStore {
+function testStore(
+  ctx: TestContext,
+  options: { ttlSeconds?: number; redisUrl?: string; onlineOnlyWindows?: string[] } = {},
+): TestStore {
   const id = randomUUID().slice(0, 8);
   const prefix = `t-${id}:`;
   const connectionName = `fs-test-${id}`;
@@ -76,6 +79,7 @@ function testStore(ctx: TestContext, options: { ttlSeconds?: number; redisUrl?: 
     prefix,
     ttlSeconds: options.ttlSeconds ?? 3600,
     redisConnectionName: connectionName,
+    ...(options.onlineOnlyWindows ? { onlineOnlyWindows: options.onlineOnlyWindows } : {}),
   });
   ctx.onTestFinished(async () => {
     await store.close();
@@ -115,6 +119,25 @@ async function rowCount(ns: string): Promise<number> {
 }
 
 describe('write and read back', () => {
+  it('keeps online-only windows out of the offline log but serves them online', async (ctx) => {
+    const { store, ns } = testStore(ctx, { onlineOnlyWindows: ['1m'] });
+    await store.write([fv(`${ns}-m`, 'rentals', T0, 3, '1m'), fv(`${ns}-m`, 'rentals', T0, 40, '1h')]);
+    expect(
+      await store.getFeatures(`${ns}-m`, [
+        { name: 'rentals', window: '1m' },
+        { name: 'rentals', window: '1h' },
+      ]),
+    ).toEqual({
+      'rentals@1m': 3,
+      'rentals@1h': 40,
+    });
+    const rows = await sql.query<{ w: string }>(
+      'SELECT window_name AS w FROM ml_feature_store WHERE target_entity = ?',
+      [`${ns}-m`],
+    );
+    expect(rows.map((r) => r.w)).toEqual(['1h']);
+  });
+
   it('a value written is served online, stored offline with its millisecond time, and found as of its time', async (ctx) => {
     const { store, ns } = testStore(ctx);
     const t = T0 + 123;
