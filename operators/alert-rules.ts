@@ -1,0 +1,182 @@
+// Alert rules over predictions: maintenance probability over a threshold, restock shortfall, a drop in expected
+// quality, and drift (PSI of a service's recent predictions against a reference window). Alerts are
+// deduplicated and throttled per entity and rule: a rule that keeps firing for the same entity raises again only
+// after throttleMs of event time, or at once when its severity rises. State per partition (changelogged).
+import type { Alert, Prediction } from '../src/schemas/types.ts';
+import type { Operator, OperatorContext, Rec } from '../src/runtime/operator.ts';
+import { psi } from './lib/psi.ts';
+
+export type Severity = 'info' | 'warning' | 'critical';
+const RANK: Readonly<Record<Severity, number>> = { info: 0, warning: 1, critical: 2 };
+
+export interface AlertRulesOptions {
+  /** maintenance: p(repair before next rental) at or above → warning; at or above `critical` → critical. */
+  readonly maintenance: { readonly warning: number; readonly critical: number };
+  /** restock: shortfall (units) at or above → warning / critical. */
+  readonly restock: { readonly warning: number; readonly critical: number };
+  /** quality: expected grade at or below → warning / critical. */
+  readonly quality: { readonly warning: number; readonly critical: number };
+  /** drift: PSI of the last `window` predictions of a service against the `window` before them. */
+  readonly drift: {
+    readonly window: number;
+    readonly warning: number;
+    readonly critical: number;
+    readonly bins: number;
+  };
+  readonly throttleMs: number;
+}
+
+interface Raised {
+  at: number;
+  severity: Severity;
+}
+
+interface DriftState {
+  reference: number[];
+  current: number[];
+}
+
+/** Which severity a value reaches against (warning, critical) thresholds; `above` false means lower is worse. */
+export function severityOf(
+  value: number,
+  t: { warning: number; critical: number },
+  above: boolean,
+): Severity | null {
+  const reaches = (limit: number): boolean => (above ? value >= limit : value <= limit);
+  if (reaches(t.critical)) return 'critical';
+  if (reaches(t.warning)) return 'warning';
+  return null;
+}
+
+export function alertRules(opts: AlertRulesOptions): Operator<Prediction, Alert> {
+  const raisedStore = 'alert-rules.raised';
+  const driftStore = 'alert-rules.drift';
+
+  function raise(
+    ctx: OperatorContext,
+    p: Prediction,
+    rule: string,
+    entity: string,
+    severity: Severity,
+    value: number,
+    threshold: number,
+    message: string,
+  ): Rec<Alert>[] {
+    const raised = ctx.store<Raised>(raisedStore);
+    const key = `${rule}|${entity}`;
+    const last = raised.get(key);
+    const t = p.event_time;
+    if (last && t - last.at < opts.throttleMs && RANK[severity] <= RANK[last.severity]) return [];
+    raised.put(key, { at: t, severity });
+    const alert: Alert = {
+      alert_id: `${rule}:${entity}:${t}`,
+      rule,
+      severity,
+      entity_id: entity,
+      service: p.service,
+      message,
+      value,
+      threshold,
+      raised_at: ctx.clock.now(),
+      event_time: t,
+    };
+    return [{ key: Buffer.from(entity), value: alert, timestamp: t }];
+  }
+
+  function thresholdRule(
+    ctx: OperatorContext,
+    p: Prediction,
+    rule: string,
+    t: { warning: number; critical: number },
+    above: boolean,
+    describe: (v: number) => string,
+  ): Rec<Alert>[] {
+    const severity = severityOf(p.prediction, t, above);
+    if (!severity) {
+      ctx.store<Raised>(raisedStore).delete(`${rule}|${p.entity_id}`); // cleared: the next breach alerts at once
+      return [];
+    }
+    return raise(
+      ctx,
+      p,
+      rule,
+      p.entity_id,
+      severity,
+      p.prediction,
+      t[severity === 'critical' ? 'critical' : 'warning'],
+      describe(p.prediction),
+    );
+  }
+
+  function drift(ctx: OperatorContext, p: Prediction): Rec<Alert>[] {
+    const store = ctx.store<DriftState>(driftStore);
+    const s = store.get(p.service) ?? { reference: [], current: [] };
+    if (s.reference.length < opts.drift.window) s.reference.push(p.prediction);
+    else s.current.push(p.prediction);
+    let out: Rec<Alert>[] = [];
+    if (s.current.length >= opts.drift.window) {
+      const value = psi(s.reference, s.current, opts.drift.bins);
+      const severity = severityOf(value, opts.drift, true);
+      if (severity)
+        out = raise(
+          ctx,
+          p,
+          'drift',
+          p.service,
+          severity,
+          value,
+          opts.drift[severity === 'critical' ? 'critical' : 'warning'],
+          `${p.service} predictions shifted: PSI ${value.toFixed(3)} over the last ${opts.drift.window} against the ${opts.drift.window} before`,
+        );
+      // Slide: the window just measured becomes the reference for the next one.
+      s.reference = s.current;
+      s.current = [];
+    }
+    store.put(p.service, s);
+    return out;
+  }
+
+  return {
+    name: 'alert-rules',
+    stores: [raisedStore, driftStore],
+    process(rec, ctx) {
+      const p = rec.value;
+      const out: Rec<Alert>[] = [];
+      if (p.service === 'maintenance')
+        out.push(
+          ...thresholdRule(
+            ctx,
+            p,
+            'maintenance_risk',
+            opts.maintenance,
+            true,
+            (v) => `item ${p.entity_id}: repair probability ${(v * 100).toFixed(0)}% before its next rental`,
+          ),
+        );
+      if (p.service === 'restock')
+        out.push(
+          ...thresholdRule(
+            ctx,
+            p,
+            'restock_shortfall',
+            opts.restock,
+            true,
+            (v) => `${p.entity_id}: short by ${v.toFixed(0)} units`,
+          ),
+        );
+      if (p.service === 'quality')
+        out.push(
+          ...thresholdRule(
+            ctx,
+            p,
+            'quality_drop',
+            opts.quality,
+            false,
+            (v) => `item ${p.entity_id}: expected grade ${v.toFixed(1)} at its next return`,
+          ),
+        );
+      out.push(...drift(ctx, p));
+      return out;
+    },
+  };
+}
