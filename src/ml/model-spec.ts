@@ -38,11 +38,24 @@ export interface Tree {
 
 export type Estimator =
   /** y = intercept + coefficients · x */
-  | { readonly kind: 'linear-regressor'; readonly coefficients: readonly number[]; readonly intercept: number }
+  | {
+      readonly kind: 'linear-regressor';
+      readonly coefficients: readonly number[];
+      readonly intercept: number;
+    }
   /** p(class 1) = sigmoid(intercept + coefficients · x) */
-  | { readonly kind: 'logistic-classifier'; readonly coefficients: readonly number[]; readonly intercept: number }
+  | {
+      readonly kind: 'logistic-classifier';
+      readonly coefficients: readonly number[];
+      readonly intercept: number;
+    }
   /** y = base + Σ weight·tree(x): weight 1/n for a random forest (average), the learning rate for boosting */
-  | { readonly kind: 'tree-regressor'; readonly trees: readonly Tree[]; readonly base: number; readonly weight: number }
+  | {
+      readonly kind: 'tree-regressor';
+      readonly trees: readonly Tree[];
+      readonly base: number;
+      readonly weight: number;
+    }
   /**
    * p(class 1) = link(base + Σ weight·tree(x)); link 'logistic' for gradient boosting on the log-odds, 'identity'
    * for a random forest averaging leaf probabilities.
