@@ -1,0 +1,307 @@
+// Training frames: the labels of labels.ts joined with the feature store's values as of each label's cut-off
+// (getTrainingFrame, point-in-time correct), plus the label's own calendar and label-history columns. Every value
+// the store returns is checked again here to be stamped at or before its label's time.
+import { table, type ColumnTable } from 'arquero';
+import { classKey } from '../../../operators/features.ts';
+import { TagstreamError } from '../../errors.ts';
+import { columnName } from '../../store/feature-store.ts';
+import type { FeatureRef, FeatureStore, LabelPoint, TrainingRow } from '../../store/types.ts';
+import {
+  DEMAND_HISTORY_FEATURES,
+  type DemandLabel,
+  type MaintenanceLabel,
+  type QualityLabel,
+} from './labels.ts';
+
+/** Features of a rental class in a store (entity `S1|TENT-20X20`), written by the pipeline and the historical collector. */
+export function demandClassRefs(historicalWindow: string): FeatureRef[] {
+  return [
+    { name: 'rentals', window: '1d' },
+    { name: 'rentals', window: '7d' },
+    { name: 'revenue', window: '7d' },
+    { name: 'out_scans', window: '7d' },
+    { name: 'return_scans', window: '7d' },
+    { name: 'available_stock' },
+    { name: 'items_out' },
+    { name: 'items_in_repair' },
+    { name: 'demand_rate', window: historicalWindow },
+    { name: 'items_count' },
+  ];
+}
+
+/** Per store (entity `S1`), from the weather and calendar collectors, stamped at 00:00 UTC of their day. */
+export const STORE_REFS: readonly FeatureRef[] = [
+  { name: 'temperature_f' },
+  { name: 'humidity_pct' },
+  { name: 'precipitation_in' },
+  { name: 'is_wedding_season' },
+  { name: 'is_holiday_season' },
+  { name: 'days_to_next_event' },
+];
+
+/** Entity `global`, from the economic collector (weekly). */
+export const GLOBAL_REFS: readonly FeatureRef[] = [
+  { name: 'consumer_confidence' },
+  { name: 'unemployment_rate' },
+  { name: 'interest_rate' },
+];
+export const GLOBAL_ENTITY = 'global';
+
+/** Per item (entity = tag id), from operators/item-features.ts and the historical collector. */
+export const ITEM_REFS: readonly FeatureRef[] = [
+  { name: 'usage_frequency_7d' },
+  { name: 'days_since_last_use' },
+  { name: 'turnover_ltd' },
+  { name: 'quality_grade' },
+  { name: 'quality_degradation_rate' },
+  { name: 'repair_count' },
+];
+
+/** Class features an item's rental sees (entity `store|class` of the item). */
+export function rentalClassRefs(historicalWindow: string): FeatureRef[] {
+  return [
+    { name: 'damage_scans', window: '7d' },
+    { name: 'out_scans', window: '7d' },
+    { name: 'items_in_repair' },
+    { name: 'available_stock' },
+    { name: 'damage_rate', window: historicalWindow },
+    { name: 'mean_quality_grade', window: historicalWindow },
+  ];
+}
+
+/** Every stored feature (column name, `name@window`) training reads: what a backfill has to write. */
+export function trainingFeatureColumns(historicalWindow: string): Set<string> {
+  return new Set(
+    [
+      ...demandClassRefs(historicalWindow),
+      ...STORE_REFS,
+      ...GLOBAL_REFS,
+      ...ITEM_REFS,
+      ...rentalClassRefs(historicalWindow),
+    ].map(columnName),
+  );
+}
+
+/**
+ * The weekday-adjusted level times the target day's weather and events: demand moves multiplicatively (rain takes a
+ * share of an outdoor class's rentals, not a fixed number), which a linear model only sees through such products.
+ */
+export const DEMAND_INTERACTIONS = [
+  'level_x_precipitation',
+  'level_x_temperature',
+  'level_x_event_day',
+] as const;
+
+/** Adds the DEMAND_INTERACTIONS columns (serving can pass one-row columns). */
+export function addLevelInteractions(columns: Record<string, unknown[]>): void {
+  const level = columns['level_weekday_28']!;
+  const product = (other: unknown[], f: (v: number) => number): (number | null)[] =>
+    level.map((l, i) => {
+      const v = other[i];
+      return typeof l === 'number' && typeof v === 'number' ? l * f(v) : null;
+    });
+  columns['level_x_precipitation'] = product(columns['precipitation_in']!, (v) => v);
+  columns['level_x_temperature'] = product(columns['temperature_f']!, (v) => v);
+  columns['level_x_event_day'] = product(columns['days_to_next_event']!, (v) => (v === 0 ? 1 : 0));
+}
+
+/** Calendar columns of the demand target day, computed from the label time. */
+export const DEMAND_CALENDAR = ['day_of_week', 'target_month', 'day_of_year'] as const;
+
+/**
+ * Throws INTERNAL if any value of a frame is stamped after its label's time: the store promises the as-of join, and
+ * training re-checks it on every frame rather than trusting it.
+ */
+export function checkPointInTime(rows: readonly TrainingRow[]): void {
+  for (const r of rows)
+    for (const [column, t] of Object.entries(r.featureTimes))
+      if (t !== null && t > r.timestamp)
+        throw new TagstreamError(
+          'INTERNAL',
+          `training frame: ${column} of ${r.entityId} is stamped ${new Date(t).toISOString()}, after the label time ` +
+            `${new Date(r.timestamp).toISOString()}: the feature store's as-of join is broken`,
+          { details: { entity: r.entityId, column, featureTime: t, labelTime: r.timestamp } },
+        );
+}
+
+export interface FrameReport {
+  /** Per stored column: share of rows that found a value (the rest are null, imputed in preprocessing). */
+  readonly coverage: Readonly<Record<string, number>>;
+  /** Latest feature timestamp minus label time over all values used (<= 0 when point-in-time correct). */
+  readonly maxLeadMs: number;
+}
+
+type Columns = Record<string, unknown[]>;
+
+/**
+ * Reads `refs` for each (entity, time) point as of the time, checks point-in-time correctness and adds the
+ * columns (named `name` or `name@window`) to `columns`. Identical points are read once. The store reads every value
+ * of an entity up to its latest label in one query, so entities go `entitiesPerRead` at a time: per-event series
+ * (the sliding 7d window of a busy class) hold hundreds of thousands of values a year.
+ */
+async function addStoreColumns(
+  store: Pick<FeatureStore, 'getTrainingFrame'>,
+  points: readonly { entityId: string; timestamp: number }[],
+  refs: readonly FeatureRef[],
+  entitiesPerRead: number,
+  out: { columns: Columns; coverage: Record<string, number>; lead: { max: number } },
+): Promise<void> {
+  const index = new Map<string, number>();
+  const byEntity = new Map<string, LabelPoint[]>();
+  const slot: { entity: string; k: number }[] = [];
+  const rowOf = points.map((p) => {
+    const key = `${p.entityId}\u0000${p.timestamp}`;
+    let i = index.get(key);
+    if (i === undefined) {
+      i = slot.length;
+      index.set(key, i);
+      const list = byEntity.get(p.entityId) ?? [];
+      slot.push({ entity: p.entityId, k: list.length });
+      list.push({ entityId: p.entityId, timestamp: p.timestamp, label: 0 });
+      byEntity.set(p.entityId, list);
+    }
+    return i;
+  });
+  const frames = new Map<string, TrainingRow[]>();
+  const entities = [...byEntity.keys()];
+  for (let c = 0; c < entities.length; c += entitiesPerRead) {
+    const chunk = entities.slice(c, c + entitiesPerRead);
+    const labels = chunk.flatMap((e) => byEntity.get(e)!);
+    const frame = await store.getTrainingFrame(labels, refs);
+    checkPointInTime(frame);
+    let k = 0;
+    for (const e of chunk) {
+      const n = byEntity.get(e)!.length;
+      frames.set(e, frame.slice(k, k + n));
+      k += n;
+    }
+    for (const r of frame)
+      for (const t of Object.values(r.featureTimes))
+        if (t !== null) out.lead.max = Math.max(out.lead.max, t - r.timestamp);
+  }
+  for (const ref of refs) {
+    const c = columnName(ref);
+    const values = rowOf.map((i) => {
+      const s = slot[i]!;
+      return frames.get(s.entity)![s.k]!.features[c] ?? null;
+    });
+    out.columns[c] = values;
+    out.coverage[c] = values.length === 0 ? 0 : values.filter((v) => v !== null).length / values.length;
+  }
+}
+
+export interface Frame {
+  readonly table: ColumnTable;
+  /** Numeric feature columns in model order (derived features are added by trainCandidates / deriveFeatures). */
+  readonly numeric: readonly string[];
+  readonly categorical: readonly string[];
+  readonly report: FrameReport;
+}
+
+/**
+ * The demand frame: one row per (store, class, target day) with the stored class, store and global features as of
+ * the cut-off, the target day's calendar, and the label-history columns; targets `units_1d`, `units_7d` and the
+ * seasonal-naive forecasts `units_lag_7` / `naive_7d`. Time column `day` (epoch day of the target day).
+ */
+export async function demandFrame(
+  labels: readonly DemandLabel[],
+  store: Pick<FeatureStore, 'getTrainingFrame'>,
+  historicalWindow: string,
+): Promise<Frame> {
+  const classRefs = demandClassRefs(historicalWindow);
+  const columns: Columns = {
+    day: labels.map((l) => l.day),
+    cutoff: labels.map((l) => l.cutoff),
+    entity_id: labels.map((l) => l.entityId),
+    store_id: labels.map((l) => l.storeId),
+    rental_class_num: labels.map((l) => l.rentalClass),
+    units_1d: labels.map((l) => l.units_1d),
+    units_7d: labels.map((l) => l.units_7d),
+    naive_7d: labels.map((l) => l.naive_7d),
+  };
+  for (const c of [...DEMAND_CALENDAR, ...DEMAND_HISTORY_FEATURES]) columns[c] = labels.map((l) => l[c]);
+  const out = { columns, coverage: {} as Record<string, number>, lead: { max: -Infinity } };
+  await addStoreColumns(
+    store,
+    labels.map((l) => ({ entityId: l.entityId, timestamp: l.cutoff })),
+    classRefs,
+    CLASS_ENTITIES_PER_READ,
+    out,
+  );
+  const at = (entity: (l: DemandLabel) => string) =>
+    labels.map((l) => ({ entityId: entity(l), timestamp: l.cutoff }));
+  await addStoreColumns(
+    store,
+    at((l) => l.storeId),
+    STORE_REFS,
+    64,
+    out,
+  );
+  await addStoreColumns(
+    store,
+    at(() => GLOBAL_ENTITY),
+    GLOBAL_REFS,
+    1,
+    out,
+  );
+  const stored = [...classRefs, ...STORE_REFS, ...GLOBAL_REFS].map(columnName);
+  addLevelInteractions(columns);
+  return {
+    table: table(columns),
+    numeric: [...DEMAND_CALENDAR, ...DEMAND_HISTORY_FEATURES, ...stored, ...DEMAND_INTERACTIONS],
+    categorical: ['store_id', 'rental_class_num'],
+    report: { coverage: out.coverage, maxLeadMs: out.lead.max },
+  };
+}
+
+/** Class entities per feature-store read: their per-event 7d series are long. */
+const CLASS_ENTITIES_PER_READ = 4;
+/** Item entities per read: a few hundred values each a year. */
+const ITEM_ENTITIES_PER_READ = 200;
+
+/** Label-history columns of a rental (labels.ts RentalLabel), computed from scans before the `out` scan. */
+export const RENTAL_HISTORY = ['grade_at_out', 'prior_damages', 'prior_rentals'] as const;
+
+/**
+ * The rental frame (maintenance and quality): one row per rental with the item's stored features and its class's
+ * as of the `out` scan, and the rental's label-history columns. Time column `time` (ms of the `out` scan).
+ */
+export async function rentalFrame(
+  labels: readonly (MaintenanceLabel | QualityLabel)[],
+  target: { readonly name: string; readonly value: (l: MaintenanceLabel | QualityLabel) => number },
+  store: Pick<FeatureStore, 'getTrainingFrame'>,
+  historicalWindow: string,
+): Promise<Frame> {
+  const classRefs = rentalClassRefs(historicalWindow);
+  const columns: Columns = {
+    time: labels.map((l) => l.time),
+    day: labels.map((l) => Math.floor(l.time / 86_400_000)),
+    settled_at: labels.map((l) => l.settledAt),
+    tag_id: labels.map((l) => l.tagId),
+    store_id: labels.map((l) => l.storeId),
+    rental_class_num: labels.map((l) => l.rentalClass),
+    [target.name]: labels.map(target.value),
+  };
+  for (const c of RENTAL_HISTORY) columns[c] = labels.map((l) => l[c]);
+  const out = { columns, coverage: {} as Record<string, number>, lead: { max: -Infinity } };
+  await addStoreColumns(
+    store,
+    labels.map((l) => ({ entityId: l.tagId, timestamp: l.time })),
+    ITEM_REFS,
+    ITEM_ENTITIES_PER_READ,
+    out,
+  );
+  await addStoreColumns(
+    store,
+    labels.map((l) => ({ entityId: classKey(l.storeId, l.rentalClass), timestamp: l.time })),
+    classRefs,
+    CLASS_ENTITIES_PER_READ,
+    out,
+  );
+  return {
+    table: table(columns),
+    numeric: [...RENTAL_HISTORY, ...[...ITEM_REFS, ...classRefs].map(columnName)],
+    categorical: ['store_id', 'rental_class_num'],
+    report: { coverage: out.coverage, maxLeadMs: out.lead.max },
+  };
+}

@@ -1,0 +1,43 @@
+// Reads the scan history the labels come from: id_transactions (every validated scan, written by the history sink).
+import type { Sql } from '../../io/mysql/pool.ts';
+import { toSqlDatetime } from '../../store/offline.ts';
+import type { Scan } from './labels.ts';
+
+interface ScanRow {
+  id: number | string;
+  tag_id: string;
+  rental_class_num: string;
+  store_id: string;
+  scan_type: string;
+  scan_date: Date;
+  quality_grade: number;
+}
+
+/** Scans with event time in [from, to) (ms; either bound may be omitted), in (tag, time, id) order. */
+export async function loadScans(sql: Sql, range: { from?: number; to?: number } = {}): Promise<Scan[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (range.from !== undefined) {
+    where.push('scan_date >= ?');
+    params.push(toSqlDatetime(range.from));
+  }
+  if (range.to !== undefined) {
+    where.push('scan_date < ?');
+    params.push(toSqlDatetime(range.to));
+  }
+  const rows = await sql.query<ScanRow>(
+    `SELECT id, tag_id, rental_class_num, store_id, scan_type, scan_date, quality_grade FROM id_transactions
+      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY tag_id, scan_date, id`,
+    params,
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    tagId: r.tag_id,
+    rentalClass: r.rental_class_num,
+    storeId: r.store_id,
+    scanType: r.scan_type,
+    time: r.scan_date.getTime(),
+    grade: Number(r.quality_grade),
+  }));
+}
