@@ -1,5 +1,5 @@
 // Reorders the simulator's event-time stream into arrival order (what a broker would see) with a bounded buffer.
-import { MinHeap } from './heap.ts';
+import { MinHeap } from '../../operators/lib/heap.ts';
 import { isStreamEvent, type SimEvent, type StreamEvent } from './model.ts';
 
 /**

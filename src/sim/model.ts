@@ -8,7 +8,7 @@
 import type { PosTransaction, RfidScan } from '../schemas/types.ts';
 import { CLASSES, SEASON_PROFILES, WEEKDAY, makeStores, type RentalClass, type Store } from './catalogue.ts';
 import { eventBoost, generateExternal, type CalendarEntry, type External } from './external.ts';
-import { MinHeap } from './heap.ts';
+import { MinHeap } from '../../operators/lib/heap.ts';
 import { Rng, sigmoid } from './rng.ts';
 import { DAY_MS, HOUR_MS, LocalDays, MINUTE_MS, dayOfYear, weekdayOf, ymdOf } from './time.ts';
 

@@ -1,6 +1,6 @@
 // The seeded building blocks: reproducible streams, sound distributions, and a heap that keeps insertion order on ties.
 import { describe, expect, it } from 'vitest';
-import { MinHeap } from '../../src/sim/heap.ts';
+import { MinHeap } from '../../operators/lib/heap.ts';
 import { Rng, deriveSeed, logFactorial } from '../../src/sim/rng.ts';
 
 describe('Rng', () => {
