@@ -1,6 +1,7 @@
 // `npm run bench:windows`: the event-time window operator alone, in process (no Kafka, no Avro), with the five
 // standard windows over the pipeline's class measures; state changes are taken and JSON-encoded every batch like
 // the runtime's commit, so change tracking is part of the measured cost.
+import { seeded } from '../test/ml/random-spec.ts';
 import { Command } from 'commander';
 import { windowAggregate, type WindowResult } from '../operators/window-aggregate.ts';
 import { DAY, standardWindows } from '../operators/windows.ts';
@@ -35,18 +36,8 @@ const STORES = Object.keys(ZONES);
 const CLASSES = Array.from({ length: 40 }, (_, i) => `RC-${i}`);
 const windows = standardWindows((key) => ZONES[key.split('|')[0] ?? ''] ?? 'UTC');
 
-/** mulberry32: cheap and seeded, so runs are comparable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(Number(opts.seed));
+// Seeded, so runs are comparable.
+const rand = seeded(Number(opts.seed));
 
 const h = new OperatorHarness<ClassEvent, WindowResult>(
   () =>

@@ -15,15 +15,8 @@ import {
   type Speed,
 } from '../sim/producer.ts';
 import { DAY_MS, epochDayOf, isoDate, parseIsoDate } from '../sim/time.ts';
+import { int } from './args.ts';
 import { runCli } from './run.ts';
-
-const int =
-  (min: number) =>
-  (text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
-    return n;
-  };
 
 const probability = (text: string): number => {
   const p = Number(text);

@@ -24,24 +24,11 @@ import {
   type TrainService,
 } from '../ml/train/job.ts';
 import { createFeatureStore, featureStoreOptions } from '../store/feature-store.ts';
+import { dateArg, int } from './args.ts';
 import { runCli } from './run.ts';
 
 const say = (line: string): void => console.log(line);
 const DAY_MS = 86_400_000;
-
-const int =
-  (min: number) =>
-  (text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
-    return n;
-  };
-
-const dateArg = (text: string): number => {
-  const ms = /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T00:00:00Z`) : NaN;
-  if (Number.isNaN(ms)) throw new InvalidArgumentError('expected a date YYYY-MM-DD');
-  return ms;
-};
 
 const fraction = (text: string): number => {
   const x = Number(text);
