@@ -23,6 +23,7 @@ const SHORTCUTS: ReadonlyArray<[string, string[], (v: string) => Json]> = [
   ['REDIS_URL', ['redis', 'url'], (v) => v],
   ['MYSQL_URL', ['mysql', 'url'], (v) => v],
   ['LOG_LEVEL', ['log', 'level'], (v) => v],
+  ['API_TOKEN', ['api', 'token'], (v) => v],
 ];
 
 function setPath(obj: Record<string, Json>, path: readonly string[], value: Json): void {

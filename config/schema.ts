@@ -237,6 +237,76 @@ export const configSchema = z.object({
       onlineOnlyWindows: z.array(z.string()).default(['1m', '5m']),
     })
     .prefault({}),
+  serving: z
+    .object({
+      /** Run the serving flows (per-event inference, the six services, alert rules) with the pipeline. */
+      enabled: z.boolean().default(true),
+      /** Consumer group suffix of the serving flows: `<pipeline.groupId><groupSuffix>`. */
+      groupSuffix: z.string().default('-serving'),
+      /** Micro-batching of inference: a batch goes when it has maxBatch events or maxWaitMs have passed. */
+      maxBatch: z.number().int().positive().default(256),
+      maxWaitMs: z.number().int().min(0).default(5),
+      /** Days of id_transactions the label-history features (demand lags, levels) are computed from. */
+      historyDays: z.number().int().positive().default(70),
+      /** Days of booked contracts the pack list covers. */
+      packHorizonDays: z.number().int().positive().default(7),
+      /** Pricing: multiplier = 1 + elasticity × (forecast / available − 1), kept within [min, max]. */
+      pricing: z
+        .object({
+          elasticity: z.number().min(0).default(0.25),
+          min: z.number().positive().default(0.8),
+          max: z.number().positive().default(1.5),
+        })
+        .prefault({}),
+      /** Nightly retrain inside the pipeline (cron, in retrainTimeZone); promotion goes through the gate. */
+      retrain: z
+        .object({
+          enabled: z.boolean().default(false),
+          schedule: z
+            .string()
+            .regex(/^\s*(@[a-z]+|\S+(\s+\S+){4,5})\s*$/, 'expected a cron expression, e.g. "0 3 * * *"')
+            .default('0 3 * * *'),
+          timeZone: z.string().min(1).default('UTC'),
+        })
+        .prefault({}),
+      /** Alert rule thresholds (warning, critical) and the per entity and rule throttle (event time). */
+      alerts: z
+        .object({
+          maintenance: z
+            .object({ warning: z.number().default(0.5), critical: z.number().default(0.8) })
+            .prefault({}),
+          restock: z.object({ warning: z.number().default(1), critical: z.number().default(5) }).prefault({}),
+          quality: z
+            .object({ warning: z.number().default(0.6), critical: z.number().default(0.4) })
+            .prefault({}),
+          drift: z
+            .object({
+              window: z.number().int().min(10).default(500),
+              warning: z.number().default(0.1),
+              critical: z.number().default(0.25),
+              bins: z.number().int().min(2).default(10),
+            })
+            .prefault({}),
+          throttleMs: z
+            .number()
+            .int()
+            .min(0)
+            .default(6 * 3_600_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  api: z
+    .object({
+      /** The REST API (src/api/): predictions, features, models, DLQ, health; 0 picks a free port. */
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      /** When set, every route but /healthz, /readyz and /openapi.json needs `Authorization: Bearer <token>`. Env: API_TOKEN. */
+      token: z.string().default(''),
+      /** Predictions kept per service and entity in the Redis prediction cache (for time-range queries). */
+      historyPerEntity: z.number().int().positive().default(500),
+    })
+    .prefault({}),
   log: z
     .object({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

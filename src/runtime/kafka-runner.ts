@@ -282,18 +282,20 @@ export class KafkaRunner {
         if (stateful) await this.ensureRestored(batch.topic, batch.partition);
         try {
           const outputs: OutRecord[] = [];
-          for (const m of chunk) {
-            outputs.push(
-              ...(await this.processor.process({
-                topic: batch.topic,
-                partition: batch.partition,
-                offset: m.offset,
-                key: m.key,
-                value: m.value,
-                timestamp: Number(m.timestamp),
-              })),
-            );
-          }
+          const raw = (m: (typeof chunk)[number]) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key,
+            value: m.value,
+            timestamp: Number(m.timestamp),
+          });
+          if (this.processor.isAsync(batch.topic)) {
+            // Stateless flow with an async stage: the chunk's records are in flight together (micro-batching),
+            // and their outputs are taken in input order.
+            for (const out of await Promise.all(chunk.map((m) => this.processor.process(raw(m)))))
+              outputs.push(...out);
+          } else for (const m of chunk) outputs.push(...(await this.processor.process(raw(m))));
           if (stateful) outputs.push(...this.processor.takeChangelog(batch.topic, batch.partition));
           produced = outputs.length;
           this.limiter.add(produced);

@@ -1,6 +1,7 @@
 // The operator contract: a typed stage that maps one record to zero or more records, or throws a coded record error.
 // Stateful stages declare their stores and get them, per source partition, from the context; the runtime writes
-// their changes to a changelog and restores them. Stages never do network I/O.
+// their changes to a changelog and restores them. Synchronous stages never do network I/O; an AsyncOperator may
+// (feature reads, inference), and the runner keeps the records of a batch in flight through it together.
 import type { Clock } from './clock.ts';
 import type { KeyedStore } from './state.ts';
 
@@ -43,6 +44,22 @@ export interface Operator<In, Out> {
   /** Called on wall-clock ticks for each partition this instance owns: close windows of idle partitions and keys. */
   onTime?(ctx: StageContext): readonly Rec<Out>[];
 }
+
+/**
+ * A stage that awaits I/O per record (online-store reads, model inference). The runner calls it for every record
+ * of a batch without waiting for the previous one, so an implementation can gather concurrent calls into one
+ * request (src/runtime/micro-batcher.ts); results keep the input order. Async stages are stateless, and a flow
+ * that has one has no stateful stage at all (records of a batch are in flight together, so state would see them
+ * in completion order). Errors follow Operator's rules: a record error dead-letters the record, any other error
+ * fails the batch uncommitted.
+ */
+export interface AsyncOperator<In, Out> {
+  readonly name: string;
+  readonly async: true;
+  process(rec: Rec<In>, ctx: OperatorContext): Promise<readonly Rec<Out>[]>;
+}
+
+export type Stage<In, Out> = Operator<In, Out> | AsyncOperator<In, Out>;
 
 /** A stateless one-to-one stage from a function. */
 export function mapOperator<In, Out>(

@@ -112,6 +112,11 @@ export class RecordProcessor {
     );
   }
 
+  /** The flow from `source` has an async stage: a batch's records may be processed concurrently. */
+  isAsync(source: string): boolean {
+    return this.bound.get(source)?.branch.async ?? false;
+  }
+
   isStateful(source: string): boolean {
     return (this.bound.get(source)?.branch.stores.length ?? 0) > 0;
   }
@@ -167,7 +172,7 @@ export class RecordProcessor {
       ...this.context(b, raw.partition, sideOut, raw),
       source: { topic: raw.topic, partition: raw.partition, offset: raw.offset },
     };
-    const results = b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
+    const results = await b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
     return this.collect(b, results, sideOut, raw);
   }
 

@@ -1,7 +1,15 @@
 // The pipeline builder: declarative branches from a source topic through typed operators to a sink topic, with
 // named side outputs (e.g. late records) bound to topics of their own.
 import type { AvroSchemaJson } from '../io/registry/registry.ts';
-import type { Operator, OperatorContext, RawRecord, Rec, StageContext } from './operator.ts';
+import type {
+  AsyncOperator,
+  Operator,
+  OperatorContext,
+  RawRecord,
+  Rec,
+  Stage,
+  StageContext,
+} from './operator.ts';
 
 export interface SideBinding {
   readonly topic: string;
@@ -22,7 +30,9 @@ export interface Branch {
   readonly stages: readonly string[];
   /** Store names of all stages, in stage order. */
   readonly stores: readonly string[];
-  run(rec: Rec<unknown>, ctx: OperatorContext): StageResult[];
+  /** The flow has an AsyncOperator: run() returns a promise, and the runner keeps a batch's records in flight together. */
+  readonly async: boolean;
+  run(rec: Rec<unknown>, ctx: OperatorContext): StageResult[] | Promise<StageResult[]>;
   /** Wall-clock tick: each stage's onTime output continues through the stages after it. */
   tick(ctx: StageContext): StageResult[];
 }
@@ -32,18 +42,24 @@ export interface Topology {
   readonly branches: readonly Branch[];
 }
 
-type AnyOp = Operator<unknown, unknown>;
+type AnyOp = Stage<unknown, unknown>;
 
-/** Runs records through ops[from..]; a failure names the stage it happened in and ends the chain. */
+const isAsync = (op: AnyOp): op is AsyncOperator<unknown, unknown> => 'async' in op && op.async;
+
+/**
+ * Runs records through ops[from..]; a failure names the stage it happened in and ends the chain. Synchronous
+ * until the first async stage; from there on it returns a promise.
+ */
 function runFrom(
   ops: readonly AnyOp[],
   from: number,
   input: Array<Rec<unknown>>,
   ctx: OperatorContext,
-): StageResult[] {
+): StageResult[] | Promise<StageResult[]> {
   let current = input;
   for (let i = from; i < ops.length; i++) {
     const op = ops[i] as AnyOp;
+    if (isAsync(op)) return runAsync(ops, i, current, ctx);
     const next: Array<Rec<unknown>> = [];
     for (const r of current) {
       try {
@@ -55,6 +71,22 @@ function runFrom(
     current = next;
   }
   return current.map((r) => ({ rec: r }));
+}
+
+async function runAsync(
+  ops: readonly AnyOp[],
+  at: number,
+  input: Array<Rec<unknown>>,
+  ctx: OperatorContext,
+): Promise<StageResult[]> {
+  const op = ops[at] as AsyncOperator<unknown, unknown>;
+  let next: Array<Rec<unknown>>;
+  try {
+    next = (await Promise.all(input.map((r) => op.process(r, ctx)))).flat();
+  } catch (error) {
+    return [{ failedStage: op.name, error }];
+  }
+  return runFrom(ops, at + 1, next, ctx);
 }
 
 /** A chain being built; `T` is the type of the records at its end. */
@@ -74,7 +106,7 @@ export class Flow<T> {
     return new Flow<T>(source, sourceSchema, [], new Map());
   }
 
-  via<U>(op: Operator<T, U>): Flow<U> {
+  via<U>(op: Stage<T, U>): Flow<U> {
     return new Flow<U>(this.source, this.sourceSchema, [...this.ops, op as AnyOp], this.sides);
   }
 
@@ -91,9 +123,15 @@ export class Flow<T> {
   /** Ends the chain in a topic whose values are written with `schema` (registered at start-up). */
   to(topic: string, schema: AvroSchemaJson): Branch {
     const ops = this.ops;
-    const stores = ops.flatMap((o) => o.stores ?? []);
+    const stores = ops.flatMap((o) => (isAsync(o) ? [] : (o.stores ?? [])));
     const dup = stores.find((s, i) => stores.indexOf(s) !== i);
     if (dup) throw new Error(`store name ${dup} is used by two stages of the flow from ${this.source}`);
+    const async = ops.some(isAsync);
+    if (async && stores.length > 0)
+      throw new Error(
+        `the flow from ${this.source} has an async stage and stateful stages (${stores.join(', ')}): ` +
+          'records of a batch are in flight together there; put the stateful stages in a flow of their own',
+      );
     return {
       source: this.source,
       sourceSchema: this.sourceSchema,
@@ -101,6 +139,7 @@ export class Flow<T> {
       sides: this.sides,
       stages: ops.map((o) => o.name),
       stores,
+      async,
       run: (rec, ctx) => runFrom(ops, 0, [rec], ctx),
       tick(ctx) {
         const results: StageResult[] = [];
@@ -109,7 +148,7 @@ export class Flow<T> {
           source: { topic: '', partition: ctx.partition, offset: '-1' },
         };
         ops.forEach((op, i) => {
-          if (!op.onTime) return;
+          if (isAsync(op) || !op.onTime) return;
           let emitted: readonly Rec<unknown>[];
           try {
             emitted = op.onTime(ctx);
@@ -117,7 +156,8 @@ export class Flow<T> {
             results.push({ failedStage: op.name, error });
             return;
           }
-          results.push(...runFrom(ops, i + 1, [...emitted], tickCtx));
+          // A stateful flow has no async stage (checked above), so this is synchronous.
+          results.push(...(runFrom(ops, i + 1, [...emitted], tickCtx) as StageResult[]));
         });
         return results;
       },
