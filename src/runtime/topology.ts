@@ -1,15 +1,7 @@
 // The pipeline builder: declarative branches from a source topic through typed operators to a sink topic, with
 // named side outputs (e.g. late records) bound to topics of their own.
 import type { AvroSchemaJson } from '../io/registry/registry.ts';
-import type {
-  AsyncOperator,
-  Operator,
-  OperatorContext,
-  RawRecord,
-  Rec,
-  Stage,
-  StageContext,
-} from './operator.ts';
+import type { AsyncOperator, OperatorContext, RawRecord, Rec, Stage, StageContext } from './operator.ts';
 
 export interface SideBinding {
   readonly topic: string;
