@@ -272,12 +272,14 @@ export const configSchema = z.object({
       /** Alert rule thresholds (warning, critical) and the per entity and rule throttle (event time). */
       alerts: z
         .object({
+          /** p(damage or repair before the item's K-th next rental), at or above. */
           maintenance: z
             .object({ warning: z.number().default(0.5), critical: z.number().default(0.8) })
             .prefault({}),
           restock: z.object({ warning: z.number().default(1), critical: z.number().default(5) }).prefault({}),
+          /** Expected grade (1 = poor … 5 = like new) at the next return, at or below. */
           quality: z
-            .object({ warning: z.number().default(0.6), critical: z.number().default(0.4) })
+            .object({ warning: z.number().default(2.5), critical: z.number().default(1.5) })
             .prefault({}),
           drift: z
             .object({

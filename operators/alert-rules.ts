@@ -48,9 +48,10 @@ export function severityOf(
   return null;
 }
 
-export function alertRules(opts: AlertRulesOptions): Operator<Prediction, Alert> {
-  const raisedStore = 'alert-rules.raised';
-  const driftStore = 'alert-rules.drift';
+/** `name` names the stage and its stores: one instance per predictions topic needs a name each. */
+export function alertRules(opts: AlertRulesOptions, name = 'alert-rules'): Operator<Prediction, Alert> {
+  const raisedStore = `${name}.raised`;
+  const driftStore = `${name}.drift`;
 
   function raise(
     ctx: OperatorContext,
@@ -137,7 +138,7 @@ export function alertRules(opts: AlertRulesOptions): Operator<Prediction, Alert>
   }
 
   return {
-    name: 'alert-rules',
+    name,
     stores: [raisedStore, driftStore],
     process(rec, ctx) {
       const p = rec.value;

@@ -1,0 +1,62 @@
+// The serving topology, in a consumer group of its own (<pipeline.groupId><serving.groupSuffix>): per-event
+// inference and the six services, then the alert rules.
+//   clean.rfid.scans        → item-scoring  → predictions.maintenance (+ predictions.quality)
+//   tagstream.class-events  → class-scoring → predictions.demand (+ predictions.pricing, predictions.restock)
+//   clean.pos.transactions  → pack-scoring  → predictions.pack
+//   predictions.<service>   → alert rules   → alerts   (deduplicated and throttled per entity and rule)
+// Scoring flows are stateless and async (micro-batched); alert flows are stateful (changelogged) and synchronous.
+import type { Config } from '../config/schema.ts';
+import { alertRules } from '../operators/alert-rules.ts';
+import { classScoring, itemScoring, packScoring, type ServingDeps } from '../operators/inference.ts';
+import type { Stage } from '../src/runtime/operator.ts';
+import { Flow, topology, type Branch, type Topology } from '../src/runtime/topology.ts';
+import { loadSchema } from '../src/schemas/catalog.ts';
+import type { Prediction } from '../src/schemas/types.ts';
+
+export const SERVICES = ['demand', 'maintenance', 'quality', 'pricing', 'restock', 'pack'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export function predictionsTopic(config: Config, service: ServiceName): string {
+  return `${config.topics.predictionsPrefix}${service}`;
+}
+
+/** Scoring flows only (no alert rules); `servingTopology` adds them. */
+export function scoringBranches(config: Config, deps: ServingDeps): Branch[] {
+  const { topics } = config;
+  const schema = loadSchema('prediction');
+  const to = (s: ServiceName) => predictionsTopic(config, s);
+  return [
+    Flow.from<unknown>(`${topics.cleanPrefix}${topics.scans}`)
+      .via(itemScoring(deps) as Stage<unknown, Prediction>)
+      .side('quality', to('quality'), schema)
+      .to(to('maintenance'), schema),
+    Flow.from<unknown>(topics.classEvents)
+      .via(classScoring(deps) as Stage<unknown, Prediction>)
+      .side('pricing', to('pricing'), schema)
+      .side('restock', to('restock'), schema)
+      .to(to('demand'), schema),
+    Flow.from<unknown>(`${topics.cleanPrefix}${topics.transactions}`)
+      .via(packScoring(deps) as Stage<unknown, Prediction>)
+      .to(to('pack'), schema),
+  ];
+}
+
+export function alertBranches(config: Config): Branch[] {
+  const { alerts } = config.serving;
+  const opts = {
+    maintenance: alerts.maintenance,
+    restock: alerts.restock,
+    quality: alerts.quality,
+    drift: alerts.drift,
+    throttleMs: alerts.throttleMs,
+  };
+  return SERVICES.map((service) =>
+    Flow.from<Prediction>(predictionsTopic(config, service), loadSchema('prediction'))
+      .via(alertRules(opts, `alerts-${service}`))
+      .to(config.topics.alerts, loadSchema('alert')),
+  );
+}
+
+export function servingTopology(config: Config, deps: ServingDeps): Topology {
+  return topology('serving', [...scoringBranches(config, deps), ...alertBranches(config)]);
+}

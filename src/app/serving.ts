@@ -1,0 +1,120 @@
+// Assembles the serving side of a pipeline instance: the model watcher (production models, hot swap), the online
+// store and id_transactions readers the scoring stages use, and the serving topology on its own consumer group.
+import type { Registry } from 'prom-client';
+import type { Config } from '../../config/schema.ts';
+import { zoneOf } from '../../pipelines/features.ts';
+import { servingTopology } from '../../pipelines/serving.ts';
+import { ClassRisk, type ServingDeps } from '../../operators/inference.ts';
+import { createKafka } from '../io/kafka/client.ts';
+import { createSql } from '../io/mysql/pool.ts';
+import { createRedisClient } from '../io/redis/client.ts';
+import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
+import type { Logger } from '../log.ts';
+import { DEFAULT_K } from '../ml/train/job.ts';
+import { createModelRegistry } from '../ml/registry/registry.ts';
+import { ModelWatcher } from '../ml/registry/watcher.ts';
+import { noopServingMetrics, type ServingMetrics } from '../serving/metrics.ts';
+import { demandHistorySource, rentalHistories } from '../serving/history.ts';
+import { createOnlineStore } from '../store/online.ts';
+import { startPipeline, type RunningPipeline } from './pipeline.ts';
+
+export interface RunningServing {
+  readonly pipeline: RunningPipeline;
+  readonly watcher: ModelWatcher;
+  stop(): Promise<void>;
+}
+
+export interface ServingOptions {
+  readonly log: Logger;
+  readonly metricsRegistry?: Registry;
+  readonly servingMetrics?: ServingMetrics;
+  readonly instanceId?: string;
+  /** Serve /metrics from this pipeline (default false: the main pipeline serves the shared registry). */
+  readonly serveMetrics?: boolean;
+  /** Wall clock; injected by tests. */
+  readonly now?: () => number;
+}
+
+/** The config of the serving consumer group: the same settings under `<groupId><groupSuffix>`. */
+export function servingConfig(config: Config): Config {
+  return {
+    ...config,
+    pipeline: { ...config.pipeline, groupId: `${config.pipeline.groupId}${config.serving.groupSuffix}` },
+  };
+}
+
+export async function startServing(config: Config, options: ServingOptions): Promise<RunningServing> {
+  const { log } = options;
+  const metrics = options.servingMetrics ?? noopServingMetrics;
+  const sql = createSql(config.mysql.url);
+  const redis = createRedisClient(config.redis.url, { connectionName: 'tagstream-serving' });
+  const kafka = createKafka(config, log.child({ component: 'models' }));
+  const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
+  const watcher = new ModelWatcher({
+    config,
+    kafka,
+    serde,
+    registry: createModelRegistry(sql),
+    log: log.child({ component: 'model-watcher' }),
+    ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
+    onSwap: (service, version, previous) => {
+      const m = watcher.current(service);
+      metrics.modelVersion(service, version, m?.algorithm ?? 'unknown');
+      log.info({ service, version, previous }, 'serving a new model version');
+    },
+  });
+  const close = async (): Promise<void> => {
+    await watcher.stop().catch(() => undefined);
+    await redis.close().catch(() => undefined);
+    await sql.end().catch(() => undefined);
+  };
+  try {
+    await watcher.start();
+    const zone = zoneOf(config);
+    const deps: ServingDeps = {
+      online: createOnlineStore(redis, {
+        prefix: config.featureStore.redisPrefix,
+        ttlSeconds: config.featureStore.onlineTtlSeconds,
+        writeBatch: config.featureStore.writeBatch,
+      }),
+      models: watcher,
+      demandHistory: demandHistorySource(sql, {
+        zoneOf: zone,
+        historyDays: config.serving.historyDays,
+        dedupWindowMs: config.windows.dedupWindowMs,
+      }),
+      rentalHistory: (items) => rentalHistories(sql, items, config.windows.dedupWindowMs),
+      metrics,
+      log: log.child({ component: 'serving' }),
+      now: options.now ?? Date.now,
+      zoneOf: zone,
+      storeIds: config.validation.storeIds,
+      historicalWindow: `${config.collectors.historical.windowDays}d`,
+      batch: { maxBatch: config.serving.maxBatch, maxWaitMs: config.serving.maxWaitMs },
+      pricing: config.serving.pricing,
+      packHorizonDays: config.serving.packHorizonDays,
+      maintenanceK: DEFAULT_K,
+      classRisk: new ClassRisk(),
+    };
+    const pipeline = await startPipeline(servingConfig(config), servingTopology(config, deps), {
+      log: log.child({ pipeline: 'serving' }),
+      serveMetrics: options.serveMetrics ?? false,
+      ...(options.metricsRegistry === undefined ? {} : { metricsRegistry: options.metricsRegistry }),
+      ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
+    });
+    return {
+      pipeline,
+      watcher,
+      async stop() {
+        try {
+          await pipeline.stop();
+        } finally {
+          await close();
+        }
+      },
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}

@@ -1,0 +1,164 @@
+// Label-history features at serving time, computed by the training code itself (src/ml/train/labels.ts) from the
+// same source (id_transactions), so a model sees at serving exactly the kind of value it was trained on:
+//  - demand: the lags and weekday-adjusted levels of units rented per class and store before the target day. They
+//    change once a day, so they are computed once per target day for every class and store, and cached;
+//  - rentals: an item's counted rentals and damage scans before its `out` scan, one query per batch of items.
+import type { Sql } from '../io/mysql/pool.ts';
+import {
+  DAY_MS,
+  countedScans,
+  dailyUnits,
+  dayOfWeek,
+  dayOfYear,
+  demandHistory,
+  demandLevelContext,
+  localDayOf,
+  localMidnight,
+  monthOfDay,
+  type DemandHistory,
+  type DemandLevels,
+} from '../ml/train/labels.ts';
+import { loadScans } from '../ml/train/history.ts';
+import { classKey } from '../../operators/features.ts';
+import { toSqlDatetime } from '../store/offline.ts';
+
+export type DemandHistoryRow = DemandHistory & DemandLevels;
+
+/** The target day's calendar columns (DEMAND_CALENDAR), as the training frame has them. */
+export function demandCalendar(day: number): {
+  day_of_week: number;
+  target_month: number;
+  day_of_year: number;
+} {
+  return { day_of_week: dayOfWeek(day), target_month: monthOfDay(day), day_of_year: dayOfYear(day) };
+}
+
+export interface DemandHistorySource {
+  /** The label-history columns of (store, class) for local day `day`; nulls where the history is too short. */
+  forDay(day: number): Promise<(storeId: string, rentalClass: string) => DemandHistoryRow>;
+}
+
+const EMPTY: DemandHistoryRow = {
+  units_lag_1: null,
+  units_lag_7: null,
+  units_mean_7: null,
+  units_same_weekday_4w: null,
+  units_mean_28: null,
+  store_weekday_ratio: null,
+  level_weekday_7: null,
+  level_weekday_14: null,
+  level_weekday_28: null,
+  class_level_weekday: null,
+};
+
+/**
+ * Demand history per target day from id_transactions: scans of the `historyDays` days before the day (in the zone
+ * furthest ahead) are loaded once, counted (double reads dropped) and turned into daily series that end the day
+ * before; the result is cached for the last few days asked for (a replay crosses midnight many times).
+ */
+export function demandHistorySource(
+  sql: Sql,
+  opts: {
+    zoneOf: (storeId: string) => string;
+    historyDays: number;
+    dedupWindowMs: number;
+    cacheDays?: number;
+  },
+): DemandHistorySource {
+  const cache = new Map<number, Promise<(s: string, c: string) => DemandHistoryRow>>();
+  const build = async (day: number): Promise<(s: string, c: string) => DemandHistoryRow> => {
+    const from = (day - opts.historyDays - 1) * DAY_MS;
+    // Up to the day's start in every zone: UTC−12 starts last, so +14 h covers all.
+    const to = day * DAY_MS + 14 * 3_600_000;
+    const counted = countedScans(await loadScans(sql, { from, to }), opts.dedupWindowMs);
+    const before = counted.filter((s) => s.time < localMidnight(day, opts.zoneOf(s.storeId)));
+    if (before.length === 0) return () => EMPTY;
+    const series = dailyUnits(before, {
+      zoneOf: opts.zoneOf,
+      start: Math.min(...before.map((s) => s.time)),
+      // Every series ends the day before `day`, so index units.length is the target day.
+      end: day * DAY_MS + 14 * 3_600_000,
+    }).map((s) => ({ ...s, units: s.units.slice(0, Math.max(0, day - s.firstDay)) }));
+    const levels = demandLevelContext(series, opts.zoneOf);
+    const rows = new Map<string, DemandHistoryRow>();
+    for (const s of series) {
+      const i = day - s.firstDay;
+      if (i <= 0) continue;
+      const cutoff = localMidnight(day, opts.zoneOf(s.storeId));
+      rows.set(s.entityId, { ...demandHistory(s.units, i), ...levels(s, i, cutoff) });
+    }
+    return (storeId, rentalClass) => rows.get(classKey(storeId, rentalClass)) ?? EMPTY;
+  };
+  return {
+    forDay(day) {
+      let p = cache.get(day);
+      if (!p) {
+        p = build(day);
+        p.catch(() => cache.delete(day)); // a failed load is retried by the next batch
+        cache.set(day, p);
+        for (const k of [...cache.keys()].sort((a, b) => a - b).slice(0, -(opts.cacheDays ?? 3)))
+          cache.delete(k);
+      }
+      return p;
+    },
+  };
+}
+
+/** The local day (epoch day of the local date) of an instant in a zone. */
+export const localDay = localDayOf();
+
+export interface RentalHistory {
+  /** Counted `out` scans of the item before the instant. */
+  readonly prior_rentals: number;
+  /** Counted damage scans of the item before the instant. */
+  readonly prior_damages: number;
+}
+
+/**
+ * Prior rentals and damages of items before their own instants, in one query: like labels.ts counts them
+ * (RentalLabel.prior_rentals / prior_damages), a repeat of the same type within the dedup window not counted.
+ */
+export async function rentalHistories(
+  sql: Sql,
+  items: readonly { tagId: string; before: number }[],
+  dedupWindowMs: number,
+): Promise<RentalHistory[]> {
+  if (items.length === 0) return [];
+  const tags = [...new Set(items.map((i) => i.tagId))];
+  const latest = Math.max(...items.map((i) => i.before));
+  const scans = countedScans(await loadScansOf(sql, tags, latest), dedupWindowMs);
+  const byTag = new Map<string, { time: number; type: string }[]>();
+  for (const s of scans) {
+    let list = byTag.get(s.tagId);
+    if (!list) byTag.set(s.tagId, (list = []));
+    list.push({ time: s.time, type: s.scanType });
+  }
+  return items.map(({ tagId, before }) => {
+    let rentals = 0;
+    let damages = 0;
+    for (const s of byTag.get(tagId) ?? []) {
+      if (s.time >= before) break;
+      if (s.type === 'out') rentals++;
+      else if (s.type === 'damage') damages++;
+    }
+    return { prior_rentals: rentals, prior_damages: damages };
+  });
+}
+
+async function loadScansOf(sql: Sql, tags: readonly string[], before: number) {
+  const rows = await sql.query<{ id: number | string; tag_id: string; scan_type: string; scan_date: Date }>(
+    `SELECT id, tag_id, scan_type, scan_date FROM id_transactions
+      WHERE tag_id IN (${tags.map(() => '?').join(',')}) AND scan_date < ?
+      ORDER BY tag_id, scan_date, id`,
+    [...tags, toSqlDatetime(before)],
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    tagId: r.tag_id,
+    rentalClass: '',
+    storeId: '',
+    scanType: r.scan_type,
+    time: r.scan_date.getTime(),
+    grade: 0,
+  }));
+}

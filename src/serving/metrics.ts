@@ -1,0 +1,21 @@
+// The metrics the serving flows report, as our own interface (the Prometheus implementation is in src/metrics/).
+export interface ServingMetrics {
+  /** One inference call: the service, how many events it scored together, and how long it took. */
+  inference(service: string, batchSize: number, seconds: number): void;
+  /** One prediction published: seconds from the triggering event's time to now (event-to-prediction latency). */
+  predicted(service: string, eventToPredictionSeconds: number): void;
+  /** An event that got no prediction, and why (e.g. no_model, no_stock). */
+  skipped(service: string, reason: string): void;
+  /** The model version a service serves now (an info gauge: one series per service at 1). */
+  modelVersion(service: string, version: string, algorithm: string): void;
+  /** One feature-store read for serving: entities read and seconds. */
+  featureRead(entities: number, seconds: number): void;
+}
+
+export const noopServingMetrics: ServingMetrics = {
+  inference: () => undefined,
+  predicted: () => undefined,
+  skipped: () => undefined,
+  modelVersion: () => undefined,
+  featureRead: () => undefined,
+};

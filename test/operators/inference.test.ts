@@ -1,0 +1,393 @@
+// The scoring stages on the in-process driver: which events are scored, that the models get the online values and
+// the label-history columns in the columns they were trained on, micro-batching (one read per entity kind and one
+// inference call per model per batch), the derived services, the ensemble, and what happens without a model.
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../config/load.ts';
+import { ClassRisk, type ServingDeps } from '../../operators/inference.ts';
+import { scoringBranches, servingTopology } from '../../pipelines/serving.ts';
+import type { ModelSpec } from '../../src/ml/model-spec.ts';
+import type { LoadedModel } from '../../src/ml/registry/watcher.ts';
+import { TestDriver } from '../../src/runtime/test-driver.ts';
+import { topology } from '../../src/runtime/topology.ts';
+import { loadSchema } from '../../src/schemas/catalog.ts';
+import type { ClassEvent, PosTransaction, Prediction, RfidScan } from '../../src/schemas/types.ts';
+import { predictEnsemble, weigh, type ModelSource } from '../../src/serving/ensemble.ts';
+import type { DemandHistoryRow } from '../../src/serving/history.ts';
+import { noopServingMetrics, type ServingMetrics } from '../../src/serving/metrics.ts';
+import { columnName } from '../../src/store/feature-store.ts';
+import type { OnlineValue } from '../../src/store/online.ts';
+import type { FeatureRef } from '../../src/store/types.ts';
+
+const config = parseConfig({});
+const T0 = Date.UTC(2026, 5, 10, 15, 0); // 11:00 in New York (S1)
+const DAY = Math.floor(T0 / 86_400_000);
+
+/** A model that returns Σ coefficient × column (missing columns count 0), counting its calls. */
+function fakeModel(
+  service: string,
+  version: string,
+  coefficients: Record<string, number>,
+  validationScore: number | null = null,
+  intercept = 0,
+): LoadedModel & { calls: number[] } {
+  const numeric = Object.keys(coefficients);
+  const spec = {
+    service,
+    algorithm: 'linear',
+    preprocessing: {
+      numeric,
+      impute: [],
+      categorical: ['store_id'],
+      categories: [[]],
+      offset: [],
+      scale: [],
+    },
+  } as unknown as ModelSpec;
+  const calls: number[] = [];
+  return {
+    service,
+    version,
+    spec,
+    validationScore,
+    algorithm: 'linear',
+    calls,
+    async predict(rows: Float32Array, n: number, categorical?: readonly string[]) {
+      calls.push(n);
+      expect(categorical).toHaveLength(n);
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++)
+        out[i] = numeric.reduce((s, c, j) => {
+          const v = rows[i * numeric.length + j]!;
+          return s + (Number.isNaN(v) ? 0 : v * coefficients[c]!);
+        }, intercept);
+      return out;
+    },
+  } as unknown as LoadedModel & { calls: number[] };
+}
+
+function models(...ms: LoadedModel[]): ModelSource {
+  const map = new Map(ms.map((m) => [m.service, m]));
+  return {
+    current: (s) => map.get(s),
+    versions: () => Object.fromEntries([...map].map(([s, m]) => [s, m.version])),
+  };
+}
+
+/** An online store over a map `entity -> column (name@window) -> value`, counting reads. */
+function online(values: Record<string, Record<string, OnlineValue>>) {
+  const reads: string[][] = [];
+  return {
+    reads,
+    async read(entityIds: readonly string[], refs: readonly FeatureRef[]) {
+      reads.push([...entityIds]);
+      return entityIds.map((e) => refs.map((r) => values[e]?.[columnName(r)] ?? null));
+    },
+  };
+}
+
+function countingMetrics(): ServingMetrics & { skippedBy: Record<string, number> } {
+  const skippedBy: Record<string, number> = {};
+  return {
+    ...noopServingMetrics,
+    skippedBy,
+    skipped: (service, reason) =>
+      void (skippedBy[`${service}:${reason}`] = (skippedBy[`${service}:${reason}`] ?? 0) + 1),
+  };
+}
+
+const HISTORY: DemandHistoryRow = {
+  units_lag_1: 4,
+  units_lag_7: 6,
+  units_mean_7: 5,
+  units_same_weekday_4w: 5,
+  units_mean_28: 5,
+  store_weekday_ratio: 1,
+  level_weekday_7: 5,
+  level_weekday_14: 5,
+  level_weekday_28: 5,
+  class_level_weekday: 5,
+};
+
+function deps(over: Partial<ServingDeps>): ServingDeps {
+  return {
+    online: online({}),
+    models: models(),
+    demandHistory: { forDay: async () => () => HISTORY },
+    rentalHistory: async (items) => items.map(() => ({ prior_rentals: 7, prior_damages: 2 })),
+    metrics: noopServingMetrics,
+    log: { warn: () => undefined } as unknown as ServingDeps['log'],
+    now: () => T0 + 1_000,
+    zoneOf: (s) => config.stores.timeZones[s] ?? 'UTC',
+    storeIds: ['S1', 'S2', 'S3'],
+    historicalWindow: '90d',
+    batch: { maxBatch: 64, maxWaitMs: 1 },
+    pricing: { elasticity: 0.5, min: 0.8, max: 1.5 },
+    packHorizonDays: 7,
+    maintenanceK: 3,
+    classRisk: new ClassRisk(),
+    ...over,
+  };
+}
+
+const scan = (i: number, type = 'out'): RfidScan => ({
+  tag_id: `TAG-${i}`,
+  rental_class_num: 'TENT',
+  scan_type: type,
+  scan_date: T0 + i,
+  reader_id: 'R1',
+  store_id: 'S1',
+  quality_grade: 4,
+  notes: null,
+});
+
+async function driverFor(d: ServingDeps): Promise<TestDriver> {
+  return TestDriver.create(topology('serving', scoringBranches(config, d)), { startTime: T0 });
+}
+
+const SCANS = `${config.topics.cleanPrefix}${config.topics.scans}`;
+const TXS = `${config.topics.cleanPrefix}${config.topics.transactions}`;
+const pred = (s: string) => `${config.topics.predictionsPrefix}${s}`;
+
+describe('item scoring', () => {
+  it('scores every out scan with maintenance and quality, from the online store and the item history', async () => {
+    const store = online({
+      'TAG-1': { usage_frequency_7d: { value: 3, timestamp: T0 - 5_000 } },
+      'S1|TENT': { 'damage_scans@7d': { value: 2, timestamp: T0 - 1_000 } },
+    });
+    const maintenance = fakeModel('maintenance', 'm-v1', {
+      prior_rentals: 0.01,
+      prior_damages: 0.1,
+      usage_frequency_7d: 0.001,
+      'damage_scans@7d': 0.01,
+    });
+    const quality = fakeModel('quality', 'q-v1', { grade_at_out: 1, usage_wear_interaction: -0.1 });
+    const driver = await driverFor(deps({ online: store, models: models(maintenance, quality) }));
+    await driver.pipeBatch(
+      SCANS,
+      loadSchema('rfidScan'),
+      [1, 2, 3, 4].map((i) => ({ value: scan(i, i === 4 ? 'return' : 'out'), key: `TAG-${i}` })),
+    );
+    const m = await driver.read<Prediction>(pred('maintenance'));
+    const q = await driver.read<Prediction>(pred('quality'));
+    expect(m.map((r) => r.value.entity_id)).toEqual(['TAG-1', 'TAG-2', 'TAG-3']);
+    const first = m[0]!.value;
+    // 7 rentals × 0.01 + 2 damages × 0.1 + 3 uses × 0.001 + 2 damage scans × 0.01
+    expect(first.prediction).toBeCloseTo(0.07 + 0.2 + 0.003 + 0.02, 5);
+    expect(first).toMatchObject({
+      service: 'maintenance',
+      entity_type: 'item',
+      model_versions: ['m-v1'],
+      horizon: 'next_3_rentals',
+      feature_snapshot_at: T0 - 1_000,
+      event_time: T0 + 1,
+      predicted_at: T0 + 1_000,
+    });
+    expect(first.inference_latency_us).toBeGreaterThanOrEqual(0);
+    // TAG-2 has no item features: the class's value is the newest it read.
+    expect(m[1]!.value.prediction).toBeCloseTo(0.07 + 0.2 + 0.02, 5);
+    // quality: grade 4 at out, usage 3 × (5 - 4) wear → 4 - 0.3
+    expect(q[0]!.value).toMatchObject({ service: 'quality', entity_id: 'TAG-1', model_versions: ['q-v1'] });
+    expect(q[0]!.value.prediction).toBeCloseTo(3.7, 5);
+    // One batch: one inference call per model, one read per entity kind.
+    expect(maintenance.calls).toEqual([3]);
+    expect(quality.calls).toEqual([3]);
+    expect(store.reads).toHaveLength(2);
+  });
+
+  it('publishes nothing for a service without a model, and counts the skipped events', async () => {
+    const metrics = countingMetrics();
+    const driver = await driverFor(
+      deps({ models: models(fakeModel('quality', 'q-v1', { grade_at_out: 1 })), metrics }),
+    );
+    await driver.pipeBatch(SCANS, loadSchema('rfidScan'), [{ value: scan(1) }, { value: scan(2) }]);
+    expect(await driver.read(pred('maintenance'))).toEqual([]);
+    expect(await driver.read(pred('quality'))).toHaveLength(2);
+    expect(metrics.skippedBy).toEqual({ 'maintenance:no_model': 2 });
+  });
+});
+
+const classEvent = (store: string, cls: string, t: number): ClassEvent => ({
+  store_id: store,
+  rental_class_num: cls,
+  kind: 'rental',
+  event_time: t,
+  quantity: 1,
+  revenue: 100,
+  scan_type: null,
+  tag_id: null,
+  from_status: null,
+  to_status: null,
+  origin: 'clean.pos.transactions:0',
+});
+
+describe('class scoring', () => {
+  const stock = (s: string, n: number) => ({
+    [`${s}|TENT`]: { available_stock: { value: n, timestamp: T0 - 60_000 } },
+  });
+
+  it('forecasts demand for the class in the store, prices it and plans restock across stores', async () => {
+    const store = online({ ...stock('S1', 2), ...stock('S2', 20), ...stock('S3', 9) });
+    // Forecast = the weekday-adjusted 28-day level (5) + 1 per unit in stock / 10 — different per store.
+    const demand = fakeModel('demand', 'd-v1', { level_weekday_28: 1, available_stock: 0.1 });
+    const driver = await driverFor(deps({ online: store, models: models(demand) }));
+    await driver.pipeBatch(topicOf('classEvents'), loadSchema('classEvent'), [
+      { value: classEvent('S1', 'TENT', T0), key: 'S1|TENT' },
+    ]);
+    const [d] = (await driver.read<Prediction>(pred('demand'))).map((r) => r.value);
+    expect(d).toMatchObject({
+      service: 'demand',
+      entity_id: 'S1|TENT',
+      horizon: '1d',
+      model_versions: ['d-v1'],
+    });
+    expect(d!.prediction).toBeCloseTo(5.2, 5);
+    expect(JSON.parse(d!.details!)).toMatchObject({
+      target_day: new Date(DAY * 86_400_000).toISOString().slice(0, 10),
+    });
+    const [p] = (await driver.read<Prediction>(pred('pricing'))).map((r) => r.value);
+    // pressure 5.2 / 2 = 2.6 → 1 + 0.5 × 1.6 = 1.8, capped at 1.5
+    expect(p!.prediction).toBe(1.5);
+    expect(JSON.parse(p!.details!).reasons).toEqual(expect.arrayContaining(['capped at 1.5']));
+    const [r] = (await driver.read<Prediction>(pred('restock'))).map((x) => x.value);
+    // S1 short by ceil(5.2 - 2) = 4; S2 has floor(20 - 7) = 13 spare: a transfer.
+    expect(r!.prediction).toBe(4);
+    expect(JSON.parse(r!.details!).action).toEqual({ kind: 'transfer', fromStore: 'S2', units: 4 });
+    // One batch: the three stores' rows in one inference call.
+    expect(demand.calls).toEqual([3]);
+  });
+
+  it('restocks on the 7-day forecast when a demand_7d model serves', async () => {
+    const store = online({ ...stock('S1', 2), ...stock('S2', 3), ...stock('S3', 3) });
+    const driver = await driverFor(
+      deps({
+        online: store,
+        models: models(
+          fakeModel('demand', 'd-v1', { level_weekday_28: 1 }),
+          fakeModel('demand_7d', 'w-v1', { level_weekday_28: 7 }),
+        ),
+      }),
+    );
+    await driver.pipeBatch(topicOf('classEvents'), loadSchema('classEvent'), [
+      { value: classEvent('S1', 'TENT', T0) },
+    ]);
+    const [r] = (await driver.read<Prediction>(pred('restock'))).map((x) => x.value);
+    expect(r).toMatchObject({ horizon: '7d', model_versions: ['w-v1'], prediction: 33 });
+    expect(JSON.parse(r!.details!).action).toEqual({ kind: 'purchase', units: 33 });
+    const [d] = (await driver.read<Prediction>(pred('demand'))).map((x) => x.value);
+    expect(d!.model_versions).toEqual(['d-v1', 'w-v1']);
+    expect(JSON.parse(d!.details!).forecast_7d).toBe(35);
+  });
+
+  it('skips pricing and restock when the store has no stock level for the class', async () => {
+    const metrics = countingMetrics();
+    const driver = await driverFor(
+      deps({ models: models(fakeModel('demand', 'd-v1', { level_weekday_28: 1 })), metrics }),
+    );
+    await driver.pipeBatch(topicOf('classEvents'), loadSchema('classEvent'), [
+      { value: classEvent('S1', 'TENT', T0) },
+    ]);
+    expect(await driver.read(pred('demand'))).toHaveLength(1);
+    expect(await driver.read(pred('pricing'))).toEqual([]);
+    expect(metrics.skippedBy).toMatchObject({ 'pricing:no_stock': 1, 'restock:no_stock': 1 });
+  });
+});
+
+function topicOf(k: 'classEvents'): string {
+  return config.topics[k];
+}
+
+describe('pack scoring', () => {
+  const tx = (eventInDays: number): PosTransaction => ({
+    transaction_id: `T${eventInDays}`,
+    contract_no: `C${eventInDays}`,
+    store_id: 'S1',
+    customer_id: 'CU1',
+    transaction_date: T0,
+    event_date: DAY + eventInDays,
+    items: [
+      { rental_class_num: 'TENT', quantity: 10, price: 100 },
+      { rental_class_num: 'CHAIR', quantity: 3, price: 5 },
+    ],
+    total_amount: 1015,
+  });
+
+  it('packs bookings of the next N days with spares for predicted damage', async () => {
+    const risk = new ClassRisk();
+    risk.update('S1|TENT', 0.25);
+    const store = online({ 'S1|CHAIR': { 'damage_rate@90d': { value: 0.1, timestamp: T0 - 1 } } });
+    const driver = await driverFor(
+      deps({ online: store, classRisk: risk, models: models(fakeModel('maintenance', 'm-v1', {})) }),
+    );
+    await driver.pipeBatch(TXS, loadSchema('posTransaction'), [{ value: tx(3) }, { value: tx(9) }]);
+    const out = (await driver.read<Prediction>(pred('pack'))).map((r) => r.value);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({
+      entity_id: 'S1|C3',
+      entity_type: 'booking',
+      horizon: '7d',
+      model_versions: ['m-v1'],
+    });
+    const lines = JSON.parse(out[0]!.details!).lines;
+    expect(lines).toEqual([
+      { rentalClass: 'CHAIR', booked: 3, spares: 1, units: 4, damage_source: 'historical damage rate' },
+      { rentalClass: 'TENT', booked: 10, spares: 3, units: 13, damage_source: 'maintenance model' },
+    ]);
+    expect(out[0]!.prediction).toBe(17);
+  });
+});
+
+describe('ensemble', () => {
+  it('weighs members by inverse validation score', () => {
+    const w = weigh([
+      { service: 'demand', model: { validationScore: 1 } },
+      { service: 'demand-gbt', model: { validationScore: 3 } },
+      { service: 'demand-x', model: { validationScore: null } },
+    ]).map((m) => m.weight);
+    // 1, 1/3 and their mean 2/3: total 2
+    expect(w[0]).toBeCloseTo(0.5);
+    expect(w[1]).toBeCloseTo(1 / 6);
+    expect(w[2]).toBeCloseTo(1 / 3);
+  });
+
+  it('combines the members of a service and lists their versions', async () => {
+    const a = fakeModel('demand', 'a', { x: 1 }, 1);
+    const b = fakeModel('demand-gbt', 'b', { x: 1 }, 3, 4);
+    const other = fakeModel('demand_7d', 'c', { x: 100 }, 1);
+    const src = models(a, b, other);
+    const { ensembleMembers } = await import('../../src/serving/ensemble.ts');
+    const members = ensembleMembers(src, 'demand');
+    expect(members.map((m) => m.service)).toEqual(['demand', 'demand-gbt']);
+    const r = await predictEnsemble(members, [{ x: 2, store_id: 'S1' }]);
+    // 0.75 × 2 + 0.25 × (2 + 4)
+    expect(r.values[0]).toBeCloseTo(3);
+    expect(r.versions).toEqual(['a', 'b']);
+  });
+});
+
+describe('serving topology', () => {
+  it('sends predictions through the alert rules to the alerts topic', async () => {
+    const driver = await TestDriver.create(servingTopology(config, deps({})), { startTime: T0 });
+    const p: Prediction = {
+      service: 'maintenance',
+      entity_id: 'TAG-1',
+      entity_type: 'item',
+      prediction: 0.9,
+      lower: null,
+      upper: null,
+      horizon: 'next_3_rentals',
+      model_versions: ['m-v1'],
+      feature_snapshot_at: T0,
+      inference_latency_us: 5,
+      predicted_at: T0,
+      event_time: T0,
+      details: null,
+    };
+    await driver.pipe(pred('maintenance'), loadSchema('prediction'), p, { key: 'TAG-1' });
+    const alerts = await driver.read<{ rule: string; severity: string; entity_id: string }>(
+      config.topics.alerts,
+    );
+    expect(alerts.map((a) => [a.value.rule, a.value.severity, a.value.entity_id])).toEqual([
+      ['maintenance_risk', 'critical', 'TAG-1'],
+    ]);
+  });
+});
