@@ -1,7 +1,8 @@
-// A cron-like scheduler for the collectors: each enabled collector runs at the times its `collectors.<name>.schedule`
-// names, in collectors.timeZone. Clock and timer are injected, so tests drive it with a fake clock and never sleep.
-// A collector runs at most once at a time: an occurrence that comes while the previous run is still going is skipped
-// (and logged). After a late wake-up (a suspended machine) a collector runs once, not once per missed occurrence.
+// A cron-like scheduler for the collectors (each enabled collector at the times its `collectors.<name>.schedule`
+// names, in collectors.timeZone) and any other periodic job (the pipeline's nightly retrain). Clock and timer are
+// injected, so tests drive it with a fake clock and never sleep. A job runs at most once at a time: an occurrence
+// that comes while the previous run is still going is skipped (and logged). After a late wake-up (a suspended
+// machine) a job runs once, not once per missed occurrence.
 import { CronExpressionParser } from 'cron-parser';
 import type { Config } from '../../config/schema.ts';
 import { TagstreamError } from '../errors.ts';
@@ -81,20 +82,31 @@ export function nextRuns(config: Config, from: number, count = 1): PlannedRuns[]
   });
 }
 
-export interface ScheduledJob {
-  readonly name: CollectorName;
+export interface ScheduledJob<R = RunResult> {
+  readonly name: string;
   readonly schedule: string;
-  readonly run: () => Promise<RunResult>;
+  readonly run: () => Promise<R>;
 }
 
-export interface SchedulerOptions {
+/** How a finished run is logged: ok or not, its line, and structured fields. */
+export interface RunReport {
+  readonly ok: boolean;
+  readonly line: string;
+  readonly fields: Record<string, unknown>;
+}
+
+export interface SchedulerOptions<R = RunResult> {
   readonly clock: Clock;
   readonly timer: Timer;
   readonly timeZone: string;
   readonly log: Logger;
   readonly maxTimerMs?: number;
   /** Called after each run (tests, metrics). */
-  readonly onRun?: (result: RunResult) => void;
+  readonly onRun?: (result: R) => void;
+  /** What the jobs are called in log lines (default `collector`). */
+  readonly kind?: string;
+  /** Default: describeRun of a collector's RunResult. */
+  readonly report?: (result: R) => RunReport;
 }
 
 interface JobState {
@@ -112,14 +124,31 @@ export function describeRun(r: RunResult): string {
     : `collector ${r.collector} ${range}: FAILED (${r.error?.code ?? 'unknown'}) after ${r.durationMs} ms; ${counts}`;
 }
 
-export class Scheduler {
-  private readonly states = new Map<CollectorName, JobState>();
+const collectorReport = (r: RunResult): RunReport => ({
+  ok: r.ok,
+  line: describeRun(r),
+  fields: {
+    rows: r.rows,
+    published: r.published,
+    features: r.features,
+    durationMs: r.durationMs,
+    ...(r.ok ? {} : { code: r.error?.code }),
+  },
+});
+
+export class Scheduler<R = RunResult> {
+  private readonly states = new Map<string, JobState>();
   private stopped = true;
+  private readonly kind: string;
+  private readonly report: (result: R) => RunReport;
 
   constructor(
-    private readonly jobs: readonly ScheduledJob[],
-    private readonly options: SchedulerOptions,
-  ) {}
+    private readonly jobs: readonly ScheduledJob<R>[],
+    private readonly options: SchedulerOptions<R>,
+  ) {
+    this.kind = options.kind ?? 'collector';
+    this.report = options.report ?? (collectorReport as unknown as (r: R) => RunReport);
+  }
 
   /** Arms a timer per job. */
   start(): void {
@@ -133,19 +162,19 @@ export class Scheduler {
       };
       this.states.set(job.name, state);
       this.options.log.info(
-        { collector: job.name, schedule: job.schedule, next: new Date(state.due).toISOString() },
-        `collector ${job.name}: next run ${new Date(state.due).toISOString()}`,
+        { [this.kind]: job.name, schedule: job.schedule, next: new Date(state.due).toISOString() },
+        `${this.kind} ${job.name}: next run ${new Date(state.due).toISOString()}`,
       );
       this.arm(job, state);
     }
   }
 
   /** The next due time of a job (ms), undefined before start. */
-  nextDue(name: CollectorName): number | undefined {
+  nextDue(name: string): number | undefined {
     return this.states.get(name)?.due;
   }
 
-  isRunning(name: CollectorName): boolean {
+  isRunning(name: string): boolean {
     return this.states.get(name)?.running != null;
   }
 
@@ -156,7 +185,7 @@ export class Scheduler {
     await Promise.all([...this.states.values()].map((s) => s.running));
   }
 
-  private arm(job: ScheduledJob, state: JobState): void {
+  private arm(job: ScheduledJob<R>, state: JobState): void {
     const wait = Math.max(0, state.due - this.options.clock.now());
     state.handle = this.options.timer.set(
       () => this.wake(job, state),
@@ -164,7 +193,7 @@ export class Scheduler {
     );
   }
 
-  private wake(job: ScheduledJob, state: JobState): void {
+  private wake(job: ScheduledJob<R>, state: JobState): void {
     state.handle = null;
     if (this.stopped) return;
     const now = this.options.clock.now();
@@ -174,8 +203,8 @@ export class Scheduler {
     }
     if (state.running) {
       this.options.log.warn(
-        { collector: job.name, due: new Date(state.due).toISOString() },
-        `collector ${job.name}: the run due at ${new Date(state.due).toISOString()} is skipped; the previous run is still going`,
+        { [this.kind]: job.name, due: new Date(state.due).toISOString() },
+        `${this.kind} ${job.name}: the run due at ${new Date(state.due).toISOString()} is skipped; the previous run is still going`,
       );
     } else {
       state.running = this.runOnce(job).finally(() => {
@@ -186,21 +215,17 @@ export class Scheduler {
     this.arm(job, state);
   }
 
-  private async runOnce(job: ScheduledJob): Promise<void> {
+  private async runOnce(job: ScheduledJob<R>): Promise<void> {
     const { log } = this.options;
     try {
       const result = await job.run();
-      const line = describeRun(result);
-      if (result.ok) log.info({ collector: job.name, ...counts(result) }, line);
-      else log.warn({ collector: job.name, ...counts(result), code: result.error?.code }, line);
+      const r = this.report(result);
+      if (r.ok) log.info({ [this.kind]: job.name, ...r.fields }, r.line);
+      else log.warn({ [this.kind]: job.name, ...r.fields }, r.line);
       this.options.onRun?.(result);
     } catch (e) {
-      // runCollector does not throw; anything here is a bug, and the next occurrence still runs.
-      log.error({ collector: job.name, err: e }, `collector ${job.name}: run crashed`);
+      // Jobs report their failures in their result; anything thrown here is a bug, and the next occurrence still runs.
+      log.error({ [this.kind]: job.name, err: e }, `${this.kind} ${job.name}: run crashed`);
     }
   }
-}
-
-function counts(r: RunResult): Record<string, number> {
-  return { rows: r.rows, published: r.published, features: r.features, durationMs: r.durationMs };
 }

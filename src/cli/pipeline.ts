@@ -1,8 +1,12 @@
-// `npm run pipeline`: runs the ingest pipeline until SIGINT/SIGTERM, then stops cleanly within pipeline.shutdownTimeoutMs.
+// `npm run pipeline`: runs the streaming job (ingest, features, feature store sinks), the serving flows (inference,
+// the six services, alerts) and the nightly retrain until SIGINT/SIGTERM, then stops cleanly within
+// pipeline.shutdownTimeoutMs.
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
 import { tagstreamTopology } from '../../pipelines/tagstream.ts';
 import { startPipeline, type RunningPipeline } from '../app/pipeline.ts';
+import { startRetrain } from '../app/retrain.ts';
+import { startServing, type RunningServing } from '../app/serving.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import { createLogger } from '../log.ts';
 import { runCli } from './run.ts';
@@ -10,7 +14,9 @@ import { runCli } from './run.ts';
 const program = new Command('pipeline')
   .description(
     'Run the streaming job: validate rfid.scans and pos.transactions into clean.<source> (bad records into dlq.<source>), ' +
-      'extract item, transaction and per-class features into features.realtime, and windowed per-class features into features.windowed. ' +
+      'extract item, transaction and per-class features into features.realtime, and windowed per-class features into features.windowed; ' +
+      'write them to the feature store; score events with the production models into predictions.<service> (demand, maintenance, quality, ' +
+      'pricing, restock, pack) and raise alerts (serving.enabled); retrain nightly (serving.retrain.enabled). ' +
       'Configuration comes from TAGSTREAM_CONFIG (YAML), TAGSTREAM__section__key and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL / MYSQL_URL.',
   )
   .option('--print-config', 'print the effective configuration (secrets redacted) and exit')
@@ -27,18 +33,28 @@ const program = new Command('pipeline')
       }
       const log = createLogger('pipeline', config.log.level);
       // Signals are handled from the first moment: a stop during start-up waits for it, then stops cleanly.
-      const starting: Promise<RunningPipeline> = migrate(config.mysql.url).then(() =>
-        startPipeline(config, tagstreamTopology(config), {
+      const instance = opts.instanceId === undefined ? {} : { instanceId: opts.instanceId };
+      const starting: Promise<{ main: RunningPipeline; serving: RunningServing | undefined }> = migrate(
+        config.mysql.url,
+      ).then(async () => {
+        const main = await startPipeline(config, tagstreamTopology(config), {
           log,
           featureStore: true,
-          ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }),
-        }),
-      );
+          ...instance,
+        });
+        const serving = config.serving.enabled
+          ? await startServing(config, { log, metricsRegistry: main.metrics, ...instance })
+          : undefined;
+        return { main, serving };
+      });
+      const retrain = startRetrain(config, { log });
       const stop = async (signal: string): Promise<void> => {
         log.info({ signal }, 'stopping: no new fetches, draining, committing');
         try {
-          const running = await starting;
-          await running.stop();
+          await retrain?.stop();
+          const { main, serving } = await starting;
+          await serving?.stop();
+          await main.stop();
         } catch (e) {
           log.error({ err: e }, 'unclean stop');
           process.exitCode = 1;
@@ -47,8 +63,11 @@ const program = new Command('pipeline')
       };
       process.once('SIGINT', (s) => void stop(s));
       process.once('SIGTERM', (s) => void stop(s));
-      const running = await starting;
-      const error = await running.runner.failure;
+      const { main, serving } = await starting;
+      const error = await Promise.race([
+        main.runner.failure,
+        ...(serving ? [serving.pipeline.runner.failure] : []),
+      ]);
       log.fatal(
         { err: error },
         'pipeline failed; fix the cause above and restart: committed work is not repeated',

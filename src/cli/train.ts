@@ -4,26 +4,20 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
-import { zoneOf } from '../../pipelines/features.ts';
 import { TagstreamError } from '../errors.ts';
-import { createKafka } from '../io/kafka/client.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import { createSql, redactUrl } from '../io/mysql/pool.ts';
-import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
 import { createLogger } from '../log.ts';
-import { kafkaModelPublisher, type ModelVersionPublisher } from '../ml/registry/publisher.ts';
-import { createModelRegistry } from '../ml/registry/registry.ts';
 import { backfillFromSim } from '../ml/train/backfill.ts';
 import { demandCeiling, maintenanceCeiling } from '../ml/train/ground-truth.ts';
 import {
   DEFAULT_HOLDOUT_DAYS,
   DEFAULT_K,
   TRAIN_SERVICES,
-  runTrainingJob,
   summaryLines,
   type TrainService,
 } from '../ml/train/job.ts';
-import { createFeatureStore, featureStoreOptions } from '../store/feature-store.ts';
+import { trainWithConfig } from '../ml/train/run.ts';
 import { dateArg, int } from './args.ts';
 import { runCli } from './run.ts';
 
@@ -64,56 +58,33 @@ async function train(opts: TrainOpts): Promise<void> {
   const services = servicesOf(opts.service);
   const log = createLogger('train', config.log.level);
   await migrate(config.mysql.url);
-  const sql = createSql(config.mysql.url, { connectionLimit: 4 });
-  const store = createFeatureStore(featureStoreOptions(config));
-  let publisher: ModelVersionPublisher | undefined;
   const started = Date.now();
-  try {
-    say(`training ${services.join(', ')} on ${redactUrl(config.mysql.url)}`);
-    const result = await runTrainingJob(
-      {
-        services,
-        ...(opts.from === undefined ? {} : { from: opts.from }),
-        ...(opts.to === undefined ? {} : { to: opts.to + DAY_MS }),
-        holdoutDays: opts.holdoutDays,
-        k: opts.k,
-        folds: opts.folds,
-        seed: opts.seed,
-        grid: opts.grid,
-        promote: opts.promote,
-        zoneOf: zoneOf(config),
-        dedupWindowMs: config.windows.dedupWindowMs,
-        historicalWindow: `${config.collectors.historical.windowDays}d`,
-        minImprovement: opts.minImprovement,
-      },
-      {
-        sql,
-        store,
-        registry: createModelRegistry(sql),
-        publisher: async () => {
-          publisher ??= await kafkaModelPublisher(
-            config,
-            createKafka(config, log, `${config.kafka.clientId}-train`),
-            new AvroSerde(confluentRegistry(config.schemaRegistry.url)),
-          );
-          return publisher;
-        },
-        now: () => Date.now(),
-        progress: say,
-      },
-    );
-    say('');
-    say(`summary (${((Date.now() - started) / 1000).toFixed(0)} s):`);
-    for (const line of summaryLines(result)) say(line);
-    const failed = result.reports.filter((r) => !r.gate.pass);
-    if (opts.requireGate && failed.length > 0) {
-      console.error(`gate failed for ${failed.map((r) => r.service).join(', ')} (--require-gate)`);
-      process.exitCode = 1;
-    }
-    if (result.failures.length > 0) process.exitCode = 1;
-  } finally {
-    await Promise.allSettled([publisher?.close(), store.close(), sql.end()]);
+  say(`training ${services.join(', ')} on ${redactUrl(config.mysql.url)}`);
+  const result = await trainWithConfig(
+    config,
+    {
+      services,
+      ...(opts.from === undefined ? {} : { from: opts.from }),
+      ...(opts.to === undefined ? {} : { to: opts.to + DAY_MS }),
+      holdoutDays: opts.holdoutDays,
+      k: opts.k,
+      folds: opts.folds,
+      seed: opts.seed,
+      grid: opts.grid,
+      promote: opts.promote,
+      minImprovement: opts.minImprovement,
+    },
+    { log, progress: say },
+  );
+  say('');
+  say(`summary (${((Date.now() - started) / 1000).toFixed(0)} s):`);
+  for (const line of summaryLines(result)) say(line);
+  const failed = result.reports.filter((r) => !r.gate.pass);
+  if (opts.requireGate && failed.length > 0) {
+    console.error(`gate failed for ${failed.map((r) => r.service).join(', ')} (--require-gate)`);
+    process.exitCode = 1;
   }
+  if (result.failures.length > 0) process.exitCode = 1;
 }
 
 const program = new Command('train')

@@ -49,6 +49,8 @@ function startPipeline(config: Config): ChildProcess {
         ...process.env,
         ...configEnv(config),
         ...windowEnv,
+        // This test compares the feature flows; serving has tests of its own (hot-swap, serving.integration).
+        TAGSTREAM__serving__enabled: 'false',
         TAGSTREAM__metrics__port: '0',
         LOG_LEVEL: 'warn',
       },
