@@ -12,9 +12,11 @@ import type { Stage } from '../src/runtime/operator.ts';
 import { Flow, topology, type Branch, type Topology } from '../src/runtime/topology.ts';
 import { loadSchema } from '../src/schemas/catalog.ts';
 import type { Prediction } from '../src/schemas/types.ts';
+import { PREDICTION_SERVICES, type PredictionService } from '../src/serving/prediction-cache.ts';
 
-export const SERVICES = ['demand', 'maintenance', 'quality', 'pricing', 'restock', 'pack'] as const;
-export type ServiceName = (typeof SERVICES)[number];
+/** The six prediction services (one list for the pipeline, the prediction cache and the API). */
+export const SERVICES = PREDICTION_SERVICES;
+export type ServiceName = PredictionService;
 
 export function predictionsTopic(config: Config, service: ServiceName): string {
   return `${config.topics.predictionsPrefix}${service}`;

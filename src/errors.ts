@@ -51,6 +51,13 @@ export const ERROR_CODES = [
   'MODEL_CHECKSUM_MISMATCH',
   'MODEL_CONFLICT',
   'MODEL_PUBLISH_FAILED',
+  // REST API (src/api/): a bad or unauthorised request, and what it asked for that does not exist.
+  'API_BAD_REQUEST',
+  'API_UNAUTHORIZED',
+  'API_NOT_FOUND',
+  'UNKNOWN_SERVICE',
+  'PREDICTION_NOT_FOUND',
+  'DLQ_NOT_FOUND',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

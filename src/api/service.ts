@@ -1,0 +1,125 @@
+// Assembles the serving side from config: the prediction cache, the PredictionSink that fills it, and the REST API
+// over the cache, the feature store, the model registry and the dead-letter topics. `npm run api` runs it alone;
+// the pipeline and the demo embed it with startApiService and stop it with the returned stop().
+import type { Kafka } from 'kafkajs';
+import type { Config } from '../../config/schema.ts';
+import { PredictionSink, predictionSinkOptions, predictionSinkTopics } from '../app/prediction-sink.ts';
+import { createKafka, ensureTopics, mapKafkaError } from '../io/kafka/client.ts';
+import { createSql } from '../io/mysql/pool.ts';
+import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
+import type { Logger } from '../log.ts';
+import { createModelRegistry } from '../ml/registry/registry.ts';
+import {
+  createPredictionCache,
+  predictionCacheOptions,
+  type PredictionCache,
+} from '../serving/prediction-cache.ts';
+import { createFeatureStore, featureStoreOptions } from '../store/feature-store.ts';
+import { createDlqService } from './dlq.ts';
+import { kafkaProbe, mysqlProbe, redisProbe, registryProbe } from './readiness.ts';
+import { createApi } from './server.ts';
+
+export interface ApiServiceOptions {
+  readonly log: Logger;
+  /** Reuse the caller's Kafka client and serde (the pipeline's); default: new ones from config. */
+  readonly kafka?: Kafka;
+  readonly serde?: AvroSerde;
+  /** Run the PredictionSink (default true); false when another instance fills the same cache. */
+  readonly sink?: boolean;
+  /** Override config.api.port, e.g. 0 in tests. */
+  readonly port?: number;
+}
+
+export interface RunningApiService {
+  /** The port the API listens on. */
+  readonly port: number;
+  readonly url: string;
+  /** For live views (counts()) and tests. */
+  readonly cache: PredictionCache;
+  readonly sink: PredictionSink | undefined;
+  /** Stops the API (in-flight requests finish), then the sink, then closes every connection. */
+  stop(): Promise<void>;
+}
+
+export async function startApiService(
+  config: Config,
+  options: ApiServiceOptions,
+): Promise<RunningApiService> {
+  const { log } = options;
+  const kafka =
+    options.kafka ?? createKafka(config, log.child({ component: 'kafka' }), `${config.kafka.clientId}-api`);
+  const serde = options.serde ?? new AvroSerde(confluentRegistry(config.schemaRegistry.url));
+  const cache = createPredictionCache({
+    ...predictionCacheOptions(config),
+    redisConnectionName: 'tagstream-api',
+  });
+  const features = createFeatureStore({
+    ...featureStoreOptions(config),
+    redisConnectionName: 'tagstream-api-features',
+  });
+  const sql = createSql(config.mysql.url, { connectionLimit: 2 });
+  const dlq = createDlqService(kafka, serde, {
+    dlqPrefix: config.topics.dlqPrefix,
+    replayGroupId: `${config.pipeline.groupId}-dlq-replay`,
+    brokers: config.kafka.brokers,
+    log: log.child({ component: 'dlq' }),
+  });
+  const probes = [
+    kafkaProbe(kafka, config.kafka.brokers),
+    registryProbe(config.schemaRegistry.url),
+    mysqlProbe(sql),
+    redisProbe(cache),
+  ];
+  let sink: PredictionSink | undefined;
+  const closeAll = async (): Promise<void> => {
+    await sink?.stop().catch((e: unknown) => log.warn({ err: e }, 'stopping the prediction sink'));
+    await dlq.close();
+    await Promise.allSettled([...probes.map((p) => p.close?.()), cache.close(), features.close(), sql.end()]);
+  };
+  const api = createApi(
+    { cache, features, models: createModelRegistry(sql), dlq, probes, log: log.child({ component: 'api' }) },
+    { ...config.api, port: options.port ?? config.api.port },
+  );
+  let port: number;
+  try {
+    if (options.sink ?? true) {
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        const created = await ensureTopics(admin, predictionSinkTopics(config), config);
+        if (created.length) log.info({ topics: created }, 'created topics');
+      } catch (e) {
+        throw mapKafkaError(e, config.kafka.brokers, 'creating the prediction topics');
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+      sink = new PredictionSink(
+        kafka,
+        serde,
+        cache,
+        predictionSinkOptions(config, log.child({ component: 'prediction-sink' })),
+      );
+      await sink.start();
+    }
+    port = await api.listen();
+  } catch (e) {
+    await api.close().catch(() => undefined);
+    await closeAll();
+    throw e;
+  }
+  const url = `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${port}`;
+  log.info({ url, auth: config.api.token !== '' }, 'serving the REST API');
+  return {
+    port,
+    url,
+    cache,
+    sink,
+    async stop() {
+      try {
+        await api.close();
+      } finally {
+        await closeAll();
+      }
+    },
+  };
+}

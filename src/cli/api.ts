@@ -1,0 +1,62 @@
+// `npm run api`: the prediction sink and the REST API on their own, until SIGINT/SIGTERM, then a clean stop.
+import { Command } from 'commander';
+import { loadConfig, redactConfig } from '../../config/load.ts';
+import { startApiService, type RunningApiService } from '../api/service.ts';
+import { isTagstreamError } from '../errors.ts';
+import { migrate } from '../io/mysql/migrate.ts';
+import { createLogger } from '../log.ts';
+import { int } from './args.ts';
+import { runCli } from './run.ts';
+
+const program = new Command('api')
+  .description(
+    'Serve the REST API (predictions, alerts, features, models, dead letters, /healthz, /readyz, /openapi.json) and run ' +
+      'the prediction sink that fills its Redis cache from predictions.<service> and alerts. ' +
+      'Listens on api.host:api.port (default 127.0.0.1:8080); set API_TOKEN to require `Authorization: Bearer <token>`. ' +
+      'Configuration comes from TAGSTREAM_CONFIG (YAML), TAGSTREAM__section__key and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL / MYSQL_URL / API_TOKEN.',
+  )
+  .option('--port <n>', 'listen on this port instead of api.port (0: any free port)', int(0))
+  .option('--no-sink', 'serve only; another instance runs the prediction sink into the same Redis')
+  .option('--print-config', 'print the effective configuration (secrets redacted) and exit')
+  .action((opts: { port?: number; sink: boolean; printConfig?: boolean }) =>
+    runCli(async () => {
+      const config = loadConfig();
+      if (opts.printConfig) {
+        const printed = {
+          ...redactConfig(config),
+          api: { ...config.api, token: config.api.token ? '***' : '' },
+        };
+        console.log(JSON.stringify(printed, null, 2));
+        return;
+      }
+      const log = createLogger('api', config.log.level);
+      // The registry tables may be missing on a fresh database; an unreachable MySQL is reported by /readyz instead.
+      await migrate(config.mysql.url).catch((e: unknown) => {
+        if (isTagstreamError(e) && e.code === 'MYSQL_UNAVAILABLE')
+          log.warn({ err: e }, 'MySQL is not reachable: /v1/models fails until it is (see /readyz)');
+        else throw e;
+      });
+      const starting: Promise<RunningApiService> = startApiService(config, {
+        log,
+        sink: opts.sink,
+        ...(opts.port === undefined ? {} : { port: opts.port }),
+      });
+      const stop = async (signal: string): Promise<void> => {
+        log.info({ signal }, 'stopping: no new requests, finishing those in flight, stopping the sink');
+        try {
+          await (await starting).stop();
+          log.info('stopped');
+        } catch (e) {
+          log.error({ err: e }, 'unclean stop');
+          process.exitCode = 1;
+        }
+        process.exit();
+      };
+      process.once('SIGINT', (s) => void stop(s));
+      process.once('SIGTERM', (s) => void stop(s));
+      const running = await starting;
+      console.log(`REST API on ${running.url} (OpenAPI: ${running.url}/openapi.json)`);
+    }),
+  );
+
+await program.parseAsync();
