@@ -96,5 +96,6 @@ export function redactConfig(config: Config): Config {
     schemaRegistry: { url: redactUrl(config.schemaRegistry.url) },
     redis: { url: redactUrl(config.redis.url) },
     mysql: { url: redactUrl(config.mysql.url) },
+    api: { ...config.api, token: config.api.token ? '***' : '' },
   };
 }

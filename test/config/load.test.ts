@@ -206,11 +206,13 @@ describe('redactConfig', () => {
     const c = loadConfig({
       MYSQL_URL: 'mysql://app:hunter2@db:3306/shop',
       REDIS_URL: 'redis://default:s3cret@cache:6379/0',
+      API_TOKEN: 't0ken',
     });
     const r = redactConfig(c);
+    expect(r.api.token).toBe('***');
     expect(r.mysql.url).toBe('mysql://app:***@db:3306/shop');
     expect(r.redis.url).toBe('redis://default:***@cache:6379/0');
-    expect(JSON.stringify(r)).not.toMatch(/hunter2|s3cret/);
+    expect(JSON.stringify(r)).not.toMatch(/hunter2|s3cret|t0ken/);
     expect(r.kafka).toEqual(c.kafka);
     expect(c.mysql.url).toBe('mysql://app:hunter2@db:3306/shop');
   });
