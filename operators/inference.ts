@@ -159,6 +159,17 @@ async function scoreService(
   return [...values].map((value) => ({ value, versions, latencyUs }));
 }
 
+/** Some model serves the service (its features are worth reading). */
+const serves = (deps: ServingDeps, service: string): boolean => ensembleMembers(deps.models, service).length > 0;
+
+/** Events that get no prediction of these services because no model serves them: counted, and said once a minute. */
+function skipAll(deps: ServingDeps, services: readonly string[], n: number): void {
+  for (const s of services) {
+    for (let i = 0; i < n; i++) deps.metrics.skipped(s, 'no_model');
+    warnNoModel(deps, s);
+  }
+}
+
 const lastWarned = new Map<string, number>();
 function warnNoModel(deps: ServingDeps, service: string): void {
   const now = deps.now();
@@ -222,6 +233,10 @@ export function itemScoring(deps: ServingDeps): AsyncOperator<RfidScan, Predicti
     deps,
     (scan) => (scan.scan_type === 'out' ? scan : null),
     async (scans) => {
+      if (!serves(deps, 'maintenance') && !serves(deps, 'quality')) {
+        skipAll(deps, ['maintenance', 'quality'], scans.length);
+        return scans.map(() => ({ maintenance: null, quality: null, snapshotAt: 0 }));
+      }
       const [items, classes, histories] = await Promise.all([
         readColumns(
           deps,
@@ -348,6 +363,10 @@ export function classScoring(deps: ServingDeps): AsyncOperator<ClassEvent, Predi
     deps,
     (e) => ({ storeId: e.store_id, rentalClass: e.rental_class_num, time: e.event_time }),
     async (queries) => {
+      if (!serves(deps, 'demand')) {
+        skipAll(deps, ['demand'], queries.length);
+        return queries.map(() => []);
+      }
       // Every store's forecast of each class asked for (restock compares stores), once per target day.
       const stores = [...new Set([...deps.storeIds, ...queries.map((q) => q.storeId)])].sort();
       const targets = new Map<string, { storeId: string; rentalClass: string; day: number }>();
@@ -414,8 +433,8 @@ export function classScoring(deps: ServingDeps): AsyncOperator<ClassEvent, Predi
     },
     (all, rec, ctx) => {
       const e = rec.value;
-      const own = all.find((f) => f.storeId === e.store_id)!;
-      if (!own.demand) return [];
+      const own = all.find((f) => f.storeId === e.store_id);
+      if (!own?.demand) return [];
       const entity = classKey(e.store_id, e.rental_class_num);
       const forecast = Math.max(0, own.demand.value);
       const common = {

@@ -1,11 +1,72 @@
-// `npm run demo`: the main job. The full demo (simulate a year, train, stream a live day) lands with issue 5;
-// until then it says so and points at what runs today.
-console.log(`tagstream demo: coming.
+// `npm run demo`: the main job, end to end on this machine (see src/demo/demo.ts for the steps).
+import { Command, Option } from 'commander';
+import { loadConfig } from '../../config/load.ts';
+import { runDemo } from '../demo/demo.ts';
+import { createLogger } from '../log.ts';
+import { int } from './args.ts';
+import { runCli } from './run.ts';
 
-The full demo (simulate a year of rentals, train and promote models, stream a live day with a live view)
-lands with the output-layer work. What runs today:
+interface Opts {
+  quick?: boolean;
+  stores?: number;
+  days?: number;
+  speed?: number;
+  seed: number;
+  keepStack?: boolean;
+  exit?: boolean;
+}
 
-  npm run stack -- up      start Kafka (KRaft) and the schema registry, migrate MariaDB, check Redis
-  npm run pipeline         run the ingest pipeline: rfid.scans / pos.transactions -> clean.* and dlq.*
-  npm test                 unit tests, and integration tests on the real stack
-`);
+const program = new Command('demo')
+  .description(
+    'The whole system on this machine: brings up the stack if needed, simulates a history of rentals and streams it ' +
+      'through the pipeline, trains and promotes the first models, then streams a live day at an accelerated speed ' +
+      'while the running pipeline scores every event (demand, maintenance, quality, pricing, restock, pack) and raises ' +
+      'alerts, with a live view and /metrics. Runs in its own namespace (topics demo-<run>.*, database tagstream_demo). ' +
+      'Ctrl-C stops it cleanly.',
+  )
+  .addOption(
+    new Option('--quick', 'a small history and a fast live day: done in under 3 minutes, then exits'),
+  )
+  .addOption(new Option('--stores <n>', 'stores simulated (default 3; --quick 2)').argParser(int(1)))
+  .addOption(
+    new Option('--days <n>', 'days of history before the live day (default 365; --quick 35)').argParser(
+      int(14),
+    ),
+  )
+  .addOption(
+    new Option(
+      '--speed <x>',
+      'the live day at this many times real time (default 288: 5 min; --quick 2880: 30 s)',
+    ).argParser(int(1)),
+  )
+  .addOption(new Option('--seed <n>', 'simulator seed').default(42).argParser(int(0)))
+  .addOption(new Option('--keep-stack', 'leave Kafka and the registry running if the demo started them'))
+  .addOption(
+    new Option('--exit', 'exit after the live day instead of serving until Ctrl-C (implied by --quick)'),
+  )
+  .showHelpAfterError()
+  .action((opts: Opts) =>
+    runCli(async () => {
+      const config = loadConfig();
+      const quick = opts.quick === true;
+      // The demo talks to the terminal; the components log warnings and errors only (LOG_LEVEL changes that).
+      const log = createLogger('demo', process.env['LOG_LEVEL'] ?? 'warn');
+      await runDemo(
+        config,
+        {
+          quick,
+          stores: opts.stores ?? (quick ? 2 : 3),
+          historyDays: opts.days ?? (quick ? 35 : 365),
+          speed: opts.speed ?? (quick ? 2880 : 288),
+          seed: opts.seed,
+          keepStack: opts.keepStack === true,
+          stay: !quick && opts.exit !== true,
+          tty: process.stdout.isTTY === true,
+        },
+        log,
+        (line) => console.log(line),
+      );
+    }),
+  );
+
+await program.parseAsync();
