@@ -246,6 +246,8 @@ export const configSchema = z.object({
       /** Micro-batching of inference: a batch goes when it has maxBatch events or maxWaitMs have passed. */
       maxBatch: z.number().int().positive().default(256),
       maxWaitMs: z.number().int().min(0).default(5),
+      /** The maintenance label and prediction: a damage or repair scan before the item's K-th next rental. */
+      maintenanceK: z.number().int().min(1).default(3),
       /** Days of id_transactions the label-history features (demand lags, levels) are computed from. */
       historyDays: z.number().int().positive().default(70),
       /** Days of booked contracts the pack list covers. */

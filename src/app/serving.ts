@@ -10,7 +10,6 @@ import { createSql } from '../io/mysql/pool.ts';
 import { createRedisClient } from '../io/redis/client.ts';
 import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
 import type { Logger } from '../log.ts';
-import { DEFAULT_K } from '../ml/train/job.ts';
 import { createModelRegistry } from '../ml/registry/registry.ts';
 import { ModelWatcher } from '../ml/registry/watcher.ts';
 import { noopServingMetrics, type ServingMetrics } from '../serving/metrics.ts';
@@ -93,7 +92,7 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       batch: { maxBatch: config.serving.maxBatch, maxWaitMs: config.serving.maxWaitMs },
       pricing: config.serving.pricing,
       packHorizonDays: config.serving.packHorizonDays,
-      maintenanceK: DEFAULT_K,
+      maintenanceK: config.serving.maintenanceK,
       classRisk: new ClassRisk(),
     };
     const pipeline = await startPipeline(servingConfig(config), servingTopology(config, deps), {

@@ -29,7 +29,7 @@ const program = new Command('demo')
   )
   .addOption(new Option('--stores <n>', 'stores simulated (default 3; --quick 2)').argParser(int(1)))
   .addOption(
-    new Option('--days <n>', 'days of history before the live day (default 365; --quick 35)').argParser(
+    new Option('--days <n>', 'days of history before the live day (default 365; --quick 30)').argParser(
       int(14),
     ),
   )
@@ -56,7 +56,7 @@ const program = new Command('demo')
         {
           quick,
           stores: opts.stores ?? (quick ? 2 : 3),
-          historyDays: opts.days ?? (quick ? 35 : 365),
+          historyDays: opts.days ?? (quick ? 30 : 365),
           speed: opts.speed ?? (quick ? 2880 : 288),
           seed: opts.seed,
           keepStack: opts.keepStack === true,

@@ -46,7 +46,7 @@ interface TrainOpts {
   promote: boolean;
   requireGate: boolean;
   holdoutDays: number;
-  k: number;
+  k?: number;
   folds: number;
   seed: number;
   grid: 'default' | 'small';
@@ -67,7 +67,7 @@ async function train(opts: TrainOpts): Promise<void> {
       ...(opts.from === undefined ? {} : { from: opts.from }),
       ...(opts.to === undefined ? {} : { to: opts.to + DAY_MS }),
       holdoutDays: opts.holdoutDays,
-      k: opts.k,
+      ...(opts.k === undefined ? {} : { k: opts.k }),
       folds: opts.folds,
       seed: opts.seed,
       grid: opts.grid,
@@ -108,9 +108,10 @@ const program = new Command('train')
       .argParser(int(1)),
   )
   .addOption(
-    new Option('--k <n>', 'maintenance: repair needed within the next K rentals')
-      .default(DEFAULT_K)
-      .argParser(int(1)),
+    new Option(
+      '--k <n>',
+      'maintenance: repair needed within the next K rentals (default: serving.maintenanceK, 3)',
+    ).argParser(int(1)),
   )
   .addOption(new Option('--folds <n>', 'time-ordered CV folds').default(3).argParser(int(1)))
   .addOption(new Option('--seed <n>', 'random seed of the tree learners').default(7).argParser(int(0)))

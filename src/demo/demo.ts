@@ -58,7 +58,7 @@ export interface DemoOptions {
 }
 
 /** The demo's own namespace on top of the configured services. */
-export function demoConfig(base: Config, run: string): Config {
+export function demoConfig(base: Config, run: string, quick = false): Config {
   const ns = `demo-${run}`;
   const topics = Object.fromEntries(
     Object.entries(base.topics).map(([k, v]) =>
@@ -73,7 +73,12 @@ export function demoConfig(base: Config, run: string): Config {
     pipeline: { ...base.pipeline, groupId: ns },
     featureStore: { ...base.featureStore, redisPrefix: `${ns}:` },
     mysql: { url: `${serverUrl.replace(/\/$/, '')}/tagstream_demo` },
-    serving: { ...base.serving, retrain: { ...base.serving.retrain, enabled: false } },
+    serving: {
+      ...base.serving,
+      // A short history has few items with K more rentals after one: --quick predicts damage in the next rental.
+      ...(quick ? { maintenanceK: 1 } : {}),
+      retrain: { ...base.serving.retrain, enabled: false },
+    },
   };
 }
 
@@ -94,7 +99,7 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     .toISOString()
     .replace(/[-:TZ.]/g, '')
     .slice(2, 14);
-  const config = demoConfig(base, run);
+  const config = demoConfig(base, run, opts.quick);
   const kafka = createKafka(config, log.child({ component: 'demo' }), `${config.kafka.clientId}-demo`);
   const admin = kafka.admin();
   let main: RunningPipeline | undefined;
@@ -147,13 +152,12 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     const encode = (ev: StreamEvent, now: number) => toMessage(ev, sink.topics, sink.encoders, now);
     // Arrival order: everything that arrives before the live day, then the live day itself.
     let pending: StreamEvent | undefined;
+    // Manual next() rather than for-of: leaving a for-of early would close the shared generator.
     function* until(t: number): Generator<StreamEvent> {
-      if (pending) {
-        if (pending.arrival >= t) return;
-        yield pending;
+      for (;;) {
+        const ev = pending ?? events.next().value;
         pending = undefined;
-      }
-      for (const ev of events) {
+        if (ev === undefined) return;
         if (ev.arrival >= t) {
           pending = ev;
           return;
@@ -179,12 +183,9 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
       { log, progress: (line) => log.debug(line) },
     );
     for (const line of summaryLines(result)) say(`  ${line}`);
-    await promoteFirstModels(config, kafka, say);
+    const production = await promoteFirstModels(config, kafka, say);
     // The running pipeline swaps the new versions in without a restart.
-    await waitFor(
-      () => ['demand', 'maintenance', 'quality'].every((s) => serving!.watcher.current(s)),
-      30_000,
-    );
+    await waitFor(() => production.every((s) => serving!.watcher.current(s)), 30_000);
     say(`  serving: ${JSON.stringify(serving.watcher.versions())}`);
 
     step(
@@ -304,7 +305,7 @@ async function runCollectors(
  * production; with no production model yet, the demo promotes the candidate it trained even when it did not beat
  * the baseline on the short history, and says so. A later run (or the nightly retrain) goes through the gate.
  */
-async function promoteFirstModels(config: Config, kafka: Kafka, say: Say): Promise<void> {
+async function promoteFirstModels(config: Config, kafka: Kafka, say: Say): Promise<string[]> {
   const sql = createSql(config.mysql.url);
   const registry = createModelRegistry(sql);
   const publisher = await kafkaModelPublisher(
@@ -323,6 +324,9 @@ async function promoteFirstModels(config: Config, kafka: Kafka, say: Say): Promi
         `  ${service}: no production model yet, so the demo promotes ${newest.version} (${newest.notes ?? ''})`,
       );
     }
+    return [
+      ...new Set((await registry.list()).filter((m) => m.status === 'production').map((m) => m.service)),
+    ];
   } finally {
     await publisher.close();
     await sql.end();

@@ -69,7 +69,7 @@ async function metricValues(p: RunningPipeline, name: string): Promise<MetricVal
 /** The live view over the prediction cache (what the API serves) and the pipeline's metrics. */
 export class LiveView {
   private timer: NodeJS.Timeout | undefined;
-  private lastCommitted = 0;
+  private lastCommitted: number | undefined;
   private lastAt = performance.now();
   private lines = 0;
   private lastPrint = 0;
@@ -110,7 +110,10 @@ export class LiveView {
       .filter((v) => v.labels['pipeline'] === 'tagstream')
       .reduce((a, v) => a + v.value, 0);
     const now = performance.now();
-    const rate = ((committed - this.lastCommitted) * 1000) / Math.max(1, now - this.lastAt);
+    const rate =
+      this.lastCommitted === undefined
+        ? 0
+        : ((committed - this.lastCommitted) * 1000) / Math.max(1, now - this.lastAt);
     this.lastCommitted = committed;
     this.lastAt = now;
     const lag = await groupLag(this.admin, this.group);

@@ -11,7 +11,6 @@ import { kafkaModelPublisher, type ModelVersionPublisher } from '../registry/pub
 import { createModelRegistry } from '../registry/registry.ts';
 import {
   DEFAULT_HOLDOUT_DAYS,
-  DEFAULT_K,
   TRAIN_SERVICES,
   runTrainingJob,
   type JobOptions,
@@ -24,7 +23,6 @@ export type TrainChoices = Partial<Omit<JobOptions, 'zoneOf' | 'dedupWindowMs' |
 export const DEFAULT_CHOICES = {
   services: TRAIN_SERVICES,
   holdoutDays: DEFAULT_HOLDOUT_DAYS,
-  k: DEFAULT_K,
   folds: 3,
   seed: 7,
   grid: 'default',
@@ -44,6 +42,7 @@ export async function trainWithConfig(
     return await runTrainingJob(
       {
         ...DEFAULT_CHOICES,
+        k: config.serving.maintenanceK,
         ...choices,
         zoneOf: zoneOf(config),
         dedupWindowMs: config.windows.dedupWindowMs,
