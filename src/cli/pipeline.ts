@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
 import { tagstreamTopology } from '../../pipelines/tagstream.ts';
+import { startApiService, type RunningApiService } from '../api/service.ts';
 import { startPipeline, type RunningPipeline } from '../app/pipeline.ts';
 import { startRetrain } from '../app/retrain.ts';
 import { startServing, type RunningServing } from '../app/serving.ts';
@@ -20,11 +21,12 @@ const program = new Command('pipeline')
       'Configuration comes from TAGSTREAM_CONFIG (YAML), TAGSTREAM__section__key and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL / MYSQL_URL.',
   )
   .option('--print-config', 'print the effective configuration (secrets redacted) and exit')
+  .option('--api', 'also serve the REST API (api.host:api.port) and fill its prediction cache')
   .option(
     '--instance-id <id>',
     'stable id of this instance (names its transactional producer); default: host name',
   )
-  .action((opts: { printConfig?: boolean; instanceId?: string }) =>
+  .action((opts: { printConfig?: boolean; instanceId?: string; api?: boolean }) =>
     runCli(async () => {
       const config = loadConfig();
       if (opts.printConfig) {
@@ -34,9 +36,11 @@ const program = new Command('pipeline')
       const log = createLogger('pipeline', config.log.level);
       // Signals are handled from the first moment: a stop during start-up waits for it, then stops cleanly.
       const instance = opts.instanceId === undefined ? {} : { instanceId: opts.instanceId };
-      const starting: Promise<{ main: RunningPipeline; serving: RunningServing | undefined }> = migrate(
-        config.mysql.url,
-      ).then(async () => {
+      const starting: Promise<{
+        main: RunningPipeline;
+        serving: RunningServing | undefined;
+        api: RunningApiService | undefined;
+      }> = migrate(config.mysql.url).then(async () => {
         const main = await startPipeline(config, tagstreamTopology(config), {
           log,
           featureStore: true,
@@ -45,14 +49,17 @@ const program = new Command('pipeline')
         const serving = config.serving.enabled
           ? await startServing(config, { log, metricsRegistry: main.metrics, ...instance })
           : undefined;
-        return { main, serving };
+        const api = opts.api ? await startApiService(config, { log }) : undefined;
+        if (api) log.info({ url: api.url }, 'serving the REST API');
+        return { main, serving, api };
       });
       const retrain = startRetrain(config, { log });
       const stop = async (signal: string): Promise<void> => {
         log.info({ signal }, 'stopping: no new fetches, draining, committing');
         try {
           await retrain?.stop();
-          const { main, serving } = await starting;
+          const { main, serving, api } = await starting;
+          await api?.stop();
           await serving?.stop();
           await main.stop();
         } catch (e) {
