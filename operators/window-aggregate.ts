@@ -4,6 +4,8 @@
 // output with their lateness. When a partition has been idle for idleTimeoutMs of wall-clock time, its watermark
 // follows the wall clock from where it stood, so windows of idle keys and idle partitions still close.
 // All state lives in the runtime's stores (changelogged); the heaps are in-memory indexes rebuilt after a restore.
+// The watermark is reported to the runtime after every record and tick (tagstream_watermark_delay_seconds).
+import { reportWatermark } from '../src/runtime/metrics.ts';
 import type { Rec, StageContext, OperatorContext, Operator } from '../src/runtime/operator.ts';
 import type { Aggregate } from './aggregates.ts';
 import { MinHeap } from './lib/heap.ts';
@@ -239,6 +241,12 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     return out;
   }
 
+  /** Tells the runtime (its watermark-delay metric) where this partition's watermark stands. */
+  function reportClock(ctx: StageContext): void {
+    const wm = stores(ctx).time.get('clock')?.wm;
+    if (wm !== undefined) reportWatermark(ctx, opts.name, wm);
+  }
+
   function late(
     ctx: OperatorContext,
     rec: Rec<In>,
@@ -332,6 +340,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       }
       if (next > wm) out.push(...advance(ctx, rt, next));
       rt.wmAtArrival = Math.max(wm, next);
+      reportClock(ctx);
       return out;
     },
     onTime(ctx) {
@@ -339,8 +348,9 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       const idle = ctx.clock.now() - rt.lastArrivalWall;
       // Channels not heard from are treated as idle too: progression starts from the highest event time seen.
       const base = Number.isFinite(rt.wmAtArrival) ? rt.wmAtArrival : rt.maxSeen;
-      if (idle < opts.idleTimeoutMs || !Number.isFinite(base)) return [];
-      return advance(ctx, rt, base + idle);
+      const out = idle < opts.idleTimeoutMs || !Number.isFinite(base) ? [] : advance(ctx, rt, base + idle);
+      reportClock(ctx);
+      return out;
     },
   };
 }

@@ -101,6 +101,8 @@ export class KafkaRunner {
   private paused = 0;
   private running = false;
   private processed = 0;
+  /** Source partitions with a consumer-lag series, to remove when they are no longer assigned. */
+  private readonly lagSeries = new Set<string>();
   private crashed: ((e: Error) => void) | undefined;
   /** Resolves when the consumer crashes for good (not on a clean stop). */
   readonly failure: Promise<Error>;
@@ -140,6 +142,17 @@ export class KafkaRunner {
       const assignment = (event.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
       this.onAssignment(assignment);
     });
+    // A fetch of only transaction markers (or aborted records) never reaches onBatch; kafkajs still resolves it
+    // and reports the lag it leaves, which is how a caught-up partition behind a transactional producer gets to 0.
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (event) => {
+      const { topic, partition, batchSize, offsetLag } = event.payload as {
+        topic: string;
+        partition: number;
+        batchSize: number;
+        offsetLag: string;
+      };
+      if (batchSize === 0 && this.running) this.reportLag(topic, partition, Number(offsetLag));
+    });
     this.failure = new Promise<Error>((resolve) => (this.crashed = resolve));
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload as { error: Error; restart: boolean };
@@ -160,6 +173,15 @@ export class KafkaRunner {
    * instance may have advanced them); state of partitions that left is dropped.
    */
   private onAssignment(assignment: Record<string, number[]>): void {
+    const assigned = new Set(
+      Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)),
+    );
+    for (const k of this.lagSeries) {
+      if (assigned.has(k)) continue;
+      const [topic, p] = splitKey(k);
+      this.options.metrics.consumerLag?.(topic, p, null);
+      this.lagSeries.delete(k);
+    }
     const now = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) {
       if (!this.processor.isStateful(topic)) continue;
@@ -177,6 +199,13 @@ export class KafkaRunner {
       this.owned.add(k);
       this.needsRestore.add(k);
     }
+    for (const source of this.processor.sourceTopics)
+      if (this.processor.isStateful(source)) this.processor.reportStateSizes(source);
+  }
+
+  private reportLag(topic: string, partition: number, records: number): void {
+    this.lagSeries.add(`${topic}:${partition}`);
+    this.options.metrics.consumerLag?.(topic, partition, Math.max(0, records));
   }
 
   private async ensureRestored(topic: string, partition: number): Promise<void> {
@@ -195,6 +224,7 @@ export class KafkaRunner {
       this.options.restoreTimeoutMs,
     );
     this.needsRestore.delete(k);
+    this.processor.reportStateSizes(topic);
     this.options.log.info(
       { topic, partition, records: n, ms: Math.round(performance.now() - started) },
       'state restored from changelog',
@@ -215,6 +245,7 @@ export class KafkaRunner {
             ...this.processor.takeChangelog(topic, partition),
           ];
           if (outputs.length) await this.commit(topic, partition, undefined, outputs);
+          this.processor.reportStateSizes(topic);
         } catch (e) {
           this.processor.dropState(topic, partition);
           this.needsRestore.add(k);
@@ -262,6 +293,10 @@ export class KafkaRunner {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, isRunning, isStale, heartbeat, resolveOffset, pause } = payload;
     const { maxBatch, metrics } = this.options;
+    // The log end as of this fetch; the lag after a chunk is what remains of it past the chunk.
+    const end = BigInt(batch.highWatermark);
+    const first = batch.messages[0];
+    if (first) this.reportLag(batch.topic, batch.partition, Number(end - BigInt(first.offset)));
     for (let i = 0; i < batch.messages.length; i += maxBatch) {
       if (!isRunning() || isStale()) return;
       if (this.limiter.full) {
@@ -318,6 +353,13 @@ export class KafkaRunner {
       resolveOffset(last.offset);
       this.processed += chunk.length;
       metrics.batchCommitted(chunk.length, (performance.now() - started) / 1000);
+      if (stateful) this.processor.reportStateSizes(batch.topic);
+      // After the batch's last chunk, kafkajs' own figure also skips the transaction markers the fetch ended on.
+      this.reportLag(
+        batch.topic,
+        batch.partition,
+        i + maxBatch >= batch.messages.length ? Number(batch.offsetLag()) : Number(end - BigInt(next)),
+      );
       await heartbeat();
     }
   }

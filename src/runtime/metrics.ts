@@ -1,4 +1,6 @@
 // The metrics the runtime reports, as our own interface: the runtime never imports prom-client (see src/metrics/).
+import type { StageContext } from './operator.ts';
+
 export interface PipelineMetrics {
   recordsIn(topic: string, n: number): void;
   recordsOut(topic: string, n: number): void;
@@ -7,6 +9,21 @@ export interface PipelineMetrics {
   batchCommitted(records: number, seconds: number): void;
   inFlight(n: number): void;
   pausedPartitions(n: number): void;
+  // The gauges below are optional so that recording fakes in tests need not implement them.
+  /**
+   * Records between the group's position and the end of a source partition, after each committed chunk of a
+   * batch (so it reaches 0 when the partition is caught up); null when the partition is no longer assigned here.
+   */
+  consumerLag?(topic: string, partition: number, records: number | null): void;
+  /** Entries a state store holds on this instance (all its partitions together). */
+  stateEntries?(store: string, entries: number): void;
+  /**
+   * A stage's event-time watermark on one partition, ms since the epoch; null when the partition's state was
+   * dropped. The Prometheus side turns it into wall clock − watermark at scrape time.
+   */
+  watermark?(stage: string, partition: number, watermarkMs: number | null): void;
+  /** A record a stage sent to its 'late' side output: the source topic, and the window it missed. */
+  lateRecord?(topic: string, window: string): void;
 }
 
 export const noopMetrics: PipelineMetrics = {
@@ -17,4 +34,31 @@ export const noopMetrics: PipelineMetrics = {
   batchCommitted: () => undefined,
   inFlight: () => undefined,
   pausedPartitions: () => undefined,
+  consumerLag: () => undefined,
+  stateEntries: () => undefined,
+  watermark: () => undefined,
+  lateRecord: () => undefined,
 };
+
+/**
+ * What a stage may report about itself besides its records. The processor's stage contexts carry it under
+ * `stageMetrics`; contexts built elsewhere (operator tests, harnesses) do not, and reports are then dropped.
+ */
+export interface StageMetrics {
+  /** The stage's event-time watermark on the context's partition, ms since the epoch. */
+  watermark(stage: string, partition: number, watermarkMs: number): void;
+}
+
+export interface WithStageMetrics {
+  readonly stageMetrics: StageMetrics;
+}
+
+function hasStageMetrics(ctx: StageContext): ctx is StageContext & WithStageMetrics {
+  return typeof (ctx as Partial<WithStageMetrics>).stageMetrics?.watermark === 'function';
+}
+
+/** Reports a stage's watermark (a window operator's) when the context can take it; a no-op otherwise. */
+export function reportWatermark(ctx: StageContext, stage: string, watermarkMs: number): void {
+  if (Number.isFinite(watermarkMs) && hasStageMetrics(ctx))
+    ctx.stageMetrics.watermark(stage, ctx.partition, watermarkMs);
+}

@@ -1,12 +1,13 @@
 // Turns one consumed record into the records to produce: decode, run the branch, encode; bad input becomes a
 // dead letter with its reason. Keeps the branches' state per partition and hands out its changelog entries.
-// Shared by the Kafka runner and the in-process test driver, so both behave alike.
+// Shared by the Kafka runner and the in-process test driver, so both behave alike. Reports what it sees to the
+// PipelineMetrics: records in/out, dead letters, late records, state sizes and the stages' watermarks.
 import { loadSchema } from '../schemas/catalog.ts';
 import type { DeadLetter } from '../schemas/types.ts';
 import { TagstreamError, isTagstreamError, toTagstreamError } from '../errors.ts';
 import type { AvroSerde } from '../io/registry/registry.ts';
 import type { Clock } from './clock.ts';
-import type { PipelineMetrics } from './metrics.ts';
+import type { PipelineMetrics, WithStageMetrics } from './metrics.ts';
 import type { OperatorContext, RawRecord, Rec, StageContext } from './operator.ts';
 import { PartitionStores, changelogTopic, decodeState, encodeState } from './state.ts';
 import type { Branch, SideBinding, StageResult, Topology } from './topology.ts';
@@ -44,6 +45,14 @@ interface BoundBranch {
   readonly state: PartitionStores;
   /** store name -> changelog topic */
   readonly changelogs: ReadonlyMap<string, string>;
+  /** Stages that reported a watermark, per partition (their series go when the partition's state does). */
+  readonly watermarkStages: Map<number, Set<string>>;
+}
+
+/** The window a record sent to a 'late' side output missed: its `window` field (LateInfo), when it has one. */
+function lateWindow(value: unknown): string {
+  const w = (value as { window?: unknown } | null)?.window;
+  return typeof w === 'string' ? w : 'unknown';
 }
 
 export class RecordProcessor {
@@ -87,6 +96,7 @@ export class RecordProcessor {
         encodeDlq: await serde.encoderFor<DeadLetter>(dlqTopic, loadSchema('deadLetter')),
         state: new PartitionStores(branch.stores),
         changelogs: new Map(branch.stores.map((s) => [s, changelogTopic(options.applicationId, s)])),
+        watermarkStages: new Map(),
       });
     }
     return new RecordProcessor(topology, serde, bound, options);
@@ -132,7 +142,8 @@ export class RecordProcessor {
     partition: number,
     sideOut: OutRecord[],
     raw: RawRecord | undefined,
-  ): StageContext {
+  ): StageContext & WithStageMetrics {
+    const { metrics } = this.options;
     return {
       clock: this.options.clock,
       partition,
@@ -144,12 +155,21 @@ export class RecordProcessor {
             'INTERNAL',
             `side output ${port} is not bound in the flow from ${b.branch.source}`,
           );
+        if (port === 'late') metrics.lateRecord?.(b.branch.source, lateWindow(rec.value));
         sideOut.push({
           topic: side.topic,
           key: rec.key,
           value: side.encode(side.build(rec.value, raw)),
           timestamp: rec.timestamp,
         });
+      },
+      stageMetrics: {
+        watermark: (stage, p, ms) => {
+          let stages = b.watermarkStages.get(p);
+          if (!stages) b.watermarkStages.set(p, (stages = new Set()));
+          stages.add(stage);
+          metrics.watermark?.(stage, p, ms);
+        },
       },
     };
   }
@@ -226,7 +246,18 @@ export class RecordProcessor {
 
   /** Forgets a partition's in-memory state: after a failed batch, it is restored again from the changelog. */
   dropState(source: string, partition: number): void {
-    this.branchOf(source).state.drop(partition);
+    const b = this.branchOf(source);
+    b.state.drop(partition);
+    for (const stage of b.watermarkStages.get(partition) ?? [])
+      this.options.metrics.watermark?.(stage, partition, null);
+    b.watermarkStages.delete(partition);
+  }
+
+  /** Reports the entries each store of a source's flow holds now, over the partitions in memory. */
+  reportStateSizes(source: string): void {
+    const { metrics } = this.options;
+    if (!metrics.stateEntries) return;
+    for (const [store, n] of this.branchOf(source).state.sizes()) metrics.stateEntries(store, n);
   }
 
   /** Partitions of a source with state in memory. */

@@ -83,6 +83,14 @@ export class PartitionStores {
     return [...this.byPartition.keys()];
   }
 
+  /** Entries per store, summed over the partitions held (for the state-size metric). */
+  sizes(): Map<string, number> {
+    const sizes = new Map(this.storeNames.map((n) => [n, 0]));
+    for (const stores of this.byPartition.values())
+      for (const [name, s] of stores) sizes.set(name, (sizes.get(name) ?? 0) + s.size);
+    return sizes;
+  }
+
   /** Forgets a partition's state (after a failed batch, or when it moves to another instance). */
   drop(partition: number): void {
     this.byPartition.delete(partition);

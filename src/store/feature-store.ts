@@ -25,6 +25,29 @@ export interface FeatureStoreOptions {
   readonly redisConnectionName?: string;
   /** Windows whose values go to the online store only, not the offline log (fine-grained windows are many rows). */
   readonly onlineOnlyWindows?: readonly string[];
+  /** Read and write latency hooks (e.g. src/metrics prometheusFeatureStoreMetrics); none by default. */
+  readonly metrics?: FeatureStoreMetrics;
+}
+
+export type FeatureStoreReadOperation = 'get_features' | 'get_feature_matrix' | 'get_training_frame';
+
+/** Latencies the store reports, as our own interface (the Prometheus implementation is in src/metrics/). */
+export interface FeatureStoreMetrics {
+  /** One read call, failed ones included: its operation and seconds. */
+  read(operation: FeatureStoreReadOperation, seconds: number): void;
+  /** One batch written to one store, failed ones included; a batch with nothing for a store is not timed there. */
+  write(store: 'offline' | 'online', seconds: number): void;
+}
+
+/** Runs `fn` and reports its duration, whether it resolves or rejects. */
+async function timed<T>(fn: () => Promise<T>, report: ((seconds: number) => void) | undefined): Promise<T> {
+  if (!report) return fn();
+  const started = performance.now();
+  try {
+    return await fn();
+  } finally {
+    report((performance.now() - started) / 1000);
+  }
 }
 
 /** The store, plus the Redis connection's counters (round trips, socket writes) for tests and benchmarks. */
@@ -32,7 +55,10 @@ export interface FeatureStoreHandle extends FeatureStore {
   redisStats(): RedisStats;
 }
 
-export function featureStoreOptions(config: Config): FeatureStoreOptions {
+export function featureStoreOptions(
+  config: Config,
+  hooks: { readonly metrics?: FeatureStoreMetrics } = {},
+): FeatureStoreOptions {
   return {
     mysqlUrl: config.mysql.url,
     redisUrl: config.redis.url,
@@ -40,6 +66,7 @@ export function featureStoreOptions(config: Config): FeatureStoreOptions {
     ttlSeconds: config.featureStore.onlineTtlSeconds,
     writeBatch: config.featureStore.writeBatch,
     onlineOnlyWindows: config.featureStore.onlineOnlyWindows,
+    ...(hooks.metrics === undefined ? {} : { metrics: hooks.metrics }),
   };
 }
 
@@ -87,6 +114,12 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
     writeBatch,
   });
 
+  const metrics = options.metrics;
+  const timeRead = (op: FeatureStoreReadOperation) =>
+    metrics && ((seconds: number) => metrics.read(op, seconds));
+  const timeWrite = (store: 'offline' | 'online') =>
+    metrics && ((seconds: number) => metrics.write(store, seconds));
+
   async function matrix(entityIds: readonly string[], refs: readonly FeatureRef[]): Promise<FeatureMatrix> {
     const values = await online.read(entityIds, refs);
     const defaults = refs.map((r) => defaultValue(r.name));
@@ -103,25 +136,27 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
       validateFeatures(features);
       // MySQL first: if Redis then fails, the caller retries the batch, and both writes are idempotent.
       const skip = options.onlineOnlyWindows ?? [];
-      await offline.write(
-        skip.length ? features.filter((f) => f.window === null || !skip.includes(f.window)) : features,
-      );
-      await online.write(features);
+      const logged = skip.length
+        ? features.filter((f) => f.window === null || !skip.includes(f.window))
+        : features;
+      if (logged.length > 0) await timed(() => offline.write(logged), timeWrite('offline'));
+      await timed(() => online.write(features), timeWrite('online'));
     },
 
     async getFeatures(entityId, refs) {
-      const m = await matrix([entityId], refs);
+      const m = await timed(() => matrix([entityId], refs), timeRead('get_features'));
       const row = m.rows[0] ?? [];
       return Object.fromEntries(m.columns.map((c, j) => [c, row[j]!]));
     },
 
-    getFeatureMatrix: matrix,
+    getFeatureMatrix: (entityIds, refs) =>
+      timed(() => matrix(entityIds, refs), timeRead('get_feature_matrix')),
 
     async getTrainingFrame(
       labels: readonly LabelPoint[],
       refs: readonly FeatureRef[],
     ): Promise<TrainingRow[]> {
-      const cells = await offline.asOf(labels, refs);
+      const cells = await timed(() => offline.asOf(labels, refs), timeRead('get_training_frame'));
       const columns = refs.map(columnName);
       return labels.map((l, i) => {
         const features: Record<string, number | null> = {};

@@ -1,11 +1,17 @@
-// prom-client metrics of the runtime, read back from the registry's text exposition, and the /metrics endpoint.
+// prom-client metrics of the runtime, the feature store, serving and alerts, read back from the registry's text
+// exposition, and the /metrics endpoint.
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { describe, expect, it, type TestContext } from 'vitest';
+import { METRICS, METRIC_GROUPS } from '../../src/metrics/catalog.ts';
 import {
+  alertsCounter,
   createMetricsRegistry,
+  prometheusFeatureStoreMetrics,
   prometheusPipelineMetrics,
+  prometheusServingMetrics,
+  registerAllMetrics,
   serveMetrics,
 } from '../../src/metrics/prometheus.ts';
 
@@ -91,21 +97,85 @@ describe('prometheusPipelineMetrics', () => {
         .getMetricsAsArray()
         .map((m) => m.name)
         .sort(),
-    ).toEqual([
-      'tagstream_commit_duration_seconds',
-      'tagstream_dlq_records_total',
-      'tagstream_in_flight_records',
-      'tagstream_paused_partitions',
-      'tagstream_records_committed_total',
-      'tagstream_records_in_total',
-      'tagstream_records_out_total',
-      'tagstream_stage_failures_total',
-    ]);
+    ).toEqual(METRIC_GROUPS.pipeline.map((k) => METRICS[k].name).sort());
+    expect(registry.getMetricsAsArray().map((m) => m.name)).toContain('tagstream_consumer_lag_records');
   });
 
   it('the default registry adds prefixed process metrics', async () => {
     const registry = createMetricsRegistry();
     expect(await registry.metrics()).toContain('tagstream_process_cpu_user_seconds_total');
+  });
+
+  // promtool: "non-counter metrics should not have _total suffix"; the per-type gauges stay.
+  it('the default registry leaves out the gauges prom-client names *_total', async () => {
+    const names = createMetricsRegistry()
+      .getMetricsAsArray()
+      .map((m) => m.name);
+    expect(names).not.toContain('tagstream_nodejs_active_handles_total');
+    expect(names).not.toContain('tagstream_nodejs_active_requests_total');
+    expect(names).not.toContain('tagstream_nodejs_active_resources_total');
+    expect(names).toContain('tagstream_nodejs_active_handles');
+  });
+
+  it('reports consumer lag per topic and partition, and drops the series of a revoked partition', async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusPipelineMetrics(registry, 'ingest');
+    m.consumerLag?.('rfid.scans', 0, 120);
+    m.consumerLag?.('rfid.scans', 1, 7);
+    m.consumerLag?.('rfid.scans', 0, 0);
+    let lines = await samples(registry);
+    expect(lines).toContain(
+      'tagstream_consumer_lag_records{pipeline="ingest",topic="rfid.scans",partition="0"} 0',
+    );
+    expect(lines).toContain(
+      'tagstream_consumer_lag_records{pipeline="ingest",topic="rfid.scans",partition="1"} 7',
+    );
+    m.consumerLag?.('rfid.scans', 1, null);
+    lines = await samples(registry);
+    expect(lines.filter((l) => l.includes('partition="1"'))).toEqual([]);
+  });
+
+  it('reports state entries per store', async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusPipelineMetrics(registry, 'features');
+    m.stateEntries?.('class-windows.windows', 40);
+    m.stateEntries?.('class-windows.windows', 12);
+    expect(await samples(registry)).toContain(
+      'tagstream_state_entries{pipeline="features",store="class-windows.windows"} 12',
+    );
+  });
+
+  it('computes the watermark delay at scrape time, so a stalled watermark shows a growing delay', async () => {
+    const registry = createMetricsRegistry(false);
+    let now = Date.UTC(2026, 5, 1, 12);
+    const m = prometheusPipelineMetrics(registry, 'features', { now: () => now });
+    m.watermark?.('class-windows', 2, now - 90_000);
+    const series =
+      'tagstream_watermark_delay_seconds{pipeline="features",stage="class-windows",partition="2"}';
+    expect(await samples(registry)).toContain(`${series} 90`);
+    now += 30_000;
+    expect(await samples(registry)).toContain(`${series} 120`);
+    m.watermark?.('class-windows', 2, now - 1_500);
+    expect(await samples(registry)).toContain(`${series} 1.5`);
+    m.watermark?.('class-windows', 2, null);
+    expect(
+      (await samples(registry)).filter((l) => l.startsWith('tagstream_watermark_delay_seconds')),
+    ).toEqual([]);
+  });
+
+  it('counts late records by source topic and missed window', async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusPipelineMetrics(registry, 'features');
+    m.lateRecord?.('tagstream.class-events', '1m');
+    m.lateRecord?.('tagstream.class-events', '1m');
+    m.lateRecord?.('tagstream.class-events', '1h');
+    const lines = await samples(registry);
+    expect(lines).toContain(
+      'tagstream_late_records_total{pipeline="features",topic="tagstream.class-events",window="1m"} 2',
+    );
+    expect(lines).toContain(
+      'tagstream_late_records_total{pipeline="features",topic="tagstream.class-events",window="1h"} 1',
+    );
   });
 
   // The doc comment promises that several pipelines, told apart by the pipeline label, can share a registry.
@@ -118,6 +188,135 @@ describe('prometheusPipelineMetrics', () => {
     const lines = await samples(registry);
     expect(lines).toContain('tagstream_records_in_total{pipeline="ingest",topic="rfid.scans"} 2');
     expect(lines).toContain('tagstream_records_in_total{pipeline="features",topic="clean.rfid.scans"} 5');
+  });
+});
+
+describe('prometheusFeatureStoreMetrics', () => {
+  it('observes read latency by operation and write latency by store', async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusFeatureStoreMetrics(registry);
+    m.read('get_feature_matrix', 0.002);
+    m.read('get_training_frame', 3);
+    m.write('offline', 0.04);
+    m.write('online', 0.003);
+    const lines = await samples(registry);
+    expect(lines).toContain('tagstream_feature_store_read_seconds_count{operation="get_feature_matrix"} 1');
+    expect(lines).toContain(
+      'tagstream_feature_store_read_seconds_bucket{le="5",operation="get_training_frame"} 1',
+    );
+    expect(lines).toContain('tagstream_feature_store_write_seconds_sum{store="offline"} 0.04');
+    expect(lines).toContain('tagstream_feature_store_write_seconds_count{store="online"} 1');
+  });
+});
+
+describe('prometheusServingMetrics', () => {
+  it('observes inference duration and batch size, and counts predictions with their event age', async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusServingMetrics(registry);
+    m.inference('demand', 32, 0.004);
+    m.predicted('demand', 0.2);
+    m.predicted('demand', 3 * 3600);
+    m.skipped('demand', 'no_model');
+    const lines = await samples(registry);
+    expect(lines).toContain('tagstream_inference_duration_seconds_count{service="demand"} 1');
+    expect(lines).toContain('tagstream_inference_batch_size_bucket{le="32",service="demand"} 1');
+    expect(lines).toContain('tagstream_inference_batch_size_bucket{le="16",service="demand"} 0');
+    expect(lines).toContain('tagstream_predictions_total{service="demand"} 2');
+    expect(lines).toContain('tagstream_predictions_skipped_total{service="demand",reason="no_model"} 1');
+    // Replayed history hours old still lands in a bucket below +Inf.
+    expect(lines).toContain('tagstream_event_to_prediction_seconds_bucket{le="14400",service="demand"} 2');
+    expect(lines).toContain('tagstream_event_to_prediction_seconds_bucket{le="3600",service="demand"} 1');
+  });
+
+  it('keeps one model_version_info series per service, replacing it when the version changes', async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusServingMetrics(registry);
+    m.modelVersion('demand', 'v1', 'gbm');
+    m.modelVersion('quality', 'v3', 'linear');
+    m.modelVersion('demand', 'v2', 'random_forest');
+    const info = (await samples(registry)).filter((l) => l.startsWith('tagstream_model_version_info'));
+    expect(info.sort()).toEqual([
+      'tagstream_model_version_info{service="demand",version="v2",algorithm="random_forest"} 1',
+      'tagstream_model_version_info{service="quality",version="v3",algorithm="linear"} 1',
+    ]);
+  });
+
+  it("sets a model's validation metrics, dropping the ones of the model it replaced", async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusServingMetrics(registry);
+    m.modelMetrics('demand', { mae: 2.1, rmse: 3, note: 'text', bad: Number.NaN });
+    m.modelMetrics('demand', { mae: 1.9 });
+    const lines = (await samples(registry)).filter((l) => l.startsWith('tagstream_model_metric'));
+    expect(lines).toEqual(['tagstream_model_metric{service="demand",metric="mae"} 1.9']);
+  });
+
+  it('records serving feature reads: latency and entities', async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusServingMetrics(registry);
+    m.featureRead(40, 0.003);
+    m.featureRead(10, 0.001);
+    const lines = await samples(registry);
+    expect(lines).toContain('tagstream_serving_feature_read_seconds_count 2');
+    expect(lines).toContain('tagstream_serving_feature_read_entities_total 50');
+  });
+
+  it('two serving metric objects on one registry share the version series', async () => {
+    const registry = createMetricsRegistry(false);
+    prometheusServingMetrics(registry).modelVersion('demand', 'v1', 'gbm');
+    prometheusServingMetrics(registry).modelVersion('demand', 'v2', 'gbm');
+    const info = (await samples(registry)).filter((l) => l.startsWith('tagstream_model_version_info'));
+    expect(info).toEqual(['tagstream_model_version_info{service="demand",version="v2",algorithm="gbm"} 1']);
+  });
+});
+
+describe('alertsCounter', () => {
+  it('counts alerts by rule and severity', async () => {
+    const registry = createMetricsRegistry(false);
+    const alerts = alertsCounter(registry);
+    alerts.raised('maintenance', 'warning');
+    alerts.raised('maintenance', 'warning');
+    alerts.raised('drift', 'critical');
+    const lines = await samples(registry);
+    expect(lines).toContain('tagstream_alerts_total{rule="maintenance",severity="warning"} 2');
+    expect(lines).toContain('tagstream_alerts_total{rule="drift",severity="critical"} 1');
+  });
+});
+
+describe('registerAllMetrics', () => {
+  it('declares every catalogue metric, with its type, and no series yet', async () => {
+    const registry = createMetricsRegistry(false);
+    const names = registerAllMetrics(registry);
+    expect(names.sort()).toEqual(
+      Object.values(METRICS)
+        .map((m) => m.name)
+        .sort(),
+    );
+    for (const spec of Object.values(METRICS)) {
+      const metric = registry.getSingleMetric(spec.name);
+      expect(metric, spec.name).toBeDefined();
+      expect((await metric!.get()).type, spec.name).toBe(spec.type);
+    }
+    // Only the unlabelled metrics have a series (at 0) before anything is reported.
+    const lines = await samples(registry);
+    expect(lines.filter((l) => !l.endsWith(' 0'))).toEqual([]);
+    expect(new Set(lines.map((l) => l.split(/[{ ]/)[0]!.replace(/_(bucket|sum|count)$/, '')))).toEqual(
+      new Set(['tagstream_serving_feature_read_seconds', 'tagstream_serving_feature_read_entities_total']),
+    );
+  });
+
+  it('puts every catalogue metric in exactly one group', () => {
+    const grouped = Object.values(METRIC_GROUPS).flat();
+    expect([...grouped].sort()).toEqual(Object.keys(METRICS).sort());
+  });
+
+  it('can run after the components declared their metrics, and they keep working', async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusPipelineMetrics(registry, 'ingest');
+    registerAllMetrics(registry);
+    m.recordsIn('rfid.scans', 2);
+    expect(await samples(registry)).toContain(
+      'tagstream_records_in_total{pipeline="ingest",topic="rfid.scans"} 2',
+    );
   });
 });
 
