@@ -8,10 +8,10 @@
 import type { Config } from '../config/schema.ts';
 import { alertRules } from '../operators/alert-rules.ts';
 import { classScoring, itemScoring, packScoring, type ServingDeps } from '../operators/inference.ts';
-import type { Stage } from '../src/runtime/operator.ts';
+import { mapOperator, type Stage } from '../src/runtime/operator.ts';
 import { Flow, topology, type Branch, type Topology } from '../src/runtime/topology.ts';
 import { loadSchema } from '../src/schemas/catalog.ts';
-import type { Prediction } from '../src/schemas/types.ts';
+import type { Alert, Prediction } from '../src/schemas/types.ts';
 import { PREDICTION_SERVICES, type PredictionService } from '../src/serving/prediction-cache.ts';
 
 /** The six prediction services (one list for the pipeline, the prediction cache and the API). */
@@ -43,7 +43,10 @@ export function scoringBranches(config: Config, deps: ServingDeps): Branch[] {
   ];
 }
 
-export function alertBranches(config: Config): Branch[] {
+/** Called once per alert raised (metrics). */
+export type OnAlert = (alert: Alert) => void;
+
+export function alertBranches(config: Config, onAlert: OnAlert = () => undefined): Branch[] {
   const { alerts } = config.serving;
   const opts = {
     maintenance: alerts.maintenance,
@@ -55,10 +58,16 @@ export function alertBranches(config: Config): Branch[] {
   return SERVICES.map((service) =>
     Flow.from<Prediction>(predictionsTopic(config, service), loadSchema('prediction'))
       .via(alertRules(opts, `alerts-${service}`))
+      .via(
+        mapOperator<Alert, Alert>(`count-alerts-${service}`, (a, rec) => {
+          onAlert(a);
+          return rec;
+        }),
+      )
       .to(config.topics.alerts, loadSchema('alert')),
   );
 }
 
-export function servingTopology(config: Config, deps: ServingDeps): Topology {
-  return topology('serving', [...scoringBranches(config, deps), ...alertBranches(config)]);
+export function servingTopology(config: Config, deps: ServingDeps, onAlert?: OnAlert): Topology {
+  return topology('serving', [...scoringBranches(config, deps), ...alertBranches(config, onAlert)]);
 }

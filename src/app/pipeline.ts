@@ -5,7 +5,12 @@ import type { Config } from '../../config/schema.ts';
 import { createKafka, ensureTopics, mapKafkaError, retryRetriable } from '../io/kafka/client.ts';
 import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
 import type { Logger } from '../log.ts';
-import { createMetricsRegistry, prometheusPipelineMetrics, serveMetrics } from '../metrics/prometheus.ts';
+import {
+  createMetricsRegistry,
+  prometheusFeatureStoreMetrics,
+  prometheusPipelineMetrics,
+  serveMetrics,
+} from '../metrics/prometheus.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
 import { KafkaRunner } from '../runtime/kafka-runner.ts';
 import { RecordProcessor } from '../runtime/processor.ts';
@@ -100,7 +105,9 @@ export async function startPipeline(
   let history: HistorySink | undefined;
   let closeStore: (() => Promise<void>) | undefined;
   if (options.featureStore) {
-    const store = createFeatureStore(featureStoreOptions(config));
+    const store = createFeatureStore(
+      featureStoreOptions(config, { metrics: prometheusFeatureStoreMetrics(metrics) }),
+    );
     const sql = createSql(config.mysql.url);
     closeStore = async () => {
       await store.close();

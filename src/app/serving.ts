@@ -12,6 +12,7 @@ import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
 import type { Logger } from '../log.ts';
 import { createModelRegistry } from '../ml/registry/registry.ts';
 import { ModelWatcher } from '../ml/registry/watcher.ts';
+import { alertsCounter, prometheusServingMetrics } from '../metrics/prometheus.ts';
 import { noopServingMetrics, type ServingMetrics } from '../serving/metrics.ts';
 import { demandHistorySource, rentalHistories } from '../serving/history.ts';
 import { createOnlineStore } from '../store/online.ts';
@@ -44,7 +45,10 @@ export function servingConfig(config: Config): Config {
 
 export async function startServing(config: Config, options: ServingOptions): Promise<RunningServing> {
   const { log } = options;
-  const metrics = options.servingMetrics ?? noopServingMetrics;
+  const registry = options.metricsRegistry;
+  const prom = registry ? prometheusServingMetrics(registry) : undefined;
+  const metrics = options.servingMetrics ?? prom ?? noopServingMetrics;
+  const alerts = registry ? alertsCounter(registry) : undefined;
   const sql = createSql(config.mysql.url);
   const redis = createRedisClient(config.redis.url, { connectionName: 'tagstream-serving' });
   const kafka = createKafka(config, log.child({ component: 'models' }));
@@ -59,6 +63,7 @@ export async function startServing(config: Config, options: ServingOptions): Pro
     onSwap: (service, version, previous) => {
       const m = watcher.current(service);
       metrics.modelVersion(service, version, m?.algorithm ?? 'unknown');
+      if (m) prom?.modelMetrics(service, m.metrics);
       log.info({ service, version, previous }, 'serving a new model version');
     },
   });
@@ -95,12 +100,16 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       maintenanceK: config.serving.maintenanceK,
       classRisk: new ClassRisk(),
     };
-    const pipeline = await startPipeline(servingConfig(config), servingTopology(config, deps), {
-      log: log.child({ pipeline: 'serving' }),
-      serveMetrics: options.serveMetrics ?? false,
-      ...(options.metricsRegistry === undefined ? {} : { metricsRegistry: options.metricsRegistry }),
-      ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
-    });
+    const pipeline = await startPipeline(
+      servingConfig(config),
+      servingTopology(config, deps, (a) => alerts?.raised(a.rule, a.severity)),
+      {
+        log: log.child({ pipeline: 'serving' }),
+        serveMetrics: options.serveMetrics ?? false,
+        ...(options.metricsRegistry === undefined ? {} : { metricsRegistry: options.metricsRegistry }),
+        ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
+      },
+    );
     return {
       pipeline,
       watcher,

@@ -40,25 +40,7 @@ export const noopMetrics: PipelineMetrics = {
   lateRecord: () => undefined,
 };
 
-/**
- * What a stage may report about itself besides its records. The processor's stage contexts carry it under
- * `stageMetrics`; contexts built elsewhere (operator tests, harnesses) do not, and reports are then dropped.
- */
-export interface StageMetrics {
-  /** The stage's event-time watermark on the context's partition, ms since the epoch. */
-  watermark(stage: string, partition: number, watermarkMs: number): void;
-}
-
-export interface WithStageMetrics {
-  readonly stageMetrics: StageMetrics;
-}
-
-function hasStageMetrics(ctx: StageContext): ctx is StageContext & WithStageMetrics {
-  return typeof (ctx as Partial<WithStageMetrics>).stageMetrics?.watermark === 'function';
-}
-
 /** Reports a stage's watermark (a window operator's) when the context can take it; a no-op otherwise. */
 export function reportWatermark(ctx: StageContext, stage: string, watermarkMs: number): void {
-  if (Number.isFinite(watermarkMs) && hasStageMetrics(ctx))
-    ctx.stageMetrics.watermark(stage, ctx.partition, watermarkMs);
+  if (Number.isFinite(watermarkMs)) ctx.stageMetrics?.watermark(stage, ctx.partition, watermarkMs);
 }

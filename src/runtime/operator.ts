@@ -26,6 +26,14 @@ export interface StageContext {
   store<S>(name: string): KeyedStore<S>;
   /** Sends a record to a named side output of the flow (bypassing later stages), e.g. 'late'. */
   emitSide(port: string, rec: Rec<unknown>): void;
+  /** What a stage may report about itself besides records (absent in contexts built by operator tests). */
+  readonly stageMetrics?: StageMetrics;
+}
+
+/** Reports of a stage about itself. */
+export interface StageMetrics {
+  /** The stage's event-time watermark on the context's partition, ms since the epoch. */
+  watermark(stage: string, partition: number, watermarkMs: number): void;
 }
 
 export interface OperatorContext extends StageContext {

@@ -7,7 +7,7 @@ import type { DeadLetter } from '../schemas/types.ts';
 import { TagstreamError, isTagstreamError, toTagstreamError } from '../errors.ts';
 import type { AvroSerde } from '../io/registry/registry.ts';
 import type { Clock } from './clock.ts';
-import type { PipelineMetrics, WithStageMetrics } from './metrics.ts';
+import type { PipelineMetrics } from './metrics.ts';
 import type { OperatorContext, RawRecord, Rec, StageContext } from './operator.ts';
 import { PartitionStores, changelogTopic, decodeState, encodeState } from './state.ts';
 import type { Branch, SideBinding, StageResult, Topology } from './topology.ts';
@@ -142,7 +142,7 @@ export class RecordProcessor {
     partition: number,
     sideOut: OutRecord[],
     raw: RawRecord | undefined,
-  ): StageContext & WithStageMetrics {
+  ): StageContext {
     const { metrics } = this.options;
     return {
       clock: this.options.clock,
