@@ -160,7 +160,8 @@ async function scoreService(
 }
 
 /** Some model serves the service (its features are worth reading). */
-const serves = (deps: ServingDeps, service: string): boolean => ensembleMembers(deps.models, service).length > 0;
+const serves = (deps: ServingDeps, service: string): boolean =>
+  ensembleMembers(deps.models, service).length > 0;
 
 /** Events that get no prediction of these services because no model serves them: counted, and said once a minute. */
 function skipAll(deps: ServingDeps, services: readonly string[], n: number): void {
