@@ -1,11 +1,25 @@
 // `npm run bench:inference`: microseconds per event for one model served through onnxruntime-node (one row per
-// call, and batches) and through the JS predictor. In process, no services needed.
+// call, and batches) and through the JS predictor; then the whole item-scoring stage (online feature read, item
+// history, derived features, two ONNX models, encoding) on the in-process driver, one event per consumed batch and
+// micro-batched. In process, no services needed (the online store and the history are in memory).
 import { Command } from 'commander';
 import type { ModelSpec } from '../src/ml/model-spec.ts';
 import { exportOnnx } from '../src/ml/onnx/export.ts';
 import { type OnnxModel, loadModel } from '../src/ml/onnx/session.ts';
 import { compilePredictor, predictSpec } from '../src/ml/predict.ts';
 import { type Kind, maxRelativeError, randomFixture, randomRows, seeded } from '../test/ml/random-spec.ts';
+import { parseConfig } from '../config/load.ts';
+import { ClassRisk } from '../operators/inference.ts';
+import { scoringBranches } from '../pipelines/serving.ts';
+import { LoadedModel } from '../src/ml/registry/watcher.ts';
+import { ITEM_REFS, RENTAL_HISTORY, rentalClassRefs } from '../src/ml/train/features.ts';
+import { createLogger } from '../src/log.ts';
+import { TestDriver } from '../src/runtime/test-driver.ts';
+import { topology } from '../src/runtime/topology.ts';
+import { loadSchema } from '../src/schemas/catalog.ts';
+import type { RfidScan } from '../src/schemas/types.ts';
+import { noopServingMetrics } from '../src/serving/metrics.ts';
+import { columnName } from '../src/store/feature-store.ts';
 
 const opts = new Command('bench:inference')
   .description('Time model inference per event: onnxruntime-node (single rows, batches) and the JS predictor')
@@ -15,6 +29,7 @@ const opts = new Command('bench:inference')
   .option('--numeric <n>', 'numeric features', '25')
   .option('--categorical <n>', 'categorical features', '2')
   .option('--threads <list>', 'onnxruntime intra-op threads to try (0 = onnxruntime default)', '1,0')
+  .option('--stage-events <n>', 'events through the item-scoring stage per measurement', '5000')
   .parse()
   .opts<{
     rows: string;
@@ -23,6 +38,7 @@ const opts = new Command('bench:inference')
     numeric: string;
     categorical: string;
     threads: string;
+    stageEvents: string;
   }>();
 
 const n = Number(opts.rows);
@@ -132,3 +148,109 @@ for (const r of results) {
   console.log(line(header));
   for (const row of r.rows) console.log(line([row.label, ...row.cells]));
 }
+
+/**
+ * The item-scoring stage: maintenance and quality models (the benchmark's tree model, its columns named after the
+ * rental frame's) scored for `out` scans fed as consumed batches of `batch` records.
+ */
+async function benchStage(): Promise<string[]> {
+  const config = parseConfig({});
+  const columns = [...RENTAL_HISTORY, ...[...ITEM_REFS, ...rentalClassRefs('90d')].map(columnName)];
+  const rng = seeded(7);
+  const model = async (service: string): Promise<LoadedModel> => {
+    const fx = randomFixture(rng, {
+      kind: 'boosted-regressor',
+      numeric: columns.length,
+      categorical: 2,
+      trees: Number(opts.trees),
+      maxDepth: Number(opts.depth),
+      fullTrees: true,
+    });
+    const spec: ModelSpec = {
+      ...fx.spec,
+      service,
+      preprocessing: {
+        ...fx.spec.preprocessing,
+        numeric: columns,
+        categorical: ['store_id', 'rental_class_num'],
+      },
+    };
+    const info = {
+      service,
+      version: `${service}-bench`,
+      promotedAt: 0,
+      algorithm: 'gradient_boosting',
+      sha256: '',
+      featureNames: columns,
+      spec,
+      metrics: {},
+      validationScore: null,
+    };
+    return new LoadedModel(info, await loadModel(exportOnnx(spec), { threads: 1 }));
+  };
+  const models = new Map([
+    ['maintenance', await model('maintenance')],
+    ['quality', await model('quality')],
+  ]);
+  const values = new Map(columns.map((c, i) => [c, { value: i % 7, timestamp: 0 }]));
+  const deps = {
+    online: {
+      read: async (entities: readonly string[], refs: readonly { name: string; window?: string }[]) =>
+        entities.map(() => refs.map((r) => values.get(columnName(r)) ?? null)),
+    },
+    models: {
+      current: (s: string) => models.get(s),
+      versions: () => Object.fromEntries([...models].map(([s, m]) => [s, m.version])),
+    },
+    demandHistory: { forDay: async () => () => ({}) as never },
+    rentalHistory: async (items: readonly unknown[]) =>
+      items.map((_, i) => ({ prior_rentals: i % 9, prior_damages: i % 2 })),
+    metrics: noopServingMetrics,
+    log: createLogger('bench', 'error'),
+    now: Date.now,
+    zoneOf: () => 'UTC',
+    storeIds: ['S1'],
+    historicalWindow: '90d',
+    batch: { maxBatch: 256, maxWaitMs: 1 },
+    pricing: config.serving.pricing,
+    packHorizonDays: 7,
+    maintenanceK: 3,
+    classRisk: new ClassRisk(),
+  };
+  const driver = await TestDriver.create(topology('bench', scoringBranches(config, deps)));
+  const topic = `${config.topics.cleanPrefix}${config.topics.scans}`;
+  const schema = loadSchema('rfidScan');
+  const n = Number(opts.stageEvents);
+  const scans = Array.from({ length: n }, (_, i) => ({
+    value: {
+      tag_id: `TAG-${i}`,
+      rental_class_num: `C${i % 40}`,
+      scan_type: 'out',
+      scan_date: Date.UTC(2026, 5, 1) + i,
+      reader_id: 'R1',
+      store_id: 'S1',
+      quality_grade: 1 + (i % 5),
+      notes: null,
+    } satisfies RfidScan,
+  }));
+  const cells: string[] = [];
+  for (const batch of [1, 256]) {
+    for (let pass = 0; pass < 2; pass++) {
+      const started = performance.now();
+      for (let i = 0; i < n; i += batch) await driver.pipeBatch(topic, schema, scans.slice(i, i + batch));
+      if (pass === 1) cells.push((((performance.now() - started) * 1000) / n).toFixed(1));
+      await driver.read(`${config.topics.predictionsPrefix}maintenance`);
+      await driver.read(`${config.topics.predictionsPrefix}quality`);
+    }
+  }
+  for (const m of models.values()) await m.close();
+  return cells;
+}
+
+const stage = await benchStage();
+console.log(
+  `\nitem-scoring stage (features + item history + derived + maintenance and quality models + Avro), ${opts.stageEvents} out scans:`,
+);
+console.log(
+  `  one event per consumed batch: ${stage[0]} µs/event; consumed batches of 256 (micro-batched): ${stage[1]} µs/event`,
+);
