@@ -106,7 +106,9 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
   let serving: RunningServing | undefined;
   let api: RunningApiService | undefined;
   let view: LiveView | undefined;
-  const stop = async (): Promise<void> => {
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= stopAll());
+  const stopAll = async (): Promise<void> => {
     view?.stop();
     await api?.stop().catch((e: unknown) => log.warn({ err: e }, 'api stop'));
     await serving?.stop().catch((e: unknown) => log.warn({ err: e }, 'serving stop'));
@@ -117,6 +119,15 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
       await stackDown(base, (line) => say(`  ${line}`), started);
     }
   };
+  // Ctrl-C: while serving (after the summary) it ends the wait; before that it stops everything and exits.
+  let staying: (() => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (staying) return staying();
+    say(`\n${signal}: stopping the pipeline cleanly (committed work is kept)`);
+    void stop().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     step(
       2,
@@ -216,13 +227,12 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     if (opts.stay) {
       say('\nserving until Ctrl-C (the pipeline keeps running; send more with `npm run simulate`)');
       view.start();
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
+      await new Promise<void>((resolve) => (staying = resolve));
     }
     return counts;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await stop();
   }
 }
