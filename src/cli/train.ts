@@ -88,6 +88,8 @@ async function train(opts: TrainOpts): Promise<void> {
 }
 
 const program = new Command('train')
+  // Options after a subcommand's name are the subcommand's (`ceiling --k 7`), not the training run's.
+  .enablePositionalOptions()
   .description(
     'Train the demand (next day and next 7 days), maintenance and quality models: labels from id_transactions, ' +
       'features as of each label time from ml_feature_store, time-ordered CV over linear/logistic, random forest and ' +
