@@ -30,6 +30,7 @@ import { summaryLines } from '../ml/train/job.ts';
 import { trainWithConfig } from '../ml/train/run.ts';
 import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
 import { inArrivalOrder } from '../sim/arrival.ts';
+import { makeStores, type Store } from '../sim/catalogue.ts';
 import { simulate } from '../sim/model.ts';
 import { SimFiles } from '../sim/output.ts';
 import { openKafkaSink, produce, toMessage } from '../sim/producer.ts';
@@ -58,7 +59,12 @@ export interface DemoOptions {
 }
 
 /** The demo's own namespace on top of the configured services. */
-export function demoConfig(base: Config, run: string, quick = false): Config {
+export function demoConfig(
+  base: Config,
+  run: string,
+  quick = false,
+  stores: readonly Pick<Store, 'id' | 'zone'>[] = makeStores(3),
+): Config {
   const ns = `demo-${run}`;
   const topics = Object.fromEntries(
     Object.entries(base.topics).map(([k, v]) =>
@@ -72,6 +78,9 @@ export function demoConfig(base: Config, run: string, quick = false): Config {
     topics,
     pipeline: { ...base.pipeline, groupId: ns },
     featureStore: { ...base.featureStore, redisPrefix: `${ns}:` },
+    // The simulated stores and their zones (the simulator cycles New York, Chicago, Los Angeles).
+    validation: { ...base.validation, storeIds: stores.map((s) => s.id) },
+    stores: { ...base.stores, timeZones: Object.fromEntries(stores.map((s) => [s.id, s.zone])) },
     mysql: { url: `${serverUrl.replace(/\/$/, '')}/tagstream_demo` },
     serving: {
       ...base.serving,
@@ -99,7 +108,7 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     .toISOString()
     .replace(/[-:TZ.]/g, '')
     .slice(2, 14);
-  const config = demoConfig(base, run, opts.quick);
+  const config = demoConfig(base, run, opts.quick, makeStores(opts.stores));
   const kafka = createKafka(config, log.child({ component: 'demo' }), `${config.kafka.clientId}-demo`);
   const admin = kafka.admin();
   let main: RunningPipeline | undefined;

@@ -1,0 +1,28 @@
+// The demo's namespace: every topic, the consumer groups, the Redis keys and the database are its own, and the
+// pipeline accepts exactly the simulated stores in their zones.
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../config/load.ts';
+import { demoConfig, pipelineGroups } from '../../src/demo/demo.ts';
+import { makeStores } from '../../src/sim/catalogue.ts';
+
+describe('demoConfig', () => {
+  const base = parseConfig({});
+  const c = demoConfig(base, '2611', false, makeStores(4));
+
+  it('prefixes every topic, the groups and the Redis keys with the run, and uses its own database', () => {
+    for (const [key, topic] of Object.entries(c.topics))
+      expect(topic, key).toBe(`demo-2611.${base.topics[key as keyof typeof base.topics]}`);
+    expect(c.pipeline.groupId).toBe('demo-2611');
+    expect(c.featureStore.redisPrefix).toBe('demo-2611:');
+    expect(c.mysql.url).toBe('mysql://root@127.0.0.1:3306/tagstream_demo');
+    expect(pipelineGroups(c).every((g) => g.group.startsWith('demo-2611'))).toBe(true);
+  });
+
+  it('accepts the simulated stores in the zones the simulator gives them, and never retrains by itself', () => {
+    expect(c.validation.storeIds).toEqual(['S1', 'S2', 'S3', 'S4']);
+    expect(c.stores.timeZones['S4']).toBe('America/New_York');
+    expect(c.serving.retrain.enabled).toBe(false);
+    expect(c.serving.maintenanceK).toBe(base.serving.maintenanceK);
+    expect(demoConfig(base, 'x', true).serving.maintenanceK).toBe(1);
+  });
+});
