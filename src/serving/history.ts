@@ -6,6 +6,7 @@
 import type { Sql } from '../io/mysql/pool.ts';
 import {
   DAY_MS,
+  DEMAND_HISTORY_FEATURES,
   countedScans,
   dailyUnits,
   dayOfWeek,
@@ -20,7 +21,6 @@ import {
 } from '../ml/train/labels.ts';
 import { loadScans } from '../ml/train/history.ts';
 import { classKey } from '../../operators/features.ts';
-import { toSqlDatetime } from '../store/offline.ts';
 
 export type DemandHistoryRow = DemandHistory & DemandLevels;
 
@@ -38,18 +38,10 @@ export interface DemandHistorySource {
   forDay(day: number): Promise<(storeId: string, rentalClass: string) => DemandHistoryRow>;
 }
 
-const EMPTY: DemandHistoryRow = {
-  units_lag_1: null,
-  units_lag_7: null,
-  units_mean_7: null,
-  units_same_weekday_4w: null,
-  units_mean_28: null,
-  store_weekday_ratio: null,
-  level_weekday_7: null,
-  level_weekday_14: null,
-  level_weekday_28: null,
-  class_level_weekday: null,
-};
+/** Every label-history column null: a class and store without history before the day. */
+const EMPTY = Object.fromEntries(
+  DEMAND_HISTORY_FEATURES.map((c) => [c, null]),
+) as unknown as DemandHistoryRow;
 
 /**
  * Demand history per target day from id_transactions: scans of the `historyDays` days before the day (in the zone
@@ -70,22 +62,29 @@ export function demandHistorySource(
     const from = (day - opts.historyDays - 1) * DAY_MS;
     // Up to the day's start in every zone: UTC−12 starts last, so +14 h covers all.
     const to = day * DAY_MS + 14 * 3_600_000;
+    const midnights = new Map<string, number>();
+    const cutoffOf = (storeId: string): number => {
+      let m = midnights.get(storeId);
+      if (m === undefined) midnights.set(storeId, (m = localMidnight(day, opts.zoneOf(storeId))));
+      return m;
+    };
     const counted = countedScans(await loadScans(sql, { from, to }), opts.dedupWindowMs);
-    const before = counted.filter((s) => s.time < localMidnight(day, opts.zoneOf(s.storeId)));
+    const before = counted.filter((s) => s.time < cutoffOf(s.storeId));
     if (before.length === 0) return () => EMPTY;
-    const series = dailyUnits(before, {
-      zoneOf: opts.zoneOf,
-      start: Math.min(...before.map((s) => s.time)),
-      // Every series ends the day before `day`, so index units.length is the target day.
-      end: day * DAY_MS + 14 * 3_600_000,
-    }).map((s) => ({ ...s, units: s.units.slice(0, Math.max(0, day - s.firstDay)) }));
+    // A loop, not Math.min(...): a season of scans is more arguments than a call takes.
+    let start = Infinity;
+    for (const s of before) if (s.time < start) start = s.time;
+    // Every series ends the day before `day`, so index units.length is the target day.
+    const series = dailyUnits(before, { zoneOf: opts.zoneOf, start, end: to }).map((s) => ({
+      ...s,
+      units: s.units.slice(0, Math.max(0, day - s.firstDay)),
+    }));
     const levels = demandLevelContext(series, opts.zoneOf);
     const rows = new Map<string, DemandHistoryRow>();
     for (const s of series) {
       const i = day - s.firstDay;
       if (i <= 0) continue;
-      const cutoff = localMidnight(day, opts.zoneOf(s.storeId));
-      rows.set(s.entityId, { ...demandHistory(s.units, i), ...levels(s, i, cutoff) });
+      rows.set(s.entityId, { ...demandHistory(s.units, i), ...levels(s, i, cutoffOf(s.storeId)) });
     }
     return (storeId, rentalClass) => rows.get(classKey(storeId, rentalClass)) ?? EMPTY;
   };
@@ -126,7 +125,7 @@ export async function rentalHistories(
   if (items.length === 0) return [];
   const tags = [...new Set(items.map((i) => i.tagId))];
   const latest = Math.max(...items.map((i) => i.before));
-  const scans = countedScans(await loadScansOf(sql, tags, latest), dedupWindowMs);
+  const scans = countedScans(await loadScans(sql, { tags, to: latest }), dedupWindowMs);
   const byTag = new Map<string, { time: number; type: string }[]>();
   for (const s of scans) {
     let list = byTag.get(s.tagId);
@@ -143,22 +142,4 @@ export async function rentalHistories(
     }
     return { prior_rentals: rentals, prior_damages: damages };
   });
-}
-
-async function loadScansOf(sql: Sql, tags: readonly string[], before: number) {
-  const rows = await sql.query<{ id: number | string; tag_id: string; scan_type: string; scan_date: Date }>(
-    `SELECT id, tag_id, scan_type, scan_date FROM id_transactions
-      WHERE tag_id IN (${tags.map(() => '?').join(',')}) AND scan_date < ?
-      ORDER BY tag_id, scan_date, id`,
-    [...tags, toSqlDatetime(before)],
-  );
-  return rows.map((r) => ({
-    id: Number(r.id),
-    tagId: r.tag_id,
-    rentalClass: '',
-    storeId: '',
-    scanType: r.scan_type,
-    time: r.scan_date.getTime(),
-    grade: 0,
-  }));
 }

@@ -13,10 +13,21 @@ interface ScanRow {
   quality_grade: number;
 }
 
-/** Scans with event time in [from, to) (ms; either bound may be omitted), in (tag, time, id) order. */
-export async function loadScans(sql: Sql, range: { from?: number; to?: number } = {}): Promise<Scan[]> {
+/**
+ * Scans with event time in [from, to) (ms; either bound may be omitted), of the given tags only when `tags` is set,
+ * in (tag, time, id) order.
+ */
+export async function loadScans(
+  sql: Sql,
+  range: { from?: number; to?: number; tags?: readonly string[] } = {},
+): Promise<Scan[]> {
   const where: string[] = [];
   const params: unknown[] = [];
+  if (range.tags !== undefined) {
+    if (range.tags.length === 0) return [];
+    where.push(`tag_id IN (${range.tags.map(() => '?').join(',')})`);
+    params.push(...range.tags);
+  }
   if (range.from !== undefined) {
     where.push('scan_date >= ?');
     params.push(toSqlDatetime(range.from));
