@@ -171,11 +171,14 @@ function skipAll(deps: ServingDeps, services: readonly string[], n: number): voi
   }
 }
 
-const lastWarned = new Map<string, number>();
+/** When each running serving flow last said a service has no model (per deps: two pipelines warn separately). */
+const lastWarned = new WeakMap<ServingDeps, Map<string, number>>();
 function warnNoModel(deps: ServingDeps, service: string): void {
   const now = deps.now();
-  if (now - (lastWarned.get(service) ?? -Infinity) < 60_000) return;
-  lastWarned.set(service, now);
+  let warned = lastWarned.get(deps);
+  if (!warned) lastWarned.set(deps, (warned = new Map()));
+  if (now - (warned.get(service) ?? -Infinity) < 60_000) return;
+  warned.set(service, now);
   deps.log.warn(
     { service },
     `no ${service} model in production: events get no ${service} prediction until one is promoted (npm run train, npm run models -- promote)`,
@@ -525,31 +528,27 @@ export function classScoring(deps: ServingDeps): AsyncOperator<ClassEvent, Predi
 // ---------------------------------------------------------------------------------------------------------------
 // Bookings: pack lists
 
-interface PackQuery {
-  readonly tx: PosTransaction;
-  readonly today: number;
-}
-
 /** A pack list for every transaction whose event day is within the next packHorizonDays (today included). */
 export function packScoring(deps: ServingDeps): AsyncOperator<PosTransaction, Prediction> {
   const damageRate = { name: 'damage_rate', window: deps.historicalWindow };
-  return batchedStage<PosTransaction, PackQuery, { rates: Map<string, number | null>; newest: number }>(
+  const column = columnName(damageRate);
+  return batchedStage<PosTransaction, PosTransaction, { rates: Map<string, number | null>; newest: number }>(
     'pack-scoring',
     deps,
     (tx) => {
       const today = localDay(tx.transaction_date, deps.zoneOf(tx.store_id));
-      return tx.event_date >= today && tx.event_date < today + deps.packHorizonDays ? { tx, today } : null;
+      return tx.event_date >= today && tx.event_date < today + deps.packHorizonDays ? tx : null;
     },
-    async (queries) => {
-      const entities = queries.flatMap((q) =>
-        q.tx.items.map((i) => classKey(q.tx.store_id, i.rental_class_num)),
-      );
-      const stored = await readColumns(deps, entities, [damageRate]);
-      return queries.map(() => {
+    async (txs) => {
+      const keysOf = (tx: PosTransaction) => tx.items.map((i) => classKey(tx.store_id, i.rental_class_num));
+      const stored = await readColumns(deps, txs.flatMap(keysOf), [damageRate]);
+      // Each booking sees the rates of its own classes, and its snapshot is the newest of those.
+      return txs.map((tx) => {
         const rates = new Map<string, number | null>();
         let newest = -Infinity;
-        for (const [k, v] of stored) {
-          rates.set(k, v.values[columnName(damageRate)] ?? null);
+        for (const k of keysOf(tx)) {
+          const v = stored.get(k)!;
+          rates.set(k, v.values[column] ?? null);
           newest = Math.max(newest, v.newest);
         }
         return { rates, newest };

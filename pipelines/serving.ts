@@ -8,10 +8,10 @@
 import type { Config } from '../config/schema.ts';
 import { alertRules } from '../operators/alert-rules.ts';
 import { classScoring, itemScoring, packScoring, type ServingDeps } from '../operators/inference.ts';
-import { mapOperator, type Stage } from '../src/runtime/operator.ts';
+import { mapOperator } from '../src/runtime/operator.ts';
 import { Flow, topology, type Branch, type Topology } from '../src/runtime/topology.ts';
 import { loadSchema } from '../src/schemas/catalog.ts';
-import type { Alert, Prediction } from '../src/schemas/types.ts';
+import type { Alert, ClassEvent, PosTransaction, Prediction, RfidScan } from '../src/schemas/types.ts';
 import { PREDICTION_SERVICES, type PredictionService } from '../src/serving/prediction-cache.ts';
 
 /** The six prediction services (one list for the pipeline, the prediction cache and the API). */
@@ -28,17 +28,17 @@ export function scoringBranches(config: Config, deps: ServingDeps): Branch[] {
   const schema = loadSchema('prediction');
   const to = (s: ServiceName) => predictionsTopic(config, s);
   return [
-    Flow.from<unknown>(`${topics.cleanPrefix}${topics.scans}`)
-      .via(itemScoring(deps) as Stage<unknown, Prediction>)
+    Flow.from<RfidScan>(`${topics.cleanPrefix}${topics.scans}`)
+      .via(itemScoring(deps))
       .side('quality', to('quality'), schema)
       .to(to('maintenance'), schema),
-    Flow.from<unknown>(topics.classEvents)
-      .via(classScoring(deps) as Stage<unknown, Prediction>)
+    Flow.from<ClassEvent>(topics.classEvents)
+      .via(classScoring(deps))
       .side('pricing', to('pricing'), schema)
       .side('restock', to('restock'), schema)
       .to(to('demand'), schema),
-    Flow.from<unknown>(`${topics.cleanPrefix}${topics.transactions}`)
-      .via(packScoring(deps) as Stage<unknown, Prediction>)
+    Flow.from<PosTransaction>(`${topics.cleanPrefix}${topics.transactions}`)
+      .via(packScoring(deps))
       .to(to('pack'), schema),
   ];
 }
