@@ -85,6 +85,12 @@ const entityParam = {
   maxLength: 256,
   description: 'Entity id as in the prediction, e.g. a tag id or `S1|TENT-40x60` (URL-encoded).',
 } as const;
+/** The path parameters of both prediction routes. */
+const predictionParams = {
+  type: 'object',
+  required: ['service', 'entityId'],
+  properties: { service: serviceParam, entityId: entityParam },
+} as const;
 
 const list = (
   items: JsonSchema,
@@ -189,11 +195,7 @@ export const ROUTES: readonly RouteDef[] = [
       'The cached prediction with the highest event_time (the prediction cache in Redis, fed by the prediction sink).',
     tag: 'predictions',
     auth: true,
-    params: {
-      type: 'object',
-      required: ['service', 'entityId'],
-      properties: { service: serviceParam, entityId: entityParam },
-    },
+    params: predictionParams,
     responses: {
       200: { description: 'The latest prediction.', schema: S.Prediction },
       400: BAD,
@@ -229,11 +231,7 @@ export const ROUTES: readonly RouteDef[] = [
       'the newest api.historyPerEntity per service and entity. An entity without predictions gives an empty list.',
     tag: 'predictions',
     auth: true,
-    params: {
-      type: 'object',
-      required: ['service', 'entityId'],
-      properties: { service: serviceParam, entityId: entityParam },
-    },
+    params: predictionParams,
     querystring: {
       type: 'object',
       properties: {
