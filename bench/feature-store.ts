@@ -13,7 +13,8 @@ import type { FeatureVector } from '../src/schemas/types.ts';
 import { createFeatureStore } from '../src/store/feature-store.ts';
 import { createOnlineStore } from '../src/store/online.ts';
 import { toSqlDatetime, type TimedValue } from '../src/store/offline.ts';
-import type { FeatureRef, LabelPoint } from '../src/store/types.ts';
+import type { FeatureRef } from '../src/features/keys.ts';
+import type { LabelPoint } from '../src/store/types.ts';
 
 const opts = new Command('bench:store')
   .description('Measure feature store writes and reads on the running MariaDB and Redis')

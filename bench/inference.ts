@@ -12,14 +12,14 @@ import { parseConfig } from '../config/load.ts';
 import { ClassRisk } from '../operators/inference.ts';
 import { scoringBranches } from '../pipelines/serving.ts';
 import { LoadedModel } from '../src/ml/registry/watcher.ts';
-import { ITEM_REFS, RENTAL_HISTORY, rentalClassRefs } from '../src/ml/train/features.ts';
+import { columnName } from '../src/features/keys.ts';
+import { ITEM_REFS, RENTAL_HISTORY, rentalClassRefs } from '../src/features/vocabulary.ts';
 import { createLogger } from '../src/log.ts';
 import { TestDriver } from '../src/runtime/test-driver.ts';
 import { topology } from '../src/runtime/topology.ts';
 import { loadSchema } from '../src/schemas/catalog.ts';
 import type { RfidScan } from '../src/schemas/types.ts';
 import { noopServingMetrics } from '../src/serving/metrics.ts';
-import { columnName } from '../src/store/feature-store.ts';
 
 const opts = new Command('bench:inference')
   .description('Time model inference per event: onnxruntime-node (single rows, batches) and the JS predictor')

@@ -1,16 +1,10 @@
 // Helpers shared by the feature stages: building FeatureVector records and local-time parts of an event time.
 import { DateTime } from 'luxon';
+import { featureVector } from '../src/features/vector.ts';
 import type { FeatureVector } from '../src/schemas/types.ts';
 import type { Rec } from '../src/runtime/operator.ts';
 
-export const SCAN_TYPE_CODES: Readonly<Record<string, number>> = {
-  in: 1,
-  out: 2,
-  return: 3,
-  damage: 4,
-  repair: 5,
-};
-
+/** A feature value as a record keyed by its entity (see src/features/vector.ts featureVector). */
 export function feature(
   entityType: string,
   entityId: string,
@@ -24,19 +18,7 @@ export function feature(
   return {
     key: Buffer.from(entityId),
     timestamp,
-    value: {
-      entity_id: entityId,
-      entity_type: entityType,
-      feature_name: name,
-      feature_value: value,
-      feature_type: featureType,
-      timestamp,
-      window: window?.name ?? null,
-      window_start: window?.start ?? null,
-      window_end: window?.end ?? null,
-      confidence: 1,
-      source,
-    },
+    value: featureVector(entityType, entityId, name, value, featureType, timestamp, source, window),
   };
 }
 
@@ -45,6 +27,3 @@ export function localParts(t: number, zone: string): { hour: number; dayOfWeek: 
   const d = DateTime.fromMillis(t, { zone });
   return { hour: d.hour, dayOfWeek: d.weekday - 1 };
 }
-
-/** The id of a rental class in a store, the key of per-class state and features. */
-export const classKey = (storeId: string, rentalClass: string): string => `${storeId}|${rentalClass}`;

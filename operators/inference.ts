@@ -15,26 +15,20 @@
 // Every prediction carries the model versions it combined, its inference time and the event time of the newest
 // feature value it read (the snapshot time).
 import type { Logger } from '../src/log.ts';
-import { deriveRow } from '../src/ml/preprocess.ts';
+import { addLevelInteractions, deriveRow, type FeatureRecord } from '../src/features/derive.ts';
+import { GLOBAL_ENTITY, classKey, columnName, type FeatureRef } from '../src/features/keys.ts';
 import {
   DEMAND_INTERACTIONS,
-  GLOBAL_ENTITY,
   GLOBAL_REFS,
   ITEM_REFS,
   STORE_REFS,
-  addLevelInteractions,
   demandClassRefs,
   rentalClassRefs,
-} from '../src/ml/train/features.ts';
+} from '../src/features/vocabulary.ts';
 import { MicroBatcher, type MicroBatcherOptions } from '../src/runtime/micro-batcher.ts';
 import type { AsyncOperator, OperatorContext, Rec } from '../src/runtime/operator.ts';
 import type { ClassEvent, PosTransaction, Prediction, RfidScan } from '../src/schemas/types.ts';
-import {
-  ensembleMembers,
-  predictEnsemble,
-  type FeatureRecord,
-  type ModelSource,
-} from '../src/serving/ensemble.ts';
+import { ensembleMembers, predictEnsemble, type ModelSource } from '../src/serving/ensemble.ts';
 import {
   demandCalendar,
   localDay,
@@ -43,10 +37,7 @@ import {
   type RentalHistory,
 } from '../src/serving/history.ts';
 import type { ServingMetrics } from '../src/serving/metrics.ts';
-import { columnName } from '../src/store/feature-store.ts';
 import type { OnlineValue } from '../src/store/online.ts';
-import type { FeatureRef } from '../src/store/types.ts';
-import { classKey } from './features.ts';
 import { packList, priceMultiplier, restockPlan, type PricingPolicy } from './services.ts';
 
 export interface ServingDeps {

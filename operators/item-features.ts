@@ -5,10 +5,10 @@
 // dedupWindowMs (two readers at one door) is a duplicate and is skipped.
 import type { ClassEvent, FeatureVector, RfidScan } from '../src/schemas/types.ts';
 import type { Operator, Rec } from '../src/runtime/operator.ts';
+import { classKey } from '../src/features/keys.ts';
+import { NEXT_STATUS, SCAN_TYPE_CODES, type ItemStatus } from '../src/features/vocabulary.ts';
 import { DAY } from './windows.ts';
-import { SCAN_TYPE_CODES, classKey, feature, localParts } from './features.ts';
-
-export type ItemStatus = 'available' | 'out' | 'returned' | 'repair';
+import { feature, localParts } from './features.ts';
 
 interface ItemState {
   firstSeen: number;
@@ -21,15 +21,6 @@ interface ItemState {
   lastReturnGrade: number | null;
   status: ItemStatus | null;
 }
-
-/** Where each scan type leaves an item. */
-export const NEXT_STATUS: Readonly<Record<string, ItemStatus>> = {
-  in: 'available',
-  out: 'out',
-  return: 'returned',
-  damage: 'repair',
-  repair: 'returned',
-};
 
 export interface ItemFeatureOptions {
   readonly zoneOf: (storeId: string) => string;

@@ -2,7 +2,8 @@
 // out, and units in repair, published as features when they change. Passes every class event on unchanged.
 import type { ClassEvent } from '../src/schemas/types.ts';
 import type { Operator } from '../src/runtime/operator.ts';
-import { classKey, feature } from './features.ts';
+import { classKey } from '../src/features/keys.ts';
+import { feature } from './features.ts';
 
 type Counts = Record<string, number>;
 

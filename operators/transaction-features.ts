@@ -3,7 +3,8 @@
 // per-class windows (rentals and revenue per hour and day).
 import type { ClassEvent, FeatureVector, PosTransaction } from '../src/schemas/types.ts';
 import type { Operator, Rec } from '../src/runtime/operator.ts';
-import { classKey, feature } from './features.ts';
+import { classKey } from '../src/features/keys.ts';
+import { feature } from './features.ts';
 
 export function transactionFeatures(): Operator<PosTransaction, FeatureVector> {
   return {

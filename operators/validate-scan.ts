@@ -1,5 +1,5 @@
 // VALIDATE for RFID scans: required fields, known scan type and store, sane event time and grade; event time becomes the record time.
-import { isScanType } from '../src/schemas/catalog.ts';
+import { isScanType } from '../src/features/vocabulary.ts';
 import type { RfidScan } from '../src/schemas/types.ts';
 import { recordError } from '../src/errors.ts';
 import type { Operator } from '../src/runtime/operator.ts';

@@ -9,6 +9,8 @@ import { transactionFeatures } from '../operators/transaction-features.ts';
 import { windowAggregate, type LateInfo } from '../operators/window-aggregate.ts';
 import { windowFeatures } from '../operators/window-features.ts';
 import { standardWindows } from '../operators/windows.ts';
+import { classKey, storeOfClassKey } from '../src/features/keys.ts';
+import { zoneOf } from '../src/features/zones.ts';
 import type { RawRecord } from '../src/runtime/operator.ts';
 import { Flow, type Branch } from '../src/runtime/topology.ts';
 import { loadSchema } from '../src/schemas/catalog.ts';
@@ -30,10 +32,6 @@ const FEATURE_TYPES = {
   return_scans: 'behavioral',
   damage_scans: 'quality',
 };
-
-export function zoneOf(config: Config): (storeId: string) => string {
-  return (storeId) => config.stores.timeZones[storeId] ?? config.stores.defaultTimeZone;
-}
 
 export function featureBranches(config: Config, pipelineName: string): Branch[] {
   const { topics, windows } = config;
@@ -70,8 +68,8 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
       .via(
         windowAggregate<ClassEvent>({
           name: 'class-windows',
-          windows: standardWindows((key) => zone(key.split('|')[0] ?? '')),
-          key: (e) => `${e.store_id}|${e.rental_class_num}`,
+          windows: standardWindows((key) => zone(storeOfClassKey(key))),
+          key: (e) => classKey(e.store_id, e.rental_class_num),
           time: (e) => e.event_time,
           aggregate: CLASS_MEASURES,
           graceMs: windows.graceMs,

@@ -12,7 +12,7 @@ import { mapOperator } from '../src/runtime/operator.ts';
 import { Flow, topology, type Branch, type Topology } from '../src/runtime/topology.ts';
 import { loadSchema } from '../src/schemas/catalog.ts';
 import type { Alert, ClassEvent, PosTransaction, Prediction, RfidScan } from '../src/schemas/types.ts';
-import { PREDICTION_SERVICES, type PredictionService } from '../src/serving/prediction-cache.ts';
+import { PREDICTION_SERVICES, type PredictionService } from '../src/features/vocabulary.ts';
 
 /** The six prediction services (one list for the pipeline, the prediction cache and the API). */
 export const SERVICES = PREDICTION_SERVICES;

@@ -1,7 +1,7 @@
 // Pure parsers for request values the JSON schemas cannot check alone: times given as ISO dates or ms, time
 // ranges, feature lists. Each failure is an API_BAD_REQUEST naming the parameter.
 import { TagstreamError } from '../errors.ts';
-import type { FeatureRef } from '../store/types.ts';
+import type { FeatureRef } from '../features/keys.ts';
 
 export function badRequest(message: string, details: Record<string, unknown> = {}): TagstreamError {
   return new TagstreamError('API_BAD_REQUEST', message, { details });

@@ -5,11 +5,8 @@ import type { Logger } from '../log.ts';
 import type { ModelRecord, ModelRegistry, ModelSummary } from '../ml/registry/registry.ts';
 import { ALERT_SEVERITIES } from '../schemas/catalog.ts';
 import type { Prediction } from '../schemas/types.ts';
-import {
-  PREDICTION_SERVICES,
-  isPredictionService,
-  type PredictionCache,
-} from '../serving/prediction-cache.ts';
+import { PREDICTION_SERVICES, isPredictionService } from '../features/vocabulary.ts';
+import type { PredictionCache } from '../serving/prediction-cache.ts';
 import type { FeatureStore } from '../store/types.ts';
 import type { DlqService, ReplayRequest } from './dlq.ts';
 import { parseFeatureRefs, parseRange } from './query.ts';

@@ -2,9 +2,9 @@
 // store and id_transactions readers the scoring stages use, and the serving topology on its own consumer group.
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
-import { zoneOf } from '../../pipelines/features.ts';
 import { servingTopology } from '../../pipelines/serving.ts';
 import { ClassRisk, type ServingDeps } from '../../operators/inference.ts';
+import { zoneOf } from '../features/zones.ts';
 import { createKafka } from '../io/kafka/client.ts';
 import { createSql } from '../io/mysql/pool.ts';
 import { createRedisClient } from '../io/redis/client.ts';

@@ -2,8 +2,8 @@
 // item counters the history sink keeps. Both count from id_transactions the same way, so the batch features and the
 // item master agree with each other and with the real-time `turnover_ltd` (operators/item-features.ts): a scan of
 // the same tag and type within windows.dedupWindowMs of the previous one is a second read at one door, not a rental.
-import { NEXT_STATUS } from '../../operators/item-features.ts';
-import { classKey } from '../../operators/features.ts';
+import { classKey } from '../features/keys.ts';
+import { NEXT_STATUS } from '../features/vocabulary.ts';
 import type { Sql } from '../io/mysql/pool.ts';
 import type { FeatureVector } from '../schemas/types.ts';
 import { toSqlDatetime } from '../store/offline.ts';

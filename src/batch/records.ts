@@ -4,7 +4,8 @@
 // Feature timestamps: a day's values are stamped at 00:00 UTC of that calendar day (epoch day * 86,400,000), a
 // week's at 00:00 UTC of its first day. Dates are the provider's calendar dates (the store's local day); stamping
 // them at UTC midnight keeps one key per day whatever the zone, which makes re-runs idempotent.
-import { feature } from '../../operators/features.ts';
+import { GLOBAL_ENTITY } from '../features/keys.ts';
+import { featureVector as fv } from '../features/vector.ts';
 import type {
   CalendarEvent,
   EconomicIndicators,
@@ -186,10 +187,8 @@ export function toCalendarEvent(c: CalendarRow, collectedAt: number, source: str
 }
 
 /** `global` is its own entity type; any other location or region is a store or a region. */
-const entityTypeOf = (id: string, otherwise: string): string => (id === 'global' ? 'global' : otherwise);
-
-/** A point-in-time feature, built as the streaming stages build theirs (operators/features.ts). */
-const fv = (...args: Parameters<typeof feature>): FeatureVector => feature(...args).value;
+const entityTypeOf = (id: string, otherwise: string): string =>
+  id === GLOBAL_ENTITY ? GLOBAL_ENTITY : otherwise;
 
 /** temperature_f, humidity_pct, precipitation_in per store (entity_type 'store'), stamped at the day's 00:00 UTC. */
 export function weatherFeatures(rows: readonly WeatherRow[]): FeatureVector[] {

@@ -21,14 +21,6 @@ import type {
 /** Every record is in this Avro namespace; the registry subject names use the full name. */
 export const AVRO_NAMESPACE = 'dev.tagstream';
 
-/** Scan types the pipeline accepts; on the wire scan_type is free text, checked against this list. */
-export const SCAN_TYPES = ['in', 'out', 'return', 'damage', 'repair'] as const;
-export type ScanType = (typeof SCAN_TYPES)[number];
-
-export function isScanType(s: string): s is ScanType {
-  return (SCAN_TYPES as readonly string[]).includes(s);
-}
-
 /** Alert severities; like scan_type, a plain string in Avro so a new level never breaks old readers. */
 export const ALERT_SEVERITIES = ['info', 'warning', 'critical'] as const;
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];

@@ -9,7 +9,7 @@
 export interface RfidScan {
   readonly tag_id: string;
   readonly rental_class_num: string;
-  /** Free text on the wire; the pipeline checks it is a ScanType (see catalog.ts SCAN_TYPES). */
+  /** Free text on the wire; the pipeline checks it is a ScanType (see src/features/vocabulary.ts SCAN_TYPES). */
   readonly scan_type: string;
   /** Event time, ms since epoch. */
   readonly scan_date: number;

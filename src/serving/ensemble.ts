@@ -5,6 +5,7 @@
 // Weights are the inverse of each member's validation score (MAE or log-loss: lower is better), normalised; a
 // member without a score gets the mean weight of the others (or 1 when none has one).
 import { TagstreamError } from '../errors.ts';
+import type { FeatureRecord } from '../features/derive.ts';
 import type { LoadedModel } from '../ml/registry/watcher.ts';
 import { numericValue } from '../ml/preprocess.ts';
 
@@ -45,9 +46,6 @@ export function weigh<M extends { validationScore: number | null }>(
   const total = raw.reduce((a, b) => a + b, 0);
   return members.map((m, i) => ({ ...m, weight: raw[i]! / total }));
 }
-
-/** A feature record: raw and derived columns by name (numbers, category strings, null/NaN for missing). */
-export type FeatureRecord = Readonly<Record<string, unknown>>;
 
 export interface EnsembleResult {
   /** One weighted prediction per record. */

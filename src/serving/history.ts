@@ -3,10 +3,11 @@
 //  - demand: the lags and weekday-adjusted levels of units rented per class and store before the target day. They
 //    change once a day, so they are computed once per target day for every class and store, and cached;
 //  - rentals: an item's counted rentals and damage scans before its `out` scan, one query per batch of items.
+import { classKey } from '../features/keys.ts';
+import { DEMAND_HISTORY_FEATURES, type DemandHistory, type DemandLevels } from '../features/vocabulary.ts';
 import type { Sql } from '../io/mysql/pool.ts';
 import {
   DAY_MS,
-  DEMAND_HISTORY_FEATURES,
   countedScans,
   dailyUnits,
   dayOfWeek,
@@ -16,11 +17,8 @@ import {
   localDayOf,
   localMidnight,
   monthOfDay,
-  type DemandHistory,
-  type DemandLevels,
 } from '../ml/train/labels.ts';
 import { loadScans } from '../ml/train/history.ts';
-import { classKey } from '../../operators/features.ts';
 
 export type DemandHistoryRow = DemandHistory & DemandLevels;
 

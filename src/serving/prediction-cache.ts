@@ -23,20 +23,8 @@ import {
 } from '../io/redis/client.ts';
 import type { Alert, Prediction } from '../schemas/types.ts';
 
-/** The prediction services, each on its own topic `predictions.<service>`. */
-export const PREDICTION_SERVICES = [
-  'demand',
-  'maintenance',
-  'quality',
-  'pricing',
-  'restock',
-  'pack',
-] as const;
-export type PredictionService = (typeof PREDICTION_SERVICES)[number];
-
-export function isPredictionService(s: string): s is PredictionService {
-  return (PREDICTION_SERVICES as readonly string[]).includes(s);
-}
+// Moved to the feature vocabulary; re-exported for src/app/prediction-sink.ts until its import is updated.
+export { PREDICTION_SERVICES } from '../features/vocabulary.ts';
 
 export interface RangeQuery {
   /** Inclusive bounds on event_time, ms since epoch; omitted: unbounded. */

@@ -4,11 +4,12 @@ import type { Config } from '../../config/schema.ts';
 import { recordError } from '../errors.ts';
 import { createSql, type Sql } from '../io/mysql/pool.ts';
 import { createRedisClient, type RedisClient, type RedisStats } from '../io/redis/client.ts';
+import { columnName, type FeatureRef } from '../features/keys.ts';
 import type { FeatureVector } from '../schemas/types.ts';
 import { defaultValue } from './defaults.ts';
 import { createOfflineStore } from './offline.ts';
 import { createOnlineStore } from './online.ts';
-import type { FeatureMatrix, FeatureRef, FeatureStore, LabelPoint, TrainingRow } from './types.ts';
+import type { FeatureMatrix, FeatureStore, LabelPoint, TrainingRow } from './types.ts';
 
 export interface FeatureStoreOptions {
   readonly mysqlUrl: string;
@@ -68,11 +69,6 @@ export function featureStoreOptions(
     onlineOnlyWindows: config.featureStore.onlineOnlyWindows,
     ...(hooks.metrics === undefined ? {} : { metrics: hooks.metrics }),
   };
-}
-
-/** `name`, or `name@window` for a windowed feature. */
-export function columnName(ref: FeatureRef): string {
-  return ref.window ? `${ref.name}@${ref.window}` : ref.name;
 }
 
 /** Rejects what neither store can hold, before anything is written (so a bad value never half-lands). */

@@ -12,7 +12,7 @@
 // histories (200 labels, 50 points per series: 0.37 vs 0.29 s). Training frames have many labels, so: merge.
 import type { Sql } from '../io/mysql/pool.ts';
 import type { FeatureVector } from '../schemas/types.ts';
-import type { FeatureRef } from './types.ts';
+import type { FeatureRef } from '../features/keys.ts';
 
 /** A value of one series and the event time it holds at. */
 export interface TimedValue {

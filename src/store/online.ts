@@ -10,7 +10,7 @@ import {
   type RedisReply,
 } from '../io/redis/client.ts';
 import type { FeatureVector } from '../schemas/types.ts';
-import type { FeatureRef } from './types.ts';
+import type { FeatureRef } from '../features/keys.ts';
 
 export interface OnlineValue {
   /** Event time of the value, ms since epoch. */

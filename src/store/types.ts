@@ -1,5 +1,6 @@
 // The feature store's contract: the offline log (MySQL) and the online cache (Redis) behind one interface.
 // Feature values are FeatureVector records (schemas/avro/feature_vector.avsc), the same shape as on features.*.
+import type { FeatureRef } from '../features/keys.ts';
 import type { FeatureVector } from '../schemas/types.ts';
 
 export type { FeatureVector };
@@ -9,12 +10,6 @@ export interface LabelPoint {
   readonly entityId: string;
   readonly timestamp: number;
   readonly label: number;
-}
-
-/** One feature read: by name, optionally one window ('' or omitted: per-event features). */
-export interface FeatureRef {
-  readonly name: string;
-  readonly window?: string;
 }
 
 export interface FeatureMatrix {

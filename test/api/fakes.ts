@@ -8,7 +8,7 @@ import type { ModelRecord, ModelSummary } from '../../src/ml/registry/registry.t
 import type { ModelSpec } from '../../src/ml/model-spec.ts';
 import type { Alert, Prediction } from '../../src/schemas/types.ts';
 import type { AlertQuery, RangeQuery } from '../../src/serving/prediction-cache.ts';
-import type { FeatureRef } from '../../src/store/types.ts';
+import type { FeatureRef } from '../../src/features/keys.ts';
 
 export const T0 = Date.UTC(2026, 5, 15, 12);
 

@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { classify } from '../../src/app/prediction-sink.ts';
 import type { Prediction } from '../../src/schemas/types.ts';
+import { PREDICTION_SERVICES, isPredictionService } from '../../src/features/vocabulary.ts';
 import {
-  PREDICTION_SERVICES,
   READ_RANGE,
   WRITE_ALERTS,
   WRITE_PREDICTIONS,
@@ -15,7 +15,6 @@ import {
   decodeCountHash,
   decodeStored,
   encodePrediction,
-  isPredictionService,
   planAlertWrites,
   planPredictionWrites,
   predictionKeys,

@@ -14,7 +14,8 @@ import {
 } from '../../src/ml/cv.ts';
 import { mae } from '../../src/ml/metrics.ts';
 import { predictSpec } from '../../src/ml/predict.ts';
-import { deriveFeatures, deriveRow, fitPreprocessing, transformRow } from '../../src/ml/preprocess.ts';
+import { deriveRow } from '../../src/features/derive.ts';
+import { deriveFeatures, fitPreprocessing, transformRow } from '../../src/ml/preprocess.ts';
 
 import { CATEGORICAL, NUMERIC, demandRows, tableOf } from './demand-rows.ts';
 

@@ -3,11 +3,9 @@
 import { table } from 'arquero';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DERIVED_FEATURES, deriveRow, derivedFeatureNames } from '../../src/features/derive.ts';
 import {
-  DERIVED_FEATURES,
   deriveFeatures,
-  deriveRow,
-  derivedFeatureNames,
   featureNames,
   featureWidth,
   fitPreprocessing,

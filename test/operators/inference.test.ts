@@ -14,9 +14,8 @@ import type { ClassEvent, PosTransaction, Prediction, RfidScan } from '../../src
 import { predictEnsemble, weigh, type ModelSource } from '../../src/serving/ensemble.ts';
 import type { DemandHistoryRow } from '../../src/serving/history.ts';
 import { noopServingMetrics, type ServingMetrics } from '../../src/serving/metrics.ts';
-import { columnName } from '../../src/store/feature-store.ts';
+import { columnName, type FeatureRef } from '../../src/features/keys.ts';
 import type { OnlineValue } from '../../src/store/online.ts';
-import type { FeatureRef } from '../../src/store/types.ts';
 
 const config = parseConfig({});
 const T0 = Date.UTC(2026, 5, 10, 15, 0); // 11:00 in New York (S1)

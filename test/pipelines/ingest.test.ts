@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeWire } from '../../src/io/registry/wire.ts';
 import { valueSubject } from '../../src/io/registry/registry.ts';
-import { SCAN_TYPES } from '../../src/schemas/catalog.ts';
+import { SCAN_TYPES } from '../../src/features/vocabulary.ts';
 import type { DeadLetter, RfidScan } from '../../src/schemas/types.ts';
 import {
   CLEAN_SCANS,

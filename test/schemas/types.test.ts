@@ -6,16 +6,15 @@ import { describe, expect, it } from 'vitest';
 import {
   ALERT_SEVERITIES,
   AVRO_NAMESPACE,
-  SCAN_TYPES,
   SCHEMA_NAMES,
   SCHEMAS,
   isAlertSeverity,
-  isScanType,
   loadSchema,
   schemaForTopic,
   type SchemaName,
   type SchemaRecordTypes,
 } from '../../src/schemas/catalog.ts';
+import { SCAN_TYPES, isScanType } from '../../src/features/vocabulary.ts';
 import type { TransactionItem } from '../../src/schemas/types.ts';
 
 // ---- Type level: what Avro types a TypeScript field type may stand for ------------------------------------

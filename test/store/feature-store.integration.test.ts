@@ -18,7 +18,7 @@ import {
   foldNewest,
   type OnlineValue,
 } from '../../src/store/online.ts';
-import type { FeatureRef } from '../../src/store/types.ts';
+import type { FeatureRef } from '../../src/features/keys.ts';
 import { rejectionOf } from '../helpers/errors.ts';
 import { HINT, createTestDatabase, testDatabaseUrl } from '../helpers/stack.ts';
 

@@ -27,15 +27,15 @@ import { AvroSerde, memoryRegistry } from '../../io/registry/registry.ts';
 import type { Logger } from '../../log.ts';
 import { FakeClock } from '../../runtime/clock.ts';
 import { noopMetrics } from '../../runtime/metrics.ts';
+import { columnName } from '../../features/keys.ts';
+import { trainingFeatureColumns } from '../../features/vocabulary.ts';
 import { RecordProcessor, type OutRecord } from '../../runtime/processor.ts';
 import { loadSchema } from '../../schemas/catalog.ts';
 import type { FeatureVector, PosTransaction, RfidScan } from '../../schemas/types.ts';
 import { inArrivalOrder } from '../../sim/arrival.ts';
 import { simulate, type SimOptions, type StreamEvent } from '../../sim/model.ts';
 import { FILES } from '../../sim/output.ts';
-import { columnName } from '../../store/feature-store.ts';
 import { createOfflineStore } from '../../store/offline.ts';
-import { trainingFeatureColumns } from './features.ts';
 
 export interface BackfillOptions {
   /** The simulator's output folder (manifest.json, external/). */

@@ -2,111 +2,22 @@
 // (getTrainingFrame, point-in-time correct), plus the label's own calendar and label-history columns. Every value
 // the store returns is checked again here to be stamped at or before its label's time.
 import { table, type ColumnTable } from 'arquero';
-import { classKey } from '../../../operators/features.ts';
 import { TagstreamError } from '../../errors.ts';
-import { columnName } from '../../store/feature-store.ts';
-import type { FeatureRef, FeatureStore, LabelPoint, TrainingRow } from '../../store/types.ts';
+import { addLevelInteractions } from '../../features/derive.ts';
+import { GLOBAL_ENTITY, classKey, columnName, type FeatureRef } from '../../features/keys.ts';
 import {
+  DEMAND_CALENDAR,
   DEMAND_HISTORY_FEATURES,
-  type DemandLabel,
-  type MaintenanceLabel,
-  type QualityLabel,
-} from './labels.ts';
-
-/** Features of a rental class in a store (entity `S1|TENT-20X20`), written by the pipeline and the historical collector. */
-export function demandClassRefs(historicalWindow: string): FeatureRef[] {
-  return [
-    { name: 'rentals', window: '1d' },
-    { name: 'rentals', window: '7d' },
-    { name: 'revenue', window: '7d' },
-    { name: 'out_scans', window: '7d' },
-    { name: 'return_scans', window: '7d' },
-    { name: 'available_stock' },
-    { name: 'items_out' },
-    { name: 'items_in_repair' },
-    { name: 'demand_rate', window: historicalWindow },
-    { name: 'items_count' },
-  ];
-}
-
-/** Per store (entity `S1`), from the weather and calendar collectors, stamped at 00:00 UTC of their day. */
-export const STORE_REFS: readonly FeatureRef[] = [
-  { name: 'temperature_f' },
-  { name: 'humidity_pct' },
-  { name: 'precipitation_in' },
-  { name: 'is_wedding_season' },
-  { name: 'is_holiday_season' },
-  { name: 'days_to_next_event' },
-];
-
-/** Entity `global`, from the economic collector (weekly). */
-export const GLOBAL_REFS: readonly FeatureRef[] = [
-  { name: 'consumer_confidence' },
-  { name: 'unemployment_rate' },
-  { name: 'interest_rate' },
-];
-export const GLOBAL_ENTITY = 'global';
-
-/** Per item (entity = tag id), from operators/item-features.ts and the historical collector. */
-export const ITEM_REFS: readonly FeatureRef[] = [
-  { name: 'usage_frequency_7d' },
-  { name: 'days_since_last_use' },
-  { name: 'turnover_ltd' },
-  { name: 'quality_grade' },
-  { name: 'quality_degradation_rate' },
-  { name: 'repair_count' },
-];
-
-/** Class features an item's rental sees (entity `store|class` of the item). */
-export function rentalClassRefs(historicalWindow: string): FeatureRef[] {
-  return [
-    { name: 'damage_scans', window: '7d' },
-    { name: 'out_scans', window: '7d' },
-    { name: 'items_in_repair' },
-    { name: 'available_stock' },
-    { name: 'damage_rate', window: historicalWindow },
-    { name: 'mean_quality_grade', window: historicalWindow },
-  ];
-}
-
-/** Every stored feature (column name, `name@window`) training reads: what a backfill has to write. */
-export function trainingFeatureColumns(historicalWindow: string): Set<string> {
-  return new Set(
-    [
-      ...demandClassRefs(historicalWindow),
-      ...STORE_REFS,
-      ...GLOBAL_REFS,
-      ...ITEM_REFS,
-      ...rentalClassRefs(historicalWindow),
-    ].map(columnName),
-  );
-}
-
-/**
- * The weekday-adjusted level times the target day's weather and events: demand moves multiplicatively (rain takes a
- * share of an outdoor class's rentals, not a fixed number), which a linear model only sees through such products.
- */
-export const DEMAND_INTERACTIONS = [
-  'level_x_precipitation',
-  'level_x_temperature',
-  'level_x_event_day',
-] as const;
-
-/** Adds the DEMAND_INTERACTIONS columns (serving can pass one-row columns). */
-export function addLevelInteractions(columns: Record<string, unknown[]>): void {
-  const level = columns['level_weekday_28']!;
-  const product = (other: unknown[], f: (v: number) => number): (number | null)[] =>
-    level.map((l, i) => {
-      const v = other[i];
-      return typeof l === 'number' && typeof v === 'number' ? l * f(v) : null;
-    });
-  columns['level_x_precipitation'] = product(columns['precipitation_in']!, (v) => v);
-  columns['level_x_temperature'] = product(columns['temperature_f']!, (v) => v);
-  columns['level_x_event_day'] = product(columns['days_to_next_event']!, (v) => (v === 0 ? 1 : 0));
-}
-
-/** Calendar columns of the demand target day, computed from the label time. */
-export const DEMAND_CALENDAR = ['day_of_week', 'target_month', 'day_of_year'] as const;
+  DEMAND_INTERACTIONS,
+  GLOBAL_REFS,
+  ITEM_REFS,
+  RENTAL_HISTORY,
+  STORE_REFS,
+  demandClassRefs,
+  rentalClassRefs,
+} from '../../features/vocabulary.ts';
+import type { FeatureStore, LabelPoint, TrainingRow } from '../../store/types.ts';
+import type { DemandLabel, MaintenanceLabel, QualityLabel } from './labels.ts';
 
 /**
  * Throws INTERNAL if any value of a frame is stamped after its label's time: the store promises the as-of join, and
@@ -258,9 +169,6 @@ export async function demandFrame(
 const CLASS_ENTITIES_PER_READ = 4;
 /** Item entities per read: a few hundred values each a year. */
 const ITEM_ENTITIES_PER_READ = 200;
-
-/** Label-history columns of a rental (labels.ts RentalLabel), computed from scans before the `out` scan. */
-export const RENTAL_HISTORY = ['grade_at_out', 'prior_damages', 'prior_rentals'] as const;
 
 /**
  * The rental frame (maintenance and quality): one row per rental with the item's stored features and its class's

@@ -10,7 +10,8 @@
 //   (grade, turnover at checkout) are what the pipeline knows the moment the item leaves; the label only looks at
 //   later scans.
 import { DateTime } from 'luxon';
-import { classKey } from '../../../operators/features.ts';
+import { classKey } from '../../features/keys.ts';
+import type { DemandHistory, DemandLevels } from '../../features/vocabulary.ts';
 
 export const DAY_MS = 86_400_000;
 
@@ -178,51 +179,6 @@ export function dailyUnits(counted: readonly Scan[], opts: DailyOptions): DailyS
   }
   return out;
 }
-
-/**
- * Features of a target day from the label history: only days before it (strictly before the cut-off). null where
- * the window reaches before the series starts. `units_lag_7` is the seasonal-naive forecast (same weekday last week).
- */
-export interface DemandHistory {
-  readonly units_lag_1: number | null;
-  readonly units_lag_7: number | null;
-  readonly units_mean_7: number | null;
-  /** Mean of the same weekday over the last 4 weeks (D-7, D-14, D-21, D-28). */
-  readonly units_same_weekday_4w: number | null;
-  readonly units_mean_28: number | null;
-}
-
-/**
- * Weekday-adjusted levels: the class's recent mean (over whole weeks, so every weekday counts equally) times how the
- * target's weekday compares with an average day in its store. The classical improvement on "same weekday last week":
- * the level is averaged over more days, and the weekday profile is pooled over every class of the store.
- */
-export interface DemandLevels {
-  /** Store-wide: mean units of the target's weekday over the last (up to) 8 weeks / mean units per day then. */
-  readonly store_weekday_ratio: number | null;
-  /** Mean of the last 7, 14 and 28 days (fewer whole weeks at the start of the history) × store_weekday_ratio. */
-  readonly level_weekday_7: number | null;
-  readonly level_weekday_14: number | null;
-  readonly level_weekday_28: number | null;
-  /**
-   * The class's mean per store and day over the 28 days before, pooled over every store (each store's days that had
-   * ended by this label's cut-off) × store_weekday_ratio: a steadier level for a class that rents little here.
-   */
-  readonly class_level_weekday: number | null;
-}
-
-export const DEMAND_HISTORY_FEATURES: readonly (keyof DemandHistory | keyof DemandLevels)[] = [
-  'units_lag_1',
-  'units_lag_7',
-  'units_mean_7',
-  'units_same_weekday_4w',
-  'units_mean_28',
-  'store_weekday_ratio',
-  'level_weekday_7',
-  'level_weekday_14',
-  'level_weekday_28',
-  'class_level_weekday',
-];
 
 /** demandHistory for the day at index `i` of a series' units (index 0 = its first day). */
 export function demandHistory(units: readonly number[], i: number): DemandHistory {

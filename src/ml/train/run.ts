@@ -1,7 +1,7 @@
 // One training run against the configured stores: what `npm run train` and the pipeline's nightly retrain both call,
 // so the two cannot drift apart. Opens and closes its own connections.
 import type { Config } from '../../../config/schema.ts';
-import { zoneOf } from '../../../pipelines/features.ts';
+import { zoneOf } from '../../features/zones.ts';
 import { createKafka } from '../../io/kafka/client.ts';
 import { createSql } from '../../io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../io/registry/registry.ts';

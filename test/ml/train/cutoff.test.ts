@@ -11,9 +11,9 @@ import {
   maintenanceLabels,
   type Scan,
 } from '../../../src/ml/train/labels.ts';
-import { columnName } from '../../../src/store/feature-store.ts';
+import { columnName, type FeatureRef } from '../../../src/features/keys.ts';
 import { asOfMerge, type TimedValue } from '../../../src/store/offline.ts';
-import type { FeatureRef, FeatureStore, TrainingRow } from '../../../src/store/types.ts';
+import type { FeatureStore, TrainingRow } from '../../../src/store/types.ts';
 
 const DAY = 86_400_000;
 const zoneOf = (): string => 'America/New_York';

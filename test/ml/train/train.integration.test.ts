@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import { xoroshiro128plus } from 'pure-rand';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { zoneOf } from '../../../pipelines/features.ts';
+import { zoneOf } from '../../../src/features/zones.ts';
 import { insertScansStatement, scanParams, type SourcedScan } from '../../../src/app/history-sink.ts';
 import { migrate } from '../../../src/io/mysql/migrate.ts';
 import { createSql, splitDatabase, type Sql } from '../../../src/io/mysql/pool.ts';
