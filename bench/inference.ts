@@ -9,7 +9,6 @@ import { type OnnxModel, loadModel } from '../src/ml/onnx/session.ts';
 import { compilePredictor, predictSpec } from '../src/ml/predict.ts';
 import { type Kind, maxRelativeError, randomFixture, randomRows, seeded } from '../test/ml/random-spec.ts';
 import { parseConfig } from '../config/load.ts';
-import { ClassRisk } from '../operators/inference.ts';
 import { scoringBranches } from '../pipelines/serving.ts';
 import { LoadedModel } from '../src/ml/registry/watcher.ts';
 import { columnName } from '../src/features/keys.ts';
@@ -203,6 +202,7 @@ async function benchStage(): Promise<string[]> {
       versions: () => Object.fromEntries([...models].map(([s, m]) => [s, m.version])),
     },
     demandHistory: { forDay: async () => () => ({}) as never },
+    classRentals: { forDay: async () => () => [] },
     rentalHistory: async (items: readonly unknown[]) =>
       items.map((_, i) => ({ prior_rentals: i % 9, prior_damages: i % 2 })),
     metrics: noopServingMetrics,
@@ -215,7 +215,6 @@ async function benchStage(): Promise<string[]> {
     pricing: config.serving.pricing,
     packHorizonDays: 7,
     maintenanceK: 3,
-    classRisk: new ClassRisk(),
   };
   const driver = await TestDriver.create(topology('bench', scoringBranches(config, deps)));
   const topic = `${config.topics.cleanPrefix}${config.topics.scans}`;

@@ -7,12 +7,12 @@
 // Scoring flows are stateless and async (micro-batched); alert flows are stateful (changelogged) and synchronous.
 import type { Config } from '../config/schema.ts';
 import { alertRules } from '../operators/alert-rules.ts';
-import { classScoring, itemScoring, packScoring, type ServingDeps } from '../operators/inference.ts';
 import { mapOperator } from '../src/runtime/operator.ts';
 import { Flow, topology, type Branch, type Topology } from '../src/runtime/topology.ts';
 import { loadSchema } from '../src/schemas/catalog.ts';
 import type { Alert, ClassEvent, PosTransaction, Prediction, RfidScan } from '../src/schemas/types.ts';
 import { PREDICTION_SERVICES, type PredictionService } from '../src/features/vocabulary.ts';
+import { ScoringService, type ServingDeps } from '../src/serving/scoring.ts';
 
 /** The six prediction services (one list for the pipeline, the prediction cache and the API). */
 export const SERVICES = PREDICTION_SERVICES;
@@ -27,18 +27,19 @@ export function scoringBranches(config: Config, deps: ServingDeps): Branch[] {
   const { topics } = config;
   const schema = loadSchema('prediction');
   const to = (s: ServiceName) => predictionsTopic(config, s);
+  const scoring = new ScoringService(deps);
   return [
     Flow.from<RfidScan>(`${topics.cleanPrefix}${topics.scans}`)
-      .via(itemScoring(deps))
+      .via(scoring.itemScoring())
       .side('quality', to('quality'), schema)
       .to(to('maintenance'), schema),
     Flow.from<ClassEvent>(topics.classEvents)
-      .via(classScoring(deps))
+      .via(scoring.classScoring())
       .side('pricing', to('pricing'), schema)
       .side('restock', to('restock'), schema)
       .to(to('demand'), schema),
     Flow.from<PosTransaction>(`${topics.cleanPrefix}${topics.transactions}`)
-      .via(packScoring(deps))
+      .via(scoring.packScoring())
       .to(to('pack'), schema),
   ];
 }

@@ -3,7 +3,6 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
 import { servingTopology } from '../../pipelines/serving.ts';
-import { ClassRisk, type ServingDeps } from '../../operators/inference.ts';
 import { zoneOf } from '../features/zones.ts';
 import { createKafka } from '../io/kafka/client.ts';
 import { createSql } from '../io/mysql/pool.ts';
@@ -14,7 +13,8 @@ import { createModelRegistry } from '../ml/registry/registry.ts';
 import { ModelWatcher } from '../ml/registry/watcher.ts';
 import { alertsCounter, prometheusServingMetrics } from '../metrics/prometheus.ts';
 import { noopServingMetrics, type ServingMetrics } from '../serving/metrics.ts';
-import { demandHistorySource, rentalHistories } from '../serving/history.ts';
+import { labelHistorySource, rentalHistories } from '../serving/history.ts';
+import type { ServingDeps } from '../serving/scoring.ts';
 import { createOnlineStore } from '../store/online.ts';
 import { startPipeline, type RunningPipeline } from './pipeline.ts';
 
@@ -75,6 +75,11 @@ export async function startServing(config: Config, options: ServingOptions): Pro
   try {
     await watcher.start();
     const zone = zoneOf(config);
+    const history = labelHistorySource(sql, {
+      zoneOf: zone,
+      historyDays: config.serving.historyDays,
+      dedupWindowMs: config.windows.dedupWindowMs,
+    });
     const deps: ServingDeps = {
       online: createOnlineStore(redis, {
         prefix: config.featureStore.redisPrefix,
@@ -82,11 +87,8 @@ export async function startServing(config: Config, options: ServingOptions): Pro
         writeBatch: config.featureStore.writeBatch,
       }),
       models: watcher,
-      demandHistory: demandHistorySource(sql, {
-        zoneOf: zone,
-        historyDays: config.serving.historyDays,
-        dedupWindowMs: config.windows.dedupWindowMs,
-      }),
+      demandHistory: history.demand,
+      classRentals: history.rentals,
       rentalHistory: (items) => rentalHistories(sql, items, config.windows.dedupWindowMs),
       metrics,
       log: log.child({ component: 'serving' }),
@@ -98,7 +100,6 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       pricing: config.serving.pricing,
       packHorizonDays: config.serving.packHorizonDays,
       maintenanceK: config.serving.maintenanceK,
-      classRisk: new ClassRisk(),
     };
     const pipeline = await startPipeline(
       servingConfig(config),

@@ -2,6 +2,8 @@
 // same source (id_transactions), so a model sees at serving exactly the kind of value it was trained on:
 //  - demand: the lags and weekday-adjusted levels of units rented per class and store before the target day. They
 //    change once a day, so they are computed once per target day for every class and store, and cached;
+//  - class rentals: the latest counted rentals of every class out of every store before the target day, from the
+//    same load (pack scoring scores them with the maintenance model for the class's predicted damage rate);
 //  - rentals: an item's counted rentals and damage scans before its `out` scan, one query per batch of items.
 import { classKey } from '../features/keys.ts';
 import { DEMAND_HISTORY_FEATURES, type DemandHistory, type DemandLevels } from '../features/vocabulary.ts';
@@ -17,6 +19,7 @@ import {
   localDayOf,
   localMidnight,
   monthOfDay,
+  type Scan,
 } from '../ml/train/labels.ts';
 import { loadScans } from '../ml/train/history.ts';
 
@@ -36,27 +39,60 @@ export interface DemandHistorySource {
   forDay(day: number): Promise<(storeId: string, rentalClass: string) => DemandHistoryRow>;
 }
 
+/** A counted rental (`out` scan) of an item of a class out of a store. */
+export interface ClassRental {
+  readonly tagId: string;
+  readonly storeId: string;
+  readonly rentalClass: string;
+  /** Event time of the `out` scan. */
+  readonly time: number;
+  /** Grade on the `out` scan. */
+  readonly grade: number;
+}
+
+export interface ClassRentalSource {
+  /**
+   * The latest counted rentals of (store, class) before local day `day` began in the store's zone, oldest first (at
+   * most `rentalsPerClass`, only those in the loaded history); empty for a class without rentals there.
+   */
+  forDay(day: number): Promise<(storeId: string, rentalClass: string) => readonly ClassRental[]>;
+}
+
 /** Every label-history column null: a class and store without history before the day. */
 const EMPTY = Object.fromEntries(
   DEMAND_HISTORY_FEATURES.map((c) => [c, null]),
 ) as unknown as DemandHistoryRow;
 
+/** Rentals per class and store that the class's predicted damage rate averages over, by default. */
+export const CLASS_RISK_RENTALS = 20;
+
+interface DayHistory {
+  readonly demand: (storeId: string, rentalClass: string) => DemandHistoryRow;
+  readonly rentals: (storeId: string, rentalClass: string) => readonly ClassRental[];
+}
+
+const NO_HISTORY: DayHistory = { demand: () => EMPTY, rentals: () => [] };
+
 /**
- * Demand history per target day from id_transactions: scans of the `historyDays` days before the day (in the zone
- * furthest ahead) are loaded once, counted (double reads dropped) and turned into daily series that end the day
- * before; the result is cached for the last few days asked for (a replay crosses midnight many times).
+ * The label history per target day from id_transactions: scans of the `historyDays` days before the day (in the
+ * zone furthest ahead) are loaded once, counted (double reads dropped) and turned into the demand columns (daily
+ * series that end the day before) and each class's latest rentals out of each store; the result is cached for the
+ * last few days asked for (a replay crosses midnight many times). Both are functions of id_transactions and the day
+ * alone: every instance, and an instance after a restart, computes the same.
  */
-export function demandHistorySource(
+export function labelHistorySource(
   sql: Sql,
   opts: {
     zoneOf: (storeId: string) => string;
     historyDays: number;
     dedupWindowMs: number;
     cacheDays?: number;
+    rentalsPerClass?: number;
   },
-): DemandHistorySource {
-  const cache = new Map<number, Promise<(s: string, c: string) => DemandHistoryRow>>();
-  const build = async (day: number): Promise<(s: string, c: string) => DemandHistoryRow> => {
+): { readonly demand: DemandHistorySource; readonly rentals: ClassRentalSource } {
+  const perClass = opts.rentalsPerClass ?? CLASS_RISK_RENTALS;
+  const cache = new Map<number, Promise<DayHistory>>();
+  const build = async (day: number): Promise<DayHistory> => {
     const from = (day - opts.historyDays - 1) * DAY_MS;
     // Up to the day's start in every zone: UTC−12 starts last, so +14 h covers all.
     const to = day * DAY_MS + 14 * 3_600_000;
@@ -68,7 +104,7 @@ export function demandHistorySource(
     };
     const counted = countedScans(await loadScans(sql, { from, to }), opts.dedupWindowMs);
     const before = counted.filter((s) => s.time < cutoffOf(s.storeId));
-    if (before.length === 0) return () => EMPTY;
+    if (before.length === 0) return NO_HISTORY;
     // A loop, not Math.min(...): a season of scans is more arguments than a call takes.
     let start = Infinity;
     for (const s of before) if (s.time < start) start = s.time;
@@ -84,21 +120,47 @@ export function demandHistorySource(
       if (i <= 0) continue;
       rows.set(s.entityId, { ...demandHistory(s.units, i), ...levels(s, i, cutoffOf(s.storeId)) });
     }
-    return (storeId, rentalClass) => rows.get(classKey(storeId, rentalClass)) ?? EMPTY;
+    const rentals = latestRentals(before, perClass);
+    return {
+      demand: (storeId, rentalClass) => rows.get(classKey(storeId, rentalClass)) ?? EMPTY,
+      rentals: (storeId, rentalClass) => rentals.get(classKey(storeId, rentalClass)) ?? [],
+    };
+  };
+  const forDay = (day: number): Promise<DayHistory> => {
+    let p = cache.get(day);
+    if (!p) {
+      p = build(day);
+      p.catch(() => cache.delete(day)); // a failed load is retried by the next batch
+      cache.set(day, p);
+      for (const k of [...cache.keys()].sort((a, b) => a - b).slice(0, -(opts.cacheDays ?? 3)))
+        cache.delete(k);
+    }
+    return p;
   };
   return {
-    forDay(day) {
-      let p = cache.get(day);
-      if (!p) {
-        p = build(day);
-        p.catch(() => cache.delete(day)); // a failed load is retried by the next batch
-        cache.set(day, p);
-        for (const k of [...cache.keys()].sort((a, b) => a - b).slice(0, -(opts.cacheDays ?? 3)))
-          cache.delete(k);
-      }
-      return p;
-    },
+    demand: { forDay: async (day) => (await forDay(day)).demand },
+    rentals: { forDay: async (day) => (await forDay(day)).rentals },
   };
+}
+
+/** The last `n` counted `out` scans of each class and store (by time, then id), oldest first. */
+function latestRentals(counted: readonly Scan[], n: number): Map<string, ClassRental[]> {
+  const outs = counted.filter((s) => s.scanType === 'out').sort((a, b) => a.time - b.time || a.id - b.id);
+  const out = new Map<string, ClassRental[]>();
+  for (const s of outs) {
+    const key = classKey(s.storeId, s.rentalClass);
+    let list = out.get(key);
+    if (!list) out.set(key, (list = []));
+    list.push({
+      tagId: s.tagId,
+      storeId: s.storeId,
+      rentalClass: s.rentalClass,
+      time: s.time,
+      grade: s.grade,
+    });
+  }
+  for (const [key, list] of out) if (list.length > n) out.set(key, list.slice(-n));
+  return out;
 }
 
 /** The local day (epoch day of the local date) of an instant in a zone. */

@@ -1,9 +1,9 @@
 // The scoring stages on the in-process driver: which events are scored, that the models get the online values and
 // the label-history columns in the columns they were trained on, micro-batching (one read per entity kind and one
-// inference call per model per batch), the derived services, the ensemble, and what happens without a model.
+// inference call per model per batch), the derived services, the ensemble, and what happens without a model. The
+// stages keep no state between events: a pack list's predicted damage rates are recomputed from the class's rentals.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.ts';
-import { ClassRisk, type ServingDeps } from '../../operators/inference.ts';
 import { scoringBranches, servingTopology } from '../../pipelines/serving.ts';
 import type { ModelSpec } from '../../src/ml/model-spec.ts';
 import type { LoadedModel } from '../../src/ml/registry/watcher.ts';
@@ -12,8 +12,9 @@ import { topology } from '../../src/runtime/topology.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
 import type { ClassEvent, PosTransaction, Prediction, RfidScan } from '../../src/schemas/types.ts';
 import { predictEnsemble, weigh, type ModelSource } from '../../src/serving/ensemble.ts';
-import type { DemandHistoryRow } from '../../src/serving/history.ts';
+import type { ClassRental, DemandHistoryRow } from '../../src/serving/history.ts';
 import { noopServingMetrics, type ServingMetrics } from '../../src/serving/metrics.ts';
+import type { ServingDeps } from '../../src/serving/scoring.ts';
 import { columnName, type FeatureRef } from '../../src/features/keys.ts';
 import type { OnlineValue } from '../../src/store/online.ts';
 
@@ -112,6 +113,7 @@ function deps(over: Partial<ServingDeps>): ServingDeps {
     online: online({}),
     models: models(),
     demandHistory: { forDay: async () => () => HISTORY },
+    classRentals: { forDay: async () => () => [] },
     rentalHistory: async (items) => items.map(() => ({ prior_rentals: 7, prior_damages: 2 })),
     metrics: noopServingMetrics,
     log: { warn: () => undefined } as unknown as ServingDeps['log'],
@@ -123,7 +125,6 @@ function deps(over: Partial<ServingDeps>): ServingDeps {
     pricing: { elasticity: 0.5, min: 0.8, max: 1.5 },
     packHorizonDays: 7,
     maintenanceK: 3,
-    classRisk: new ClassRisk(),
     ...over,
   };
 }
@@ -310,12 +311,29 @@ describe('pack scoring', () => {
     total_amount: 1015,
   });
 
+  /** Rentals of TENT out of S1 before the booking's day; no rentals of CHAIR. */
+  const tentRentals = (n: number): ClassRental[] =>
+    Array.from({ length: n }, (_, i) => ({
+      tagId: `TAG-${i}`,
+      storeId: 'S1',
+      rentalClass: 'TENT',
+      time: T0 - 86_400_000 - i * 60_000,
+      grade: 4,
+    }));
+  const rentalsOf =
+    (rentals: readonly ClassRental[]) =>
+    (storeId: string, rentalClass: string): readonly ClassRental[] =>
+      rentals.filter((r) => r.storeId === storeId && r.rentalClass === rentalClass);
+
   it('packs bookings of the next N days with spares for predicted damage', async () => {
-    const risk = new ClassRisk();
-    risk.update('S1|TENT', 0.25);
     const store = online({ 'S1|CHAIR': { 'damage_rate@90d': { value: 0.1, timestamp: T0 - 1 } } });
     const driver = await driverFor(
-      deps({ online: store, classRisk: risk, models: models(fakeModel('maintenance', 'm-v1', {})) }),
+      deps({
+        online: store,
+        // Every TENT rental out of S1 scores 0.25.
+        classRentals: { forDay: async () => rentalsOf(tentRentals(3)) },
+        models: models(fakeModel('maintenance', 'm-v1', {}, null, 0.25)),
+      }),
     );
     await driver.pipeBatch(TXS, loadSchema('posTransaction'), [{ value: tx(3) }, { value: tx(9) }]);
     const out = (await driver.read<Prediction>(pred('pack'))).map((r) => r.value);
@@ -332,6 +350,76 @@ describe('pack scoring', () => {
       { rentalClass: 'TENT', booked: 10, spares: 3, units: 13, damage_source: 'maintenance model' },
     ]);
     expect(out[0]!.prediction).toBe(17);
+  });
+
+  it("predicts a class's damage rate as the mean maintenance prediction over its rentals out of the store", async () => {
+    // p = 0.125 × prior damages: items with 0, 1, 2 and 5 damages → mean 0.25 (the last alone: 0.625); 10 booked
+    // → 3 spares. (Multiples of 1/8 are exact in the model's float32.)
+    const damages = [0, 1, 2, 5];
+    const asked: number[] = [];
+    const maintenance = fakeModel('maintenance', 'm-v1', { prior_damages: 0.125 });
+    const driver = await driverFor(
+      deps({
+        classRentals: {
+          forDay: async (day) => {
+            asked.push(day);
+            return rentalsOf(tentRentals(4));
+          },
+        },
+        rentalHistory: async (items) =>
+          items.map((i) => ({ prior_rentals: 3, prior_damages: damages[Number(i.tagId.slice(4))]! })),
+        models: models(maintenance),
+      }),
+    );
+    await driver.pipeBatch(TXS, loadSchema('posTransaction'), [{ value: tx(2) }]);
+    const [p] = (await driver.read<Prediction>(pred('pack'))).map((r) => r.value);
+    const tent = JSON.parse(p!.details!).lines.find((l: { rentalClass: string }) => l.rentalClass === 'TENT');
+    expect(tent).toMatchObject({ booked: 10, spares: 3, damage_source: 'maintenance model' });
+    // The rentals before the booking's local day (New York), scored in one call.
+    expect(asked).toEqual([DAY]);
+    expect(maintenance.calls).toEqual([4]);
+  });
+
+  it('gives the same pack list on a fresh instance and whatever the instance scored before', async () => {
+    const setup = () =>
+      deps({
+        classRentals: { forDay: async () => rentalsOf(tentRentals(2)) },
+        models: models(fakeModel('maintenance', 'm-v1', { prior_damages: 0.125 })),
+      });
+    const busy = await driverFor(setup());
+    // Item scoring of TENT rentals out of S1 (what the old in-memory moving average fed on) must not move the rate.
+    await busy.pipeBatch(
+      SCANS,
+      loadSchema('rfidScan'),
+      [1, 2, 3].map((i) => ({ value: scan(i) })),
+    );
+    expect(await busy.read(pred('maintenance'))).toHaveLength(3);
+    await busy.pipeBatch(TXS, loadSchema('posTransaction'), [{ value: tx(1) }]);
+    const fresh = await driverFor(setup());
+    await fresh.pipeBatch(TXS, loadSchema('posTransaction'), [{ value: tx(1) }]);
+    const details = async (d: TestDriver) =>
+      (await d.read<Prediction>(pred('pack'))).map((r) => JSON.parse(r.value.details!));
+    const a = await details(busy);
+    expect(a).toHaveLength(1);
+    expect(a).toEqual(await details(fresh));
+    expect(a[0].lines.find((l: { rentalClass: string }) => l.rentalClass === 'TENT')).toMatchObject({
+      spares: 3, // ⌈10 × 0.25⌉ (2 prior damages each, from the default rental history)
+      damage_source: 'maintenance model',
+    });
+  });
+
+  it('falls back to the stored damage rate without a maintenance model', async () => {
+    const store = online({ 'S1|TENT': { 'damage_rate@90d': { value: 0.05, timestamp: T0 - 1 } } });
+    const driver = await driverFor(
+      deps({ online: store, classRentals: { forDay: async () => rentalsOf(tentRentals(3)) } }),
+    );
+    await driver.pipeBatch(TXS, loadSchema('posTransaction'), [{ value: tx(0) }]);
+    const [p] = (await driver.read<Prediction>(pred('pack'))).map((r) => r.value);
+    expect(p!.model_versions).toEqual([]);
+    expect(JSON.parse(p!.details!).lines).toEqual([
+      { rentalClass: 'CHAIR', booked: 3, spares: 0, units: 3, damage_source: 'historical damage rate' },
+      { rentalClass: 'TENT', booked: 10, spares: 1, units: 11, damage_source: 'historical damage rate' },
+    ]);
   });
 });
 

@@ -1,0 +1,108 @@
+// The label history serving loads per target day: one id_transactions load feeds both the demand columns and each
+// class's latest rentals out of each store (what pack scoring's predicted damage rate averages over).
+import { describe, expect, it } from 'vitest';
+import type { Sql } from '../../src/io/mysql/pool.ts';
+import { CLASS_RISK_RENTALS, labelHistorySource } from '../../src/serving/history.ts';
+
+const ZONES: Record<string, string> = { S1: 'America/New_York', S2: 'America/Los_Angeles' };
+const zoneOf = (s: string): string => ZONES[s] ?? 'UTC';
+const DAY = Math.floor(Date.UTC(2026, 5, 10) / 86_400_000);
+/** 00:00 on DAY in New York. */
+const MIDNIGHT_S1 = Date.UTC(2026, 5, 10, 4);
+const MINUTE = 60_000;
+
+interface Row {
+  id: number;
+  tag_id: string;
+  rental_class_num: string;
+  store_id: string;
+  scan_type: string;
+  scan_date: Date;
+  quality_grade: number;
+}
+
+/** A Sql whose every query returns `rows` (loadScans' one SELECT), counting the queries. */
+function fakeSql(rows: readonly Row[]): Sql & { queries: number } {
+  const sql = {
+    queries: 0,
+    async query<T>(): Promise<T[]> {
+      sql.queries++;
+      return rows as unknown as T[];
+    },
+    execute: async () => ({ affectedRows: 0 }),
+    end: async () => undefined,
+    transaction: async () => {
+      throw new Error('not used');
+    },
+  };
+  return sql as unknown as Sql & { queries: number };
+}
+
+let id = 0;
+const row = (tag: string, type: string, t: number, store = 'S1', cls = 'TENT', grade = 4): Row => ({
+  id: ++id,
+  tag_id: tag,
+  rental_class_num: cls,
+  store_id: store,
+  scan_type: type,
+  scan_date: new Date(t),
+  quality_grade: grade,
+});
+
+describe('label history: class rentals', () => {
+  it("keeps each class's latest counted rentals out of each store before the store's day began", async () => {
+    const rows = [
+      // 25 rentals of TENT out of S1 in the days before, one an hour; TAG-24's is read twice at the door.
+      ...Array.from({ length: 25 }, (_, i) => row(`TAG-${i}`, 'out', MIDNIGHT_S1 - (25 - i) * 60 * MINUTE)),
+      row('TAG-24', 'out', MIDNIGHT_S1 - 60 * MINUTE + 1_000),
+      // A return is not a rental; a rental after S1's midnight is the target day's, not history.
+      row('TAG-0', 'return', MIDNIGHT_S1 - 30 * MINUTE),
+      row('TAG-99', 'out', MIDNIGHT_S1 + MINUTE),
+      // Another store and another class are their own lists.
+      row('TAG-50', 'out', MIDNIGHT_S1 - 10 * MINUTE, 'S2'),
+      row('TAG-60', 'out', MIDNIGHT_S1 - 10 * MINUTE, 'S1', 'CHAIR', 2),
+    ];
+    const sql = fakeSql(rows);
+    const history = labelHistorySource(sql, { zoneOf, historyDays: 70, dedupWindowMs: 5_000 });
+    const rentals = await history.rentals.forDay(DAY);
+    const tent = rentals('S1', 'TENT');
+    expect(tent).toHaveLength(CLASS_RISK_RENTALS);
+    expect(tent.map((r) => r.tagId)).toEqual(Array.from({ length: 20 }, (_, i) => `TAG-${i + 5}`));
+    expect(tent[19]).toEqual({
+      tagId: 'TAG-24',
+      storeId: 'S1',
+      rentalClass: 'TENT',
+      time: MIDNIGHT_S1 - 60 * MINUTE,
+      grade: 4,
+    });
+    expect(rentals('S2', 'TENT').map((r) => r.tagId)).toEqual(['TAG-50']);
+    expect(rentals('S1', 'CHAIR').map((r) => [r.tagId, r.grade])).toEqual([['TAG-60', 2]]);
+    expect(rentals('S3', 'TENT')).toEqual([]);
+    // One load per day, shared with the demand columns.
+    await history.demand.forDay(DAY);
+    await history.rentals.forDay(DAY);
+    expect(sql.queries).toBe(1);
+  });
+
+  it('gives the same rentals to a second instance (nothing but id_transactions and the day decides)', async () => {
+    const rows = Array.from({ length: 30 }, (_, i) =>
+      row(`TAG-${i % 7}`, i % 3 === 0 ? 'damage' : 'out', MIDNIGHT_S1 - (30 - i) * 60 * MINUTE),
+    );
+    const one = labelHistorySource(fakeSql(rows), { zoneOf, historyDays: 70, dedupWindowMs: 5_000 });
+    const two = labelHistorySource(fakeSql([...rows].reverse()), {
+      zoneOf,
+      historyDays: 70,
+      dedupWindowMs: 5_000,
+      rentalsPerClass: 5,
+    });
+    const a = (await one.rentals.forDay(DAY))('S1', 'TENT');
+    const b = (await two.rentals.forDay(DAY))('S1', 'TENT');
+    expect(b).toEqual(a.slice(-5));
+  });
+
+  it('has no rentals and empty demand columns for a day without history', async () => {
+    const history = labelHistorySource(fakeSql([]), { zoneOf, historyDays: 70, dedupWindowMs: 5_000 });
+    expect((await history.rentals.forDay(DAY))('S1', 'TENT')).toEqual([]);
+    expect((await history.demand.forDay(DAY))('S1', 'TENT').units_lag_1).toBeNull();
+  });
+});
