@@ -32,15 +32,12 @@ const log = createLogger('bench', 'error');
 const kafka = createKafka(config, log);
 const admin = kafka.admin();
 await admin.connect();
-await admin.createTopics({
-  topics: [{ topic: config.topics.scans, numPartitions: 3 }],
-  waitForLeaders: true,
-});
+await admin.createTopics([{ topic: config.topics.scans, partitions: 3, replicationFactor: 1 }]);
 const encode = await new AvroSerde(confluentRegistry(config.schemaRegistry.url)).encoderFor<RfidScan>(
   config.topics.scans,
   loadSchema('rfidScan'),
 );
-const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+const producer = kafka.producer({ idempotent: true });
 await producer.connect();
 const now = Date.now();
 process.stderr.write(`producing ${n} scans to ${config.topics.scans} ...\n`);
@@ -48,6 +45,7 @@ for (let i = 0; i < n; i += 5000) {
   const messages = Array.from({ length: Math.min(5000, n - i) }, (_, j) => {
     const k = i + j;
     return {
+      topic: config.topics.scans,
       key: `TAG-${k}`,
       value: encode({
         tag_id: `TAG-${k}`,
@@ -61,7 +59,7 @@ for (let i = 0; i < n; i += 5000) {
       }),
     };
   });
-  await producer.send({ topic: config.topics.scans, messages });
+  await producer.send(messages);
 }
 await producer.disconnect();
 
@@ -79,13 +77,11 @@ while (running.runner.recordsProcessed < n) {
 const t1 = performance.now();
 await running.stop();
 await admin
-  .deleteTopics({
-    topics: [
-      config.topics.scans,
-      `${config.topics.cleanPrefix}${config.topics.scans}`,
-      `${config.topics.dlqPrefix}${config.topics.scans}`,
-    ],
-  })
+  .deleteTopics([
+    config.topics.scans,
+    `${config.topics.cleanPrefix}${config.topics.scans}`,
+    `${config.topics.dlqPrefix}${config.topics.scans}`,
+  ])
   .catch(() => undefined);
 await admin.disconnect();
 const steady = (t1 - firstAt) / 1000;

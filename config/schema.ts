@@ -16,6 +16,8 @@ export const configSchema = z.object({
       topicRetentionMs: z.number().int().min(-1).default(-1),
       /** How long to wait for a broker when connecting, before giving up with KAFKA_UNAVAILABLE. */
       connectTimeoutMs: z.number().int().positive().default(10_000),
+      /** The Kafka client behind src/io/kafka/ (our adapter): kafkajs. */
+      client: z.enum(['kafkajs']).default('kafkajs'),
     })
     .prefault({}),
   schemaRegistry: z

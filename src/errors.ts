@@ -19,6 +19,8 @@ const RECORD_CODES = [
   'BAD_QUALITY_GRADE',
   'NOT_FINITE',
   'ENCODE_FAILED',
+  // A sink (MySQL, Redis) refused the record's content: a value too long or out of range, a failed CHECK.
+  'SINK_REJECTED',
 ] as const;
 
 export const ERROR_CODES = [

@@ -7,9 +7,14 @@
 // code and `<replayGroup>.<CODE>` for replays filtered by code. A dead letter of code C at offset o was replayed
 // iff o < max(cursor, cursor of C), so a record is never replayed twice, whatever mix of filters is used.
 import { randomUUID } from 'node:crypto';
-import type { Admin, Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { TagstreamError, isTagstreamError } from '../errors.ts';
-import { mapKafkaError } from '../io/kafka/client.ts';
+import {
+  mapKafkaError,
+  type ConsumedRecord,
+  type KafkaAdmin,
+  type KafkaClient,
+  type ProducedRecord,
+} from '../io/kafka/client.ts';
 import type { AvroSerde } from '../io/registry/registry.ts';
 import type { Logger } from '../log.ts';
 import type { DeadLetter } from '../schemas/types.ts';
@@ -120,11 +125,11 @@ export function newestRanges(
  * transaction markers, which are never delivered as records.
  */
 async function readRanges(
-  kafka: Kafka,
+  kafka: KafkaClient,
   ranges: TopicRanges,
   groupPrefix: string,
   timeoutMs: number,
-  onBatch: (topic: string, partition: number, messages: KafkaMessage[]) => Promise<boolean>,
+  onBatch: (topic: string, partition: number, messages: ConsumedRecord[]) => Promise<boolean>,
 ): Promise<{ progress: Progress; complete: boolean }> {
   const progress: Progress = new Map();
   const pending = new Set<string>();
@@ -137,14 +142,9 @@ async function readRanges(
   const endOf = (topic: string, partition: number): bigint =>
     ranges.get(topic)?.find((r) => r.partition === partition)?.end ?? 0n;
   const nextOf = (topic: string, partition: number): bigint => progress.get(topic)?.get(partition) ?? 0n;
-  // Not admin.setOffsets: kafkajs implements it by joining the group and waiting for a fetch (~5 s).
+  // Not an admin offset reset: kafkajs implements it by joining the group and waiting for a fetch (~5 s).
   const groupId = `${groupPrefix}-reader-${randomUUID().slice(0, 8)}`;
-  const consumer: Consumer = kafka.consumer({
-    groupId,
-    readUncommitted: false,
-    allowAutoTopicCreation: false,
-    maxWaitTimeInMs: 250,
-  });
+  const consumer = kafka.consumer({ groupId, readCommitted: true, maxWaitMs: 250 });
   let finish!: (stopped: boolean) => void;
   let fail!: (e: unknown) => void;
   const done = new Promise<boolean>((resolve, reject) => {
@@ -161,23 +161,22 @@ async function readRanges(
   };
   // Batches of transaction markers only never reach eachBatch; this event still reports their offsets. It is
   // trusted only once the batch starts at or before the partition's position, i.e. it was not fetched before the seek.
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    if (stopped || payload.firstOffset === null) return;
-    if (BigInt(payload.firstOffset) <= nextOf(payload.topic, payload.partition))
-      advance(payload.topic, payload.partition, BigInt(payload.lastOffset) + 1n);
+  consumer.onFetchEnd((end) => {
+    if (stopped || end.firstOffset === null) return;
+    if (BigInt(end.firstOffset) <= nextOf(end.topic, end.partition))
+      advance(end.topic, end.partition, BigInt(end.lastOffset) + 1n);
   });
-  consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
+  consumer.onCrash((error) => fail(error));
   let timer: NodeJS.Timeout | undefined;
   try {
     await consumer.connect();
-    await consumer.subscribe({ topics: [...ranges.keys()], fromBeginning: true });
+    await consumer.subscribe([...ranges.keys()], { fromBeginning: true });
     await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: async (batch) => {
         if (stopped) return;
         const { topic, partition } = batch;
         const end = endOf(topic, partition);
-        const messages = batch.messages.filter((m) => {
+        const messages = batch.records.filter((m) => {
           const o = BigInt(m.offset);
           return o >= nextOf(topic, partition) && o < end;
         });
@@ -194,7 +193,7 @@ async function readRanges(
       },
     });
     for (const [topic, parts] of ranges)
-      for (const r of parts) consumer.seek({ topic, partition: r.partition, offset: String(r.start) });
+      for (const r of parts) consumer.seek(topic, r.partition, String(r.start));
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
@@ -215,12 +214,12 @@ async function readRanges(
 
 /** Partition offsets committed by a group for a topic; partitions without a commit get `fallback`. */
 async function committed(
-  admin: Admin,
+  admin: KafkaAdmin,
   groupId: string,
   topic: string,
   fallback: ReadonlyMap<number, bigint>,
 ): Promise<Map<number, bigint>> {
-  const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const [t] = await admin.groupOffsets(groupId, [topic]);
   const out = new Map(fallback);
   for (const p of t?.partitions ?? []) {
     const o = BigInt(p.offset);
@@ -229,7 +228,11 @@ async function committed(
   return out;
 }
 
-export function createDlqService(kafka: Kafka, serde: AvroSerde, options: DlqServiceOptions): DlqService {
+export function createDlqService(
+  kafka: KafkaClient,
+  serde: AvroSerde,
+  options: DlqServiceOptions,
+): DlqService {
   const maxRecords = options.maxRecordsPerTopic ?? 10_000;
   const timeoutMs = options.readTimeoutMs ?? 30_000;
   const { log } = options;
@@ -239,7 +242,7 @@ export function createDlqService(kafka: Kafka, serde: AvroSerde, options: DlqSer
   const locks = new Map<string, Promise<unknown>>();
   let summaryInFlight: Promise<DlqSummary> | undefined;
 
-  const withAdmin = async <T>(what: string, fn: (admin: Admin) => Promise<T>): Promise<T> => {
+  const withAdmin = async <T>(what: string, fn: (admin: KafkaAdmin) => Promise<T>): Promise<T> => {
     const admin = kafka.admin();
     try {
       await admin.connect();
@@ -266,7 +269,7 @@ export function createDlqService(kafka: Kafka, serde: AvroSerde, options: DlqSer
       const ranges = new Map<string, PartitionRange[]>();
       const bounded = new Set<string>();
       for (const topic of topics) {
-        const offsets = await admin.fetchTopicOffsets(topic);
+        const offsets = await admin.topicOffsets(topic);
         const budget = Math.max(1, Math.ceil(maxRecords / Math.max(1, offsets.length)));
         const parts = newestRanges(offsets, budget);
         if (parts.some((r, i) => r.start > BigInt(offsets[i]!.low))) bounded.add(topic);
@@ -335,7 +338,7 @@ export function createDlqService(kafka: Kafka, serde: AvroSerde, options: DlqSer
     `${group}\u0000${topic}\u0000${partition}`;
 
   async function cursor(
-    admin: Admin,
+    admin: KafkaAdmin,
     group: string,
     topic: string,
     lows: ReadonlyMap<number, bigint>,
@@ -356,7 +359,7 @@ export function createDlqService(kafka: Kafka, serde: AvroSerde, options: DlqSer
           `no dead-letter topic ${dlqTopic} for source topic ${sourceTopic}: GET /v1/dlq lists them`,
           { details: { topic: dlqTopic } },
         );
-      const offsets = await admin.fetchTopicOffsets(dlqTopic);
+      const offsets = await admin.topicOffsets(dlqTopic);
       const lows = new Map(offsets.map((o) => [o.partition, BigInt(o.low)]));
       const all = await cursor(admin, options.replayGroupId, dlqTopic, lows);
       const byCode = new Map<string, Map<number, bigint>>();
@@ -382,7 +385,7 @@ export function createDlqService(kafka: Kafka, serde: AvroSerde, options: DlqSer
         ranges.push({ partition: o.partition, start, end: BigInt(o.high) });
       }
       const examined = new Map(ranges.map((r) => [r.partition, r.start]));
-      const out: Array<{ topic: string; key: Buffer | null; value: Buffer | null; headers: IHeaders }> = [];
+      const out: ProducedRecord[] = [];
       const replayedByCode: Record<string, number> = {};
       let scanned = 0;
       let skipped = 0;
@@ -470,22 +473,14 @@ export function createDlqService(kafka: Kafka, serde: AvroSerde, options: DlqSer
       const producer = kafka.producer({
         transactionalId: `${options.replayGroupId}-${dlqTopic}`,
         idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
       });
       await producer.connect();
       try {
         const tx = await producer.transaction();
         try {
-          const byTopic = new Map<string, typeof out>();
-          for (const r of out) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-          for (const [topic, records] of byTopic)
-            await tx.send({
-              topic,
-              messages: records.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
-            });
+          await tx.send(out);
           for (const [group, partitions] of commits)
-            await tx.sendOffsets({ consumerGroupId: group, topics: [{ topic: dlqTopic, partitions }] });
+            await tx.sendOffsets(group, [{ topic: dlqTopic, partitions }]);
           await tx.commit();
         } catch (e) {
           await tx.abort().catch(() => undefined);

@@ -1,6 +1,6 @@
 // Readiness probes for GET /readyz: one small request per dependency (Kafka metadata, the registry's config,
 // SELECT 1, PING), each bounded by a timeout, all run at once; the report says which failed, why and how long each took.
-import type { Admin, Kafka } from 'kafkajs';
+import type { KafkaAdmin, KafkaClient } from '../io/kafka/client.ts';
 import { TagstreamError, toTagstreamError, type ErrorCode } from '../errors.ts';
 import { mapKafkaError } from '../io/kafka/client.ts';
 import type { Sql } from '../io/mysql/pool.ts';
@@ -74,9 +74,9 @@ const elapsed = (start: number): number => Math.round((performance.now() - start
  * Kafka: a metadata request (describeCluster) on an admin client kept between checks. After a failure the admin is
  * dropped, so the next check connects afresh instead of waiting behind the old client's retries.
  */
-export function kafkaProbe(kafka: Kafka, brokers: readonly string[]): ReadinessProbe {
-  let admin: Admin | undefined;
-  let connecting: Promise<Admin> | undefined;
+export function kafkaProbe(kafka: KafkaClient, brokers: readonly string[]): ReadinessProbe {
+  let admin: KafkaAdmin | undefined;
+  let connecting: Promise<KafkaAdmin> | undefined;
   const drop = (): void => {
     const a = admin;
     admin = undefined;
@@ -87,15 +87,15 @@ export function kafkaProbe(kafka: Kafka, brokers: readonly string[]): ReadinessP
     name: 'kafka',
     unavailableCode: 'KAFKA_UNAVAILABLE',
     async check(signal) {
-      // A broker that is down keeps kafkajs retrying for a while: at the timeout, start afresh next time.
+      // A broker that is down keeps the client retrying for a while: at the timeout, start afresh next time.
       signal.addEventListener('abort', drop, { once: true });
       try {
         if (connecting === undefined) {
-          const fresh = kafka.admin({ retry: { retries: 0 } });
+          const fresh = kafka.admin({ retries: 0 });
           admin = fresh;
           connecting = fresh.connect().then(() => fresh);
         }
-        await (await connecting).describeCluster();
+        await (await connecting).brokerCount();
       } catch (e) {
         drop();
         throw mapKafkaError(e, brokers, 'checking readiness');

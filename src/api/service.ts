@@ -1,13 +1,16 @@
-// Assembles the serving side from config: the prediction cache, the PredictionSink that fills it, and the REST API
+// Assembles the serving side from config: the prediction cache, the sink topology that fills it, and the REST API
 // over the cache, the feature store, the model registry and the dead-letter topics. `npm run api` runs it alone;
 // the pipeline and the demo embed it with startApiService and stop it with the returned stop().
-import type { Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
-import { PredictionSink, predictionSinkOptions, predictionSinkTopics } from '../app/prediction-sink.ts';
-import { createKafka, ensureTopics, mapKafkaError } from '../io/kafka/client.ts';
+import { runTopology } from '../app/pipeline.ts';
+import { predictionCacheTopology } from '../app/prediction-sink.ts';
+import { createKafka, type KafkaClient } from '../io/kafka/client.ts';
 import { createSql } from '../io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
 import type { Logger } from '../log.ts';
+import { createMetricsRegistry } from '../metrics/prometheus.ts';
+import type { KafkaRunner } from '../runtime/kafka-runner.ts';
 import { createModelRegistry } from '../ml/registry/registry.ts';
 import {
   createPredictionCache,
@@ -22,9 +25,11 @@ import { createApi } from './server.ts';
 export interface ApiServiceOptions {
   readonly log: Logger;
   /** Reuse the caller's Kafka client and serde (the pipeline's); default: new ones from config. */
-  readonly kafka?: Kafka;
+  readonly kafka?: KafkaClient;
   readonly serde?: AvroSerde;
-  /** Run the PredictionSink (default true); false when another instance fills the same cache. */
+  /** Where the sink's pipeline metrics go (the pipeline's registry when embedded). */
+  readonly metricsRegistry?: Registry;
+  /** Run the prediction cache sink (default true); false when another instance fills the same cache. */
   readonly sink?: boolean;
   /** Override config.api.port, e.g. 0 in tests. */
   readonly port?: number;
@@ -36,7 +41,9 @@ export interface RunningApiService {
   readonly url: string;
   /** For live views (counts()) and tests. */
   readonly cache: PredictionCache;
-  readonly sink: PredictionSink | undefined;
+  /** The sink's runner, and what it stored so far (re-deliveries not counted). */
+  readonly sink: KafkaRunner | undefined;
+  readonly stored: Readonly<{ predictions: number; alerts: number }>;
   /** Stops the API (in-flight requests finish), then the sink, then closes every connection. */
   stop(): Promise<void>;
 }
@@ -70,7 +77,8 @@ export async function startApiService(
     mysqlProbe(sql),
     redisProbe(cache),
   ];
-  let sink: PredictionSink | undefined;
+  let sink: KafkaRunner | undefined;
+  const stored = { predictions: 0, alerts: 0 };
   const closeAll = async (): Promise<void> => {
     await sink?.stop().catch((e: unknown) => log.warn({ err: e }, 'stopping the prediction sink'));
     await dlq.close();
@@ -83,23 +91,15 @@ export async function startApiService(
   let port: number;
   try {
     if (options.sink ?? true) {
-      const admin = kafka.admin();
-      try {
-        await admin.connect();
-        const created = await ensureTopics(admin, predictionSinkTopics(config), config);
-        if (created.length) log.info({ topics: created }, 'created topics');
-      } catch (e) {
-        throw mapKafkaError(e, config.kafka.brokers, 'creating the prediction topics');
-      } finally {
-        await admin.disconnect().catch(() => undefined);
-      }
-      sink = new PredictionSink(
-        kafka,
-        serde,
-        cache,
-        predictionSinkOptions(config, log.child({ component: 'prediction-sink' })),
+      sink = await runTopology(
+        config,
+        predictionCacheTopology(config, cache, (n) => {
+          stored.predictions += n.predictions;
+          stored.alerts += n.alerts;
+        }),
+        { kafka, serde, log, metrics: options.metricsRegistry ?? createMetricsRegistry() },
+        `${config.pipeline.groupId}-predictions`,
       );
-      await sink.start();
     }
     port = await api.listen();
   } catch (e) {
@@ -114,6 +114,7 @@ export async function startApiService(
     url,
     cache,
     sink,
+    stored,
     async stop() {
       try {
         await api.close();

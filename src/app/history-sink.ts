@@ -2,31 +2,23 @@
 // nightly historical collector and training read the real history. Exactly-once effect on MySQL: a scan's Kafka
 // position (topic, partition, offset) is a unique key, so a replayed batch inserts nothing; the touched items are
 // then recomputed from id_transactions (history.ts UPSERT_ITEMS_SQL) rather than incremented, so replays never double
-// count. Scans and items of one batch commit in one SQL transaction; the Kafka offsets are committed after it.
-import type { Consumer, Kafka } from 'kafkajs';
-import { mapKafkaError } from '../io/kafka/client.ts';
+// count. Scans and items of one batch commit in one SQL transaction; the runner commits the Kafka offsets after it.
+import type { Config } from '../../config/schema.ts';
 import type { Sql } from '../io/mysql/pool.ts';
-import type { AvroSerde } from '../io/registry/registry.ts';
-import type { Logger } from '../log.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
+import { Flow, topology, type SinkNode, type Topology } from '../runtime/topology.ts';
 import type { RfidScan } from '../schemas/types.ts';
 import { toSqlDatetime } from '../store/offline.ts';
 import { UPSERT_ITEMS_SQL, upsertItemsParams, yearStartUtc } from '../batch/history.ts';
 
 export interface HistorySinkOptions {
-  /** `<pipeline.groupId>-history`. */
-  readonly groupId: string;
-  /** `<topics.cleanPrefix><topics.scans>`. */
-  readonly topic: string;
-  readonly brokers: readonly string[];
-  readonly log: Logger;
   /** windows.dedupWindowMs: a second read of the same tag and type within it is not another rental. */
   readonly dedupWindowMs: number;
   /** Rows per INSERT, and tags per item recompute (default 500). */
   readonly chunk?: number;
   /** For turnover_ytd's year (default: the system clock). */
   readonly clock?: Clock;
-  /** Per batch, after the DB and offset commits: scans received and scans newly inserted. */
+  /** Per batch, after the DB commit: scans received and scans newly inserted. */
   readonly onBatch?: (received: number, inserted: number) => void;
 }
 
@@ -140,73 +132,34 @@ export async function storeScans(
   });
 }
 
-export class HistorySink {
-  private readonly consumer: Consumer;
-  private received = 0;
-  private inserted = 0;
+/** Stores clean scans with their Kafka positions; `onBatch` gets scans received and newly inserted per batch. */
+export function historySink(sql: Sql, options: HistorySinkOptions): SinkNode<RfidScan> {
+  return {
+    name: 'history',
+    async write(records) {
+      const inserted = await storeScans(
+        sql,
+        records.map((r) => ({ scan: r.value, ...r.source })),
+        {
+          dedupWindowMs: options.dedupWindowMs,
+          now: (options.clock ?? systemClock).now(),
+          ...(options.chunk === undefined ? {} : { chunk: options.chunk }),
+        },
+      );
+      options.onBatch?.(records.length, inserted);
+    },
+  };
+}
 
-  constructor(
-    kafka: Kafka,
-    private readonly serde: AvroSerde,
-    private readonly sql: Sql,
-    private readonly options: HistorySinkOptions,
-  ) {
-    this.consumer = kafka.consumer({
-      groupId: options.groupId,
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
-    });
-  }
-
-  /** Scans consumed, and scans newly stored (a replay adds to the first, not the second). */
-  get counts(): { received: number; inserted: number } {
-    return { received: this.received, inserted: this.inserted };
-  }
-
-  async start(): Promise<void> {
-    try {
-      await this.consumer.connect();
-      await this.consumer.subscribe({ topics: [this.options.topic], fromBeginning: true });
-    } catch (e) {
-      throw mapKafkaError(e, this.options.brokers, 'connecting the history sink');
-    }
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        if (!isRunning() || isStale() || batch.messages.length === 0) return;
-        const scans: SourcedScan[] = [];
-        for (const m of batch.messages)
-          scans.push({
-            scan: (await this.serde.decode(m.value)) as RfidScan,
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-          });
-        const inserted = await storeScans(this.sql, scans, {
-          dedupWindowMs: this.options.dedupWindowMs,
-          now: (this.options.clock ?? systemClock).now(),
-          ...(this.options.chunk === undefined ? {} : { chunk: this.options.chunk }),
-        });
-        const last = batch.messages[batch.messages.length - 1] as { offset: string };
-        await this.consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
-        ]);
-        resolveOffset(last.offset);
-        this.received += scans.length;
-        this.inserted += inserted;
-        this.options.onBatch?.(scans.length, inserted);
-        await heartbeat();
-      },
-    });
-    this.options.log.info(
-      { topic: this.options.topic, group: this.options.groupId },
-      'history sink consuming',
-    );
-  }
-
-  async stop(): Promise<void> {
-    await this.consumer.stop();
-    await this.consumer.disconnect();
-  }
+/** Consumer group `<pipeline.groupId>-history`: clean scans into id_transactions / id_item_master. */
+export function historyTopology(
+  config: Config,
+  sql: Sql,
+  options: Partial<HistorySinkOptions> = {},
+): Topology {
+  return topology('history', [
+    Flow.from<RfidScan>(`${config.topics.cleanPrefix}${config.topics.scans}`).sink(
+      historySink(sql, { dedupWindowMs: config.windows.dedupWindowMs, ...options }),
+    ),
+  ]);
 }

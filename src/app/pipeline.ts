@@ -1,8 +1,17 @@
-// Assembles a running pipeline from config: topics, schemas, processor, Kafka runner, /metrics; and a bounded stop.
+// The composition root of the stream side: builds running topologies from config. runTopology() starts any
+// topology (processors, sinks) on its consumer group: topics, schemas, processor, Kafka runner. startPipeline() is
+// the job: the main topology, the sink topologies into MariaDB and Redis, and /metrics; with a bounded stop.
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
-import { createKafka, ensureTopics, mapKafkaError, retryRetriable } from '../io/kafka/client.ts';
+import {
+  createKafka,
+  ensureTopics,
+  mapKafkaError,
+  retryRetriable,
+  type KafkaClient,
+} from '../io/kafka/client.ts';
+import { createSql } from '../io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
 import type { Logger } from '../log.ts';
 import {
@@ -16,14 +25,87 @@ import { KafkaRunner } from '../runtime/kafka-runner.ts';
 import { RecordProcessor } from '../runtime/processor.ts';
 import type { Topology } from '../runtime/topology.ts';
 import { createFeatureStore, featureStoreOptions } from '../store/feature-store.ts';
-import { createSql } from '../io/mysql/pool.ts';
-import { FeatureSink } from './feature-sink.ts';
-import { HistorySink } from './history-sink.ts';
+import { featureStoreTopology } from './feature-sink.ts';
+import { historyTopology } from './history-sink.ts';
+
+export interface TopologyContext {
+  readonly kafka: KafkaClient;
+  readonly serde: AvroSerde;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  readonly clock?: Clock;
+  readonly instanceId?: string;
+}
+
+/**
+ * Starts one topology on the consumer group `groupId` (the config's pipeline.groupId by default): registers its
+ * schemas, creates its topics (changelogs compacted, partitioned like their source) and runs it.
+ */
+export async function runTopology(
+  config: Config,
+  topology: Topology,
+  ctx: TopologyContext,
+  groupId: string = config.pipeline.groupId,
+): Promise<KafkaRunner> {
+  const { kafka, log } = ctx;
+  const pipelineMetrics = prometheusPipelineMetrics(ctx.metrics, topology.name);
+  const processor = await RecordProcessor.create(topology, ctx.serde, {
+    pipelineVersion: config.pipeline.version,
+    dlqPrefix: config.topics.dlqPrefix,
+    applicationId: groupId,
+    clock: ctx.clock ?? systemClock,
+    metrics: pipelineMetrics,
+  });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const created = await ensureTopics(admin, [...processor.sourceTopics, ...processor.outputTopics], config);
+    // A changelog mirrors its source partition by partition, and keeps only the latest value per key.
+    for (const { topic, source } of processor.changelogTopics) {
+      const counts = await retryRetriable(() => admin.partitionCounts([source]));
+      created.push(
+        ...(await ensureTopics(admin, [topic], config, {
+          partitions: counts.get(source) ?? config.kafka.partitions,
+          config: { 'cleanup.policy': 'compact' },
+        })),
+      );
+    }
+    if (created.length) log.debug({ topics: created }, 'created topics');
+  } catch (e) {
+    throw mapKafkaError(e, config.kafka.brokers, 'creating topics');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  const runner = new KafkaRunner(kafka, processor, {
+    groupId,
+    brokers: config.kafka.brokers,
+    guarantee: config.pipeline.processingGuarantee,
+    maxBatch: config.pipeline.maxBatch,
+    maxInFlight: config.pipeline.maxInFlight,
+    partitionsConcurrently: config.pipeline.partitionsConcurrently,
+    shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
+    punctuateMs: config.pipeline.punctuateMs,
+    restoreTimeoutMs: config.pipeline.restoreTimeoutMs,
+    log: log.child({ component: topology.name }),
+    metrics: pipelineMetrics,
+    ...(ctx.instanceId === undefined ? {} : { instanceId: ctx.instanceId }),
+  });
+  await runner.start();
+  return runner;
+}
+
+/** Sink counters, for progress lines and tests. */
+export interface SinkCounts {
+  features: number;
+  scansReceived: number;
+  scansInserted: number;
+}
 
 export interface RunningPipeline {
   readonly runner: KafkaRunner;
-  /** Present when started with the feature store. */
-  readonly sink: FeatureSink | undefined;
+  /** The sink topologies' runners (feature store, history), when started with the feature store. */
+  readonly sinks: readonly KafkaRunner[];
+  readonly counts: Readonly<SinkCounts>;
   readonly metrics: Registry;
   readonly metricsPort: number | undefined;
   stop(): Promise<void>;
@@ -50,99 +132,76 @@ export async function startPipeline(
 ): Promise<RunningPipeline> {
   const { log } = options;
   const metrics = options.metricsRegistry ?? createMetricsRegistry();
-  const pipelineMetrics = prometheusPipelineMetrics(metrics, topology.name);
-  const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
-  const processor = await RecordProcessor.create(topology, serde, {
-    pipelineVersion: config.pipeline.version,
-    dlqPrefix: config.topics.dlqPrefix,
-    applicationId: config.pipeline.groupId,
-    clock: options.clock ?? systemClock,
-    metrics: pipelineMetrics,
-  });
-  const kafka = createKafka(config, log.child({ component: 'kafka' }));
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const created = await ensureTopics(admin, [...processor.sourceTopics, ...processor.outputTopics], config);
-    // A changelog mirrors its source partition by partition, and keeps only the latest value per key.
-    for (const { topic, source } of processor.changelogTopics) {
-      const [meta] = (await retryRetriable(() => admin.fetchTopicMetadata({ topics: [source] }))).topics;
-      created.push(
-        ...(await ensureTopics(admin, [topic], config, {
-          partitions: meta?.partitions.length ?? config.kafka.partitions,
-          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
-        })),
-      );
-    }
-    if (created.length) log.info({ topics: created }, 'created topics');
-  } catch (e) {
-    throw mapKafkaError(e, config.kafka.brokers, 'creating topics');
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-  const runner = new KafkaRunner(kafka, processor, {
-    groupId: config.pipeline.groupId,
-    brokers: config.kafka.brokers,
-    guarantee: config.pipeline.processingGuarantee,
-    maxBatch: config.pipeline.maxBatch,
-    maxInFlight: config.pipeline.maxInFlight,
-    partitionsConcurrently: config.pipeline.partitionsConcurrently,
-    shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
-    punctuateMs: config.pipeline.punctuateMs,
-    restoreTimeoutMs: config.pipeline.restoreTimeoutMs,
-    log: log.child({ component: 'runner' }),
-    metrics: pipelineMetrics,
+  const ctx: TopologyContext = {
+    kafka: createKafka(config, log),
+    serde: new AvroSerde(confluentRegistry(config.schemaRegistry.url)),
+    log,
+    metrics,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
-  });
+  };
   let server: Server | undefined;
   let metricsPort: number | undefined;
-  if (options.serveMetrics ?? true) {
-    ({ server, port: metricsPort } = await serveMetrics(metrics, config.metrics.host, config.metrics.port));
-    log.info({ url: `http://${config.metrics.host}:${metricsPort}/metrics` }, 'serving metrics');
-  }
-  await runner.start();
-  let sink: FeatureSink | undefined;
-  let history: HistorySink | undefined;
+  const runners: KafkaRunner[] = [];
+  const counts: SinkCounts = { features: 0, scansReceived: 0, scansInserted: 0 };
   let closeStore: (() => Promise<void>) | undefined;
-  if (options.featureStore) {
-    const store = createFeatureStore(
-      featureStoreOptions(config, { metrics: prometheusFeatureStoreMetrics(metrics) }),
-    );
-    const sql = createSql(config.mysql.url);
-    closeStore = async () => {
-      await store.close();
-      await sql.end();
-    };
-    history = new HistorySink(kafka, serde, sql, {
-      groupId: `${config.pipeline.groupId}-history`,
-      topic: `${config.topics.cleanPrefix}${config.topics.scans}`,
-      brokers: config.kafka.brokers,
-      log: log.child({ component: 'history-sink' }),
-      dedupWindowMs: config.windows.dedupWindowMs,
-    });
-    await history.start();
-    sink = new FeatureSink(kafka, serde, store, {
-      groupId: `${config.pipeline.groupId}-feature-store`,
-      topics: [config.topics.featuresRealtime, config.topics.featuresWindowed],
-      brokers: config.kafka.brokers,
-      log: log.child({ component: 'feature-sink' }),
-    });
-    await sink.start();
-  }
-  return {
-    runner,
-    sink,
-    metrics,
-    metricsPort,
-    async stop() {
-      try {
-        await runner.stop();
-        await sink?.stop();
-        await history?.stop();
-        await closeStore?.();
-      } finally {
-        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-      }
-    },
+  const stopAll = async (): Promise<void> => {
+    try {
+      for (const r of runners) await r.stop();
+      await closeStore?.();
+    } finally {
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    }
   };
+  try {
+    if (options.serveMetrics ?? true) {
+      ({ server, port: metricsPort } = await serveMetrics(metrics, config.metrics.host, config.metrics.port));
+      log.info(`metrics on http://${config.metrics.host}:${metricsPort}/metrics`);
+    }
+    const main = await runTopology(config, topology, ctx);
+    runners.push(main);
+    if (options.featureStore) {
+      const store = createFeatureStore(
+        featureStoreOptions(config, { metrics: prometheusFeatureStoreMetrics(metrics) }),
+      );
+      const sql = createSql(config.mysql.url);
+      closeStore = async () => {
+        await store.close();
+        await sql.end();
+      };
+      const { groupId } = config.pipeline;
+      runners.push(
+        await runTopology(
+          config,
+          historyTopology(config, sql, {
+            onBatch: (received, inserted) => {
+              counts.scansReceived += received;
+              counts.scansInserted += inserted;
+            },
+          }),
+          ctx,
+          `${groupId}-history`,
+        ),
+      );
+      runners.push(
+        await runTopology(
+          config,
+          featureStoreTopology(config, store, (n) => (counts.features += n)),
+          ctx,
+          `${groupId}-feature-store`,
+        ),
+      );
+    }
+    return {
+      runner: main,
+      sinks: runners.slice(1),
+      counts,
+      metrics,
+      metricsPort,
+      stop: stopAll,
+    };
+  } catch (e) {
+    await stopAll().catch(() => undefined);
+    throw e;
+  }
 }

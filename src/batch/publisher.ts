@@ -6,9 +6,8 @@
 // week_start) for economic indicators and event_id for the calendar: a re-run sends the same identities again with a
 // newer collected_at, so consumers treat external.* as an upsert log, latest collected_at per identity. (The Kafka
 // key alone is not the identity, so these topics are not log-compacted.)
-import type { Kafka, Producer } from 'kafkajs';
 import type { Config } from '../../config/schema.ts';
-import { ensureTopics, mapKafkaError } from '../io/kafka/client.ts';
+import { ensureTopicsWith, mapKafkaError, type KafkaClient } from '../io/kafka/client.ts';
 import type { AvroSerde } from '../io/registry/registry.ts';
 import { loadSchema } from '../schemas/catalog.ts';
 import type { CalendarEvent, EconomicIndicators, WeatherObservation } from '../schemas/types.ts';
@@ -50,19 +49,11 @@ const SEND_CHUNK = 1_000;
 /** Creates the external.* topics if missing, registers their schemas and connects a producer. */
 export async function kafkaPublisher(
   config: Config,
-  kafka: Kafka,
+  kafka: KafkaClient,
   serde: AvroSerde,
 ): Promise<ExternalPublisher> {
   const topics = externalTopics(config);
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    await ensureTopics(admin, Object.values(topics), config);
-  } catch (e) {
-    throw mapKafkaError(e, config.kafka.brokers, 'creating the external.* topics');
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  await ensureTopicsWith(kafka, config, Object.values(topics));
   const encoders = {
     weather: await serde.encoderFor<WeatherObservation>(topics.weather, loadSchema('weather')),
     economic: await serde.encoderFor<EconomicIndicators>(topics.economic, loadSchema('economic')),
@@ -70,7 +61,7 @@ export async function kafkaPublisher(
   };
   // Not idempotent: a duplicate from a retried send is harmless here (consumers keep the latest per identity), and
   // one request in flight keeps each store's records in order.
-  const producer: Producer = kafka.producer({ maxInFlightRequests: 1 });
+  const producer = kafka.producer();
   try {
     await producer.connect();
   } catch (e) {
@@ -82,9 +73,9 @@ export async function kafkaPublisher(
       for (let i = 0; i < records.length; i += SEND_CHUNK) {
         const messages = records
           .slice(i, i + SEND_CHUNK)
-          .map((r) => ({ key: Buffer.from(r.key), value: encode(r.value) }));
+          .map((r) => ({ topic: topics[kind], key: Buffer.from(r.key), value: encode(r.value) }));
         try {
-          await producer.send({ topic: topics[kind], acks: -1, messages });
+          await producer.send(messages);
         } catch (e) {
           throw mapKafkaError(e, config.kafka.brokers, `sending to ${topics[kind]}`);
         }

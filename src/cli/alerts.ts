@@ -3,11 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { Kafka } from 'kafkajs';
 import { loadConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { TagstreamError, isTagstreamError } from '../errors.ts';
-import { createKafka, mapKafkaError } from '../io/kafka/client.ts';
+import { createKafka, mapKafkaError, type ConsumedRecord, type KafkaClient } from '../io/kafka/client.ts';
 import { AvroSerde, confluentRegistry, mapRegistryError } from '../io/registry/registry.ts';
 import { createLogger } from '../log.ts';
 import { ALERT_SEVERITIES, type AlertSeverity } from '../schemas/catalog.ts';
@@ -123,7 +122,7 @@ const note = (line: string): void => {
 };
 
 /** Waits until the topic exists (the serving pipeline creates it on start) or a stop, saying so once. */
-async function waitForTopic(kafka: Kafka, topic: string, stopped: () => boolean): Promise<void> {
+async function waitForTopic(kafka: KafkaClient, topic: string, stopped: () => boolean): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -151,7 +150,7 @@ async function tail(opts: TailOptions): Promise<void> {
   };
   // Without --group, a throwaway group that commits nothing: every run starts at the end (or the beginning).
   const groupId = opts.group ?? `${config.kafka.clientId}-alerts-tail-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
+  const consumer = kafka.consumer({ groupId, readCommitted: true });
 
   let printed = 0;
   let stopping: Promise<void> | undefined;
@@ -170,7 +169,7 @@ async function tail(opts: TailOptions): Promise<void> {
     await consumer.connect();
     await waitForTopic(kafka, topic, () => stopping !== undefined);
     if (stopping) return await stopping;
-    await consumer.subscribe({ topics: [topic], fromBeginning: opts.fromBeginning ?? false });
+    await consumer.subscribe([topic], { fromBeginning: opts.fromBeginning ?? false });
   } catch (e) {
     await consumer.disconnect().catch(() => undefined);
     throw mapKafkaError(e, config.kafka.brokers, `subscribing to ${topic}`);
@@ -181,30 +180,38 @@ async function tail(opts: TailOptions): Promise<void> {
   );
   await consumer.run({
     autoCommit: opts.group !== undefined,
-    eachMessage: async ({ partition, message }) => {
-      if (stopping) return;
-      let alert: Alert | string;
-      try {
-        alert = asAlert(await serde.decode(message.value));
-      } catch (e) {
-        if (isTagstreamError(e) && e.isRecordError) {
-          note(`skipping ${topic}[${partition}]@${message.offset}: ${e.code} ${e.message}`);
-          return;
-        }
-        failure = e;
-        void stop();
-        return;
+    // Resolved record by record: with --group, a stop mid-batch commits exactly what was printed.
+    autoResolve: false,
+    eachBatch: async ({ partition, records }, { resolveOffset }) => {
+      for (const message of records) {
+        if (stopping) return;
+        await show(partition, message);
+        resolveOffset(message.offset);
       }
-      if (typeof alert === 'string') {
-        note(`skipping ${topic}[${partition}]@${message.offset}: not an alert (${alert})`);
-        return;
-      }
-      if (!matches(alert, filter)) return;
-      process.stdout.write(`${opts.json ? JSON.stringify(alert) : formatAlert(alert)}\n`);
-      printed += 1;
-      if (opts.maxMessages !== undefined && printed >= opts.maxMessages) void stop();
     },
   });
+  async function show(partition: number, message: ConsumedRecord): Promise<void> {
+    let alert: Alert | string;
+    try {
+      alert = asAlert(await serde.decode(message.value));
+    } catch (e) {
+      if (isTagstreamError(e) && e.isRecordError) {
+        note(`skipping ${topic}[${partition}]@${message.offset}: ${e.code} ${e.message}`);
+        return;
+      }
+      failure = e;
+      void stop();
+      return;
+    }
+    if (typeof alert === 'string') {
+      note(`skipping ${topic}[${partition}]@${message.offset}: not an alert (${alert})`);
+      return;
+    }
+    if (!matches(alert, filter)) return;
+    process.stdout.write(`${opts.json ? JSON.stringify(alert) : formatAlert(alert)}\n`);
+    printed += 1;
+    if (opts.maxMessages !== undefined && printed >= opts.maxMessages) void stop();
+  }
   await finished;
   if (failure !== undefined)
     throw isTagstreamError(failure)

@@ -12,7 +12,6 @@
 //  7. a summary; without --quick it keeps serving until Ctrl-C.
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import type { Admin, Kafka } from 'kafkajs';
 import type { Config } from '../../config/schema.ts';
 import { startPipeline, type RunningPipeline } from '../app/pipeline.ts';
 import { startServing, servingConfig, type RunningServing } from '../app/serving.ts';
@@ -20,7 +19,7 @@ import { createCollectorRuntime } from '../batch/runtime.ts';
 import { runCollector, type CollectorName } from '../batch/collectors.ts';
 import { tagstreamTopology } from '../../pipelines/tagstream.ts';
 import { SERVICES } from '../../pipelines/serving.ts';
-import { createKafka, mapKafkaError } from '../io/kafka/client.ts';
+import { createKafka, mapKafkaError, type KafkaAdmin, type KafkaClient } from '../io/kafka/client.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import { createSql, splitDatabase } from '../io/mysql/pool.ts';
 import type { Logger } from '../log.ts';
@@ -275,7 +274,7 @@ export function pipelineGroups(config: Config): { group: string; topics: string[
  * was sent), the line says how much the later stages still have to read.
  */
 async function waitCaughtUp(
-  admin: Admin,
+  admin: KafkaAdmin,
   groups: ReturnType<typeof pipelineGroups>,
   say: Say,
   tty: boolean,
@@ -285,7 +284,7 @@ async function waitCaughtUp(
   const sources = groups[0]!.topics;
   let quiet = 0;
   for (;;) {
-    const total = (await Promise.all(sources.map((t) => admin.fetchTopicOffsets(t))))
+    const total = (await Promise.all(sources.map((t) => admin.topicOffsets(t))))
       .flat()
       .reduce((n, p) => n + Number(p.high), 0);
     const sourceLag = await groupLag(admin, { group: groups[0]!.group, topics: sources, internal: [] });
@@ -324,7 +323,7 @@ async function runCollectors(
  * production; with no production model yet, the demo promotes the candidate it trained even when it did not beat
  * the baseline on the short history, and says so. A later run (or the nightly retrain) goes through the gate.
  */
-async function promoteFirstModels(config: Config, kafka: Kafka, say: Say): Promise<string[]> {
+async function promoteFirstModels(config: Config, kafka: KafkaClient, say: Say): Promise<string[]> {
   const sql = createSql(config.mysql.url);
   const registry = createModelRegistry(sql);
   const publisher = await kafkaModelPublisher(
@@ -352,11 +351,11 @@ async function promoteFirstModels(config: Config, kafka: Kafka, say: Say): Promi
   }
 }
 
-async function dropPreviousDemos(admin: Admin, config: Config, say: Say): Promise<void> {
+async function dropPreviousDemos(admin: KafkaAdmin, config: Config, say: Say): Promise<void> {
   const mine = `${config.pipeline.groupId}.`;
   const old = (await admin.listTopics()).filter((t) => t.startsWith('demo-') && !t.startsWith(mine));
   if (old.length === 0) return;
-  await admin.deleteTopics({ topics: old }).catch(() => undefined);
+  await admin.deleteTopics(old).catch(() => undefined);
   say(`  deleted ${old.length} topics of earlier demo runs`);
   rmSync(join(config.stack.dir, 'demo'), { recursive: true, force: true });
 }

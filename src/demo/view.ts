@@ -1,6 +1,6 @@
 // The demo's terminal output: a progress bar for long steps and the live view (events/s, lag, predictions per service,
 // latest alerts). On a TTY both redraw in place; otherwise (a log file, a test) they print a line every few seconds.
-import type { Admin } from 'kafkajs';
+import type { KafkaAdmin } from '../io/kafka/client.ts';
 import { SERVICES } from '../../pipelines/serving.ts';
 import type { RunningPipeline } from '../app/pipeline.ts';
 import type { PredictionCache } from '../serving/prediction-cache.ts';
@@ -9,15 +9,15 @@ export type Say = (line: string) => void;
 
 /** Records a consumer group has still to read: end minus committed offset, summed over partitions. */
 export async function groupLag(
-  admin: Admin,
+  admin: KafkaAdmin,
   g: { group: string; topics: readonly string[]; internal: readonly string[] },
 ): Promise<number> {
   const all = [...g.topics, ...g.internal];
   if (all.length === 0) return 0;
-  const committed = await admin.fetchOffsets({ groupId: g.group, topics: all });
+  const committed = await admin.groupOffsets(g.group, all);
   let lag = 0;
   for (const topic of all) {
-    const ends = await admin.fetchTopicOffsets(topic).catch(() => []);
+    const ends = await admin.topicOffsets(topic).catch(() => []);
     for (const e of ends) {
       const c = committed.find((x) => x.topic === topic)?.partitions.find((p) => p.partition === e.partition);
       const from = c && Number(c.offset) >= 0 ? Number(c.offset) : Number(e.low);
@@ -75,7 +75,7 @@ export class LiveView {
   private lastPrint = 0;
 
   constructor(
-    private readonly admin: Admin,
+    private readonly admin: KafkaAdmin,
     private readonly pipeline: RunningPipeline,
     private readonly cache: PredictionCache,
     private readonly group: { group: string; topics: string[]; internal: string[] },

@@ -2,10 +2,17 @@
 // record, outputs go out through an idempotent producer, and offsets are committed only once the outputs are
 // acknowledged: in one Kafka transaction with them (exactly_once) or right after (at_least_once).
 import { hostname } from 'node:os';
-import type { Admin, Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { TagstreamError, toTagstreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { mapKafkaError } from '../io/kafka/client.ts';
+import {
+  mapKafkaError,
+  type BatchControl,
+  type ConsumerBatch,
+  type KafkaAdmin,
+  type KafkaClient,
+  type KafkaConsumer,
+  type KafkaProducer,
+} from '../io/kafka/client.ts';
 import { withDeadline } from './deadline.ts';
 import { InFlightLimiter } from './in-flight.ts';
 import type { PipelineMetrics } from './metrics.ts';
@@ -27,6 +34,8 @@ export interface RunnerOptions {
   /** Wall-clock tick for stateful stages (idle windows close), ms. */
   readonly punctuateMs: number;
   readonly restoreTimeoutMs: number;
+  /** Backoff between retries of a batch whose dependency failed: first and largest wait, ms. */
+  readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
 }
 
 /**
@@ -51,24 +60,6 @@ export function chunkBySize(records: readonly OutRecord[], maxBytes: number): Ou
   return chunks;
 }
 
-const toTopicMessages = (records: readonly OutRecord[]) =>
-  [...toMessages(records)].map(([topic, messages]) => ({ topic, messages }));
-
-function toMessages(records: readonly OutRecord[]): Map<string, Message[]> {
-  const byTopic = new Map<string, Message[]>();
-  for (const r of records) {
-    const list = byTopic.get(r.topic) ?? [];
-    list.push({
-      key: r.key,
-      value: r.value,
-      timestamp: String(r.timestamp),
-      ...(r.partition === undefined ? {} : { partition: r.partition }),
-    });
-    byTopic.set(r.topic, list);
-  }
-  return byTopic;
-}
-
 /** Bytes of keys and values per produce request; below the broker's default message.max.bytes of 1 MiB. */
 const MAX_REQUEST_BYTES = 512 * 1024;
 
@@ -86,9 +77,9 @@ class Mutex {
 }
 
 export class KafkaRunner {
-  private readonly consumer: Consumer;
-  private producer: Producer;
-  private readonly makeProducer: () => Producer;
+  private readonly consumer: KafkaConsumer;
+  private producer: KafkaProducer;
+  private readonly makeProducer: () => KafkaProducer;
   private readonly limiter: InFlightLimiter;
   private readonly txLock = new Mutex();
   /** One lock per source partition: a batch and a wall-clock tick never touch the same state at once. */
@@ -96,7 +87,7 @@ export class KafkaRunner {
   /** Stateful source partitions this instance owns, and which of them must be restored before use. */
   private readonly owned = new Set<string>();
   private readonly needsRestore = new Set<string>();
-  private readonly admin: Admin;
+  private readonly admin: KafkaAdmin;
   private ticker: NodeJS.Timeout | undefined;
   private paused = 0;
   private running = false;
@@ -108,56 +99,42 @@ export class KafkaRunner {
   readonly failure: Promise<Error>;
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly kafka: KafkaClient,
     private readonly processor: RecordProcessor,
     private readonly options: RunnerOptions,
   ) {
     const eos = options.guarantee === 'exactly_once';
-    this.consumer = kafka.consumer({
-      groupId: options.groupId,
-      // read_committed: never see outputs of aborted transactions (ours or upstream's).
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
-      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
-    });
+    // read_committed: never see outputs of aborted transactions (ours or upstream's).
+    this.consumer = kafka.consumer({ groupId: options.groupId, readCommitted: true, retries: 10 });
     const instance = options.instanceId ?? `${hostname()}-${options.groupId}`;
     this.makeProducer = () =>
       kafka.producer({
         idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        // An idempotent producer keeps retrying while the broker is away (kafkajs warns on a limit); stop() bounds the wait.
-        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+        // An idempotent producer keeps retrying while the broker is away; stop() bounds the wait.
+        retries: Infinity,
         ...(eos
           ? {
               transactionalId: `tagstream-${processor.topology.name}-${instance}`,
-              transactionTimeout: 30_000,
+              transactionTimeoutMs: 30_000,
             }
           : {}),
       });
     this.producer = this.makeProducer();
     this.limiter = new InFlightLimiter(options.maxInFlight);
     this.admin = kafka.admin();
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
-      const assignment = (event.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
-      this.onAssignment(assignment);
-    });
-    // A fetch of only transaction markers (or aborted records) never reaches onBatch; kafkajs still resolves it
-    // and reports the lag it leaves, which is how a caught-up partition behind a transactional producer gets to 0.
-    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (event) => {
-      const { topic, partition, batchSize, offsetLag } = event.payload as {
-        topic: string;
-        partition: number;
-        batchSize: number;
-        offsetLag: string;
-      };
-      if (batchSize === 0 && this.running) this.reportLag(topic, partition, Number(offsetLag));
+    this.consumer.onAssignment((assignment) => this.onAssignment(assignment));
+    // A fetch of only transaction markers (or aborted records) never reaches onBatch; the client still reports
+    // the lag it leaves, which is how a caught-up partition behind a transactional producer gets to 0.
+    this.consumer.onFetchEnd((end) => {
+      if (end.records === 0 && this.running) this.reportLag(end.topic, end.partition, Number(end.offsetLag));
     });
     this.failure = new Promise<Error>((resolve) => (this.crashed = resolve));
-    this.consumer.on(this.consumer.events.CRASH, (event) => {
-      const { error, restart } = event.payload as { error: Error; restart: boolean };
-      options.log.error({ err: error, restart }, 'consumer crashed');
-      if (!restart) this.crashed?.(error);
+    this.consumer.onCrash((error, restarting) => {
+      options.log.error(
+        { err: error, restarting },
+        `${processor.topology.name}: the consumer failed (${error.message})${restarting ? '; restarting it' : ''}`,
+      );
+      if (!restarting) this.crashed?.(error);
     });
   }
 
@@ -172,7 +149,7 @@ export class KafkaRunner {
    * A new assignment: partitions that arrive are restored from their changelog before first use (another
    * instance may have advanced them); state of partitions that left is dropped.
    */
-  private onAssignment(assignment: Record<string, number[]>): void {
+  private onAssignment(assignment: Readonly<Record<string, readonly number[]>>): void {
     const assigned = new Set(
       Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)),
     );
@@ -268,16 +245,15 @@ export class KafkaRunner {
       await this.producer.connect();
       await this.consumer.connect();
       await this.admin.connect();
-      await this.consumer.subscribe({ topics: this.processor.sourceTopics, fromBeginning: true });
+      await this.consumer.subscribe(this.processor.sourceTopics, { fromBeginning: true });
     } catch (e) {
       throw mapKafkaError(e, brokers, 'connecting the pipeline');
     }
     this.running = true;
     await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.partitionsConcurrently,
-      eachBatch: (payload) => this.onBatch(payload),
+      partitionsConcurrently: this.options.partitionsConcurrently,
+      autoResolve: false,
+      eachBatch: (batch, control) => this.onBatch(batch, control),
     });
     if (this.processor.changelogTopics.length > 0) {
       this.ticker = setInterval(() => {
@@ -290,14 +266,14 @@ export class KafkaRunner {
     );
   }
 
-  private async onBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, isRunning, isStale, heartbeat, resolveOffset, pause } = payload;
+  private async onBatch(batch: ConsumerBatch, control: BatchControl): Promise<void> {
+    const { isRunning, isStale, heartbeat, resolveOffset, pause } = control;
     const { maxBatch, metrics } = this.options;
     // The log end as of this fetch; the lag after a chunk is what remains of it past the chunk.
     const end = BigInt(batch.highWatermark);
-    const first = batch.messages[0];
+    const first = batch.records[0];
     if (first) this.reportLag(batch.topic, batch.partition, Number(end - BigInt(first.offset)));
-    for (let i = 0; i < batch.messages.length; i += maxBatch) {
+    for (let i = 0; i < batch.records.length; i += maxBatch) {
       if (!isRunning() || isStale()) return;
       if (this.limiter.full) {
         // Backpressure: stop fetching this partition until acknowledgements make room.
@@ -307,60 +283,98 @@ export class KafkaRunner {
         metrics.pausedPartitions(--this.paused);
         resume();
       }
-      const chunk = batch.messages.slice(i, i + maxBatch);
+      const chunk = batch.records.slice(i, i + maxBatch);
       const last = chunk[chunk.length - 1] as { offset: string };
       const next = (BigInt(last.offset) + 1n).toString();
-      const stateful = this.processor.isStateful(batch.topic);
-      let produced = 0;
       const started = performance.now();
-      await this.lock(batch.topic, batch.partition).run(async () => {
-        if (stateful) await this.ensureRestored(batch.topic, batch.partition);
-        try {
-          const outputs: OutRecord[] = [];
-          const raw = (m: (typeof chunk)[number]) => ({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            key: m.key,
-            value: m.value,
-            timestamp: Number(m.timestamp),
-          });
-          if (this.processor.isAsync(batch.topic)) {
-            // Stateless flow with an async stage: the chunk's records are in flight together (micro-batching),
-            // and their outputs are taken in input order.
-            for (const out of await Promise.all(chunk.map((m) => this.processor.process(raw(m)))))
-              outputs.push(...out);
-          } else for (const m of chunk) outputs.push(...(await this.processor.process(raw(m))));
-          if (stateful) outputs.push(...this.processor.takeChangelog(batch.topic, batch.partition));
-          produced = outputs.length;
-          this.limiter.add(produced);
-          metrics.inFlight(this.limiter.inFlight);
-          try {
-            await this.commit(batch.topic, batch.partition, next, outputs);
-          } finally {
-            this.limiter.release(produced);
-            metrics.inFlight(this.limiter.inFlight);
-          }
-        } catch (e) {
-          // The in-memory state saw records whose effects were not committed: restore it before going on.
-          if (stateful) {
-            this.processor.dropState(batch.topic, batch.partition);
-            this.needsRestore.add(`${batch.topic}:${batch.partition}`);
-          }
-          throw e;
-        }
-      });
+      if (
+        !(await this.withRetry(batch, chunk[0]?.offset ?? next, control, () =>
+          this.runChunk(batch, chunk, next),
+        ))
+      )
+        return;
       resolveOffset(last.offset);
       this.processed += chunk.length;
       metrics.batchCommitted(chunk.length, (performance.now() - started) / 1000);
-      if (stateful) this.processor.reportStateSizes(batch.topic);
-      // After the batch's last chunk, kafkajs' own figure also skips the transaction markers the fetch ended on.
+      if (this.processor.isStateful(batch.topic)) this.processor.reportStateSizes(batch.topic);
+      // After the batch's last chunk, the client's own figure also skips the transaction markers the fetch ended on.
       this.reportLag(
         batch.topic,
         batch.partition,
-        i + maxBatch >= batch.messages.length ? Number(batch.offsetLag()) : Number(end - BigInt(next)),
+        i + maxBatch >= batch.records.length ? Number(batch.offsetLag()) : Number(end - BigInt(next)),
       );
       await heartbeat();
+    }
+  }
+
+  /** Processes one chunk of a partition's records and commits its outputs with the offset after it. */
+  private async runChunk(batch: ConsumerBatch, chunk: ConsumerBatch['records'], next: string): Promise<void> {
+    const { metrics } = this.options;
+    const stateful = this.processor.isStateful(batch.topic);
+    await this.lock(batch.topic, batch.partition).run(async () => {
+      if (stateful) await this.ensureRestored(batch.topic, batch.partition);
+      try {
+        const outputs = await this.processor.processBatch(chunk);
+        if (stateful) outputs.push(...this.processor.takeChangelog(batch.topic, batch.partition));
+        const produced = outputs.length;
+        this.limiter.add(produced);
+        metrics.inFlight(this.limiter.inFlight);
+        try {
+          await this.commit(batch.topic, batch.partition, next, outputs);
+        } finally {
+          this.limiter.release(produced);
+          metrics.inFlight(this.limiter.inFlight);
+        }
+      } catch (e) {
+        // The in-memory state saw records whose effects were not committed: restore it before going on.
+        if (stateful) {
+          this.processor.dropState(batch.topic, batch.partition);
+          this.needsRestore.add(`${batch.topic}:${batch.partition}`);
+        }
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Runs `work` until it succeeds. A retryable failure (a database, cache, registry or broker away) is retried
+   * in place with exponential backoff, the batch uncommitted and the consumer heartbeating, with one line when
+   * the trouble starts and one when it ends; anything else is thrown (the client restarts the consumer).
+   * Resolves false when the consumer stops or the partition is taken away meanwhile.
+   */
+  private async withRetry(
+    batch: ConsumerBatch,
+    from: string,
+    control: BatchControl,
+    work: () => Promise<void>,
+  ): Promise<boolean> {
+    const { log } = this.options;
+    const backoff = this.options.retryBackoffMs ?? { initial: 200, max: 10_000 };
+    const where = `${batch.topic}[${batch.partition}] from offset ${from}`;
+    let wait = backoff.initial;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await work();
+        if (attempt > 1)
+          log.info(`${this.processor.topology.name}: ${where} written after ${attempt} attempts; going on`);
+        return true;
+      } catch (e) {
+        const err = toTagstreamError(e);
+        if (!err.retryable) throw err;
+        if (attempt === 1)
+          log.warn(
+            { code: err.code, err: err.message },
+            `${this.processor.topology.name}: ${err.message}; ${where} stays uncommitted and is retried until it succeeds`,
+          );
+        else log.debug({ code: err.code, attempt }, `retrying ${where}`);
+      }
+      const until = Date.now() + wait;
+      while (Date.now() < until) {
+        if (!control.isRunning() || control.isStale() || !this.running) return false;
+        await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
+        await control.heartbeat().catch(() => undefined);
+      }
+      wait = Math.min(backoff.max, wait * 2);
     }
   }
 
@@ -374,30 +388,35 @@ export class KafkaRunner {
     nextOffset: string | undefined,
     outputs: readonly OutRecord[],
   ): Promise<void> {
-    const requests = chunkBySize(outputs, MAX_REQUEST_BYTES).map(toTopicMessages);
+    const requests = chunkBySize(outputs, MAX_REQUEST_BYTES);
+    const offsets =
+      nextOffset === undefined ? [] : [{ topic, partitions: [{ partition, offset: nextOffset }] }];
     if (this.options.guarantee === 'at_least_once') {
-      for (const topicMessages of requests) await this.producer.sendBatch({ topicMessages, acks: -1 });
-      if (nextOffset !== undefined)
-        await this.consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+      try {
+        for (const records of requests) await this.producer.send(records);
+        if (offsets.length) await this.consumer.commitOffsets(offsets);
+      } catch (e) {
+        throw mapKafkaError(
+          e,
+          this.options.brokers,
+          `committing ${topic}[${partition}] up to ${nextOffset ?? '(tick)'}`,
+        );
+      }
       return;
     }
     await this.txLock.run(async () => {
       const tx = await this.producer.transaction();
       try {
-        for (const topicMessages of requests) await tx.sendBatch({ topicMessages, acks: -1 });
-        if (nextOffset !== undefined)
-          await tx.sendOffsets({
-            consumerGroupId: this.options.groupId,
-            topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }],
-          });
+        for (const records of requests) await tx.send(records);
+        if (offsets.length) await tx.sendOffsets(this.options.groupId, offsets);
         await tx.commit();
       } catch (e) {
         await tx.abort().catch(() => undefined);
-        // kafkajs keeps its sequence numbers after a failed send, and every later send would fail with
-        // OUT_OF_ORDER_SEQUENCE_NUMBER: a fresh producer re-initialises (and bumps the epoch) instead.
+        // A client may keep its sequence numbers after a failed send (kafkajs does), and every later send would
+        // fail with OUT_OF_ORDER_SEQUENCE_NUMBER: a fresh producer re-initialises (and bumps the epoch) instead.
         await this.producer.disconnect().catch(() => undefined);
         this.producer = this.makeProducer();
-        await this.producer.connect();
+        await this.producer.connect().catch(() => undefined);
         throw mapKafkaError(
           e,
           this.options.brokers,

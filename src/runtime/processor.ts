@@ -10,7 +10,13 @@ import type { Clock } from './clock.ts';
 import type { PipelineMetrics } from './metrics.ts';
 import type { OperatorContext, RawRecord, Rec, StageContext } from './operator.ts';
 import { PartitionStores, changelogTopic, decodeState, encodeState } from './state.ts';
-import type { Branch, SideBinding, StageResult, Topology } from './topology.ts';
+import type { Branch, SideBinding, SinkNode, SinkRecord, StageResult, Topology } from './topology.ts';
+
+/** A record on its way to a sink node, with the input it came from (for a dead letter). */
+interface SinkItem {
+  readonly raw: RawRecord;
+  readonly rec: SinkRecord<unknown>;
+}
 
 export type { RawRecord };
 
@@ -35,7 +41,8 @@ export interface ProcessorOptions {
 
 interface BoundBranch {
   readonly branch: Branch;
-  readonly encode: (value: unknown) => Buffer;
+  /** The sink topic's encoder; undefined for a flow that ends in a sink node. */
+  readonly encode: ((value: unknown) => Buffer) | undefined;
   readonly sides: ReadonlyMap<
     string,
     { topic: string; encode: (v: unknown) => Buffer; build: SideBinding['build'] }
@@ -90,7 +97,10 @@ export class RecordProcessor {
         });
       bound.set(branch.source, {
         branch,
-        encode: await serde.encoderFor<unknown>(branch.sink.topic, branch.sink.schema),
+        encode:
+          branch.sink.kind === 'topic'
+            ? await serde.encoderFor<unknown>(branch.sink.topic, branch.sink.schema)
+            : undefined,
         sides,
         dlqTopic,
         encodeDlq: await serde.encoderFor<DeadLetter>(dlqTopic, loadSchema('deadLetter')),
@@ -109,7 +119,7 @@ export class RecordProcessor {
   /** Every topic this processor may write, changelogs excluded. */
   get outputTopics(): string[] {
     return [...this.bound.values()].flatMap((b) => [
-      b.branch.sink.topic,
+      ...(b.branch.sink.kind === 'topic' ? [b.branch.sink.topic] : []),
       b.dlqTopic,
       ...[...b.sides.values()].map((s) => s.topic),
     ]);
@@ -125,6 +135,12 @@ export class RecordProcessor {
   /** The flow from `source` has an async stage: a batch's records may be processed concurrently. */
   isAsync(source: string): boolean {
     return this.bound.get(source)?.branch.async ?? false;
+  }
+
+  /** The flow from `source` takes a consumed batch as a whole: it has an async stage or ends in a sink node. */
+  isBatched(source: string): boolean {
+    const b = this.bound.get(source)?.branch;
+    return b !== undefined && (b.async || b.sink.kind === 'node');
   }
 
   isStateful(source: string): boolean {
@@ -180,6 +196,7 @@ export class RecordProcessor {
    */
   async process(raw: RawRecord): Promise<OutRecord[]> {
     const b = this.branchOf(raw.topic);
+    if (b.branch.sink.kind === 'node') return this.processBatch([raw]);
     this.options.metrics.recordsIn(raw.topic, 1);
     let value: unknown;
     try {
@@ -194,6 +211,93 @@ export class RecordProcessor {
     };
     const results = await b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
     return this.collect(b, results, sideOut, raw);
+  }
+
+  /**
+   * Processes the records of one consumed batch (one source partition, in offset order). A flow with an async
+   * stage gets them in flight together (micro-batching); a flow ending in a sink node writes them as one batch;
+   * other flows take them one by one. Throws, like process(), only what must leave the batch uncommitted.
+   */
+  async processBatch(raws: readonly RawRecord[]): Promise<OutRecord[]> {
+    const first = raws[0];
+    if (first === undefined) return [];
+    const b = this.branchOf(first.topic);
+    const { sink } = b.branch;
+    if (sink.kind === 'node') return this.processToNode(b, sink.node, raws);
+    if (b.branch.async) return (await Promise.all(raws.map((r) => this.process(r)))).flat();
+    const out: OutRecord[] = [];
+    for (const r of raws) out.push(...(await this.process(r)));
+    return out;
+  }
+
+  private async processToNode(
+    b: BoundBranch,
+    node: SinkNode<unknown>,
+    raws: readonly RawRecord[],
+  ): Promise<OutRecord[]> {
+    this.options.metrics.recordsIn(b.branch.source, raws.length);
+    // Per input record, in input order: its dead letter or side outputs, and what it sends to the node.
+    const early: OutRecord[][] = raws.map(() => []);
+    const items: SinkItem[][] = raws.map(() => []);
+    await Promise.all(
+      raws.map(async (raw, i) => {
+        const mine = early[i] as OutRecord[];
+        let value: unknown;
+        try {
+          value = await this.serde.decode(raw.value);
+        } catch (e) {
+          mine.push(this.deadLetter(b, raw, 'decode', e));
+          return;
+        }
+        const source = { topic: raw.topic, partition: raw.partition, offset: raw.offset };
+        const ctx: OperatorContext = { ...this.context(b, raw.partition, mine, raw), source };
+        const results = await b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
+        for (const r of results) {
+          if ('failedStage' in r) {
+            mine.length = 0;
+            mine.push(this.deadLetter(b, raw, r.failedStage, r.error));
+            return;
+          }
+        }
+        for (const r of results)
+          if ('rec' in r) (items[i] as SinkItem[]).push({ raw, rec: { ...r.rec, source } });
+        for (const s of mine) this.options.metrics.recordsOut(s.topic, 1);
+      }),
+    );
+    const out = early.flat();
+    await this.writeIsolating(b, node, items.flat(), out, new Set());
+    return out;
+  }
+
+  /**
+   * Writes items through a sink node. When the node rejects the content of the batch (a record error), the batch
+   * is halved until the records at fault stand alone; those are dead-lettered and the rest is written. Writes are
+   * idempotent, so writing a half again after a failed whole is safe.
+   */
+  private async writeIsolating(
+    b: BoundBranch,
+    node: SinkNode<unknown>,
+    items: readonly SinkItem[],
+    out: OutRecord[],
+    dead: Set<string>,
+  ): Promise<void> {
+    if (items.length === 0) return;
+    try {
+      await node.write(items.map((i) => i.rec));
+      this.options.metrics.recordsOut(node.name, items.length);
+    } catch (e) {
+      if (!isTagstreamError(e) || !e.isRecordError) throw e;
+      const only = items.length === 1 ? items[0] : undefined;
+      if (only) {
+        if (dead.has(only.raw.offset)) return;
+        dead.add(only.raw.offset);
+        out.push(this.deadLetter(b, only.raw, `sink:${node.name}`, e));
+        return;
+      }
+      const mid = items.length >> 1;
+      await this.writeIsolating(b, node, items.slice(0, mid), out, dead);
+      await this.writeIsolating(b, node, items.slice(mid), out, dead);
+    }
   }
 
   /** A wall-clock tick for one partition of a source: closes what idle time closes. */
@@ -211,6 +315,10 @@ export class RecordProcessor {
     raw: RawRecord | undefined,
   ): OutRecord[] {
     const out: OutRecord[] = [];
+    const { sink } = b.branch;
+    // Only topic flows get here: process() and tick() hand flows that end in a sink node to processBatch.
+    if (sink.kind !== 'topic' || b.encode === undefined)
+      throw new TagstreamError('INTERNAL', `the flow from ${b.branch.source} does not end in a topic`);
     for (const r of results) {
       if ('failedStage' in r) {
         if (!raw) throw toTagstreamError(r.error);
@@ -222,11 +330,11 @@ export class RecordProcessor {
       } catch (e) {
         const err = new TagstreamError('ENCODE_FAILED', toTagstreamError(e).message);
         if (!raw) throw err;
-        return [this.deadLetter(b, raw, `encode:${b.branch.sink.topic}`, err)];
+        return [this.deadLetter(b, raw, `encode:${sink.topic}`, err)];
       }
-      out.push({ topic: b.branch.sink.topic, key: r.rec.key, value: bytes, timestamp: r.rec.timestamp });
+      out.push({ topic: sink.topic, key: r.rec.key, value: bytes, timestamp: r.rec.timestamp });
     }
-    this.options.metrics.recordsOut(b.branch.sink.topic, out.length);
+    this.options.metrics.recordsOut(sink.topic, out.length);
     for (const s of sideOut) this.options.metrics.recordsOut(s.topic, 1);
     return [...out, ...sideOut];
   }

@@ -1,7 +1,7 @@
 // Restores operator state from changelog topics: reads the given partitions from the beginning to their end
 // offset (read_committed, so aborted writes never come back) and hands each record to `apply`.
 import { randomUUID } from 'node:crypto';
-import type { Admin, Kafka } from 'kafkajs';
+import type { KafkaAdmin, KafkaClient } from '../io/kafka/client.ts';
 import { TagstreamError } from '../errors.ts';
 import { withDeadline } from './deadline.ts';
 
@@ -11,8 +11,8 @@ export interface RestoreTarget {
 }
 
 export async function restoreChangelogs(
-  kafka: Kafka,
-  admin: Admin,
+  kafka: KafkaClient,
+  admin: KafkaAdmin,
   targets: readonly RestoreTarget[],
   apply: (topic: string, partition: number, key: Buffer | null, value: Buffer | null) => void,
   timeoutMs: number,
@@ -21,7 +21,7 @@ export async function restoreChangelogs(
   // transaction of a previous incarnation, so nothing below it is still open.
   const pending = new Map<string, bigint>();
   for (const t of targets) {
-    const offsets = await admin.fetchTopicOffsets(t.topic);
+    const offsets = await admin.topicOffsets(t.topic);
     for (const p of t.partitions) {
       const o = offsets.find((x) => x.partition === p);
       if (o && BigInt(o.high) > BigInt(o.low)) pending.set(`${t.topic}:${p}`, BigInt(o.high));
@@ -30,11 +30,7 @@ export async function restoreChangelogs(
   if (pending.size === 0) return 0;
   const wanted = new Set(pending.keys());
   let applied = 0;
-  const consumer = kafka.consumer({
-    groupId: `tagstream-restore-${randomUUID()}`,
-    readUncommitted: false,
-    allowAutoTopicCreation: false,
-  });
+  const consumer = kafka.consumer({ groupId: `tagstream-restore-${randomUUID()}`, readCommitted: true });
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const progress = (topic: string, partition: number, lastOffset: string): void => {
@@ -44,18 +40,17 @@ export async function restoreChangelogs(
     if (pending.size === 0) done();
   };
   // Batches of only transaction markers reach no handler, but still report their last offset here.
-  consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-    const p = e.payload as { topic: string; partition: number; lastOffset: string };
-    progress(p.topic, p.partition, p.lastOffset);
-  });
+  consumer.onFetchEnd((e) => progress(e.topic, e.partition, e.lastOffset));
   try {
     await consumer.connect();
-    await consumer.subscribe({ topics: targets.map((t) => t.topic), fromBeginning: true });
+    await consumer.subscribe(
+      targets.map((t) => t.topic),
+      { fromBeginning: true },
+    );
     await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: async (batch) => {
         if (!wanted.has(`${batch.topic}:${batch.partition}`)) return;
-        for (const m of batch.messages) {
+        for (const m of batch.records) {
           apply(batch.topic, batch.partition, m.key, m.value);
           applied++;
         }

@@ -101,8 +101,11 @@ export class TestDriver {
   }
 
   /**
-   * Feeds several values as one consumed batch: like the runner, a flow with an async stage gets them in flight
-   * together (so micro-batching stages see them as one batch); other flows get them one by one.
+   * Feeds several values as one consumed batch, as the runner hands a fetch to the processor: a flow with an async
+   * stage gets them in flight together (so micro-batching stages see them as one batch), a flow ending in a sink
+   * node writes them as one batch; other flows get them one by one. When processing throws (a dependency failed),
+   * nothing is emitted or committed and the offsets are not used up: piping the same values again retries the
+   * batch at the same offsets, as the runner does.
    */
   async pipeBatch(
     topic: string,
@@ -110,25 +113,38 @@ export class TestDriver {
     values: ReadonlyArray<{ value: unknown; key?: string; timestamp?: number }>,
     partition = 0,
   ): Promise<void> {
-    if (!this.processor.isAsync(topic)) {
-      for (const v of values) await this.pipe(topic, schema, v.value, { ...v, partition });
+    const raws = [];
+    for (const v of values) raws.push({ ...v, value: await this.encode(topic, schema, v.value) });
+    await this.pipeRawBatch(topic, raws, partition);
+  }
+
+  /** pipeBatch for raw bytes (garbage, foreign encodings). */
+  async pipeRawBatch(
+    topic: string,
+    values: ReadonlyArray<{ value: Buffer | null; key?: string; timestamp?: number }>,
+    partition = 0,
+  ): Promise<void> {
+    if (!this.processor.isBatched(topic)) {
+      for (const v of values) await this.pipeRaw(topic, v.value, { ...v, partition });
       return;
     }
-    const raws = [];
-    for (const v of values) {
-      const offset = this.offsets.get(topic) ?? 0;
-      this.offsets.set(topic, offset + 1);
-      raws.push({
-        topic,
-        partition,
-        offset: String(offset),
-        key: v.key === undefined ? null : Buffer.from(v.key),
-        value: await this.encode(topic, schema, v.value),
-        timestamp: v.timestamp ?? this.clock.now(),
-      });
-    }
-    const outs = await Promise.all(raws.map((r) => this.processor.process(r)));
-    for (const out of outs) await this.emit(out);
+    const first = this.offsets.get(topic) ?? 0;
+    const raws = values.map((v, i) => ({
+      topic,
+      partition,
+      offset: String(first + i),
+      key: v.key === undefined ? null : Buffer.from(v.key),
+      value: v.value,
+      timestamp: v.timestamp ?? this.clock.now(),
+    }));
+    const out = await this.processor.processBatch(raws);
+    this.offsets.set(topic, first + raws.length);
+    await this.emit(out);
+  }
+
+  /** The next offset of a source topic: what a runner would have committed after the records piped so far. */
+  committed(topic: string): number {
+    return this.offsets.get(topic) ?? 0;
   }
 
   /** Moves the wall clock and runs the wall-clock tick of every partition with state (idle windows close). */

@@ -1,7 +1,15 @@
 // The pipeline builder: declarative branches from a source topic through typed operators to a sink topic, with
 // named side outputs (e.g. late records) bound to topics of their own.
 import type { AvroSchemaJson } from '../io/registry/registry.ts';
-import type { AsyncOperator, OperatorContext, RawRecord, Rec, Stage, StageContext } from './operator.ts';
+import type {
+  AsyncOperator,
+  OperatorContext,
+  RawRecord,
+  Rec,
+  SourcePosition,
+  Stage,
+  StageContext,
+} from './operator.ts';
 
 export interface SideBinding {
   readonly topic: string;
@@ -12,12 +20,35 @@ export interface SideBinding {
 
 export type StageResult = { rec: Rec<unknown> } | { failedStage: string; error: unknown };
 
+/** A record reaching a sink node, with the position of the input record it came from. */
+export interface SinkRecord<T> extends Rec<T> {
+  readonly source: SourcePosition;
+}
+
+/**
+ * A sink node: the end of a flow that writes into something other than a topic (a database, a cache), like a
+ * Kafka Streams processor node with a write function. The runner hands it each consumed batch's records after
+ * the stages, and commits the input offsets (and dead letters) only once `write` resolved. Rules:
+ * - writes are idempotent: after a crash the batch is written again and must change nothing the second time;
+ * - a record whose content cannot be written throws a record error (e.g. SINK_REJECTED); the runner narrows the
+ *   batch down to the record(s) at fault, dead-letters them with that code, and writes the rest;
+ * - an unreachable store throws a retryable dependency error: the batch stays uncommitted and is retried.
+ */
+export interface SinkNode<T> {
+  readonly name: string;
+  write(records: readonly SinkRecord<T>[]): Promise<void>;
+}
+
+export type BranchSink =
+  | { readonly kind: 'topic'; readonly topic: string; readonly schema: AvroSchemaJson }
+  | { readonly kind: 'node'; readonly node: SinkNode<unknown> };
+
 /** A type-erased chain, so that branches of different record types sit in one topology. */
 export interface Branch {
   readonly source: string;
   /** The schema producers are expected to write to the source, registered at start-up so they find it. */
   readonly sourceSchema: AvroSchemaJson | undefined;
-  readonly sink: { readonly topic: string; readonly schema: AvroSchemaJson };
+  readonly sink: BranchSink;
   readonly sides: ReadonlyMap<string, SideBinding>;
   readonly stages: readonly string[];
   /** Store names of all stages, in stage order. */
@@ -114,6 +145,17 @@ export class Flow<T> {
 
   /** Ends the chain in a topic whose values are written with `schema` (registered at start-up). */
   to(topic: string, schema: AvroSchemaJson): Branch {
+    return this.end({ kind: 'topic', topic, schema });
+  }
+
+  /** Ends the chain in a sink node (a database or cache write), run by the same runner as every other node. */
+  sink(node: SinkNode<T>): Branch {
+    if (this.ops.some((o) => !isAsync(o) && (o.stores?.length ?? 0) > 0))
+      throw new Error(`the flow from ${this.source} ends in sink ${node.name}: sink flows are stateless`);
+    return this.end({ kind: 'node', node: node as SinkNode<unknown> });
+  }
+
+  private end(sink: BranchSink): Branch {
     const ops = this.ops;
     const stores = ops.flatMap((o) => (isAsync(o) ? [] : (o.stores ?? [])));
     const dup = stores.find((s, i) => stores.indexOf(s) !== i);
@@ -127,7 +169,7 @@ export class Flow<T> {
     return {
       source: this.source,
       sourceSchema: this.sourceSchema,
-      sink: { topic, schema },
+      sink,
       sides: this.sides,
       stages: ops.map((o) => o.name),
       stores,

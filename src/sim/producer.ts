@@ -2,7 +2,6 @@
 // Avro in the Confluent wire format (garbled reads as raw bytes), batched through an idempotent producer, paced to
 // `max`, `realtime` or N times real time. Pure parts (speed parsing, event -> message, the paced loop) are apart
 // from the thin Kafka sink so they can be unit tested.
-import type { ConfigResourceTypes } from 'kafkajs';
 import type { Config } from '../../config/schema.ts';
 import { createKafka, ensureTopics, mapKafkaError } from '../io/kafka/client.ts';
 import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
@@ -96,9 +95,6 @@ export interface ProduceStats {
   perSecond: number;
   interrupted: boolean;
 }
-
-/** kafkajs ConfigResourceTypes.TOPIC; importing the enum's value fails under ESM (Node's CJS export detection misses it). */
-const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
 
 const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -227,20 +223,13 @@ export async function openKafkaSink(config: Config, log: Logger): Promise<KafkaS
     // time-based retention would otherwise delete all but the last week within minutes.
     created.push(
       ...(await ensureTopics(admin, [topics.scans, topics.transactions], config, {
-        configEntries: [{ name: 'retention.ms', value: '-1' }],
+        config: { 'retention.ms': '-1' },
       })),
     );
-    const described = await admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [topics.scans, topics.transactions].map((name) => ({
-        type: TOPIC_RESOURCE,
-        name,
-        configNames: ['retention.ms'],
-      })),
-    });
-    for (const r of described.resources) {
-      const v = r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue;
-      if (v !== undefined) retentionMs.set(r.resourceName, Number(v));
+    const described = await admin.topicConfigs([topics.scans, topics.transactions], ['retention.ms']);
+    for (const [topic, values] of described) {
+      const v = values.get('retention.ms');
+      if (v !== undefined) retentionMs.set(topic, Number(v));
     }
   } catch (e) {
     throw mapKafkaError(e, brokers, 'preparing the simulator topics');
@@ -253,13 +242,9 @@ export async function openKafkaSink(config: Config, log: Logger): Promise<KafkaS
     topics.transactions,
     loadSchema('posTransaction'),
   );
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    // As the pipeline's runner does: an idempotent producer retries while the broker is away (kafkajs warns on a
-    // limit); the CLI stops on a second Ctrl-C.
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
-  });
+  // As the pipeline's runner does: an idempotent producer retries while the broker is away; the CLI stops on a
+  // second Ctrl-C.
+  const producer = kafka.producer({ idempotent: true, retries: Infinity });
   try {
     await producer.connect();
   } catch (e) {
@@ -271,17 +256,8 @@ export async function openKafkaSink(config: Config, log: Logger): Promise<KafkaS
     retentionMs,
     created,
     async send(batch) {
-      const byTopic = new Map<string, { key: string | null; value: Buffer; timestamp: string }[]>();
-      for (const m of batch) {
-        let list = byTopic.get(m.topic);
-        if (!list) byTopic.set(m.topic, (list = []));
-        list.push({ key: m.key, value: m.value, timestamp: String(m.timestamp) });
-      }
       try {
-        await producer.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        });
+        await producer.send(batch);
       } catch (e) {
         throw mapKafkaError(e, brokers, 'sending simulated events');
       }

@@ -5,11 +5,15 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel } from 'kafkajs';
 import type { Config } from '../../config/schema.ts';
 import { TagstreamError } from '../errors.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import { redactUrl } from '../io/mysql/pool.ts';
+import { kafkajsClient } from '../io/kafka/kafkajs.ts';
+import { createLogger } from '../log.ts';
+
+/** Readiness probes expect refusals while a service starts: nothing to log. */
+const quiet = createLogger('stack', 'silent');
 import { javaBinary, launchDetached, runMaven } from './java.ts';
 import {
   isOurProcess,
@@ -52,17 +56,11 @@ const KAFKA_MARKER = 'kafka.Kafka';
 const REGISTRY_MARKER = 'apicurio-registry-app';
 
 async function kafkaReady(brokers: string[]): Promise<boolean> {
-  const kafka = new Kafka({
-    brokers,
-    clientId: 'tagstream-stack',
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 0 },
-  });
-  const admin = kafka.admin();
+  const kafka = kafkajsClient({ brokers, clientId: 'tagstream-stack', connectTimeoutMs: 2_000, log: quiet });
+  const admin = kafka.admin({ retries: 0 });
   try {
     await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0;
+    return (await admin.brokerCount()) > 0;
   } catch {
     return false;
   } finally {

@@ -8,11 +8,9 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProbes, kafkaProbe, mysqlProbe, registryProbe } from '../../src/api/readiness.ts';
 import { startApiService, type RunningApiService } from '../../src/api/service.ts';
-import {
-  predictionSinkOptions,
-  predictionSinkTopics,
-  PredictionSink,
-} from '../../src/app/prediction-sink.ts';
+import { runTopology } from '../../src/app/pipeline.ts';
+import { predictionCacheTopology, predictionSinkTopics } from '../../src/app/prediction-sink.ts';
+import { createMetricsRegistry } from '../../src/metrics/prometheus.ts';
 import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { createLogger } from '../../src/log.ts';
@@ -314,14 +312,23 @@ describe('predictions and alerts through the sink', () => {
     const before = await api.cache.counts();
     const cache = createPredictionCache(predictionCacheOptions(config));
     const groupId = `${config.pipeline.groupId}-predictions-again`;
-    const again = new PredictionSink(kafka, serde, cache, { ...predictionSinkOptions(config, log), groupId });
-    await again.start();
+    const stored = { predictions: 0, alerts: 0 };
+    const again = await runTopology(
+      config,
+      predictionCacheTopology(config, cache, (n) => {
+        stored.predictions += n.predictions;
+        stored.alerts += n.alerts;
+      }),
+      { kafka: createKafka(config, log), serde, log, metrics: createMetricsRegistry() },
+      groupId,
+    );
     try {
       // 4 demand and 1 maintenance prediction, 3 alert records (one alert twice).
       await until('the second sink to read everything', async () =>
-        again.stats.consumed >= 8 ? true : undefined,
+        again.recordsProcessed >= 8 ? true : undefined,
       );
-      expect(again.stats).toEqual({ consumed: 8, predictions: 0, alerts: 0, skipped: 0 });
+      expect(again.recordsProcessed).toBe(8);
+      expect(stored).toEqual({ predictions: 0, alerts: 0 });
     } finally {
       await again.stop();
       await cache.close();
@@ -332,7 +339,7 @@ describe('predictions and alerts through the sink', () => {
     ).toHaveLength(3);
   });
 
-  it('skips a record that is not Avro instead of blocking its partition', async () => {
+  it('dead-letters a record that is not Avro instead of blocking its partition', async () => {
     const topic = `${config.topics.predictionsPrefix}quality`;
     await producer.send({ topic, messages: [{ key: 'tag-x', value: Buffer.from('not avro') }] });
     await produce<Prediction>(
@@ -346,7 +353,10 @@ describe('predictions and alerts through the sink', () => {
       return r.status === 200 ? r.body : undefined;
     });
     expect(p['prediction']).toBe(4);
-    expect(api.sink?.stats.skipped).toBe(1);
+    const [dead] = await readTopic(kafka, `${config.topics.dlqPrefix}${topic}`, 1, 30_000);
+    const letter = (await serde.decode(dead?.value ?? null)) as DeadLetter;
+    expect(letter).toMatchObject({ topic, error_code: 'DECODE_MAGIC_BYTE', stage: 'decode' });
+    expect(letter.value?.toString()).toBe('not avro');
   });
 });
 
@@ -464,7 +474,21 @@ describe('dead letters', () => {
   it('summary: counts by code and stage and the failed_at range of every dead-letter topic', async () => {
     const r = await call('/v1/dlq');
     expect(r.status).toBe(200);
-    expect(r.body['topics']).toEqual([
+    // The prediction cache sink's dead-letter topics are listed too (one record: the quality record above).
+    const topics = r.body['topics'] as ApiBody[];
+    expect(
+      topics.filter((t) => t['topic'] !== DLQ).map((t) => [t['topic'], t['records'], t['by_code']]),
+    ).toEqual(
+      predictionSinkTopics(config)
+        .map((t) => `${config.topics.dlqPrefix}${t}`)
+        .sort()
+        .map((t) => [
+          t,
+          t.endsWith('quality') ? 1 : 0,
+          t.endsWith('quality') ? { DECODE_MAGIC_BYTE: 1 } : {},
+        ]),
+    );
+    expect(topics.filter((t) => t['topic'] === DLQ)).toEqual([
       {
         topic: DLQ,
         source_topic: SOURCE,

@@ -5,7 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HistorySink, storeScans, type SourcedScan } from '../../src/app/history-sink.ts';
+import { historyTopology, storeScans, type SourcedScan } from '../../src/app/history-sink.ts';
+import { runTopology } from '../../src/app/pipeline.ts';
+import { createKafka } from '../../src/io/kafka/client.ts';
+import { createMetricsRegistry } from '../../src/metrics/prometheus.ts';
 import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { createLogger } from '../../src/log.ts';
@@ -144,8 +147,10 @@ describe('storeScans', () => {
       { scan: scan(tag, 'out', NOW), topic, partition: 0, offset: '0' },
       { scan: scan(tag, 'return', NOW + MIN, { quality_grade: 9 }), topic, partition: 0, offset: '1' },
     ];
+    // A row the table refuses is a record error (a sink node dead-letters it), not a dependency failure.
     await expect(storeScans(sql, bad, { dedupWindowMs: 2_000, now: NOW, chunk: 1 })).rejects.toMatchObject({
-      code: 'MYSQL_ERROR',
+      code: 'SINK_REJECTED',
+      retryable: false,
     });
     expect(await count('id_transactions', 'tag_id = ?', [tag])).toBe(0);
     expect(await item(tag)).toBeUndefined();
@@ -160,20 +165,21 @@ describe('HistorySink on Kafka', () => {
   const prefix = `K${randomUUID().slice(0, 6)}-`;
 
   async function runSink(groupId: string): Promise<{ received: number; inserted: number }> {
-    const sink = new HistorySink(kafka, serde, sql, {
-      groupId,
-      topic: TOPIC,
-      brokers: config.kafka.brokers,
-      log,
-      dedupWindowMs: config.windows.dedupWindowMs,
+    const counts = { received: 0, inserted: 0 };
+    const topology = historyTopology(config, sql, {
       clock: { now: () => NOW },
+      onBatch: (received, inserted) => {
+        counts.received += received;
+        counts.inserted += inserted;
+      },
     });
-    await sink.start();
+    const ctx = { kafka: createKafka(config, log), serde, log, metrics: createMetricsRegistry() };
+    const runner = await runTopology(config, topology, ctx, groupId);
     try {
       await waitForCommitted(admin, groupId, [TOPIC], 60_000);
-      return sink.counts;
+      return counts;
     } finally {
-      await sink.stop();
+      await runner.stop();
     }
   }
 

@@ -28,6 +28,7 @@ describe('defaults', () => {
       replicationFactor: 1,
       connectTimeoutMs: 10_000,
       topicRetentionMs: -1,
+      client: 'kafkajs',
     });
     expect(c.schemaRegistry.url).toBe('http://127.0.0.1:8081/apis/ccompat/v7');
     expect(c.redis.url).toBe('redis://127.0.0.1:6379');

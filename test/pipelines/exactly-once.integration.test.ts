@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
 import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../config/schema.ts';
-import { ensureTopics, retryRetriable } from '../../src/io/kafka/client.ts';
+import { createLogger } from '../../src/log.ts';
+import { createKafka, ensureTopicsWith, retryRetriable } from '../../src/io/kafka/client.ts';
 import { migrate } from '../../src/io/mysql/migrate.ts';
 import { createSql, splitDatabase } from '../../src/io/mysql/pool.ts';
 import { configEnv, requireStack, testConfig, testKafka } from '../helpers/stack.ts';
@@ -119,7 +120,7 @@ type Row = [string, string, string, number, number];
 async function featureRows(config: Config): Promise<Row[]> {
   const sql = createSql(config.mysql.url);
   try {
-    // Stock levels and the sliding 7d window are stamped in channel-interleaving order (see README): left out.
+    // Stock levels and the sliding 7d window are stamped in channel-interleaving order (see docs/architecture.md): left out.
     const rows = await sql.query<{ e: string; f: string; w: string; t: Date; v: number }>(
       `SELECT target_entity e, feature_name f, window_name w, feature_timestamp t, feature_value v FROM ml_feature_store
         WHERE window_name <> '7d' AND feature_name NOT IN ('available_stock', 'items_out', 'items_in_repair')
@@ -137,7 +138,10 @@ beforeAll(async () => {
   admin = kafka.admin();
   await admin.connect();
   // Simulated records carry timestamps up to a month old: the topics must not apply time-based retention.
-  await ensureTopics(admin, [input.scans, input.transactions], base);
+  await ensureTopicsWith(createKafka(base, createLogger('exactly-once-test', 'warn')), base, [
+    input.scans,
+    input.transactions,
+  ]);
   const out = mkdtempSync(join(tmpdir(), 'tagstream-sim-'));
   await run(
     process.execPath,

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServing, servingConfig, type RunningServing } from '../../src/app/serving.ts';
 import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
+import { createKafka } from '../../src/io/kafka/client.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ModelSpec } from '../../src/ml/model-spec.ts';
 import { exportOnnx } from '../../src/ml/onnx/export.ts';
@@ -72,7 +73,7 @@ beforeAll(async () => {
   producer = kafka.producer({ idempotent: true });
   await producer.connect();
   serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
-  publisher = await kafkaModelPublisher(config, kafka, serde);
+  publisher = await kafkaModelPublisher(config, createKafka(config, log), serde);
 });
 
 afterAll(async () => {

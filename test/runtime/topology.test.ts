@@ -5,8 +5,15 @@ import { ingestTopology } from '../../pipelines/ingest.ts';
 import { recordError } from '../../src/errors.ts';
 import { FakeClock } from '../../src/runtime/clock.ts';
 import { mapOperator, type Operator, type OperatorContext, type Rec } from '../../src/runtime/operator.ts';
-import { Flow, topology } from '../../src/runtime/topology.ts';
+import { Flow, topology, type Branch } from '../../src/runtime/topology.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
+
+/** The topic a branch ends in (these branches all end in topics). */
+function topicSink(b: Branch): Extract<Branch['sink'], { kind: 'topic' }> {
+  if (b.sink.kind !== 'topic') throw new Error(`${b.source} ends in a sink node`);
+  return b.sink;
+}
+const topicOf = (b: Branch): string => topicSink(b).topic;
 
 const schema = loadSchema('rfidScan');
 const ctx: OperatorContext = {
@@ -34,7 +41,7 @@ describe('Flow', () => {
       .to('out', schema);
     expect(b.source).toBe('in');
     expect(b.sourceSchema).toBeUndefined();
-    expect(b.sink).toEqual({ topic: 'out', schema });
+    expect(b.sink).toEqual({ kind: 'topic', topic: 'out', schema });
     expect(b.stages).toEqual(['double', 'fan-out']);
   });
 
@@ -98,7 +105,7 @@ describe('topology', () => {
     const b = Flow.from('b').to('b.out', schema);
     const t = topology('two', [a, b]);
     expect(t.name).toBe('two');
-    expect(t.branches.map((x) => [x.source, x.sink.topic, x.stages])).toEqual([
+    expect(t.branches.map((x) => [x.source, topicOf(x), x.stages])).toEqual([
       ['a', 'a.out', ['double']],
       ['b', 'b.out', []],
     ]);
@@ -115,19 +122,19 @@ describe('topology', () => {
   it('the ingest topology reads scans and transactions, validates, and writes clean.<source>', () => {
     const t = ingestTopology(parseConfig({}));
     expect(t.name).toBe('ingest');
-    expect(t.branches.map((b) => ({ source: b.source, stages: b.stages, sink: b.sink.topic }))).toEqual([
+    expect(t.branches.map((b) => ({ source: b.source, stages: b.stages, sink: topicOf(b) }))).toEqual([
       { source: 'rfid.scans', stages: ['validate-scan'], sink: 'clean.rfid.scans' },
       { source: 'pos.transactions', stages: ['validate-transaction'], sink: 'clean.pos.transactions' },
     ]);
-    expect(t.branches[0]!.sink.schema).toEqual(loadSchema('rfidScan'));
+    expect(topicSink(t.branches[0]!).schema).toEqual(loadSchema('rfidScan'));
     expect(t.branches[0]!.sourceSchema).toEqual(loadSchema('rfidScan'));
-    expect(t.branches[1]!.sink.schema).toEqual(loadSchema('posTransaction'));
+    expect(topicSink(t.branches[1]!).schema).toEqual(loadSchema('posTransaction'));
     expect(t.branches[1]!.sourceSchema).toEqual(loadSchema('posTransaction'));
   });
 
   it('the ingest topology follows configured topic names', () => {
     const t = ingestTopology(parseConfig({ topics: { scans: 'scans.v2', cleanPrefix: 'ok.' } }));
     expect(t.branches[0]!.source).toBe('scans.v2');
-    expect(t.branches[0]!.sink.topic).toBe('ok.scans.v2');
+    expect(topicOf(t.branches[0]!)).toBe('ok.scans.v2');
   });
 });

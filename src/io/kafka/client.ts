@@ -1,33 +1,28 @@
-// kafkajs behind small helpers: one client factory (logs through pino), topic creation, and error mapping to our codes.
-import { Kafka, logLevel, type Admin, type LogEntry } from 'kafkajs';
+// The Kafka client from config (the implementation `kafka.client` names), topic creation, and error mapping to our
+// codes. Everything outside src/io/kafka/ uses the interfaces of types.ts, never a client library.
 import type { Config } from '../../../config/schema.ts';
 import { TagstreamError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import { kafkajsClient } from './kafkajs.ts';
+import type { KafkaAdmin, KafkaClient } from './types.ts';
 
-const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-};
+export type * from './types.ts';
 
-export function createKafka(config: Config, log: Logger, clientId: string = config.kafka.clientId): Kafka {
-  process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
-  return new Kafka({
+export function createKafka(
+  config: Config,
+  log: Logger,
+  clientId: string = config.kafka.clientId,
+): KafkaClient {
+  const settings = {
     clientId,
     brokers: config.kafka.brokers,
-    connectionTimeout: config.kafka.connectTimeoutMs,
-    // kafkajs logs retriable hiccups (a coordinator still loading) at ERROR; they are warnings to us.
-    logLevel: logLevel.WARN,
-    logCreator:
-      () =>
-      ({ level, log: entry }: LogEntry) => {
-        const { message, ...rest } = entry;
-        const lvl = LEVELS[level] ?? 'info';
-        log[lvl === 'error' ? 'warn' : lvl]({ kafkajs: rest }, message);
-      },
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
-  });
+    connectTimeoutMs: config.kafka.connectTimeoutMs,
+    log: log.child({ component: config.kafka.client }),
+  };
+  switch (config.kafka.client) {
+    case 'kafkajs':
+      return kafkajsClient(settings);
+  }
 }
 
 /** kafkajs error names that mean the cluster is not reachable (as opposed to a request that failed). */
@@ -59,12 +54,13 @@ export function mapKafkaError(e: unknown, brokers: readonly string[], what: stri
 
 export interface TopicSettings {
   readonly partitions?: number;
-  readonly configEntries?: ReadonlyArray<{ name: string; value: string }>;
+  /** Topic configuration on creation (name -> value), e.g. `cleanup.policy`. */
+  readonly config?: Readonly<Record<string, string>>;
 }
 
 /** Creates the topics that do not exist yet; existing ones are left as they are. */
 export async function ensureTopics(
-  admin: Admin,
+  admin: KafkaAdmin,
   topics: readonly string[],
   config: Config,
   settings: TopicSettings = {},
@@ -76,23 +72,22 @@ export async function ensureTopics(
     const existing = new Set(await admin.listTopics());
     const missing = [...new Set(topics)].filter((t) => !existing.has(t));
     if (missing.length === 0) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((topic) => ({
+    await admin.createTopics(
+      missing.map((topic) => ({
         topic,
-        numPartitions: settings.partitions ?? config.kafka.partitions,
+        partitions: settings.partitions ?? config.kafka.partitions,
         replicationFactor: config.kafka.replicationFactor,
-        configEntries: [
+        config: {
           // Records carry event-time timestamps, often far in the past: time-based retention would delete them
           // at once, so topics tagstream creates keep records until kafka.topicRetentionMs (-1: forever).
-          { name: 'retention.ms', value: String(config.kafka.topicRetentionMs) },
-          ...(settings.configEntries ?? []),
-        ],
+          'retention.ms': String(config.kafka.topicRetentionMs),
+          ...settings.config,
+        },
       })),
-    });
+    );
     created.push(...missing);
   });
-  await retryRetriable(() => admin.fetchTopicMetadata({ topics: [...new Set(topics)] }));
+  await retryRetriable(() => admin.partitionCounts([...new Set(topics)]));
   return created;
 }
 
@@ -109,5 +104,23 @@ export async function retryRetriable<T>(fn: () => Promise<T>, attempts = 10, del
       if (!retriable || i >= attempts) throw e;
       await new Promise((r) => setTimeout(r, delayMs * i));
     }
+  }
+}
+
+/** ensureTopics on an admin of its own: connects, creates what is missing, maps failures to our codes. */
+export async function ensureTopicsWith(
+  kafka: KafkaClient,
+  config: Config,
+  topics: readonly string[],
+  settings: TopicSettings = {},
+): Promise<string[]> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    return await ensureTopics(admin, topics, config, settings);
+  } catch (e) {
+    throw mapKafkaError(e, config.kafka.brokers, `creating ${topics.join(', ')}`);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
 }

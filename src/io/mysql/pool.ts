@@ -49,10 +49,22 @@ export function mapMysqlError(e: unknown, url: string): TagstreamError {
       cause: e,
       retryable: true,
     });
+  if (errno !== undefined && CONTENT_ERRNOS.has(errno))
+    return new TagstreamError('SINK_REJECTED', `MySQL refused a row: ${code} ${(e as Error).message}`, {
+      cause: e,
+      details: { errno },
+    });
   return new TagstreamError('MYSQL_ERROR', `MySQL error ${code || errno}: ${(e as Error).message}`, {
     cause: e,
   });
 }
+
+/**
+ * Server errors about the content of a row: 1048 column cannot be null, 1264 out of range, 1292 truncated wrong
+ * value, 1366 incorrect value, 1406 data too long, 3819 / 4025 CHECK constraint failed. Writing the same row again
+ * fails again: the row is a record error (dead-lettered by a sink node), not a dependency failure.
+ */
+const CONTENT_ERRNOS = new Set([1048, 1264, 1292, 1366, 1406, 3819, 4025]);
 
 /** Splits a mysql:// URL into the server URL and the database name. */
 export function splitDatabase(url: string): { serverUrl: string; database: string } {

@@ -1,10 +1,9 @@
 // Announces promotions on models.versions (Avro, Confluent wire format, key = service) so every pipeline instance
 // hot-swaps the model. A promotion is two steps, the registry transaction and then the announcement: when the
 // announcement fails the database change stands, and promoting the same version again (idempotent) re-announces it.
-import type { Kafka, Producer } from 'kafkajs';
 import type { Config } from '../../../config/schema.ts';
 import { TagstreamError } from '../../errors.ts';
-import { ensureTopics, mapKafkaError } from '../../io/kafka/client.ts';
+import { ensureTopicsWith, mapKafkaError, type KafkaClient } from '../../io/kafka/client.ts';
 import type { AvroSerde } from '../../io/registry/registry.ts';
 import { loadSchema } from '../../schemas/catalog.ts';
 import type { ModelVersion } from '../../schemas/types.ts';
@@ -24,25 +23,17 @@ export interface ModelVersionPublisher {
  */
 export const MODEL_VERSIONS_TOPIC_SETTINGS = {
   partitions: 1,
-  configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+  config: { 'cleanup.policy': 'compact' },
 } as const;
 
-export async function ensureModelVersionsTopic(config: Config, kafka: Kafka): Promise<void> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    await ensureTopics(admin, [config.topics.modelVersions], config, MODEL_VERSIONS_TOPIC_SETTINGS);
-  } catch (e) {
-    throw mapKafkaError(e, config.kafka.brokers, `creating ${config.topics.modelVersions}`);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+export async function ensureModelVersionsTopic(config: Config, kafka: KafkaClient): Promise<void> {
+  await ensureTopicsWith(kafka, config, [config.topics.modelVersions], MODEL_VERSIONS_TOPIC_SETTINGS);
 }
 
 /** Creates the topic if missing, registers the ModelVersion schema and connects a producer (acks=all). */
 export async function kafkaModelPublisher(
   config: Config,
-  kafka: Kafka,
+  kafka: KafkaClient,
   serde: AvroSerde,
 ): Promise<ModelVersionPublisher> {
   const topic = config.topics.modelVersions;
@@ -51,7 +42,7 @@ export async function kafkaModelPublisher(
   // Not idempotent on purpose: kafkajs only allows that with unbounded retries, which would hang the CLI while the
   // broker is away; bounded retries end in MODEL_PUBLISH_FAILED instead. A duplicate announcement is harmless (the
   // watcher skips a version it already serves).
-  const producer: Producer = kafka.producer({ maxInFlightRequests: 1 });
+  const producer = kafka.producer();
   try {
     await producer.connect();
   } catch (e) {
@@ -61,11 +52,7 @@ export async function kafkaModelPublisher(
     topic,
     async publish(record) {
       try {
-        await producer.send({
-          topic,
-          acks: -1,
-          messages: [{ key: Buffer.from(record.service), value: encode(record) }],
-        });
+        await producer.send([{ topic, key: Buffer.from(record.service), value: encode(record) }]);
       } catch (e) {
         throw mapKafkaError(e, config.kafka.brokers, `sending to ${topic}`);
       }

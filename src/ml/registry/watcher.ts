@@ -8,10 +8,9 @@
 // prediction is running on it (a reference count), so a prediction that started on it still finishes.
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka } from 'kafkajs';
 import type { Config } from '../../../config/schema.ts';
 import { TagstreamError, toTagstreamError } from '../../errors.ts';
-import { mapKafkaError } from '../../io/kafka/client.ts';
+import { mapKafkaError, type KafkaClient, type KafkaConsumer } from '../../io/kafka/client.ts';
 import type { AvroSerde } from '../../io/registry/registry.ts';
 import type { Logger } from '../../log.ts';
 import type { ModelVersion } from '../../schemas/types.ts';
@@ -183,7 +182,7 @@ export function modelWatcherGroupId(pipelineGroupId: string, instanceId: string 
 
 export interface ModelWatcherOptions {
   readonly config: Config;
-  readonly kafka: Kafka;
+  readonly kafka: KafkaClient;
   readonly serde: AvroSerde;
   readonly registry: Pick<ModelRegistry, 'get' | 'list'>;
   readonly log: Logger;
@@ -216,7 +215,7 @@ type Outcome = 'swapped' | 'skipped';
 export class ModelWatcher {
   private readonly models = new Map<string, LoadedModel>();
   private readonly retired = new Set<LoadedModel>();
-  private readonly consumer: Consumer;
+  private readonly consumer: KafkaConsumer;
   private readonly groupId: string;
   private readonly topic: string;
   private readonly graceMs: number;
@@ -230,12 +229,7 @@ export class ModelWatcher {
       options.groupId ?? modelWatcherGroupId(options.config.pipeline.groupId, options.instanceId);
     this.graceMs = options.graceMs ?? 10_000;
     this.retryForMs = options.retryForMs ?? 60_000;
-    this.consumer = options.kafka.consumer({
-      groupId: this.groupId,
-      allowAutoTopicCreation: false,
-      readUncommitted: false,
-      maxWaitTimeInMs: 1_000,
-    });
+    this.consumer = options.kafka.consumer({ groupId: this.groupId, readCommitted: true, maxWaitMs: 1_000 });
   }
 
   /** The model serving `service` now, or undefined before the first one loaded. Always a complete model. */
@@ -294,17 +288,19 @@ export class ModelWatcher {
     await this.loadProduction();
     try {
       await this.consumer.connect();
-      await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+      await this.consumer.subscribe([this.topic], { fromBeginning: true });
     } catch (e) {
       throw mapKafkaError(e, config.kafka.brokers, `subscribing to ${this.topic}`);
     }
     this.running = true;
     // No commits: the group is unique to this run, and the next run reads from the beginning again anyway.
     await this.consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ message, heartbeat }) => {
-        this.counts.records++;
-        await this.handle(message.value, heartbeat);
+      eachBatch: async (batch, { heartbeat, isRunning }) => {
+        for (const record of batch.records) {
+          if (!isRunning()) return;
+          this.counts.records++;
+          await this.handle(record.value, heartbeat);
+        }
       },
     });
     log.info(

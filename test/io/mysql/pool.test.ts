@@ -53,6 +53,22 @@ describe('mapMysqlError', () => {
     expect(e.retryable).toBe(true);
   });
 
+  it.each([
+    [1048, 'ER_BAD_NULL_ERROR'],
+    [1264, 'ER_WARN_DATA_OUT_OF_RANGE'],
+    [1292, 'ER_TRUNCATED_WRONG_VALUE'],
+    [1366, 'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD'],
+    [1406, 'ER_DATA_TOO_LONG'],
+    [3819, 'ER_CHECK_CONSTRAINT_VIOLATED'],
+    [4025, 'ER_CONSTRAINT_FAILED'],
+  ])('errno %i (%s) is SINK_REJECTED: a record error about the row, never retried', (errno, code) => {
+    const e = mapMysqlError(driverError('row refused', { code, errno }), URL_WITH_PASSWORD);
+    expect(e.code).toBe('SINK_REJECTED');
+    expect(e.isRecordError).toBe(true);
+    expect(e.retryable).toBe(false);
+    expect(e.message).toContain(code);
+  });
+
   it('any other error is a non-retryable MYSQL_ERROR naming the driver code', () => {
     const cause = driverError("Table 'tagstream.nope' doesn't exist", {
       code: 'ER_NO_SUCH_TABLE',

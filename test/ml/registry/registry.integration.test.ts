@@ -7,6 +7,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSql, splitDatabase, type Sql } from '../../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../../src/io/registry/registry.ts';
+import { createKafka } from '../../../src/io/kafka/client.ts';
 import { createLogger } from '../../../src/log.ts';
 import type { ModelSpec } from '../../../src/ml/model-spec.ts';
 import { exportOnnx } from '../../../src/ml/onnx/export.ts';
@@ -42,6 +43,8 @@ const GROUPS = [`t-${ID}-watcher-a`, `t-${ID}-watcher-b`];
 const SERVICE = 'demand';
 const GRACE_MS = 300;
 const log = createLogger('model-registry-test', 'warn');
+/** The product's Kafka client (our adapter), for the code under test; `kafka` is kafkajs, for the test's own reads. */
+const client = createKafka(config, log);
 
 /** A linear demand model on two numeric inputs; coefficients chosen so float32 ONNX output is exact. */
 function linear(
@@ -100,7 +103,7 @@ beforeAll(async () => {
   admin = kafka.admin();
   await admin.connect();
   serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
-  publisher = await kafkaModelPublisher(config, kafka, serde);
+  publisher = await kafkaModelPublisher(config, client, serde);
 });
 
 afterAll(async () => {
@@ -138,7 +141,7 @@ function startWatcher(group: string): { watcher: ModelWatcher; swaps: Swap[]; er
   const errors: TagstreamError[] = [];
   const watcher = new ModelWatcher({
     config,
-    kafka,
+    kafka: client,
     serde,
     registry,
     log,
@@ -432,7 +435,7 @@ describe('model registry', () => {
   });
 
   afterAll(() => {
-    // Measured promotion-to-swap latencies, for the record (README claims name this test).
+    // Measured promotion-to-swap latencies, for the record (docs/models.md claims name this test).
     console.log(`model registry timings:\n${latencies.map((l) => `  ${l.what}: ${l.ms} ms`).join('\n')}`);
   });
 });

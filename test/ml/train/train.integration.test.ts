@@ -12,7 +12,9 @@ import { xoroshiro128plus } from 'pure-rand';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zoneOf } from '../../../src/features/zones.ts';
 import { insertScansStatement, scanParams, type SourcedScan } from '../../../src/app/history-sink.ts';
+import { createKafka } from '../../../src/io/kafka/client.ts';
 import { migrate } from '../../../src/io/mysql/migrate.ts';
+import { createLogger } from '../../../src/log.ts';
 import { createSql, splitDatabase, type Sql } from '../../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../../src/io/registry/registry.ts';
 import { kafkaModelPublisher, type ModelVersionPublisher } from '../../../src/ml/registry/publisher.ts';
@@ -234,7 +236,7 @@ const deps = () => ({
   publisher: async () => {
     publisher ??= await kafkaModelPublisher(
       config,
-      kafka,
+      createKafka(config, createLogger('train-test', 'warn')),
       new AvroSerde(confluentRegistry(config.schemaRegistry.url)),
     );
     return publisher;

@@ -1,0 +1,277 @@
+// kafkajs behind our Kafka interfaces (types.ts). The only file that imports kafkajs. Its log lines are library
+// chatter (a coordinator still loading, CONCURRENT_TRANSACTIONS retries) and go to our logger at debug level:
+// the code that calls the client reports real problems itself, with what to do.
+import {
+  Kafka,
+  logLevel,
+  type Consumer,
+  type IHeaders,
+  type KafkaMessage,
+  type LogEntry,
+  type Message,
+  type Producer,
+  type Transaction,
+} from 'kafkajs';
+import type { Logger } from '../../log.ts';
+import type {
+  ConsumedRecord,
+  ConsumerOptions,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  KafkaTransaction,
+  ProducedRecord,
+  ProducerOptions,
+  TopicPartitionOffsets,
+} from './types.ts';
+
+export interface KafkajsSettings {
+  readonly clientId: string;
+  readonly brokers: readonly string[];
+  readonly connectTimeoutMs: number;
+  readonly log: Logger;
+}
+
+/** kafkajs ConfigResourceTypes.TOPIC; importing the enum's value fails under ESM (Node's CJS export detection misses it). */
+const TOPIC_RESOURCE = 2;
+
+function toMessage(r: ProducedRecord): Message {
+  return {
+    key: r.key,
+    value: r.value,
+    ...(r.timestamp === undefined ? {} : { timestamp: String(r.timestamp) }),
+    ...(r.partition === undefined ? {} : { partition: r.partition }),
+    ...(r.headers === undefined ? {} : { headers: r.headers as IHeaders }),
+  };
+}
+
+/** Records grouped per topic, order kept within a topic. */
+function topicMessages(records: readonly ProducedRecord[]): Array<{ topic: string; messages: Message[] }> {
+  const byTopic = new Map<string, Message[]>();
+  for (const r of records) {
+    let list = byTopic.get(r.topic);
+    if (!list) byTopic.set(r.topic, (list = []));
+    list.push(toMessage(r));
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+function toConsumed(topic: string, partition: number, m: KafkaMessage): ConsumedRecord {
+  const headers: Record<string, Buffer | undefined> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {}))
+    headers[k] = v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key,
+    value: m.value,
+    timestamp: Number(m.timestamp),
+    headers,
+  };
+}
+
+const offsetsFor = (offsets: readonly TopicPartitionOffsets[]) =>
+  offsets.map((t) => ({
+    topic: t.topic,
+    partitions: t.partitions.map((p) => ({ partition: p.partition, offset: p.offset })),
+  }));
+
+function transaction(tx: Transaction): KafkaTransaction {
+  return {
+    async send(records) {
+      if (records.length) await tx.sendBatch({ topicMessages: topicMessages(records), acks: -1 });
+    },
+    async sendOffsets(groupId, offsets) {
+      await tx.sendOffsets({ consumerGroupId: groupId, topics: offsetsFor(offsets) });
+    },
+    commit: () => tx.commit(),
+    abort: () => tx.abort(),
+  };
+}
+
+function producer(kafka: Kafka, options: ProducerOptions): KafkaProducer {
+  const retries = options.retries ?? 5;
+  const p: Producer = kafka.producer({
+    idempotent: options.idempotent ?? options.transactionalId !== undefined,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    retry: {
+      retries: retries === Infinity ? Number.MAX_SAFE_INTEGER : retries,
+      initialRetryTime: 200,
+      maxRetryTime: 5_000,
+    },
+    ...(options.transactionalId === undefined
+      ? {}
+      : {
+          transactionalId: options.transactionalId,
+          transactionTimeout: options.transactionTimeoutMs ?? 30_000,
+        }),
+  });
+  return {
+    connect: () => p.connect(),
+    async send(records) {
+      if (records.length) await p.sendBatch({ topicMessages: topicMessages(records), acks: -1 });
+    },
+    async transaction() {
+      return transaction(await p.transaction());
+    },
+    disconnect: () => p.disconnect(),
+  };
+}
+
+function consumer(kafka: Kafka, options: ConsumerOptions): KafkaConsumer {
+  const c: Consumer = kafka.consumer({
+    groupId: options.groupId,
+    readUncommitted: options.readCommitted === false,
+    allowAutoTopicCreation: false,
+    ...(options.maxWaitMs === undefined ? {} : { maxWaitTimeInMs: options.maxWaitMs }),
+    ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeout: options.sessionTimeoutMs }),
+    ...(options.retries === undefined
+      ? {}
+      : { retry: { retries: options.retries, initialRetryTime: 300, maxRetryTime: 10_000 } }),
+  });
+  return {
+    connect: () => c.connect(),
+    subscribe: (topics, opts) =>
+      c.subscribe({ topics: [...topics], fromBeginning: opts?.fromBeginning ?? false }),
+    async run(opts) {
+      await c.run({
+        autoCommit: opts.autoCommit ?? false,
+        eachBatchAutoResolve: opts.autoResolve ?? true,
+        ...(opts.partitionsConcurrently === undefined
+          ? {}
+          : { partitionsConsumedConcurrently: opts.partitionsConcurrently }),
+        eachBatch: async ({ batch, isRunning, isStale, heartbeat, resolveOffset, pause }) => {
+          const records = batch.messages.map((m) => toConsumed(batch.topic, batch.partition, m));
+          await opts.eachBatch(
+            {
+              topic: batch.topic,
+              partition: batch.partition,
+              records,
+              highWatermark: batch.highWatermark,
+              offsetLag: () => batch.offsetLag(),
+            },
+            { isRunning, isStale, heartbeat, resolveOffset, pause },
+          );
+        },
+      });
+    },
+    commitOffsets: (offsets) =>
+      c.commitOffsets(
+        offsets.flatMap((t) =>
+          t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset })),
+        ),
+      ),
+    seek: (topic, partition, offset) => c.seek({ topic, partition, offset }),
+    stop: () => c.stop(),
+    disconnect: () => c.disconnect(),
+    onAssignment(listener) {
+      c.on(c.events.GROUP_JOIN, (event) =>
+        listener((event.payload as { memberAssignment: Record<string, number[]> }).memberAssignment),
+      );
+    },
+    onFetchEnd(listener) {
+      c.on(c.events.END_BATCH_PROCESS, ({ payload }) =>
+        listener({
+          topic: payload.topic,
+          partition: payload.partition,
+          records: payload.batchSize,
+          firstOffset: payload.firstOffset,
+          lastOffset: payload.lastOffset,
+          offsetLag: payload.offsetLag,
+        }),
+      );
+    },
+    onCrash(listener) {
+      c.on(c.events.CRASH, ({ payload }) =>
+        listener(payload.error, (payload as { restart?: boolean }).restart ?? false),
+      );
+    },
+  };
+}
+
+function admin(kafka: Kafka, retries: number | undefined): KafkaAdmin {
+  const a = kafka.admin(retries === undefined ? {} : { retry: { retries } });
+  return {
+    connect: () => a.connect(),
+    disconnect: () => a.disconnect(),
+    listTopics: () => a.listTopics(),
+    async createTopics(specs) {
+      await a.createTopics({
+        waitForLeaders: true,
+        topics: specs.map((s) => ({
+          topic: s.topic,
+          numPartitions: s.partitions,
+          replicationFactor: s.replicationFactor,
+          configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    },
+    async deleteTopics(topics) {
+      if (topics.length) await a.deleteTopics({ topics: [...topics] });
+    },
+    async partitionCounts(topics) {
+      const { topics: meta } = await a.fetchTopicMetadata({ topics: [...topics] });
+      return new Map(meta.map((t) => [t.name, t.partitions.length]));
+    },
+    async topicOffsets(topic) {
+      return (await a.fetchTopicOffsets(topic)).map((o) => ({
+        partition: o.partition,
+        low: o.low,
+        high: o.high,
+      }));
+    },
+    async groupOffsets(groupId, topics) {
+      return (await a.fetchOffsets({ groupId, topics: [...topics] })).map((t) => ({
+        topic: t.topic,
+        partitions: t.partitions.map((p) => ({ partition: p.partition, offset: p.offset })),
+      }));
+    },
+    async deleteGroups(groupIds) {
+      if (groupIds.length) await a.deleteGroups([...groupIds]);
+    },
+    async topicConfigs(topics, names) {
+      const described = await a.describeConfigs({
+        includeSynonyms: false,
+        resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: [...names] })),
+      });
+      return new Map(
+        described.resources.map((r) => [
+          r.resourceName,
+          new Map(r.configEntries.map((e) => [e.configName, e.configValue] as [string, string])),
+        ]),
+      );
+    },
+    async brokerCount() {
+      return (await a.describeCluster()).brokers.length;
+    },
+  };
+}
+
+export function kafkajsClient(settings: KafkajsSettings): KafkaClient {
+  process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
+  const log = settings.log;
+  const kafka = new Kafka({
+    clientId: settings.clientId,
+    brokers: [...settings.brokers],
+    connectionTimeout: settings.connectTimeoutMs,
+    // Its INFO lines (joined a group, ...) are worth a look when debugging; its DEBUG lines are every request.
+    logLevel: log.isLevelEnabled('debug') ? logLevel.INFO : logLevel.NOTHING,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        log.debug({ kafkajs: rest, kafkajsLevel: logLevel[level] }, message);
+      },
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+  });
+  return {
+    implementation: 'kafkajs',
+    brokers: settings.brokers,
+    producer: (options = {}) => producer(kafka, options),
+    consumer: (options) => consumer(kafka, options),
+    admin: (options = {}) => admin(kafka, options.retries),
+  };
+}
