@@ -308,7 +308,7 @@ export const ROUTES: readonly RouteDef[] = [
     operationId: 'features',
     summary: 'Latest feature values of an entity',
     description:
-      'From the online feature store (Redis). A feature with no value gets its documented default (README, Feature store).',
+      'From the online feature store (Redis). A feature with no value gets its documented default (docs/architecture.md, Feature store).',
     tag: 'features',
     auth: true,
     params: { type: 'object', required: ['entityId'], properties: { entityId: entityParam } },

@@ -1,5 +1,5 @@
 // Every tagstream metric in one place: name, type, labels, help and buckets. The prom-client implementations in
-// prometheus.ts declare their metrics from here, and tests hold the README table and the Grafana dashboard to it.
+// prometheus.ts declare their metrics from here, and tests hold docs/metrics.md and the Grafana dashboard to it.
 // Names follow the Prometheus conventions: base units (seconds, bytes), `_total` on counters and only there,
 // `_info` for an info gauge; labels have few values (pipeline, topic, partition, stage, service, reason, ...),
 // never an entity id.
@@ -15,7 +15,7 @@ export interface MetricSpec {
   readonly buckets?: readonly number[];
 }
 
-/** Where a metric is reported from (the README's metric table is grouped the same way). */
+/** Where a metric is reported from (the metric table of docs/metrics.md is grouped the same way). */
 export type MetricGroup = 'pipeline' | 'featureStore' | 'serving' | 'alerts';
 
 /** Latency buckets from 0.5 ms to 10 s: feature reads and writes, inference. */

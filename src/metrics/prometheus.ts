@@ -36,7 +36,7 @@ export function shared<M>(registry: Registry, name: string, make: () => M): M {
 
 /**
  * Declares a catalogue metric, or finds it when another component of the process already did (several pipelines
- * share a registry). A new metric goes into catalog.ts first, so the README table and the dashboard test see it.
+ * share a registry). A new metric goes into catalog.ts first, so the docs/metrics.md table and the dashboard test see it.
  */
 function counterOf(registry: Registry, s: MetricSpec): Counter {
   return shared(

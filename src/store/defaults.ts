@@ -4,7 +4,7 @@
 
 export interface FeatureDefault {
   readonly value: number;
-  /** Why this value: shown in the README table. */
+  /** Why this value: shown in the docs/architecture.md table. */
   readonly reason: string;
 }
 
@@ -40,7 +40,7 @@ export function defaultValue(featureName: string): number {
     : FALLBACK_DEFAULT;
 }
 
-/** The table as markdown, for the README (kept next to the values so the two cannot drift). */
+/** The table as markdown, for docs/architecture.md (kept next to the values so the two cannot drift). */
 export function defaultsMarkdown(): string {
   const rows = Object.entries(FEATURE_DEFAULTS).map(
     ([name, d]) => `| \`${name}\` | ${d.value} | ${d.reason} |`,

@@ -1,6 +1,6 @@
 // Static checks of docker-compose.yml and the files it mounts; no Docker needed, so they run as unit tests.
-// They catch the drift Docker would only report at `compose up` time, or never (a port the README promises).
-import { existsSync, readFileSync } from 'node:fs';
+// They catch the drift Docker would only report at `compose up` time, or never (a port the docs promise).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -234,11 +234,23 @@ describe('docker-compose.yml', () => {
     expect(dash.providers?.map((p) => p.options?.path)).toContain(mounted?.target);
   });
 
-  it('publishes every local port the README promises in its Docker section', () => {
-    const readme = join(repoRoot, 'README.md');
-    // Nothing to hold the compose file to until the README has a Docker section.
-    const ports = existsSync(readme) ? dockerSectionPorts(readFileSync(readme, 'utf8')) : [];
-    for (const port of ports) expect(publishedPorts, `README mentions port ${port}`).toContain(port);
+  it('publishes every local port the README and docs/ promise in their Docker sections', () => {
+    // README.md and every docs/*.md page (docs/operations.md "With Docker", docs/metrics.md "Grafana dashboard
+    // (docker compose)"); nothing to hold the compose file to until a page has a Docker section.
+    const docsDir = join(repoRoot, 'docs');
+    const pages = [
+      'README.md',
+      ...(existsSync(docsDir)
+        ? readdirSync(docsDir)
+            .filter((f) => f.endsWith('.md'))
+            .map((f) => `docs/${f}`)
+        : []),
+    ].filter((page) => existsSync(join(repoRoot, page)));
+    for (const page of pages) {
+      for (const port of dockerSectionPorts(readRepoFile(page))) {
+        expect(publishedPorts, `${page} mentions port ${port}`).toContain(port);
+      }
+    }
   });
 });
 
