@@ -1,4 +1,4 @@
-// The validated configuration schema with its defaults; docs/configuration.md lists every key.
+// The validated configuration schema: every key, its default and its meaning. docs/configuration.md mirrors this file.
 import { z } from 'zod';
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port');
