@@ -4,22 +4,10 @@ import { featureVector } from '../src/features/vector.ts';
 import type { FeatureVector } from '../src/schemas/types.ts';
 import type { Rec } from '../src/runtime/operator.ts';
 
-/** A feature value as a record keyed by its entity (see src/features/vector.ts featureVector). */
-export function feature(
-  entityType: string,
-  entityId: string,
-  name: string,
-  value: number,
-  featureType: string,
-  timestamp: number,
-  source: string,
-  window: { name: string; start: number; end: number } | null = null,
-): Rec<FeatureVector> {
-  return {
-    key: Buffer.from(entityId),
-    timestamp,
-    value: featureVector(entityType, entityId, name, value, featureType, timestamp, source, window),
-  };
+/** A feature value as a record keyed by its entity (the arguments of src/features/vector.ts featureVector). */
+export function feature(...args: Parameters<typeof featureVector>): Rec<FeatureVector> {
+  const value = featureVector(...args);
+  return { key: Buffer.from(value.entity_id), timestamp: value.timestamp, value };
 }
 
 /** Hour of day (0-23) and day of week (0 = Monday, as the seed's Python weekday()) in the store's zone. */
