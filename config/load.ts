@@ -23,6 +23,8 @@ const SHORTCUTS: ReadonlyArray<[string, string[], (v: string) => Json]> = [
   ['REDIS_URL', ['redis', 'url'], (v) => v],
   ['MYSQL_URL', ['mysql', 'url'], (v) => v],
   ['LOG_LEVEL', ['log', 'level'], (v) => v],
+  ['LOG_FORMAT', ['log', 'format'], (v) => v],
+  ['LOG_FILE', ['log', 'file'], (v) => v],
   ['API_TOKEN', ['api', 'token'], (v) => v],
 ];
 

@@ -316,6 +316,10 @@ export const configSchema = z.object({
   log: z
     .object({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      /** Terminal lines: pretty (one human line per entry) or json (one JSON object per line). Env: LOG_FORMAT. */
+      format: z.enum(['pretty', 'json']).default('pretty'),
+      /** When set, every entry at debug and above also goes to this file as JSON lines. Env: LOG_FILE. */
+      file: z.string().default(''),
     })
     .prefault({}),
 });

@@ -12,7 +12,7 @@ import { createLogger } from '../log.ts';
 import { ALERT_SEVERITIES, type AlertSeverity } from '../schemas/catalog.ts';
 import type { Alert } from '../schemas/types.ts';
 import { parseHostPort, tcpReachable } from '../stack/process.ts';
-import { int } from './args.ts';
+import { int, withLogOptions } from './args.ts';
 import { runCli } from './run.ts';
 
 export interface AlertFilter {
@@ -252,4 +252,5 @@ program
   .action((opts: TailOptions) => runCli(() => tail(opts)));
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href)
-  await program.parseAsync();
+  withLogOptions(program);
+await program.parseAsync();

@@ -4,8 +4,8 @@ import { loadConfig, redactConfig } from '../../config/load.ts';
 import { startApiService, type RunningApiService } from '../api/service.ts';
 import { isTagstreamError } from '../errors.ts';
 import { migrate } from '../io/mysql/migrate.ts';
-import { createLogger } from '../log.ts';
-import { int } from './args.ts';
+import { loggerFor } from '../log.ts';
+import { int, withLogOptions } from './args.ts';
 import { runCli } from './run.ts';
 
 const program = new Command('api')
@@ -29,7 +29,7 @@ const program = new Command('api')
         console.log(JSON.stringify(printed, null, 2));
         return;
       }
-      const log = createLogger('api', config.log.level);
+      const log = loggerFor(config, 'api');
       // The registry tables may be missing on a fresh database; an unreachable MySQL is reported by /readyz instead.
       await migrate(config.mysql.url).catch((e: unknown) => {
         if (isTagstreamError(e) && e.code === 'MYSQL_UNAVAILABLE')
@@ -59,4 +59,5 @@ const program = new Command('api')
     }),
   );
 
+withLogOptions(program);
 await program.parseAsync();

@@ -16,9 +16,10 @@ import { createCollectorRuntime } from '../batch/runtime.ts';
 import { Scheduler, describeRun, nextRuns, systemTimer, validateSchedules } from '../batch/schedule.ts';
 import { TagstreamError } from '../errors.ts';
 import { migrate } from '../io/mysql/migrate.ts';
-import { createLogger } from '../log.ts';
+import { loggerFor } from '../log.ts';
 import { systemClock } from '../runtime/clock.ts';
 import { runCli } from './run.ts';
+import { withLogOptions } from './args.ts';
 
 const say = (line: string): void => console.log(line);
 
@@ -75,7 +76,7 @@ program
           : [which as CollectorName];
       const now = systemClock.now();
       const ranges = names.map((n) => [n, manualRange(n, config, now, opts)] as const);
-      const log = createLogger('collect', config.log.level);
+      const log = loggerFor(config, 'collect');
       const started = Date.now();
       await migrate(config.mysql.url);
       const runtime = await createCollectorRuntime(config, {
@@ -111,7 +112,7 @@ program
     runCli(async () => {
       const config = loadConfig();
       validateSchedules(config);
-      const log = createLogger('collect', config.log.level);
+      const log = loggerFor(config, 'collect');
       await migrate(config.mysql.url);
       const runtime = await createCollectorRuntime(config, {
         log,
@@ -180,4 +181,5 @@ program
     }),
   );
 
+withLogOptions(program);
 await program.parseAsync();

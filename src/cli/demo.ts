@@ -1,9 +1,10 @@
 // `npm run demo`: the main job, end to end on this machine (see src/demo/demo.ts for the steps).
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../../config/load.ts';
-import { runDemo } from '../demo/demo.ts';
+import { MIN_DEMO_DAYS, runDemo } from '../demo/demo.ts';
 import { createLogger } from '../log.ts';
-import { int } from './args.ts';
+import { int, withLogOptions } from './args.ts';
 import { runCli } from './run.ts';
 
 interface Opts {
@@ -29,9 +30,11 @@ const program = new Command('demo')
   )
   .addOption(new Option('--stores <n>', 'stores simulated (default 3; --quick 2)').argParser(int(1)))
   .addOption(
-    new Option('--days <n>', 'days of history before the live day (default 365; --quick 30)').argParser(
-      int(14),
-    ),
+    new Option(
+      '--days <n>',
+      `days of history before the live day (default 365; --quick 30; at least ${MIN_DEMO_DAYS}, the least that ` +
+        'trains a model; the training holdout is a quarter of it, 7 to 14 days)',
+    ).argParser(int(MIN_DEMO_DAYS)),
   )
   .addOption(
     new Option(
@@ -49,8 +52,15 @@ const program = new Command('demo')
     runCli(async () => {
       const config = loadConfig();
       const quick = opts.quick === true;
-      // The demo talks to the terminal; the components log warnings and errors only (LOG_LEVEL changes that).
-      const log = createLogger('demo', process.env['LOG_LEVEL'] ?? 'warn');
+      // The demo talks to the terminal: there the components log only problems (warnings and errors; LOG_LEVEL
+      // changes that), one human line each; the whole log goes to a file under .stack/logs/.
+      const file = join(config.stack.dir, 'logs', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+      const log = createLogger('demo', {
+        level: process.env['LOG_LEVEL'] ?? 'warn',
+        format: config.log.format,
+        file: config.log.file || file,
+      });
+      console.log(`full log: ${config.log.file || file}`);
       await runDemo(
         config,
         {
@@ -69,4 +79,5 @@ const program = new Command('demo')
     }),
   );
 
+withLogOptions(program);
 await program.parseAsync();

@@ -9,7 +9,7 @@ import { createKafka } from '../io/kafka/client.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import { createSql, type Sql } from '../io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
-import { createLogger } from '../log.ts';
+import { loggerFor } from '../log.ts';
 import {
   kafkaModelPublisher,
   promoteAndPublish,
@@ -24,6 +24,7 @@ import {
 } from '../ml/registry/registry.ts';
 import type { ModelVersion } from '../schemas/types.ts';
 import { runCli } from './run.ts';
+import { withLogOptions } from './args.ts';
 
 const program = new Command('models')
   .description(
@@ -91,7 +92,7 @@ async function withPublisher<T>(
   config: Config,
   fn: (publisher: ModelVersionPublisher) => Promise<T>,
 ): Promise<T> {
-  const log = createLogger('models', config.log.level);
+  const log = loggerFor(config, 'models');
   const kafka = createKafka(config, log, `${config.kafka.clientId}-models-cli`);
   const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
   const publisher = await kafkaModelPublisher(config, kafka, serde);
@@ -214,4 +215,5 @@ function notFound(service: string, version: string): TagstreamError {
   );
 }
 
+withLogOptions(program);
 await program.parseAsync();

@@ -9,8 +9,9 @@ import { startPipeline, type RunningPipeline } from '../app/pipeline.ts';
 import { startRetrain } from '../app/retrain.ts';
 import { startServing, type RunningServing } from '../app/serving.ts';
 import { migrate } from '../io/mysql/migrate.ts';
-import { createLogger } from '../log.ts';
+import { loggerFor } from '../log.ts';
 import { runCli } from './run.ts';
+import { withLogOptions } from './args.ts';
 
 const program = new Command('pipeline')
   .description(
@@ -33,7 +34,7 @@ const program = new Command('pipeline')
         console.log(JSON.stringify(redactConfig(config), null, 2));
         return;
       }
-      const log = createLogger('pipeline', config.log.level);
+      const log = loggerFor(config, 'pipeline');
       // Signals are handled from the first moment: a stop during start-up waits for it, then stops cleanly.
       const instance = opts.instanceId === undefined ? {} : { instanceId: opts.instanceId };
       const starting: Promise<{
@@ -83,4 +84,5 @@ const program = new Command('pipeline')
     }),
   );
 
+withLogOptions(program);
 await program.parseAsync();

@@ -2,7 +2,7 @@
 // order and writes the external series, ground truth, catalogue and manifest to files.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../../config/load.ts';
-import { createLogger } from '../log.ts';
+import { loggerFor } from '../log.ts';
 import { inArrivalOrder } from '../sim/arrival.ts';
 import { BOOKING_LEAD_DAYS, DEFAULT_NOISE, simulate, type Simulation } from '../sim/model.ts';
 import { SimFiles, defaultOutDir } from '../sim/output.ts';
@@ -15,7 +15,7 @@ import {
   type Speed,
 } from '../sim/producer.ts';
 import { DAY_MS, epochDayOf, isoDate, parseIsoDate } from '../sim/time.ts';
-import { int } from './args.ts';
+import { int, withLogOptions } from './args.ts';
 import { runCli } from './run.ts';
 
 const probability = (text: string): number => {
@@ -135,7 +135,7 @@ async function run(opts: Opts): Promise<void> {
   if (!opts.kafka) {
     for (const ev of sim.events) files.record(ev);
   } else {
-    const log = createLogger('simulate', config.log.level);
+    const log = loggerFor(config, 'simulate');
     const sink = await openKafkaSink(config, log);
     for (const t of sink.created)
       console.error(`created topic ${t} with retention.ms=-1 (records carry back-dated timestamps)`);
@@ -252,4 +252,5 @@ function summary(
   for (const f of written) say(`  ${f}`);
 }
 
+withLogOptions(program);
 await program.parseAsync();

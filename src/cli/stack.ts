@@ -4,6 +4,7 @@ import { loadConfig } from '../../config/load.ts';
 import { stackServices } from '../stack/services.ts';
 import { describeState, stackDown, stackStatus, stackUp, tailLines } from '../stack/manager.ts';
 import { runCli } from './run.ts';
+import { withLogOptions } from './args.ts';
 
 const program = new Command('stack')
   .description(
@@ -62,4 +63,5 @@ program
     }),
   );
 
+withLogOptions(program);
 await program.parseAsync();

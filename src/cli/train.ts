@@ -7,7 +7,7 @@ import type { Config } from '../../config/schema.ts';
 import { TagstreamError } from '../errors.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import { createSql, redactUrl } from '../io/mysql/pool.ts';
-import { createLogger } from '../log.ts';
+import { loggerFor } from '../log.ts';
 import { backfillFromSim } from '../ml/train/backfill.ts';
 import { demandCeiling, maintenanceCeiling } from '../ml/train/ground-truth.ts';
 import {
@@ -18,7 +18,7 @@ import {
   type TrainService,
 } from '../ml/train/job.ts';
 import { trainWithConfig } from '../ml/train/run.ts';
-import { dateArg, int } from './args.ts';
+import { dateArg, int, withLogOptions } from './args.ts';
 import { runCli } from './run.ts';
 
 const say = (line: string): void => console.log(line);
@@ -56,7 +56,7 @@ interface TrainOpts {
 async function train(opts: TrainOpts): Promise<void> {
   const config: Config = loadConfig();
   const services = servicesOf(opts.service);
-  const log = createLogger('train', config.log.level);
+  const log = loggerFor(config, 'train');
   await migrate(config.mysql.url);
   const started = Date.now();
   say(`training ${services.join(', ')} on ${redactUrl(config.mysql.url)}`);
@@ -144,7 +144,7 @@ program
   .action((opts: { fromSim: string; allFeatures?: boolean; historical?: boolean; historicalEvery: number }) =>
     runCli(async () => {
       const config = loadConfig();
-      const log = createLogger('train-backfill', config.log.level);
+      const log = loggerFor(config, 'train-backfill');
       await migrate(config.mysql.url);
       const sql = createSql(config.mysql.url, { connectionLimit: 4 });
       try {
@@ -207,4 +207,5 @@ program
     }),
   );
 
+withLogOptions(program);
 await program.parseAsync();

@@ -95,6 +95,26 @@ export interface DemoResult {
   readonly alerts: number;
 }
 
+/** The smallest history the demo trains on: a 7-day holdout after 23 days to train and validate on. */
+export const MIN_DEMO_DAYS = 30;
+
+/**
+ * Training options that fit the history: the holdout is a quarter of it, 7 to 14 days (a year: 14), and a short
+ * history (under 90 days) gets 2 folds and the small grid, as --quick does.
+ */
+export function demoTraining(
+  quick: boolean,
+  historyDays: number,
+): { holdoutDays: number; folds?: number; grid?: 'small' } {
+  if (historyDays < MIN_DEMO_DAYS)
+    throw new TagstreamError(
+      'CONFIG_INVALID',
+      `--days ${historyDays} is too short to train a model: use --days ${MIN_DEMO_DAYS} or more`,
+    );
+  const holdoutDays = Math.min(14, Math.max(7, Math.floor(historyDays / 4)));
+  return quick || historyDays < 90 ? { holdoutDays, folds: 2, grid: 'small' } : { holdoutDays };
+}
+
 /** Runs the demo; resolves after the live day (and, with `stay`, after Ctrl-C). */
 export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say: Say): Promise<DemoResult> {
   const t0 = performance.now();
@@ -198,7 +218,7 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     step(5, 'training: demand, maintenance, quality (time-ordered CV, validation gate, registry)');
     const result = await trainWithConfig(
       config,
-      opts.quick ? { holdoutDays: 7, folds: 2, grid: 'small' } : { holdoutDays: 14 },
+      demoTraining(opts.quick, opts.historyDays),
       { log, progress: (line) => log.debug(line) },
     );
     for (const line of summaryLines(result)) say(`  ${line}`);

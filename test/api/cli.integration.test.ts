@@ -48,7 +48,7 @@ describe('npm run api', () => {
   it('serves what the sink cached, and stops on SIGTERM with exit code 0', async () => {
     let out = '';
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/api.ts', '--port', '0'], {
-      env: { ...process.env, ...configEnv(config), API_TOKEN: TOKEN, LOG_LEVEL: 'info' },
+      env: { ...process.env, ...configEnv(config), API_TOKEN: TOKEN, LOG_LEVEL: 'info', LOG_FORMAT: 'json' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

@@ -2,7 +2,7 @@
 // pipeline accepts exactly the simulated stores in their zones.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.ts';
-import { demoConfig, pipelineGroups } from '../../src/demo/demo.ts';
+import { MIN_DEMO_DAYS, demoConfig, demoTraining, pipelineGroups } from '../../src/demo/demo.ts';
 import { makeStores } from '../../src/sim/catalogue.ts';
 
 describe('demoConfig', () => {
@@ -24,5 +24,19 @@ describe('demoConfig', () => {
     expect(c.serving.retrain.enabled).toBe(false);
     expect(c.serving.maintenanceK).toBe(base.serving.maintenanceK);
     expect(demoConfig(base, 'x', true).serving.maintenanceK).toBe(1);
+  });
+});
+
+describe('demoTraining', () => {
+  it('refuses a history too short to train on, naming the smallest --days that works', () => {
+    expect(() => demoTraining(false, MIN_DEMO_DAYS - 1)).toThrow(`use --days ${MIN_DEMO_DAYS} or more`);
+  });
+
+  it('fits the holdout to the history: a quarter of it, 7 to 14 days; short histories get 2 folds', () => {
+    expect(demoTraining(true, 30)).toEqual({ holdoutDays: 7, folds: 2, grid: 'small' });
+    expect(demoTraining(false, MIN_DEMO_DAYS)).toEqual({ holdoutDays: 7, folds: 2, grid: 'small' });
+    expect(demoTraining(false, 48)).toEqual({ holdoutDays: 12, folds: 2, grid: 'small' });
+    expect(demoTraining(false, 90)).toEqual({ holdoutDays: 14 });
+    expect(demoTraining(false, 365)).toEqual({ holdoutDays: 14 });
   });
 });
