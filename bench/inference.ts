@@ -2,6 +2,7 @@
 // call, and batches) and through the JS predictor; then the whole item-scoring stage (online feature read, item
 // history, derived features, two ONNX models, encoding) on the in-process driver, one event per consumed batch and
 // micro-batched. In process, no services needed (the online store and the history are in memory).
+import { cleanTopic, predictionTopic } from '../config/topics.ts';
 import { Command } from 'commander';
 import type { ModelSpec } from '../src/ml/model-spec.ts';
 import { exportOnnx } from '../src/ml/onnx/export.ts';
@@ -217,7 +218,7 @@ async function benchStage(): Promise<string[]> {
     maintenanceK: 3,
   };
   const driver = await TestDriver.create(topology('bench', scoringBranches(config, deps)));
-  const topic = `${config.topics.cleanPrefix}${config.topics.scans}`;
+  const topic = cleanTopic(config.topics, config.topics.scans);
   const schema = loadSchema('rfidScan');
   const n = Number(opts.stageEvents);
   const scans = Array.from({ length: n }, (_, i) => ({
@@ -238,8 +239,8 @@ async function benchStage(): Promise<string[]> {
       const started = performance.now();
       for (let i = 0; i < n; i += batch) await driver.pipeBatch(topic, schema, scans.slice(i, i + batch));
       if (pass === 1) cells.push((((performance.now() - started) * 1000) / n).toFixed(1));
-      await driver.read(`${config.topics.predictionsPrefix}maintenance`);
-      await driver.read(`${config.topics.predictionsPrefix}quality`);
+      await driver.read(predictionTopic(config.topics, 'maintenance'));
+      await driver.read(predictionTopic(config.topics, 'quality'));
     }
   }
   for (const m of models.values()) await m.close();

@@ -2,6 +2,7 @@
 // (decode, validate, encode, exactly-once commit). Produces N scans first, then times the pipeline alone.
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
+import { cleanTopic, dlqTopic } from '../config/topics.ts';
 import { loadConfig, parseConfig, rawConfig } from '../config/load.ts';
 import { ingestTopology } from '../pipelines/ingest.ts';
 import { startPipeline } from '../src/app/pipeline.ts';
@@ -79,8 +80,8 @@ await running.stop();
 await admin
   .deleteTopics([
     config.topics.scans,
-    `${config.topics.cleanPrefix}${config.topics.scans}`,
-    `${config.topics.dlqPrefix}${config.topics.scans}`,
+    cleanTopic(config.topics, config.topics.scans),
+    dlqTopic(config.topics, config.topics.scans),
   ])
   .catch(() => undefined);
 await admin.disconnect();

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { TagstreamError } from '../src/errors.ts';
 import { redactUrl } from '../src/redact.ts';
+import { withNamespace } from './topics.ts';
 import { configSchema, type Config } from './schema.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -78,7 +79,10 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 /** Validates; the error names every failing key, e.g. `kafka.brokers[0]: expected host:port`. */
 export function parseConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw);
-  if (result.success) return result.data;
+  if (result.success) {
+    const { topics } = result.data;
+    return topics.namespace ? { ...result.data, topics: withNamespace(topics, topics.namespace) } : result.data;
+  }
   const lines = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
   throw new TagstreamError('CONFIG_INVALID', `invalid configuration:\n  ${lines.join('\n  ')}`, {
     details: { issues: lines },

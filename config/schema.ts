@@ -35,6 +35,11 @@ export const configSchema = z.object({
     .prefault({}),
   topics: z
     .object({
+      /**
+       * Put in front of every topic name once: `<namespace>.<prefix><base>` (config/topics.ts). The demo runs in
+       * `demo-<run>`; empty: no namespace.
+       */
+      namespace: z.string().default(''),
       scans: z.string().default('rfid.scans'),
       transactions: z.string().default('pos.transactions'),
       weather: z.string().default('external.weather'),

@@ -2,6 +2,7 @@
 // item scans and rental lines are re-keyed by store|class through an internal topic, then aggregated in event-time
 // windows (1m, 5m, 1h, the store's local day, sliding 7d) and turned into stock levels and windowed features.
 import type { Config } from '../config/schema.ts';
+import { cleanTopic, lateTopic } from '../config/topics.ts';
 import { combine, measure, sum } from '../operators/aggregates.ts';
 import { itemFeatures } from '../operators/item-features.ts';
 import { stockLevels } from '../operators/stock-levels.ts';
@@ -38,7 +39,7 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
   const zone = zoneOf(config);
   const featureSchema = loadSchema('featureVector');
   const classEventSchema = loadSchema('classEvent');
-  const lateTopic = `${topics.latePrefix}${topics.classEvents}`;
+  const late = lateTopic(topics, topics.classEvents);
   const toLate = (value: unknown, raw: RawRecord | undefined): LateRecord => {
     const info = value as LateInfo<ClassEvent>;
     return {
@@ -55,11 +56,11 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
     };
   };
   return [
-    Flow.from<RfidScan>(`${topics.cleanPrefix}${topics.scans}`)
+    Flow.from<RfidScan>(cleanTopic(topics, topics.scans))
       .via(itemFeatures({ zoneOf: zone, dedupWindowMs: windows.dedupWindowMs }))
       .side('class-events', topics.classEvents, classEventSchema)
       .to(topics.featuresRealtime, featureSchema),
-    Flow.from<PosTransaction>(`${topics.cleanPrefix}${topics.transactions}`)
+    Flow.from<PosTransaction>(cleanTopic(topics, topics.transactions))
       .via(transactionFeatures())
       .side('class-events', topics.classEvents, classEventSchema)
       .to(topics.featuresRealtime, featureSchema),
@@ -82,7 +83,7 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
       )
       .via(windowFeatures('class', FEATURE_TYPES))
       .side('stock', topics.featuresRealtime, featureSchema)
-      .side('late', lateTopic, loadSchema('lateRecord'), toLate)
+      .side('late', late, loadSchema('lateRecord'), toLate)
       .to(topics.featuresWindowed, featureSchema),
   ];
 }

@@ -6,6 +6,7 @@
 //   predictions.<service>   → alert rules   → alerts   (deduplicated and throttled per entity and rule)
 // Scoring flows are stateless and async (micro-batched); alert flows are stateful (changelogged) and synchronous.
 import type { Config } from '../config/schema.ts';
+import { cleanTopic, predictionTopic } from '../config/topics.ts';
 import { alertRules } from '../operators/alert-rules.ts';
 import { mapOperator } from '../src/runtime/operator.ts';
 import { Flow, topology, type Branch, type Topology } from '../src/runtime/topology.ts';
@@ -19,7 +20,7 @@ export const SERVICES = PREDICTION_SERVICES;
 export type ServiceName = PredictionService;
 
 export function predictionsTopic(config: Config, service: ServiceName): string {
-  return `${config.topics.predictionsPrefix}${service}`;
+  return predictionTopic(config.topics, service);
 }
 
 /** Scoring flows only (no alert rules); `servingTopology` adds them. */
@@ -29,7 +30,7 @@ export function scoringBranches(config: Config, deps: ServingDeps): Branch[] {
   const to = (s: ServiceName) => predictionsTopic(config, s);
   const scoring = new ScoringService(deps);
   return [
-    Flow.from<RfidScan>(`${topics.cleanPrefix}${topics.scans}`)
+    Flow.from<RfidScan>(cleanTopic(topics, topics.scans))
       .via(scoring.itemScoring())
       .side('quality', to('quality'), schema)
       .to(to('maintenance'), schema),
@@ -38,7 +39,7 @@ export function scoringBranches(config: Config, deps: ServingDeps): Branch[] {
       .side('pricing', to('pricing'), schema)
       .side('restock', to('restock'), schema)
       .to(to('demand'), schema),
-    Flow.from<PosTransaction>(`${topics.cleanPrefix}${topics.transactions}`)
+    Flow.from<PosTransaction>(cleanTopic(topics, topics.transactions))
       .via(scoring.packScoring())
       .to(to('pack'), schema),
   ];

@@ -8,6 +8,8 @@
 // iff o < max(cursor, cursor of C), so a record is never replayed twice, whatever mix of filters is used.
 import { randomUUID } from 'node:crypto';
 import { TagstreamError, isTagstreamError } from '../errors.ts';
+import type { Config } from '../../config/schema.ts';
+import { dlqTopic as dlqTopicOf, sourceOfDlq } from '../../config/topics.ts';
 import {
   mapKafkaError,
   type ConsumedRecord,
@@ -75,8 +77,8 @@ export interface DlqService {
 }
 
 export interface DlqServiceOptions {
-  /** topics.dlqPrefix: dead letters of topic T are on `<prefix>T`. */
-  readonly dlqPrefix: string;
+  /** The topics config: dead letters of topic T are on dlqTopic(T) (`<ns>.dlq.<T>`, config/topics.ts). */
+  readonly topics: Config['topics'];
   /** Replay cursors: this group, and `<group>.<CODE>` per code. Default `<pipeline.groupId>-dlq-replay`. */
   readonly replayGroupId: string;
   readonly brokers: readonly string[];
@@ -265,7 +267,9 @@ export function createDlqService(
 
   async function summarize(): Promise<DlqSummary> {
     return withAdmin('summarising the dead-letter topics', async (admin) => {
-      const topics = (await admin.listTopics()).filter((t) => t.startsWith(options.dlqPrefix)).sort();
+      const topics = (await admin.listTopics())
+        .filter((t) => sourceOfDlq(options.topics, t) !== undefined)
+        .sort();
       const ranges = new Map<string, PartitionRange[]>();
       const bounded = new Set<string>();
       for (const topic of topics) {
@@ -318,7 +322,7 @@ export function createDlqService(
           const reached = parts.every((r) => (progress.get(topic)?.get(r.partition) ?? 0n) >= r.end);
           return {
             topic,
-            source_topic: topic.slice(options.dlqPrefix.length),
+            source_topic: sourceOfDlq(options.topics, topic) ?? topic,
             partitions: parts.length,
             records: a.records,
             complete: !bounded.has(topic) && (complete || reached),
@@ -349,7 +353,7 @@ export function createDlqService(
   }
 
   async function replayLocked(sourceTopic: string, request: ReplayRequest): Promise<ReplayResult> {
-    const dlqTopic = `${options.dlqPrefix}${sourceTopic}`;
+    const dlqTopic = dlqTopicOf(options.topics, sourceTopic);
     const dryRun = request.dryRun ?? false;
     const codes = request.codes === undefined ? undefined : new Set(request.codes);
     return withAdmin(`replaying ${dlqTopic}`, async (admin) => {

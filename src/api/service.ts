@@ -66,7 +66,7 @@ export async function startApiService(
   });
   const sql = createSql(config.mysql.url, { connectionLimit: 2 });
   const dlq = createDlqService(kafka, serde, {
-    dlqPrefix: config.topics.dlqPrefix,
+    topics: config.topics,
     replayGroupId: `${config.pipeline.groupId}-dlq-replay`,
     brokers: config.kafka.brokers,
     log: log.child({ component: 'dlq' }),

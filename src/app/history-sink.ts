@@ -4,6 +4,7 @@
 // then recomputed from id_transactions (history.ts UPSERT_ITEMS_SQL) rather than incremented, so replays never double
 // count. Scans and items of one batch commit in one SQL transaction; the runner commits the Kafka offsets after it.
 import type { Config } from '../../config/schema.ts';
+import { cleanTopic } from '../../config/topics.ts';
 import type { Sql } from '../io/mysql/pool.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
 import { Flow, topology, type SinkNode, type Topology } from '../runtime/topology.ts';
@@ -158,7 +159,7 @@ export function historyTopology(
   options: Partial<HistorySinkOptions> = {},
 ): Topology {
   return topology('history', [
-    Flow.from<RfidScan>(`${config.topics.cleanPrefix}${config.topics.scans}`).sink(
+    Flow.from<RfidScan>(cleanTopic(config.topics, config.topics.scans)).sink(
       historySink(sql, { dedupWindowMs: config.windows.dedupWindowMs, ...options }),
     ),
   ]);

@@ -4,6 +4,7 @@
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
+import { dlqTopic } from '../../config/topics.ts';
 import {
   createKafka,
   ensureTopics,
@@ -51,7 +52,7 @@ export async function runTopology(
   const pipelineMetrics = prometheusPipelineMetrics(ctx.metrics, topology.name);
   const processor = await RecordProcessor.create(topology, ctx.serde, {
     pipelineVersion: config.pipeline.version,
-    dlqPrefix: config.topics.dlqPrefix,
+    dlqTopic: (source) => dlqTopic(config.topics, source),
     applicationId: groupId,
     clock: ctx.clock ?? systemClock,
     metrics: pipelineMetrics,

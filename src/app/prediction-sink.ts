@@ -3,6 +3,7 @@
 // the batch, and the cache's writes are idempotent (history keyed by event time, alerts by alert_id), so a
 // re-delivered batch changes nothing. A record that is neither goes to dlq.<topic> with its reason.
 import type { Config } from '../../config/schema.ts';
+import { predictionTopic } from '../../config/topics.ts';
 import { recordError } from '../errors.ts';
 import { mapOperator } from '../runtime/operator.ts';
 import { Flow, topology, type SinkNode, type Topology } from '../runtime/topology.ts';
@@ -16,7 +17,7 @@ import {
 
 /** The topics the sink reads: `<predictionsPrefix><service>` for the six services, and the alerts topic. */
 export function predictionSinkTopics(config: Config): string[] {
-  return [...PREDICTION_SERVICES.map((s) => `${config.topics.predictionsPrefix}${s}`), config.topics.alerts];
+  return [...PREDICTION_SERVICES.map((s) => predictionTopic(config.topics, s)), config.topics.alerts];
 }
 
 export type SinkRecord =

@@ -12,6 +12,7 @@
 //  7. a summary; without --quick it keeps serving until Ctrl-C.
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
+import { withNamespace } from '../../config/topics.ts';
 import type { Config } from '../../config/schema.ts';
 import { startPipeline, type RunningPipeline } from '../app/pipeline.ts';
 import { startServing, servingConfig, type RunningServing } from '../app/serving.ts';
@@ -65,12 +66,8 @@ export function demoConfig(
   stores: readonly Pick<Store, 'id' | 'zone'>[] = makeStores(3),
 ): Config {
   const ns = `demo-${run}`;
-  const topics = Object.fromEntries(
-    Object.entries(base.topics).map(([k, v]) =>
-      // Prefixes (predictions., dlq., late., clean.) are namespaced too: `demo-x.predictions.demand`.
-      [k, `${ns}.${v}`],
-    ),
-  ) as Config['topics'];
+  // Every topic in the namespace, once: `demo-x.rfid.scans`, `demo-x.dlq.clean.rfid.scans` (config/topics.ts).
+  const topics = withNamespace(base.topics, ns);
   const { serverUrl } = splitDatabase(base.mysql.url);
   return {
     ...base,

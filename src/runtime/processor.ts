@@ -32,7 +32,8 @@ export interface OutRecord {
 
 export interface ProcessorOptions {
   readonly pipelineVersion: string;
-  readonly dlqPrefix: string;
+  /** The dead-letter topic of a source (config/topics.ts dlqTopic: `<ns>.dlq.<source>`). */
+  readonly dlqTopic: (source: string) => string;
   readonly clock: Clock;
   readonly metrics: PipelineMetrics;
   /** Prefix of changelog topics (Kafka Streams' application.id); the consumer group id in practice. */
@@ -83,7 +84,7 @@ export class RecordProcessor {
   ): Promise<RecordProcessor> {
     const bound = new Map<string, BoundBranch>();
     for (const branch of topology.branches) {
-      const dlqTopic = `${options.dlqPrefix}${branch.source}`;
+      const dlqTopic = options.dlqTopic(branch.source);
       if (branch.sourceSchema) await serde.register(branch.source, branch.sourceSchema);
       const sides = new Map<
         string,

@@ -34,7 +34,7 @@ export class TestDriver {
     const driver = new TestDriver(new FakeClock(options.startTime ?? Date.UTC(2026, 5, 1)), topology);
     driver.options = {
       pipelineVersion: options.pipelineVersion ?? 'test',
-      dlqPrefix: options.dlqPrefix ?? 'dlq.',
+      dlqTopic: (source) => `${options.dlqPrefix ?? 'dlq.'}${source}`,
       applicationId: options.applicationId ?? 'test-app',
       clock: driver.clock,
       metrics: options.metrics ?? noopMetrics,

@@ -2,6 +2,13 @@
 // pipeline accepts exactly the simulated stores in their zones.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.ts';
+import {
+  TOPIC_NAME_KEYS,
+  cleanTopic,
+  dlqTopic,
+  lateTopic,
+  predictionTopic,
+} from '../../config/topics.ts';
 import { MIN_DEMO_DAYS, demoConfig, demoTraining, pipelineGroups } from '../../src/demo/demo.ts';
 import { makeStores } from '../../src/sim/catalogue.ts';
 
@@ -10,8 +17,14 @@ describe('demoConfig', () => {
   const c = demoConfig(base, '2611', false, makeStores(4));
 
   it('prefixes every topic, the groups and the Redis keys with the run, and uses its own database', () => {
-    for (const [key, topic] of Object.entries(c.topics))
-      expect(topic, key).toBe(`demo-2611.${base.topics[key as keyof typeof base.topics]}`);
+    for (const key of TOPIC_NAME_KEYS) expect(c.topics[key], key).toBe(`demo-2611.${base.topics[key]}`);
+    // The namespace goes on once, in front of the whole name of a derived topic.
+    const cleanScans = cleanTopic(c.topics, c.topics.scans);
+    expect(cleanScans).toBe('demo-2611.clean.rfid.scans');
+    expect(dlqTopic(c.topics, cleanScans)).toBe('demo-2611.dlq.clean.rfid.scans');
+    expect(lateTopic(c.topics, c.topics.classEvents)).toBe('demo-2611.late.tagstream.class-events');
+    expect(predictionTopic(c.topics, 'demand')).toBe('demo-2611.predictions.demand');
+    expect(demoConfig(c, '2611').topics).toEqual(c.topics);
     expect(c.pipeline.groupId).toBe('demo-2611');
     expect(c.featureStore.redisPrefix).toBe('demo-2611:');
     expect(c.mysql.url).toBe('mysql://root@127.0.0.1:3306/tagstream_demo');

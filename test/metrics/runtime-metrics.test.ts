@@ -76,7 +76,7 @@ async function setup() {
   const processor = await RecordProcessor.create(topology('features', [flow]), new AvroSerde(inner), {
     applicationId: 'test-app',
     pipelineVersion: 'test',
-    dlqPrefix: 'dlq.',
+    dlqTopic: (source: string) => `dlq.${source}`,
     clock,
     metrics,
   });

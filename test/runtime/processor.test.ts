@@ -81,7 +81,7 @@ async function setup(ops: ReadonlyArray<Operator<unknown, unknown>>): Promise<Se
     {
       applicationId: 'test-app',
       pipelineVersion: '9.9.9',
-      dlqPrefix: 'dlq.',
+      dlqTopic: (source: string) => `dlq.${source}`,
       clock: new FakeClock(NOW),
       metrics,
     },

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../../config/load.ts';
 import type { Config } from '../../../config/schema.ts';
+import { cleanTopic, dlqTopic, dlqTopicPrefix, inNamespace } from '../../../config/topics.ts';
 import { tagstreamTopology } from '../../../pipelines/tagstream.ts';
 import { UPSERT_ITEMS_SQL, upsertItemsParams, yearStartUtc } from '../../batch/history.ts';
 import { runCollector, type CollectorName, type RunResult } from '../../batch/collectors.ts';
@@ -105,7 +106,7 @@ export async function backfillProcessor(
   const serde = new AvroSerde(memoryRegistry());
   const processor = await RecordProcessor.create(tagstreamTopology(single), serde, {
     pipelineVersion: `${config.pipeline.version}-backfill`,
-    dlqPrefix: config.topics.dlqPrefix,
+    dlqTopic: (source) => dlqTopic(config.topics, source),
     applicationId: `${config.pipeline.groupId}-backfill`,
     clock,
     metrics: noopMetrics,
@@ -129,7 +130,7 @@ export async function backfillFromSim(
   const { processor, serde, config } = await backfillProcessor(base, clock);
   const { topics } = config;
   const scanTopic = topics.scans;
-  const cleanScans = `${topics.cleanPrefix}${topics.scans}`;
+  const cleanScans = cleanTopic(topics, topics.scans);
   const featureTopics = new Set([topics.featuresRealtime, topics.featuresWindowed]);
   const sources = new Set(processor.sourceTopics);
   const encodeScan = await serde.encoderFor<RfidScan>(scanTopic, loadSchema('rfidScan'));
@@ -214,8 +215,8 @@ export async function backfillFromSim(
         if (opts.allFeatures || wanted.has(columnName({ name: f.feature_name, window: f.window ?? '' })))
           features.push(f);
         else stats.featuresSkipped++;
-      } else if (r.topic.startsWith(topics.dlqPrefix)) stats.deadLetters++;
-      else if (r.topic.startsWith(topics.latePrefix)) stats.late++;
+      } else if (r.topic.startsWith(dlqTopicPrefix(topics))) stats.deadLetters++;
+      else if (r.topic.startsWith(inNamespace(topics, topics.latePrefix))) stats.late++;
     }
   };
 
