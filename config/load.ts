@@ -81,7 +81,9 @@ export function parseConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw);
   if (result.success) {
     const { topics } = result.data;
-    return topics.namespace ? { ...result.data, topics: withNamespace(topics, topics.namespace) } : result.data;
+    return topics.namespace
+      ? { ...result.data, topics: withNamespace(topics, topics.namespace) }
+      : result.data;
   }
   const lines = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
   throw new TagstreamError('CONFIG_INVALID', `invalid configuration:\n  ${lines.join('\n  ')}`, {

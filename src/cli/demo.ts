@@ -54,7 +54,11 @@ const program = new Command('demo')
       const quick = opts.quick === true;
       // The demo talks to the terminal: there the components log only problems (warnings and errors; LOG_LEVEL
       // changes that), one human line each; the whole log goes to a file under .stack/logs/.
-      const file = join(config.stack.dir, 'logs', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+      const file = join(
+        config.stack.dir,
+        'logs',
+        `demo-${new Date().toISOString().replace(/[:.]/g, '-')}.log`,
+      );
       const log = createLogger('demo', {
         level: process.env['LOG_LEVEL'] ?? 'warn',
         format: config.log.format,

@@ -213,11 +213,10 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     await waitCaughtUp(admin, groups, say, opts.tty, 'streaming the history through the pipeline');
 
     step(5, 'training: demand, maintenance, quality (time-ordered CV, validation gate, registry)');
-    const result = await trainWithConfig(
-      config,
-      demoTraining(opts.quick, opts.historyDays),
-      { log, progress: (line) => log.debug(line) },
-    );
+    const result = await trainWithConfig(config, demoTraining(opts.quick, opts.historyDays), {
+      log,
+      progress: (line) => log.debug(line),
+    });
     for (const line of summaryLines(result)) say(`  ${line}`);
     const production = await promoteFirstModels(config, kafka, say);
     // The running pipeline swaps the new versions in without a restart.

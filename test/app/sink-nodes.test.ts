@@ -76,7 +76,8 @@ function fakeSql(b: Behaviour): { sql: Sql; rows: unknown[][] } {
       const batch: unknown[][] = [];
       for (let i = 0; i < params.length; i += width) batch.push(params.slice(i, i + width));
       const bad = batch.find((r) => b.refuse.has(String(r[0])));
-      if (bad) throw recordError('SINK_REJECTED', `MySQL refused a row: ER_DATA_TOO_LONG (${String(bad[0])})`);
+      if (bad)
+        throw recordError('SINK_REJECTED', `MySQL refused a row: ER_DATA_TOO_LONG (${String(bad[0])})`);
       rows.push(...batch);
       return { affectedRows: batch.length };
     },

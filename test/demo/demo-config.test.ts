@@ -2,13 +2,7 @@
 // pipeline accepts exactly the simulated stores in their zones.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.ts';
-import {
-  TOPIC_NAME_KEYS,
-  cleanTopic,
-  dlqTopic,
-  lateTopic,
-  predictionTopic,
-} from '../../config/topics.ts';
+import { TOPIC_NAME_KEYS, cleanTopic, dlqTopic, lateTopic, predictionTopic } from '../../config/topics.ts';
 import { MIN_DEMO_DAYS, demoConfig, demoTraining, pipelineGroups } from '../../src/demo/demo.ts';
 import { makeStores } from '../../src/sim/catalogue.ts';
 
