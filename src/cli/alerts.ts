@@ -251,6 +251,6 @@ program
   .option('--max-messages <n>', 'stop after printing n alerts', int(1))
   .action((opts: TailOptions) => runCli(() => tail(opts)));
 
+withLogOptions(program);
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href)
-  withLogOptions(program);
-await program.parseAsync();
+  await program.parseAsync();

@@ -1,9 +1,7 @@
 // `npm run api`: the prediction sink and the REST API on their own, until SIGINT/SIGTERM, then a clean stop.
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
-import { startApiService, type RunningApiService } from '../api/service.ts';
-import { isTagstreamError } from '../errors.ts';
-import { migrate } from '../io/mysql/migrate.ts';
+import { startJob } from '../app/job.ts';
 import { loggerFor } from '../log.ts';
 import { int, withLogOptions } from './args.ts';
 import { runCli } from './run.ts';
@@ -30,17 +28,11 @@ const program = new Command('api')
         return;
       }
       const log = loggerFor(config, 'api');
-      // The registry tables may be missing on a fresh database; an unreachable MySQL is reported by /readyz instead.
-      await migrate(config.mysql.url).catch((e: unknown) => {
-        if (isTagstreamError(e) && e.code === 'MYSQL_UNAVAILABLE')
-          log.warn({ err: e }, 'MySQL is not reachable: /v1/models fails until it is (see /readyz)');
-        else throw e;
-      });
-      const starting: Promise<RunningApiService> = startApiService(config, {
-        log,
-        sink: opts.sink,
-        ...(opts.port === undefined ? {} : { port: opts.port }),
-      });
+      const starting = startJob(
+        config,
+        { serving: false, api: { sink: opts.sink, ...(opts.port === undefined ? {} : { port: opts.port }) } },
+        { log },
+      );
       const stop = async (signal: string): Promise<void> => {
         log.info({ signal }, 'stopping: no new requests, finishing those in flight, stopping the sink');
         try {
@@ -54,8 +46,8 @@ const program = new Command('api')
       };
       process.once('SIGINT', (s) => void stop(s));
       process.once('SIGTERM', (s) => void stop(s));
-      const running = await starting;
-      console.log(`REST API on ${running.url} (OpenAPI: ${running.url}/openapi.json)`);
+      const { api } = await starting;
+      if (api) console.log(`REST API on ${api.url} (OpenAPI: ${api.url}/openapi.json)`);
     }),
   );
 

@@ -3,12 +3,7 @@
 // pipeline.shutdownTimeoutMs.
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
-import { tagstreamTopology } from '../../pipelines/tagstream.ts';
-import { startApiService, type RunningApiService } from '../api/service.ts';
-import { startPipeline, type RunningPipeline } from '../app/pipeline.ts';
-import { startRetrain } from '../app/retrain.ts';
-import { startServing, type RunningServing } from '../app/serving.ts';
-import { migrate } from '../io/mysql/migrate.ts';
+import { startJob } from '../app/job.ts';
 import { loggerFor } from '../log.ts';
 import { runCli } from './run.ts';
 import { withLogOptions } from './args.ts';
@@ -36,33 +31,15 @@ const program = new Command('pipeline')
       }
       const log = loggerFor(config, 'pipeline');
       // Signals are handled from the first moment: a stop during start-up waits for it, then stops cleanly.
-      const instance = opts.instanceId === undefined ? {} : { instanceId: opts.instanceId };
-      const starting: Promise<{
-        main: RunningPipeline;
-        serving: RunningServing | undefined;
-        api: RunningApiService | undefined;
-      }> = migrate(config.mysql.url).then(async () => {
-        const main = await startPipeline(config, tagstreamTopology(config), {
-          log,
-          featureStore: true,
-          ...instance,
-        });
-        const serving = config.serving.enabled
-          ? await startServing(config, { log, metricsRegistry: main.metrics, ...instance })
-          : undefined;
-        const api = opts.api ? await startApiService(config, { log }) : undefined;
-        if (api) log.info({ url: api.url }, 'serving the REST API');
-        return { main, serving, api };
-      });
-      const retrain = startRetrain(config, { log });
+      const starting = startJob(
+        config,
+        { streams: true, api: opts.api ? {} : false, retrain: true },
+        { log, ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }) },
+      );
       const stop = async (signal: string): Promise<void> => {
         log.info({ signal }, 'stopping: no new fetches, draining, committing');
         try {
-          await retrain?.stop();
-          const { main, serving, api } = await starting;
-          await api?.stop();
-          await serving?.stop();
-          await main.stop();
+          await (await starting).stop();
         } catch (e) {
           log.error({ err: e }, 'unclean stop');
           process.exitCode = 1;
@@ -71,11 +48,9 @@ const program = new Command('pipeline')
       };
       process.once('SIGINT', (s) => void stop(s));
       process.once('SIGTERM', (s) => void stop(s));
-      const { main, serving } = await starting;
-      const error = await Promise.race([
-        main.runner.failure,
-        ...(serving ? [serving.pipeline.runner.failure] : []),
-      ]);
+      const job = await starting;
+      if (job.api) log.info(`REST API on ${job.api.url}`);
+      const error = await job.failure;
       log.fatal(
         { err: error },
         'pipeline failed; fix the cause above and restart: committed work is not repeated',

@@ -37,7 +37,7 @@ import { openKafkaSink, produce, toMessage } from '../sim/producer.ts';
 import type { StreamEvent } from '../sim/model.ts';
 import { stackDown, stackUp } from '../stack/manager.ts';
 import { TagstreamError } from '../errors.ts';
-import { startApiService, type RunningApiService } from '../api/service.ts';
+import { startApiService, type RunningApiService } from '../app/api.ts';
 import { Bar, LiveView, groupLag, type Say } from './view.ts';
 
 const DAY_MS = 86_400_000;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProbes, kafkaProbe, mysqlProbe, registryProbe } from '../../src/api/readiness.ts';
-import { startApiService, type RunningApiService } from '../../src/api/service.ts';
+import { startApiService, type RunningApiService } from '../../src/app/api.ts';
 import { runTopology } from '../../src/app/pipeline.ts';
 import { predictionCacheTopology, predictionSinkTopics } from '../../src/app/prediction-sink.ts';
 import { createMetricsRegistry } from '../../src/metrics/prometheus.ts';

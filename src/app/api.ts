@@ -3,8 +3,8 @@
 // the pipeline and the demo embed it with startApiService and stop it with the returned stop().
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config/schema.ts';
-import { runTopology } from '../app/pipeline.ts';
-import { predictionCacheTopology } from '../app/prediction-sink.ts';
+import { runTopology } from './pipeline.ts';
+import { predictionCacheTopology } from './prediction-sink.ts';
 import { createKafka, type KafkaClient } from '../io/kafka/client.ts';
 import { createSql } from '../io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../io/registry/registry.ts';
@@ -18,9 +18,9 @@ import {
   type PredictionCache,
 } from '../serving/prediction-cache.ts';
 import { createFeatureStore, featureStoreOptions } from '../store/feature-store.ts';
-import { createDlqService } from './dlq.ts';
-import { kafkaProbe, mysqlProbe, redisProbe, registryProbe } from './readiness.ts';
-import { createApi } from './server.ts';
+import { createDlqService } from '../api/dlq.ts';
+import { kafkaProbe, mysqlProbe, redisProbe, registryProbe } from '../api/readiness.ts';
+import { createApi } from '../api/server.ts';
 
 export interface ApiServiceOptions {
   readonly log: Logger;
