@@ -11,7 +11,7 @@ import { AvroSerde, confluentRegistry, mapRegistryError } from '../io/registry/r
 import { createLogger } from '../log.ts';
 import { ALERT_SEVERITIES, type AlertSeverity } from '../schemas/catalog.ts';
 import type { Alert } from '../schemas/types.ts';
-import { parseHostPort, tcpReachable } from '../stack/process.ts';
+import { parseHostPort, tcpReachable } from '../io/net/tcp.ts';
 import { int, withLogOptions } from './args.ts';
 import { runCli } from './run.ts';
 

@@ -6,7 +6,7 @@ import { loadConfig, parseConfig, rawConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { migrate } from '../../src/io/mysql/migrate.ts';
 import { splitDatabase } from '../../src/io/mysql/pool.ts';
-import { tcpReachable, parseHostPort } from '../../src/stack/process.ts';
+import { tcpReachable, parseHostPort } from '../../src/io/net/tcp.ts';
 
 export const HINT = 'is the stack up? run `npm run stack -- up` (npm test does it for you)';
 

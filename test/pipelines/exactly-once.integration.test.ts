@@ -145,7 +145,19 @@ beforeAll(async () => {
   const out = mkdtempSync(join(tmpdir(), 'tagstream-sim-'));
   await run(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/simulate.ts', '--stores', '3', '--days', '30', '--seed', '11', '--out', out],
+    [
+      '--import',
+      'tsx',
+      'src/dev/cli/simulate.ts',
+      '--stores',
+      '3',
+      '--days',
+      '30',
+      '--seed',
+      '11',
+      '--out',
+      out,
+    ],
     {
       env: { ...process.env, ...configEnv(base) },
       timeout: 180_000,

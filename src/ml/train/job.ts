@@ -620,7 +620,7 @@ export async function runTrainingJob(opts: JobOptions, deps: JobDeps): Promise<J
   if (scans.length === 0)
     throw new TagstreamError(
       'CONFIG_INVALID',
-      'id_transactions has no scans in the range: run the pipeline (history sink) or `npm run train -- backfill --from-sim DIR` first',
+      'id_transactions has no scans in the range: run the pipeline (history sink) or `npm run sim:train -- backfill --from-sim DIR` first',
     );
   const counted = countedScans(scans, opts.dedupWindowMs);
   let start = Infinity;

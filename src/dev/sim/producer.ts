@@ -1,0 +1,267 @@
+// Sends simulated events to Kafka as the readers and the POS would: in arrival order, record timestamp = arrival time,
+// Avro in the Confluent wire format (garbled reads as raw bytes), batched through an idempotent producer, paced to
+// `max`, `realtime` or N times real time. Pure parts (speed parsing, event -> message, the paced loop) are apart
+// from the thin Kafka sink so they can be unit tested.
+import type { Config } from '../../../config/schema.ts';
+import { createKafka, ensureTopics, mapKafkaError } from '../../io/kafka/client.ts';
+import { AvroSerde, confluentRegistry } from '../../io/registry/registry.ts';
+import type { Logger } from '../../log.ts';
+import { loadSchema } from '../../schemas/catalog.ts';
+import type { PosTransaction, RfidScan } from '../../schemas/types.ts';
+import type { StreamEvent } from './model.ts';
+
+/** `max`: as fast as the broker takes it; `factor`: simulated arrival time runs `factor` times faster than wall time. */
+export type Speed = { readonly kind: 'max' } | { readonly kind: 'factor'; readonly factor: number };
+
+/** Parses `max`, `realtime` (= 1) or a positive number such as `60`. */
+export function parseSpeed(text: string): Speed {
+  const t = text.trim().toLowerCase();
+  if (t === 'max') return { kind: 'max' };
+  if (t === 'realtime') return { kind: 'factor', factor: 1 };
+  const factor = Number(t);
+  if (t === '' || !Number.isFinite(factor) || factor <= 0)
+    throw new RangeError(`speed ${JSON.stringify(text)}: expected max, realtime or a positive number`);
+  return { kind: 'factor', factor };
+}
+
+export interface KafkaMessage {
+  readonly topic: string;
+  readonly key: string | null;
+  readonly value: Buffer;
+  /** Record timestamp, ms. */
+  readonly timestamp: number;
+}
+
+export interface Encoders {
+  scan(value: RfidScan): Buffer;
+  transaction(value: PosTransaction): Buffer;
+}
+
+export interface Topics {
+  readonly scans: string;
+  readonly transactions: string;
+}
+
+/**
+ * The Kafka record for an event. Its timestamp is the arrival time, capped at `now`: a broker rejects timestamps
+ * too far in the future (message.timestamp.after.max.ms, 1 h by default since Kafka 4.0), and a late record of the
+ * last simulated hours may "arrive" after the moment it is sent.
+ */
+export function toMessage(ev: StreamEvent, topics: Topics, enc: Encoders, now: number): KafkaMessage {
+  const timestamp = Math.min(ev.arrival, now);
+  if (ev.kind === 'transaction')
+    return { topic: topics.transactions, key: ev.key, value: enc.transaction(ev.tx), timestamp };
+  return { topic: topics.scans, key: ev.key, value: ev.raw ?? enc.scan(ev.scan), timestamp };
+}
+
+/** Where batches go; the Kafka one is below, tests use an array. */
+export interface MessageSink {
+  send(batch: readonly KafkaMessage[]): Promise<void>;
+}
+
+export interface Progress {
+  /** Arrival time of the last event sent. */
+  readonly simTime: number;
+  readonly sent: number;
+  readonly elapsedMs: number;
+  /** Events per second since the previous report. */
+  readonly recentPerSecond: number;
+}
+
+export interface ProduceOptions {
+  readonly speed: Speed;
+  /** Records per batch (default 5000). */
+  readonly batchSize?: number;
+  /** How often onProgress is called (default 5000 ms). */
+  readonly progressEveryMs?: number;
+  readonly onProgress?: (p: Progress) => void;
+  /** Stops after the batch in hand when aborted (Ctrl-C). */
+  readonly signal?: AbortSignal;
+  /** Wall clock and sleep; injected by tests. */
+  readonly clock?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export interface ProduceStats {
+  sent: number;
+  scans: number;
+  transactions: number;
+  /** Malformed scans among `scans` (garbage bytes included). */
+  malformed: number;
+  batches: number;
+  /** Records whose arrival time lay in the future when sent (timestamp capped at now). */
+  cappedTimestamps: number;
+  elapsedMs: number;
+  perSecond: number;
+  interrupted: boolean;
+}
+
+const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sends events (already in arrival order) through `sink` in batches, keeping at most one batch in flight so the
+ * next one is generated while the broker works, and pacing by arrival time unless the speed is `max`.
+ */
+export async function produce(
+  events: Iterable<StreamEvent>,
+  sink: MessageSink,
+  encode: (ev: StreamEvent, now: number) => KafkaMessage,
+  options: ProduceOptions,
+): Promise<ProduceStats> {
+  const clock = options.clock ?? Date.now;
+  const sleep = options.sleep ?? realSleep;
+  const batchSize = options.batchSize ?? 5000;
+  const progressEvery = options.progressEveryMs ?? 5000;
+  const factor = options.speed.kind === 'max' ? Infinity : options.speed.factor;
+  const stats: ProduceStats = {
+    sent: 0,
+    scans: 0,
+    transactions: 0,
+    malformed: 0,
+    batches: 0,
+    cappedTimestamps: 0,
+    elapsedMs: 0,
+    perSecond: 0,
+    interrupted: false,
+  };
+  const wallStart = clock();
+  let simStart: number | null = null;
+  let lastArrival = 0;
+  let lastReportAt = wallStart;
+  let lastReportSent = 0;
+  let batch: KafkaMessage[] = [];
+  let inFlight: Promise<void> = Promise.resolve();
+  let pendingCount = 0;
+
+  const flush = async (): Promise<void> => {
+    await inFlight;
+    stats.sent += pendingCount;
+    pendingCount = 0;
+    if (batch.length === 0) return;
+    const out = batch;
+    batch = [];
+    pendingCount = out.length;
+    stats.batches++;
+    inFlight = sink.send(out);
+    // A rejection surfaces at the next await of inFlight; mark it handled meanwhile.
+    inFlight.catch(() => undefined);
+  };
+
+  const report = (now: number): void => {
+    if (!options.onProgress || now - lastReportAt < progressEvery) return;
+    const sent = stats.sent + pendingCount;
+    options.onProgress({
+      simTime: lastArrival,
+      sent,
+      elapsedMs: now - wallStart,
+      recentPerSecond: ((sent - lastReportSent) * 1000) / Math.max(1, now - lastReportAt),
+    });
+    lastReportAt = now;
+    lastReportSent = sent;
+  };
+
+  for (const ev of events) {
+    if (options.signal?.aborted) {
+      stats.interrupted = true;
+      break;
+    }
+    if (factor !== Infinity) {
+      simStart ??= ev.arrival;
+      const due = wallStart + (ev.arrival - simStart) / factor;
+      if (due > clock()) {
+        await flush();
+        for (let wait = due - clock(); wait > 0 && !options.signal?.aborted; wait = due - clock()) {
+          await sleep(Math.min(wait, 1000));
+          report(clock());
+        }
+      }
+    }
+    const now = clock();
+    const msg = encode(ev, now);
+    if (msg.timestamp < ev.arrival) stats.cappedTimestamps++;
+    batch.push(msg);
+    lastArrival = ev.arrival;
+    if (ev.kind === 'transaction') stats.transactions++;
+    else {
+      stats.scans++;
+      if (ev.malformed) stats.malformed++;
+    }
+    if (batch.length >= batchSize) await flush();
+    report(now);
+  }
+  await flush();
+  await flush(); // the second awaits the last batch sent by the first
+  stats.elapsedMs = clock() - wallStart;
+  stats.perSecond = (stats.sent * 1000) / Math.max(1, stats.elapsedMs);
+  return stats;
+}
+
+export interface KafkaSink extends MessageSink {
+  readonly encoders: Encoders;
+  readonly topics: Topics;
+  /** retention.ms of each topic (-1: forever), to warn when old record timestamps would be deleted at once. */
+  readonly retentionMs: ReadonlyMap<string, number>;
+  /** Topics this sink created (with retention.ms = -1). */
+  readonly created: readonly string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Connects an idempotent producer, creates the source topics if missing (partitions and replication from the
+ * config, retention.ms = -1) and registers their value schemas.
+ */
+export async function openKafkaSink(config: Config, log: Logger): Promise<KafkaSink> {
+  const topics: Topics = { scans: config.topics.scans, transactions: config.topics.transactions };
+  const brokers = config.kafka.brokers;
+  const kafka = createKafka(config, log, `${config.kafka.clientId}-simulator`);
+  const admin = kafka.admin();
+  const retentionMs = new Map<string, number>();
+  const created: string[] = [];
+  try {
+    await admin.connect();
+    // A topic the simulator creates keeps its records: their timestamps are back-dated arrival times, and
+    // time-based retention would otherwise delete all but the last week within minutes.
+    created.push(
+      ...(await ensureTopics(admin, [topics.scans, topics.transactions], config, {
+        config: { 'retention.ms': '-1' },
+      })),
+    );
+    const described = await admin.topicConfigs([topics.scans, topics.transactions], ['retention.ms']);
+    for (const [topic, values] of described) {
+      const v = values.get('retention.ms');
+      if (v !== undefined) retentionMs.set(topic, Number(v));
+    }
+  } catch (e) {
+    throw mapKafkaError(e, brokers, 'preparing the simulator topics');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
+  const scan = await serde.encoderFor<RfidScan>(topics.scans, loadSchema('rfidScan'));
+  const transaction = await serde.encoderFor<PosTransaction>(
+    topics.transactions,
+    loadSchema('posTransaction'),
+  );
+  // As the pipeline's runner does: an idempotent producer retries while the broker is away; the CLI stops on a
+  // second Ctrl-C.
+  const producer = kafka.producer({ idempotent: true, retries: Infinity });
+  try {
+    await producer.connect();
+  } catch (e) {
+    throw mapKafkaError(e, brokers, 'connecting the simulator producer');
+  }
+  return {
+    encoders: { scan, transaction },
+    topics,
+    retentionMs,
+    created,
+    async send(batch) {
+      try {
+        await producer.send(batch);
+      } catch (e) {
+        throw mapKafkaError(e, brokers, 'sending simulated events');
+      }
+    },
+    close: () => producer.disconnect(),
+  };
+}

@@ -1,0 +1,432 @@
+// The local stack's services: Kafka (KRaft) and Apicurio Registry run by us; MariaDB and Redis used as configured.
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { Redis } from 'ioredis';
+import type { Config } from '../../../config/schema.ts';
+import { TagstreamError } from '../../errors.ts';
+import { migrate } from '../../io/mysql/migrate.ts';
+import { redactUrl } from '../../io/mysql/pool.ts';
+import { kafkajsClient } from '../../io/kafka/kafkajs.ts';
+import { parseHostPort, tcpReachable } from '../../io/net/tcp.ts';
+import { createLogger } from '../../log.ts';
+
+/** Readiness probes expect refusals while a service starts: nothing to log. */
+const quiet = createLogger('stack', 'silent');
+import { javaBinary, launchDetached, runMaven } from './java.ts';
+import { isOurProcess, readPid, removePid, stopProcess, waitFor, writePid } from './process.ts';
+
+export type ServiceState =
+  | { readonly kind: 'ours'; readonly pid: number; readonly reachable: boolean }
+  | { readonly kind: 'external'; readonly reachable: boolean; readonly address: string }
+  | { readonly kind: 'down' };
+
+export interface StackService {
+  readonly name: string;
+  readonly logFile?: string;
+  state(): Promise<ServiceState>;
+  /** Makes the service usable; returns true when this call started a process. */
+  up(log: (line: string) => void): Promise<boolean>;
+  /** Stops the process only if we started it; returns true when something was stopped. */
+  down(log: (line: string) => void): Promise<boolean>;
+}
+
+export interface StackPaths {
+  readonly stackDir: string;
+  readonly cacheDir: string;
+}
+
+export function stackPaths(config: Config, cwd: string = process.cwd()): StackPaths {
+  const cache = config.stack.cacheDir.replace(/^~(?=\/|$)/, homedir());
+  return { stackDir: resolve(cwd, config.stack.dir), cacheDir: resolve(cache) };
+}
+
+const POM = fileURLToPath(new URL('./kafka.pom.xml', import.meta.url));
+const KAFKA_MARKER = 'kafka.Kafka';
+const REGISTRY_MARKER = 'apicurio-registry-app';
+
+async function kafkaReady(brokers: string[]): Promise<boolean> {
+  const kafka = kafkajsClient({ brokers, clientId: 'tagstream-stack', connectTimeoutMs: 2_000, log: quiet });
+  const admin = kafka.admin({ retries: 0 });
+  try {
+    await admin.connect();
+    return (await admin.brokerCount()) > 0;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Apache Kafka 4.x, one KRaft node acting as broker and controller, jars resolved by Maven into the cache. */
+export function kafkaService(
+  config: Config,
+  paths: StackPaths,
+  env: NodeJS.ProcessEnv = process.env,
+): StackService {
+  const dir = join(paths.stackDir, 'kafka');
+  const pidFile = join(dir, 'kafka.pid');
+  const logFile = join(dir, 'kafka.log');
+  const brokers = config.kafka.brokers;
+  const external = env['KAFKA_BROKERS'] !== undefined && env['KAFKA_BROKERS'] !== '';
+  const libs = join(paths.cacheDir, `kafka-${config.stack.kafkaVersion}`, 'libs');
+
+  const state = async (): Promise<ServiceState> => {
+    const pid = readPid(pidFile);
+    if (isOurProcess(pid, KAFKA_MARKER)) return { kind: 'ours', pid, reachable: await kafkaReady(brokers) };
+    const { host, port } = parseHostPort(brokers[0] ?? '127.0.0.1:9092');
+    if (external || (await tcpReachable(host, port)))
+      return { kind: 'external', reachable: await kafkaReady(brokers), address: brokers.join(',') };
+    return { kind: 'down' };
+  };
+
+  const fetchJars = (log: (l: string) => void): void => {
+    if (existsSync(join(libs, '.complete'))) return;
+    log(`kafka: fetching Apache Kafka ${config.stack.kafkaVersion} jars from Maven Central into ${libs}`);
+    mkdirSync(libs, { recursive: true });
+    runMaven(
+      [
+        '-f',
+        POM,
+        'dependency:copy-dependencies',
+        `-DoutputDirectory=${libs}`,
+        `-Dkafka.version=${config.stack.kafkaVersion}`,
+      ],
+      dir,
+      join(dir, 'maven.log'),
+      'KAFKA_BROKERS',
+    );
+    writeFileSync(join(libs, '.complete'), new Date().toISOString());
+  };
+
+  return {
+    name: 'kafka',
+    logFile,
+    state,
+    async up(log) {
+      const s = await state();
+      if (s.kind === 'ours' && s.reachable) return false;
+      if (s.kind === 'external') {
+        if (!s.reachable)
+          throw new TagstreamError(
+            'KAFKA_UNAVAILABLE',
+            `Kafka at ${s.address} does not answer: start it, or unset KAFKA_BROKERS to let tagstream run one`,
+          );
+        log(`kafka: using the running broker at ${s.address}`);
+        return false;
+      }
+      mkdirSync(dir, { recursive: true });
+      let started = false;
+      if (s.kind === 'down') {
+        fetchJars(log);
+        const java = javaBinary(env['JAVA_HOME'] ?? '');
+        const { host, port } = parseHostPort(brokers[0] ?? '127.0.0.1:9092');
+        const controllerPort = port + 1;
+        const dataDir = join(dir, 'data');
+        const props = join(dir, 'server.properties');
+        writeFileSync(
+          props,
+          [
+            '# Written by `npm run stack -- up`: one KRaft node, broker and controller.',
+            'process.roles=broker,controller',
+            'node.id=1',
+            `controller.quorum.voters=1@${host}:${controllerPort}`,
+            `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
+            `advertised.listeners=PLAINTEXT://${host}:${port}`,
+            'controller.listener.names=CONTROLLER',
+            'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+            'inter.broker.listener.name=PLAINTEXT',
+            `log.dirs=${dataDir}`,
+            `num.partitions=${config.kafka.partitions}`,
+            'offsets.topic.replication.factor=1',
+            'offsets.topic.num.partitions=10',
+            'transaction.state.log.replication.factor=1',
+            'transaction.state.log.min.isr=1',
+            'transaction.state.log.num.partitions=10',
+            'group.initial.rebalance.delay.ms=0',
+            'auto.create.topics.enable=false',
+            '',
+          ].join('\n'),
+        );
+        const log4j = join(dir, 'log4j2.yaml');
+        writeFileSync(
+          log4j,
+          'Configuration:\n  Appenders:\n    Console:\n      name: STDOUT\n      PatternLayout:\n        Pattern: "[%d] %p %m (%c)%n"\n' +
+            '  Loggers:\n    Root:\n      level: INFO\n      AppenderRef:\n        - ref: STDOUT\n',
+        );
+        const cp = `${libs}/*`;
+        if (!existsSync(join(dataDir, 'meta.properties'))) {
+          log('kafka: formatting KRaft storage');
+          const uuid = spawnSync(java, ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid'], {
+            encoding: 'utf8',
+          });
+          const clusterId = uuid.stdout.trim().split('\n').pop() ?? '';
+          const fmt = spawnSync(
+            java,
+            ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props],
+            {
+              encoding: 'utf8',
+            },
+          );
+          if (fmt.status !== 0)
+            throw new TagstreamError(
+              'STACK_START_FAILED',
+              `kafka storage format failed: ${fmt.stderr || fmt.stdout}`,
+            );
+        }
+        const heap = `-Xmx${config.stack.kafkaHeapMb}m`;
+        const pid = launchDetached(
+          java,
+          [
+            heap,
+            `-Xms${Math.min(256, config.stack.kafkaHeapMb)}m`,
+            '-XX:+UseG1GC',
+            `-Dlog4j2.configurationFile=${log4j}`,
+            '-cp',
+            cp,
+            KAFKA_MARKER,
+            props,
+          ],
+          dir,
+          logFile,
+        );
+        writePid(pidFile, pid);
+        log(`kafka: started (pid ${pid}), waiting for ${brokers.join(',')}`);
+        started = true;
+      }
+      const ok = await waitFor(
+        async () => isOurProcess(readPid(pidFile), KAFKA_MARKER) && kafkaReady(brokers),
+        config.stack.readyTimeoutMs,
+        500,
+      );
+      if (!ok)
+        throw new TagstreamError(
+          'STACK_START_FAILED',
+          `Kafka did not become ready within ${config.stack.readyTimeoutMs} ms; see ${logFile} (npm run stack -- logs kafka)`,
+        );
+      log('kafka: ready');
+      return started;
+    },
+    async down(log) {
+      const pid = readPid(pidFile);
+      if (!isOurProcess(pid, KAFKA_MARKER)) {
+        removePid(pidFile);
+        return false;
+      }
+      const how = await stopProcess(pid, KAFKA_MARKER, 30_000);
+      removePid(pidFile);
+      log(`kafka: ${how} (pid ${pid})`);
+      return true;
+    },
+  };
+}
+
+/** Apicurio Registry with its Confluent-compatible API, in-memory storage, from its Maven Central tarball. */
+export function registryService(
+  config: Config,
+  paths: StackPaths,
+  env: NodeJS.ProcessEnv = process.env,
+): StackService {
+  const dir = join(paths.stackDir, 'registry');
+  const pidFile = join(dir, 'registry.pid');
+  const logFile = join(dir, 'registry.log');
+  const url = config.schemaRegistry.url.replace(/\/$/, '');
+  const external = env['SCHEMA_REGISTRY_URL'] !== undefined && env['SCHEMA_REGISTRY_URL'] !== '';
+  const version = config.stack.apicurioVersion;
+  const home = join(paths.cacheDir, `apicurio-${version}`);
+  const ready = (): Promise<boolean> => httpOk(`${url}/subjects`);
+
+  const state = async (): Promise<ServiceState> => {
+    const pid = readPid(pidFile);
+    if (isOurProcess(pid, REGISTRY_MARKER)) return { kind: 'ours', pid, reachable: await ready() };
+    const u = new URL(url);
+    if (external || (await tcpReachable(u.hostname, Number(u.port || 80))))
+      return { kind: 'external', reachable: await ready(), address: url };
+    return { kind: 'down' };
+  };
+
+  const fetchApp = (log: (l: string) => void): string => {
+    const jarName = `apicurio-registry-app-${version}-runner.jar`;
+    const jar = join(home, jarName);
+    if (existsSync(jar)) return jar;
+    const tarball = join(paths.cacheDir, `apicurio-registry-app-${version}-all.tar.gz`);
+    mkdirSync(paths.cacheDir, { recursive: true });
+    if (!existsSync(tarball)) {
+      log(`registry: fetching Apicurio Registry ${version} from Maven Central into ${paths.cacheDir}`);
+      runMaven(
+        [
+          'dependency:copy',
+          `-Dartifact=io.apicurio:apicurio-registry-app:${version}:tar.gz:all`,
+          `-DoutputDirectory=${paths.cacheDir}`,
+        ],
+        paths.cacheDir,
+        join(dir, 'maven.log'),
+        'SCHEMA_REGISTRY_URL',
+      );
+    }
+    mkdirSync(home, { recursive: true });
+    const tar = spawnSync('tar', ['-xzf', tarball, '-C', home], { encoding: 'utf8' });
+    const found = readdirSync(home).find((f) => f.endsWith('-runner.jar'));
+    if (tar.status !== 0 || !found)
+      throw new TagstreamError('STACK_START_FAILED', `could not unpack ${tarball}: ${tar.stderr}`);
+    return join(home, found);
+  };
+
+  return {
+    name: 'registry',
+    logFile,
+    state,
+    async up(log) {
+      const s = await state();
+      if (s.kind === 'ours' && s.reachable) return false;
+      if (s.kind === 'external') {
+        if (!s.reachable)
+          throw new TagstreamError(
+            'REGISTRY_UNAVAILABLE',
+            `schema registry at ${s.address} does not answer on /subjects: start it, or unset SCHEMA_REGISTRY_URL to let tagstream run one`,
+          );
+        log(`registry: using the running schema registry at ${s.address}`);
+        return false;
+      }
+      mkdirSync(dir, { recursive: true });
+      let started = false;
+      if (s.kind === 'down') {
+        const jar = fetchApp(log);
+        const java = javaBinary(config.stack.registryJavaHome);
+        const u = new URL(url);
+        const pid = launchDetached(
+          java,
+          [
+            `-Xmx${config.stack.registryHeapMb}m`,
+            `-Dquarkus.http.host=${u.hostname}`,
+            `-Dquarkus.http.port=${u.port || '80'}`,
+            '-jar',
+            jar,
+          ],
+          dir,
+          logFile,
+        );
+        writePid(pidFile, pid);
+        log(`registry: started (pid ${pid}), waiting for ${url}`);
+        started = true;
+      }
+      const ok = await waitFor(
+        async () => isOurProcess(readPid(pidFile), REGISTRY_MARKER) && ready(),
+        config.stack.readyTimeoutMs,
+        500,
+      );
+      if (!ok)
+        throw new TagstreamError(
+          'STACK_START_FAILED',
+          `schema registry did not become ready within ${config.stack.readyTimeoutMs} ms; see ${logFile} (npm run stack -- logs registry)`,
+        );
+      log('registry: ready');
+      return started;
+    },
+    async down(log) {
+      const pid = readPid(pidFile);
+      if (!isOurProcess(pid, REGISTRY_MARKER)) {
+        removePid(pidFile);
+        return false;
+      }
+      const how = await stopProcess(pid, REGISTRY_MARKER, 20_000);
+      removePid(pidFile);
+      log(`registry: ${how} (pid ${pid})`);
+      return true;
+    },
+  };
+}
+
+/** MariaDB/MySQL: never started by us; `up` creates the database and applies the migrations. */
+export function mysqlService(config: Config): StackService {
+  const url = config.mysql.url;
+  const reachable = async (): Promise<boolean> => {
+    const u = new URL(url);
+    return tcpReachable(u.hostname, Number(u.port || 3306));
+  };
+  return {
+    name: 'mysql',
+    async state() {
+      return { kind: 'external', reachable: await reachable(), address: redactUrl(url) };
+    },
+    async up(log) {
+      if (!(await reachable()))
+        throw new TagstreamError(
+          'MYSQL_UNAVAILABLE',
+          `MariaDB/MySQL at ${redactUrl(url)} is not reachable: start it (e.g. start-stop-daemon --start --background --exec /usr/sbin/mariadbd), or set MYSQL_URL`,
+        );
+      const applied = await migrate(url);
+      log(
+        `mysql: ${redactUrl(url)} ready${applied.length ? `, applied ${applied.join(', ')}` : ', schema up to date'}`,
+      );
+      return false;
+    },
+    async down() {
+      return false;
+    },
+  };
+}
+
+/** Redis: never started by us; `up` checks that it answers PING. */
+export function redisService(config: Config): StackService {
+  const ping = async (): Promise<boolean> => {
+    const client = new Redis(config.redis.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 2_000,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return (await client.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      client.disconnect();
+    }
+  };
+  return {
+    name: 'redis',
+    async state() {
+      return { kind: 'external', reachable: await ping(), address: redactUrl(config.redis.url) };
+    },
+    async up(log) {
+      if (!(await ping()))
+        throw new TagstreamError(
+          'REDIS_UNAVAILABLE',
+          `Redis at ${redactUrl(config.redis.url)} does not answer PING: start it (redis-server --daemonize yes), or set REDIS_URL`,
+        );
+      log(`redis: ${redactUrl(config.redis.url)} ready`);
+      return false;
+    },
+    async down() {
+      return false;
+    },
+  };
+}
+
+export function stackServices(
+  config: Config,
+  cwd: string = process.cwd(),
+  env: NodeJS.ProcessEnv = process.env,
+): StackService[] {
+  const paths = stackPaths(config, cwd);
+  return [
+    kafkaService(config, paths, env),
+    registryService(config, paths, env),
+    mysqlService(config),
+    redisService(config),
+  ];
+}
