@@ -85,3 +85,5 @@ const program = new Command('demo')
 
 withLogOptions(program);
 await program.parseAsync();
+// Everything the demo started is stopped by now; a library timer must not keep the process alive.
+process.exit();

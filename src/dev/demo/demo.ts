@@ -12,16 +12,14 @@
 //  7. a summary; without --quick it keeps serving until Ctrl-C.
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { withNamespace } from '../../../config/topics.ts';
+import { cleanTopic, predictionTopic, withNamespace } from '../../../config/topics.ts';
 import type { Config } from '../../../config/schema.ts';
-import { startPipeline, type RunningPipeline } from '../../app/pipeline.ts';
-import { startServing, servingConfig, type RunningServing } from '../../app/serving.ts';
+import { startJob, type RunningJob } from '../../app/job.ts';
+import { servingConfig } from '../../app/serving.ts';
 import { createCollectorRuntime } from '../../batch/runtime.ts';
 import { runCollector, type CollectorName } from '../../batch/collectors.ts';
-import { tagstreamTopology } from '../../../pipelines/tagstream.ts';
 import { SERVICES } from '../../../pipelines/serving.ts';
 import { createKafka, mapKafkaError, type KafkaAdmin, type KafkaClient } from '../../io/kafka/client.ts';
-import { migrate } from '../../io/mysql/migrate.ts';
 import { createSql, splitDatabase } from '../../io/mysql/pool.ts';
 import type { Logger } from '../../log.ts';
 import { promoteAndPublish, kafkaModelPublisher } from '../../ml/registry/publisher.ts';
@@ -37,7 +35,6 @@ import { openKafkaSink, produce, toMessage } from '../sim/producer.ts';
 import type { StreamEvent } from '../sim/model.ts';
 import { stackDown, stackUp } from '../stack/manager.ts';
 import { TagstreamError } from '../../errors.ts';
-import { startApiService, type RunningApiService } from '../../app/api.ts';
 import { Bar, LiveView, groupLag, type Say } from './view.ts';
 
 const DAY_MS = 86_400_000;
@@ -127,17 +124,15 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
   const config = demoConfig(base, run, opts.quick, makeStores(opts.stores));
   const kafka = createKafka(config, log.child({ component: 'demo' }), `${config.kafka.clientId}-demo`);
   const admin = kafka.admin();
-  let main: RunningPipeline | undefined;
-  let serving: RunningServing | undefined;
-  let api: RunningApiService | undefined;
+  let job: RunningJob | undefined;
+  let closeSink: (() => Promise<void>) | undefined;
   let view: LiveView | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= stopAll());
   const stopAll = async (): Promise<void> => {
     view?.stop();
-    await api?.stop().catch((e: unknown) => log.warn({ err: e }, 'api stop'));
-    await serving?.stop().catch((e: unknown) => log.warn({ err: e }, 'serving stop'));
-    await main?.stop().catch((e: unknown) => log.warn({ err: e }, 'pipeline stop'));
+    await closeSink?.().catch(() => undefined);
+    await job?.stop().catch((e: unknown) => log.warn({ err: e }, 'stopping the pipeline'));
     await admin.disconnect().catch(() => undefined);
     if (started.length && !opts.keepStack) {
       say(`stopping what the demo started: ${started.join(', ')} (--keep-stack leaves it running)`);
@@ -165,14 +160,15 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     const sql = createSql(splitDatabase(config.mysql.url).serverUrl);
     await sql.execute('DROP DATABASE IF EXISTS `tagstream_demo`');
     await sql.end();
-    await migrate(config.mysql.url);
 
     step(3, 'pipeline: ingest, features, feature store, serving, alert rules; /metrics');
-    main = await startPipeline(config, tagstreamTopology(config), { log, featureStore: true });
-    serving = await startServing(config, { log, metricsRegistry: main.metrics });
-    api = await startApiService(config, { log });
+    // The same job as `npm run pipeline -- --api` (src/app/job.ts): streams, sink nodes, serving, REST API.
+    job = await startJob(config, { streams: true, serving: true, api: {} }, { log });
+    const { serving, api } = job;
+    if (!serving || !api)
+      throw new TagstreamError('INTERNAL', 'the demo job started without serving or the API');
     say(
-      `  metrics on http://${config.metrics.host}:${main.metricsPort}/metrics, API on ${api.url} (/openapi.json)`,
+      `  metrics on http://${config.metrics.host}:${job.metricsPort}/metrics, API on ${api.url} (/openapi.json)`,
     );
 
     // The simulated period ends at today 00:00 UTC; its last day is the live day.
@@ -185,6 +181,7 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     files.writeExternal(sim);
     const events = inArrivalOrder(sim.events, (ev) => files.record(ev));
     const sink = await openKafkaSink(config, log);
+    closeSink = () => sink.close();
     const encode = (ev: StreamEvent, now: number) => toMessage(ev, sink.topics, sink.encoders, now);
     // Arrival order: everything that arrives before the live day, then the live day itself.
     let pending: StreamEvent | undefined;
@@ -227,7 +224,7 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
       6,
       `live day ${iso(liveStart)} at ${opts.speed}x real time (${(DAY_MS / opts.speed / 1000).toFixed(0)} s)`,
     );
-    view = new LiveView(admin, main, api.cache, groups[0]!, say, opts.tty);
+    view = new LiveView(admin, job, api.cache, groups[0]!, say, opts.tty);
     view.start();
     await produce(until(today), sink, encode, { speed: { kind: 'factor', factor: opts.speed } });
     await sink.close();
@@ -266,7 +263,8 @@ const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 16).repl
 /** Consumer groups of the pipeline and their source topics (for lag). */
 export function pipelineGroups(config: Config): { group: string; topics: string[]; internal: string[] }[] {
   const t = config.topics;
-  const clean = [`${t.cleanPrefix}${t.scans}`, `${t.cleanPrefix}${t.transactions}`];
+  const clean = [cleanTopic(t, t.scans), cleanTopic(t, t.transactions)];
+  const predictions = SERVICES.map((s) => predictionTopic(t, s));
   const g = config.pipeline.groupId;
   return [
     { group: g, topics: [t.scans, t.transactions], internal: [...clean, t.classEvents] },
@@ -275,12 +273,12 @@ export function pipelineGroups(config: Config): { group: string; topics: string[
     {
       group: servingConfig(config).pipeline.groupId,
       topics: [],
-      internal: [...clean, t.classEvents, ...SERVICES.map((s) => `${t.predictionsPrefix}${s}`)],
+      internal: [...clean, t.classEvents, ...predictions],
     },
     {
       group: `${g}-predictions`,
       topics: [],
-      internal: [...SERVICES.map((s) => `${t.predictionsPrefix}${s}`), t.alerts],
+      internal: [...predictions, t.alerts],
     },
   ];
 }

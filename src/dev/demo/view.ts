@@ -2,7 +2,7 @@
 // latest alerts). On a TTY both redraw in place; otherwise (a log file, a test) they print a line every few seconds.
 import type { KafkaAdmin } from '../../io/kafka/client.ts';
 import { SERVICES } from '../../../pipelines/serving.ts';
-import type { RunningPipeline } from '../../app/pipeline.ts';
+import type { Registry } from 'prom-client';
 import type { PredictionCache } from '../../serving/prediction-cache.ts';
 
 export type Say = (line: string) => void;
@@ -61,7 +61,7 @@ interface MetricValue {
   labels: Record<string, string | number>;
 }
 
-async function metricValues(p: RunningPipeline, name: string): Promise<MetricValue[]> {
+async function metricValues(p: { readonly metrics: Registry }, name: string): Promise<MetricValue[]> {
   const m = p.metrics.getSingleMetric(name);
   return m ? ((await m.get()).values as MetricValue[]) : [];
 }
@@ -76,7 +76,7 @@ export class LiveView {
 
   constructor(
     private readonly admin: KafkaAdmin,
-    private readonly pipeline: RunningPipeline,
+    private readonly pipeline: { readonly metrics: Registry },
     private readonly cache: PredictionCache,
     private readonly group: { group: string; topics: string[]; internal: string[] },
     private readonly say: Say,
