@@ -27,7 +27,7 @@ import { createModelRegistry } from '../../ml/registry/registry.ts';
 import { summaryLines } from '../../ml/train/job.ts';
 import { trainWithConfig } from '../../ml/train/run.ts';
 import { AvroSerde, confluentRegistry } from '../../io/registry/registry.ts';
-import { inArrivalOrder } from '../sim/arrival.ts';
+import { inArrivalOrder, stretches } from '../sim/arrival.ts';
 import { makeStores, type Store } from '../sim/catalogue.ts';
 import { simulate } from '../sim/model.ts';
 import { SimFiles } from '../sim/output.ts';
@@ -55,14 +55,18 @@ export interface DemoOptions {
   readonly tty: boolean;
 }
 
-/** The demo's own namespace on top of the configured services. */
+/**
+ * The demo's own namespace on top of the configured services: topics, groups and Redis keys under `<name>-<run>`,
+ * the database tagstream_<name> (the e2e bench uses name `bench`).
+ */
 export function demoConfig(
   base: Config,
   run: string,
   quick = false,
   stores: readonly Pick<Store, 'id' | 'zone'>[] = makeStores(3),
+  name = 'demo',
 ): Config {
-  const ns = `demo-${run}`;
+  const ns = `${name}-${run}`;
   // Every topic in the namespace, once: `demo-x.rfid.scans`, `demo-x.dlq.clean.rfid.scans` (config/topics.ts).
   const topics = withNamespace(base.topics, ns);
   const { serverUrl } = splitDatabase(base.mysql.url);
@@ -74,7 +78,7 @@ export function demoConfig(
     // The simulated stores and their zones (the simulator cycles New York, Chicago, Los Angeles).
     validation: { ...base.validation, storeIds: stores.map((s) => s.id) },
     stores: { ...base.stores, timeZones: Object.fromEntries(stores.map((s) => [s.id, s.zone])) },
-    mysql: { url: `${serverUrl.replace(/\/$/, '')}/tagstream_demo` },
+    mysql: { url: `${serverUrl.replace(/\/$/, '')}/tagstream_${name}` },
     serving: {
       ...base.serving,
       // A short history has few items with K more rentals after one: --quick predicts damage in the next rental.
@@ -183,21 +187,8 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     const sink = await openKafkaSink(config, log);
     closeSink = () => sink.close();
     const encode = (ev: StreamEvent, now: number) => toMessage(ev, sink.topics, sink.encoders, now);
-    // Arrival order: everything that arrives before the live day, then the live day itself.
-    let pending: StreamEvent | undefined;
-    // Manual next() rather than for-of: leaving a for-of early would close the shared generator.
-    function* until(t: number): Generator<StreamEvent> {
-      for (;;) {
-        const ev = pending ?? events.next().value;
-        pending = undefined;
-        if (ev === undefined) return;
-        if (ev.arrival >= t) {
-          pending = ev;
-          return;
-        }
-        yield ev;
-      }
-    }
+    // Arrival order, in stretches: everything before one time, then up to the next.
+    const until = stretches(events);
 
     step(
       4,
@@ -287,7 +278,7 @@ export function pipelineGroups(config: Config): { group: string; topics: string[
  * Waits until every group has read everything; the bar follows the main group through the source topics (what
  * was sent), the line says how much the later stages still have to read.
  */
-async function waitCaughtUp(
+export async function waitCaughtUp(
   admin: KafkaAdmin,
   groups: ReturnType<typeof pipelineGroups>,
   say: Say,
@@ -313,7 +304,7 @@ async function waitCaughtUp(
   bar.done();
 }
 
-async function runCollectors(
+export async function runCollectors(
   config: Config,
   dir: string,
   from: number,
@@ -337,7 +328,7 @@ async function runCollectors(
  * production; with no production model yet, the demo promotes the candidate it trained even when it did not beat
  * the baseline on the short history, and says so. A later run (or the nightly retrain) goes through the gate.
  */
-async function promoteFirstModels(config: Config, kafka: KafkaClient, say: Say): Promise<string[]> {
+export async function promoteFirstModels(config: Config, kafka: KafkaClient, say: Say): Promise<string[]> {
   const sql = createSql(config.mysql.url);
   const registry = createModelRegistry(sql);
   const publisher = await kafkaModelPublisher(
@@ -374,7 +365,7 @@ async function dropPreviousDemos(admin: KafkaAdmin, config: Config, say: Say): P
   rmSync(join(config.stack.dir, 'demo'), { recursive: true, force: true });
 }
 
-async function waitFor(cond: () => unknown, timeoutMs: number): Promise<void> {
+export async function waitFor(cond: () => unknown, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline)

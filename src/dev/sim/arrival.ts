@@ -23,3 +23,23 @@ export function* inArrivalOrder(
   }
   while (heap.size > 0) yield heap.pop()!;
 }
+
+/**
+ * Reads an arrival-ordered stream in stretches: `until(t)` yields the events that arrive before `t` and keeps the
+ * first one after it for the next stretch (a for-of left early would close the shared generator instead).
+ */
+export function stretches(events: Iterator<StreamEvent>): (t: number) => Generator<StreamEvent> {
+  let pending: StreamEvent | undefined;
+  return function* until(t: number): Generator<StreamEvent> {
+    for (;;) {
+      const ev = pending ?? (events.next().value as StreamEvent | undefined);
+      pending = undefined;
+      if (ev === undefined) return;
+      if (ev.arrival >= t) {
+        pending = ev;
+        return;
+      }
+      yield ev;
+    }
+  };
+}

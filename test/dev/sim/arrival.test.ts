@@ -1,7 +1,7 @@
 // Arrival-order reordering: every stream event comes out once, sorted by arrival, with a buffer bounded by the
 // longest delay; and the simulated arrival order really differs from event order (the pipeline must cope).
 import { describe, expect, it } from 'vitest';
-import { inArrivalOrder } from '../../../src/dev/sim/arrival.ts';
+import { inArrivalOrder, stretches } from '../../../src/dev/sim/arrival.ts';
 import { simulate, type SimEvent, type StreamEvent } from '../../../src/dev/sim/model.ts';
 import { HOUR_MS } from '../../../src/dev/sim/time.ts';
 
@@ -52,5 +52,25 @@ describe('inArrivalOrder', () => {
     expect(emitted).toBe(pulled);
     // About six hours of events at the busiest time, far below the whole run.
     expect(maxBuffered).toBeLessThan(emitted / 20);
+  });
+});
+
+describe('stretches', () => {
+  it('hands out an arrival-ordered stream in consecutive stretches, losing and repeating nothing', () => {
+    const sim = simulate({ stores: 1, days: 3, seed: 7, start: Date.UTC(2026, 4, 1) });
+    const all = [
+      ...inArrivalOrder(simulate({ stores: 1, days: 3, seed: 7, start: Date.UTC(2026, 4, 1) }).events),
+    ];
+    const until = stretches(inArrivalOrder(sim.events));
+    const cut1 = Date.UTC(2026, 4, 2);
+    const cut2 = Date.UTC(2026, 4, 3);
+    const first = [...until(cut1)];
+    const second = [...until(cut2)];
+    const rest = [...until(Infinity)];
+    expect(first.every((e) => e.arrival < cut1)).toBe(true);
+    expect(second.every((e) => e.arrival >= cut1 && e.arrival < cut2)).toBe(true);
+    expect(rest.every((e) => e.arrival >= cut2)).toBe(true);
+    expect([...first, ...second, ...rest]).toEqual(all);
+    expect(first.length * second.length * rest.length).toBeGreaterThan(0);
   });
 });

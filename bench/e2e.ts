@@ -1,0 +1,317 @@
+// `npm run bench:e2e`: the whole job end to end on the local stack, against Kafka's own consumer as a ceiling.
+//  1. warm-up: a first stretch of simulated history through the job, the collectors, training and promotion, so
+//     that serving runs with trained models (as the demo does);
+//  2. throughput: the main history is produced to Kafka while the job is down, then the job (ingest, features,
+//     windows, feature-store and history sink nodes, serving with the models, alert rules) starts and is timed until
+//     every consumer group's lag is 0. Printed: source events/s; Kafka log entries written per source event (every
+//     topic of the namespace, changelogs included; offsets, so transaction markers count too); MariaDB rows per
+//     source event; the peak RSS of this process (the job runs in it); Kafka's ConsumerPerformance on the same source
+//     topic (kafka-tools from Maven Central) and our ratio to it;
+//  3. latency: the rest of the history at 50% of the measured capacity; for each `out` scan, the time from the
+//     broker's append of the scan (the source topics use LogAppendTime) to its maintenance prediction becoming
+//     visible to a read_committed consumer: p50 and p99.
+// The last line is the summary the issue asks for. The run gets its own namespace (bench-<run>) and database
+// (tagstream_bench, made anew).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { predictionTopic } from '../config/topics.ts';
+import { startJob, type RunningJob } from '../src/app/job.ts';
+import { int } from '../src/cli/args.ts';
+import {
+  demoConfig,
+  demoTraining,
+  pipelineGroups,
+  promoteFirstModels,
+  runCollectors,
+  waitCaughtUp,
+  waitFor,
+} from '../src/dev/demo/demo.ts';
+import { inArrivalOrder, stretches } from '../src/dev/sim/arrival.ts';
+import { makeStores } from '../src/dev/sim/catalogue.ts';
+import { simulate, type StreamEvent } from '../src/dev/sim/model.ts';
+import { SimFiles } from '../src/dev/sim/output.ts';
+import { openKafkaSink, produce, toMessage } from '../src/dev/sim/producer.ts';
+import { runMaven } from '../src/dev/stack/java.ts';
+import { stackUp } from '../src/dev/stack/manager.ts';
+import { stackPaths } from '../src/dev/stack/services.ts';
+import { createKafka, ensureTopicsWith, type KafkaAdmin, type KafkaClient } from '../src/io/kafka/client.ts';
+import { createSql, splitDatabase } from '../src/io/mysql/pool.ts';
+import { AvroSerde, confluentRegistry } from '../src/io/registry/registry.ts';
+import { createLogger } from '../src/log.ts';
+import { trainWithConfig } from '../src/ml/train/run.ts';
+import type { Prediction, RfidScan } from '../src/schemas/types.ts';
+
+const DAY_MS = 86_400_000;
+
+const opts = new Command('bench:e2e')
+  .description(
+    'End-to-end throughput, amplification, latency and memory of the whole job (see the file header)',
+  )
+  .addOption(
+    new Option('--quick', 'a small run: 2 stores, 14 + 30 days, 15 s of latency phase (about 2 minutes)'),
+  )
+  .addOption(new Option('--stores <n>', 'stores simulated (default 3)').argParser(int(1)))
+  .addOption(new Option('--days <n>', 'days of history in the timed phase (default 90)').argParser(int(1)))
+  .addOption(new Option('--warmup-days <n>', 'days before it, to train on (default 30)').argParser(int(30)))
+  .addOption(new Option('--latency-seconds <n>', 'length of the paced phase (default 60)').argParser(int(5)))
+  .addOption(new Option('--seed <n>', 'simulator seed').default(42).argParser(int(0)))
+  .parse()
+  .opts<{
+    quick?: boolean;
+    stores?: number;
+    days?: number;
+    warmupDays?: number;
+    latencySeconds?: number;
+    seed: number;
+  }>();
+
+const quick = opts.quick === true;
+const stores = opts.stores ?? (quick ? 2 : 3);
+const days = opts.days ?? (quick ? 14 : 90);
+const warmupDays = opts.warmupDays ?? 30;
+const latencySeconds = opts.latencySeconds ?? (quick ? 15 : 60);
+const say = (line: string): void => console.log(line);
+const log = createLogger('bench-e2e', {
+  level: process.env['LOG_LEVEL'] ?? 'warn',
+  file: join('.stack', 'logs', `bench-e2e-${Date.now()}.log`),
+});
+const base = loadConfig();
+const run = new Date()
+  .toISOString()
+  .replace(/[-:TZ.]/g, '')
+  .slice(2, 14);
+const config: Config = demoConfig(base, run, quick, makeStores(stores), 'bench');
+// The warm-up runs in a namespace of its own (same database, so the models it trains are in the registry the timed
+// job loads): the timed job starts from empty state, as after a fresh deployment, not from a restore.
+const warm: Config = demoConfig(base, `${run}w`, quick, makeStores(stores), 'bench');
+
+/** Sum of the log end offsets of every topic of the namespace. */
+async function logEntries(admin: KafkaAdmin): Promise<number> {
+  const mine = (await admin.listTopics()).filter(
+    (t) => t.startsWith(`${config.topics.namespace}.`) || t.startsWith(`${config.pipeline.groupId}-`),
+  );
+  let n = 0;
+  for (const t of mine) for (const p of await admin.topicOffsets(t)) n += Number(p.high);
+  return n;
+}
+
+async function dbRows(): Promise<number> {
+  const sql = createSql(config.mysql.url);
+  try {
+    let n = 0;
+    for (const table of ['ml_feature_store', 'id_transactions', 'id_item_master']) {
+      const [row] = await sql.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${table}`);
+      n += Number(row?.n ?? 0);
+    }
+    return n;
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Kafka's own consumer (kafka-tools ConsumerPerformance) reading `topic` from its start: records/s. */
+function consumerPerformance(topic: string, records: number): number {
+  const { cacheDir } = stackPaths(config);
+  const version = config.stack.kafkaVersion;
+  const libs = join(cacheDir, `kafka-${version}`, 'libs');
+  const tools = join(cacheDir, `kafka-tools-${version}`);
+  if (!existsSync(join(tools, `kafka-tools-${version}.jar`))) {
+    mkdirSync(tools, { recursive: true });
+    say(`  fetching org.apache.kafka:kafka-tools:${version} from Maven Central`);
+    runMaven(
+      ['dependency:copy', `-Dartifact=org.apache.kafka:kafka-tools:${version}`, `-DoutputDirectory=${tools}`],
+      tools,
+      join(tools, 'maven.log'),
+      'kafka-tools',
+    );
+  }
+  const cp = [join(tools, `kafka-tools-${version}.jar`), ...readdirSync(libs).map((f) => join(libs, f))].join(
+    ':',
+  );
+  const r = spawnSync(
+    'java',
+    [
+      '-Xmx512m',
+      '-cp',
+      cp,
+      'org.apache.kafka.tools.ConsumerPerformance',
+      '--bootstrap-server',
+      config.kafka.brokers.join(','),
+      '--topic',
+      topic,
+      '--messages',
+      String(records),
+      '--timeout',
+      '60000',
+    ],
+    { encoding: 'utf8' },
+  );
+  // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  const rate = Number(line.split(',')[5]);
+  if (r.status !== 0 || !Number.isFinite(rate))
+    throw new Error(
+      `ConsumerPerformance failed (exit ${r.status}): ${r.stderr.slice(-500)}${r.stdout.slice(-300)}`,
+    );
+  return rate;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  say(
+    `bench:e2e ${stores} stores, ${warmupDays} warm-up + ${days} timed days, namespace ${config.topics.namespace}`,
+  );
+  await stackUp(base, (line) => log.info(line));
+  const kafka: KafkaClient = createKafka(config, log);
+  const admin = kafka.admin();
+  await admin.connect();
+  const server = createSql(splitDatabase(config.mysql.url).serverUrl);
+  await server.execute('DROP DATABASE IF EXISTS `tagstream_bench`');
+  await server.end();
+  // The broker stamps the source records with their append time: the latency phase measures from it.
+  await ensureTopicsWith(kafka, config, [config.topics.scans, config.topics.transactions], {
+    config: { 'retention.ms': '-1', 'message.timestamp.type': 'LogAppendTime' },
+  });
+
+  const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+  const start = today - (warmupDays + days + 1) * DAY_MS;
+  const warmupEnd = start + warmupDays * DAY_MS;
+  const timedEnd = warmupEnd + days * DAY_MS;
+  const sim = simulate({ stores, days: warmupDays + days + 1, seed: opts.seed, start });
+  const dir = join(config.stack.dir, 'bench', run);
+  const files = new SimFiles(dir);
+  files.writeExternal(sim);
+  const events = inArrivalOrder(sim.events, (ev) => files.record(ev));
+  // Arrival order, in stretches: everything before one time, then up to the next.
+  const until = stretches(events);
+  const warmSink = await openKafkaSink(warm, log);
+  const sink = await openKafkaSink(config, log);
+  const encoder = (to: typeof sink) => (ev: StreamEvent, now: number) =>
+    toMessage(ev, to.topics, to.encoders, now);
+  const encode = encoder(sink);
+  const groups = pipelineGroups(config);
+  let job: RunningJob | undefined;
+  try {
+    // 1. Warm-up and training.
+    say(`[1/3] warm-up: ${warmupDays} days through the job, collectors, training, promotion`);
+    await produce(until(warmupEnd), warmSink, encoder(warmSink), { speed: { kind: 'max' } });
+    await warmSink.close();
+    job = await startJob(warm, { streams: true, serving: true, api: {} }, { log, serveMetrics: false });
+    for (const c of [warm, config])
+      await runCollectors(c, dir, Math.floor(start / DAY_MS), Math.floor(today / DAY_MS) + 7, log, (l) =>
+        log.info(l),
+      );
+    await waitCaughtUp(admin, pipelineGroups(warm), () => undefined, false, 'warm-up');
+    await trainWithConfig(warm, demoTraining(true, warmupDays), { log, progress: (l) => log.debug(l) });
+    const production = await promoteFirstModels(warm, kafka, (l) => log.info(l));
+    say(`  trained and promoted ${production.join(', ')}`);
+    await job.stop();
+    job = undefined;
+
+    // 2. Throughput: the main history waits in Kafka, then the job is timed until every group is caught up.
+    const sent = await produce(until(timedEnd), sink, encode, { speed: { kind: 'max' } });
+    const sources = sent.sent;
+    say(`[2/3] throughput: ${sources.toLocaleString('en-US')} source records produced; starting the job`);
+    const entriesBefore = await logEntries(admin);
+    const rowsBefore = await dbRows();
+    let peakRss = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
+    const t0 = performance.now();
+    job = await startJob(config, { streams: true, serving: true, api: {} }, { log, serveMetrics: false });
+    const serving = job.serving;
+    await waitFor(() => production.every((s) => serving?.watcher.current(s)), 60_000);
+    await waitCaughtUp(admin, groups, say, process.stdout.isTTY === true, 'e2e');
+    const seconds = (performance.now() - t0) / 1000;
+    clearInterval(sampler);
+    const rate = sources / seconds;
+    const perEvent = ((await logEntries(admin)) - entriesBefore) / sources;
+    const rowsPerEvent = ((await dbRows()) - rowsBefore) / sources;
+    say(
+      `  ${sources.toLocaleString('en-US')} source events in ${seconds.toFixed(1)} s: ${rate.toFixed(0)} events/s`,
+    );
+    say(
+      `  kafka log entries per source event ${perEvent.toFixed(2)}, db rows per source event ${rowsPerEvent.toFixed(2)}`,
+    );
+    const scanRecords = (await admin.topicOffsets(config.topics.scans)).reduce(
+      (n, p) => n + Number(p.high),
+      0,
+    );
+    const ceiling = consumerPerformance(config.topics.scans, scanRecords);
+    say(
+      `  Kafka ConsumerPerformance on ${config.topics.scans}: ${ceiling.toFixed(0)} records/s; ours is ` +
+        `${((rate / ceiling) * 100).toFixed(1)}% of it`,
+    );
+
+    // 3. Latency at half the measured capacity.
+    const target = rate / 2;
+    // produce() paces by arrival time: `factor` simulated seconds per wall second gives `target` events/s.
+    const simRate = sources / (days * 86_400);
+    const factor = target / simRate;
+    say(`[3/3] latency: the last day at ${target.toFixed(0)} events/s for up to ${latencySeconds} s`);
+    const appended = new Map<string, number>();
+    const latencies: number[] = [];
+    const reader = kafka.consumer({ groupId: `${config.pipeline.groupId}-latency-${run}`, maxWaitMs: 20 });
+    const predTopic = predictionTopic(config.topics, 'maintenance');
+    const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
+    const phaseStart = Date.now();
+    await reader.connect();
+    await reader.subscribe([config.topics.scans, predTopic], { fromBeginning: false });
+    await reader.run({
+      eachBatch: async (batch) => {
+        const now = Date.now();
+        for (const r of batch.records) {
+          if (batch.topic === config.topics.scans) {
+            // LogAppendTime: the record's timestamp is when the broker appended it.
+            if (r.timestamp < phaseStart) continue;
+            const scan = (await serde.decode(r.value)) as RfidScan;
+            appended.set(`${scan.tag_id}|${scan.scan_date}`, r.timestamp);
+            continue;
+          }
+          const p = (await serde.decode(r.value)) as Prediction;
+          const at = appended.get(`${p.entity_id}|${p.event_time}`);
+          if (at !== undefined) latencies.push(now - at);
+        }
+      },
+    });
+    await new Promise((r) => setTimeout(r, 3_000)); // the reader joins before the paced records start
+    const deadline = Date.now() + latencySeconds * 1000;
+    const paced = (function* () {
+      for (const ev of until(today)) {
+        if (Date.now() > deadline) return;
+        yield ev;
+      }
+    })();
+    await produce(paced, sink, encode, { speed: { kind: 'factor', factor } });
+    await waitCaughtUp(admin, groups, () => undefined, false, 'latency');
+    await new Promise((r) => setTimeout(r, 2_000));
+    await reader.disconnect();
+    latencies.sort((a, b) => a - b);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    say(`  ${latencies.length} scans scored: p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms`);
+    say(
+      `e2e: ${rate.toFixed(0)} events/s, ${perEvent.toFixed(2)} kafka records/event, ${rowsPerEvent.toFixed(2)} db rows/event, ` +
+        `p99 ${p99.toFixed(0)} ms at 50% load, rss ${(peakRss / 2 ** 20).toFixed(0)} MiB`,
+    );
+  } finally {
+    await job?.stop().catch(() => undefined);
+    await sink.close().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+try {
+  await main();
+  process.exit(0);
+} catch (e) {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+}
