@@ -117,4 +117,12 @@ const program = new Command('train')
   .action((opts: TrainOpts) => runCli(() => train(opts)));
 
 withLogOptions(program);
+// backfill and ceiling read the simulator's files: they are dev tools now (src/dev/cli/sim-train.ts).
+const moved = process.argv[2];
+if (moved === 'backfill' || moved === 'ceiling') {
+  console.error(
+    `error: \`npm run train -- ${moved}\` moved to the dev tools: run \`npm run sim:train -- ${process.argv.slice(2).join(' ')}\``,
+  );
+  process.exit(2);
+}
 await program.parseAsync();
