@@ -106,5 +106,3 @@ export function loggerFor(
     ...overrides,
   });
 }
-
-export const rootLogger: Logger = createLogger('tagstream');

@@ -8,12 +8,8 @@ import { recordError } from '../errors.ts';
 import { mapOperator } from '../runtime/operator.ts';
 import { Flow, topology, type SinkNode, type Topology } from '../runtime/topology.ts';
 import type { Alert, Prediction } from '../schemas/types.ts';
-import {
-  PREDICTION_SERVICES,
-  checkAlert,
-  checkPrediction,
-  type PredictionCache,
-} from '../serving/prediction-cache.ts';
+import { PREDICTION_SERVICES } from '../features/vocabulary.ts';
+import { checkAlert, checkPrediction, type PredictionCache } from '../serving/prediction-cache.ts';
 
 /** The topics the sink reads: `<predictionsPrefix><service>` for the six services, and the alerts topic. */
 export function predictionSinkTopics(config: Config): string[] {

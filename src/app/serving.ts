@@ -29,8 +29,6 @@ export interface ServingOptions {
   readonly metricsRegistry?: Registry;
   readonly servingMetrics?: ServingMetrics;
   readonly instanceId?: string;
-  /** Serve /metrics from this pipeline (default false: the main pipeline serves the shared registry). */
-  readonly serveMetrics?: boolean;
   /** Wall clock; injected by tests. */
   readonly now?: () => number;
 }
@@ -106,7 +104,8 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       servingTopology(config, deps, (a) => alerts?.raised(a.rule, a.severity)),
       {
         log: log.child({ pipeline: 'serving' }),
-        serveMetrics: options.serveMetrics ?? false,
+        // The job (src/app/job.ts) serves /metrics for the shared registry.
+        serveMetrics: false,
         ...(options.metricsRegistry === undefined ? {} : { metricsRegistry: options.metricsRegistry }),
         ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
       },

@@ -24,7 +24,6 @@ import {
 import type { Alert, Prediction } from '../schemas/types.ts';
 
 // Moved to the feature vocabulary; re-exported for src/app/prediction-sink.ts until its import is updated.
-export { PREDICTION_SERVICES } from '../features/vocabulary.ts';
 
 export interface RangeQuery {
   /** Inclusive bounds on event_time, ms since epoch; omitted: unbounded. */
