@@ -1,6 +1,6 @@
 // Helpers shared by the feature stages: building FeatureVector records and local-time parts of an event time.
-import { DateTime } from 'luxon';
 import { featureVector } from '../src/features/vector.ts';
+import { zoneClock } from '../src/features/zones.ts';
 import type { FeatureVector } from '../src/schemas/types.ts';
 import type { Rec } from '../src/runtime/operator.ts';
 
@@ -12,6 +12,8 @@ export function feature(...args: Parameters<typeof featureVector>): Rec<FeatureV
 
 /** Hour of day (0-23) and day of week (0 = Monday, as the seed's Python weekday()) in the store's zone. */
 export function localParts(t: number, zone: string): { hour: number; dayOfWeek: number } {
-  const d = DateTime.fromMillis(t, { zone });
-  return { hour: d.hour, dayOfWeek: d.weekday - 1 };
+  const clock = zoneClock(zone);
+  const day = clock.localDay(t);
+  // 1970-01-01 was a Thursday (3).
+  return { hour: clock.hour(t), dayOfWeek: (((day + 3) % 7) + 7) % 7 };
 }

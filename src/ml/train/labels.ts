@@ -10,6 +10,7 @@
 //   (grade, turnover at checkout) are what the pipeline knows the moment the item leaves; the label only looks at
 //   later scans.
 import { DateTime } from 'luxon';
+import { zoneClock } from '../../features/zones.ts';
 import { classKey } from '../../features/keys.ts';
 import type { DemandHistory, DemandLevels } from '../../features/vocabulary.ts';
 
@@ -68,23 +69,9 @@ function byTag(sorted: readonly Scan[]): Scan[][] {
 // ---------------------------------------------------------------------------------------------------------------
 // Local days
 
-/** Epoch day of a calendar date (the number of days since 1970-01-01). */
-const epochDayOf = (year: number, month: number, day: number): number =>
-  Date.UTC(year, month - 1, day) / DAY_MS;
-
-/** Local calendar day of an instant in a zone, as an epoch day, with a cache per zone (luxon is not free). */
+/** Local calendar day of an instant in a zone, as an epoch day (src/features/zones.ts zoneClock: exact, cached). */
 export function localDayOf(): (t: number, zone: string) => number {
-  const last = new Map<string, { start: number; end: number; day: number }>();
-  return (t, zone) => {
-    const c = last.get(zone);
-    if (c && t >= c.start && t < c.end) return c.day;
-    const d = DateTime.fromMillis(t, { zone });
-    if (!d.isValid) throw new RangeError(`invalid time zone ${zone}`);
-    const start = d.startOf('day');
-    const day = epochDayOf(start.year, start.month, start.day);
-    last.set(zone, { start: start.toMillis(), end: start.plus({ days: 1 }).startOf('day').toMillis(), day });
-    return day;
-  };
+  return (t, zone) => zoneClock(zone).localDay(t);
 }
 
 /** The instant local day `day` (epoch day of the calendar date) starts in `zone`: the demand cut-off of that day. */
