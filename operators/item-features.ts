@@ -1,6 +1,6 @@
 // Per-item features from validated RFID scans (state per tag): last scan type, local hour and weekday, 7-day usage
 // frequency from the item's `out` scans, quality change per return, days since last use, lifetime turnover.
-// Also sends the item's scans and status changes, re-keyed by rental class and store, to the 'class-events' side
+// Also sends the item's scans, with the status change each makes, re-keyed by rental class and store, to the 'class-events' side
 // output for per-class windows and stock levels. A second read of the same tag and scan type within
 // dedupWindowMs (two readers at one door) is a duplicate and is skipped.
 import type { ClassEvent, FeatureVector, RfidScan } from '../src/schemas/types.ts';
@@ -107,12 +107,12 @@ export function itemFeatures(opts: ItemFeatureOptions): Operator<RfidScan, Featu
           timestamp: t,
         });
       };
-      event('scan', {});
+      // One class event per scan; a status change it makes rides on it (one record, not two).
       const next = NEXT_STATUS[scan.scan_type] ?? s.status;
       if (next && next !== s.status && t >= s.lastScanAt) {
-        event('status', { from_status: s.status, to_status: next });
+        event('scan', { from_status: s.status, to_status: next });
         s.status = next;
-      }
+      } else event('scan', {});
       s.lastScanType = scan.scan_type;
       s.lastScanAt = latest;
       items.put(scan.tag_id, s);

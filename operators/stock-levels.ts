@@ -1,4 +1,4 @@
-// Stock of each rental class in each store from item status changes (state per class): available units, units
+// Stock of each rental class in each store from the item status changes class events carry (state per class): available units, units
 // out, and units in repair, published as features when they change. Passes every class event on unchanged.
 import type { ClassEvent } from '../src/schemas/types.ts';
 import type { Operator } from '../src/runtime/operator.ts';
@@ -14,7 +14,7 @@ export function stockLevels(): Operator<ClassEvent, ClassEvent> {
     stores: [storeName],
     process(rec, ctx) {
       const e = rec.value;
-      if (e.kind === 'status' && e.to_status) {
+      if (e.to_status) {
         const key = classKey(e.store_id, e.rental_class_num);
         const store = ctx.store<Counts>(storeName);
         const c: Counts = { ...(store.get(key) ?? {}) };
