@@ -45,8 +45,8 @@ export const configSchema = z.object({
       weather: z.string().default('external.weather'),
       economic: z.string().default('external.economic'),
       calendar: z.string().default('external.calendar'),
-      featuresRealtime: z.string().default('features.realtime'),
-      featuresWindowed: z.string().default('features.windowed'),
+      featuresRealtime: z.string().default('features.realtime.rows'),
+      featuresWindowed: z.string().default('features.windowed.rows'),
       /** predictions.<service> */
       predictionsPrefix: z.string().default('predictions.'),
       alerts: z.string().default('alerts'),

@@ -1,12 +1,12 @@
-// Helpers shared by the feature stages: building FeatureVector records and local-time parts of an event time.
-import { featureVector } from '../src/features/vector.ts';
+// Helpers shared by the feature stages: building FeatureRow records and local-time parts of an event time.
+import { featureRow } from '../src/features/vector.ts';
 import { zoneClock } from '../src/features/zones.ts';
-import type { FeatureVector } from '../src/schemas/types.ts';
+import type { FeatureRow } from '../src/schemas/types.ts';
 import type { Rec } from '../src/runtime/operator.ts';
 
-/** A feature value as a record keyed by its entity (the arguments of src/features/vector.ts featureVector). */
-export function feature(...args: Parameters<typeof featureVector>): Rec<FeatureVector> {
-  const value = featureVector(...args);
+/** A feature row as a record keyed by its entity (the arguments of src/features/vector.ts featureRow). */
+export function row(...args: Parameters<typeof featureRow>): Rec<FeatureRow> {
+  const value = featureRow(...args);
   return { key: Buffer.from(value.entity_id), timestamp: value.timestamp, value };
 }
 

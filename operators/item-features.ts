@@ -3,12 +3,12 @@
 // Also sends the item's scans, with the status change each makes, re-keyed by rental class and store, to the 'class-events' side
 // output for per-class windows and stock levels. A second read of the same tag and scan type within
 // dedupWindowMs (two readers at one door) is a duplicate and is skipped.
-import type { ClassEvent, FeatureVector, RfidScan } from '../src/schemas/types.ts';
-import type { Operator, Rec } from '../src/runtime/operator.ts';
+import type { ClassEvent, FeatureRow, RfidScan } from '../src/schemas/types.ts';
+import type { Operator } from '../src/runtime/operator.ts';
 import { classKey } from '../src/features/keys.ts';
 import { NEXT_STATUS, SCAN_TYPE_CODES, type ItemStatus } from '../src/features/vocabulary.ts';
 import { DAY } from './windows.ts';
-import { feature, localParts } from './features.ts';
+import { localParts, row } from './features.ts';
 
 interface ItemState {
   firstSeen: number;
@@ -27,7 +27,7 @@ export interface ItemFeatureOptions {
   readonly dedupWindowMs: number;
 }
 
-export function itemFeatures(opts: ItemFeatureOptions): Operator<RfidScan, FeatureVector> {
+export function itemFeatures(opts: ItemFeatureOptions): Operator<RfidScan, FeatureRow> {
   const storeName = 'item-features.items';
   return {
     name: 'item-features',
@@ -52,10 +52,7 @@ export function itemFeatures(opts: ItemFeatureOptions): Operator<RfidScan, Featu
             status: null,
           };
       const origin = `${ctx.source.topic}:${ctx.source.partition}:${ctx.source.offset}`;
-      const out: Rec<FeatureVector>[] = [];
-      const f = (name: string, value: number, type: string): void => {
-        out.push(feature('item', scan.tag_id, name, value, type, t, 'rfid'));
-      };
+      const f: Record<string, number> = {};
 
       if (scan.scan_type === 'out') {
         s.usageCount += 1;
@@ -65,24 +62,18 @@ export function itemFeatures(opts: ItemFeatureOptions): Operator<RfidScan, Featu
       const latest = Math.max(s.lastScanAt, t);
       s.outs = s.outs.filter((o) => o > latest - 7 * DAY).sort((a, b) => a - b);
       const { hour, dayOfWeek } = localParts(t, opts.zoneOf(scan.store_id));
-      f('last_scan_type', SCAN_TYPE_CODES[scan.scan_type] ?? 0, 'categorical');
-      f('scan_hour', hour, 'temporal');
-      f('scan_day_of_week', dayOfWeek, 'temporal');
-      f('usage_frequency_7d', s.outs.filter((o) => o <= t && o > t - 7 * DAY).length / 7, 'behavioral');
-      f(
-        'days_since_last_use',
-        (s.lastOutAt === null ? t - s.firstSeen : Math.max(0, t - s.lastOutAt)) / DAY,
-        'behavioral',
-      );
-      f('turnover_ltd', s.usageCount, 'behavioral');
-      f('quality_grade', scan.quality_grade, 'quality');
+      f['last_scan_type'] = SCAN_TYPE_CODES[scan.scan_type] ?? 0;
+      f['scan_hour'] = hour;
+      f['scan_day_of_week'] = dayOfWeek;
+      f['usage_frequency_7d'] = s.outs.filter((o) => o <= t && o > t - 7 * DAY).length / 7;
+      f['days_since_last_use'] =
+        (s.lastOutAt === null ? t - s.firstSeen : Math.max(0, t - s.lastOutAt)) / DAY;
+      f['turnover_ltd'] = s.usageCount;
+      f['quality_grade'] = scan.quality_grade;
       if (scan.scan_type === 'return') {
         // Grade change against the previous return: negative means the item degraded over this rental.
-        f(
-          'quality_degradation_rate',
-          s.lastReturnGrade === null ? 0 : scan.quality_grade - s.lastReturnGrade,
-          'quality',
-        );
+        f['quality_degradation_rate'] =
+          s.lastReturnGrade === null ? 0 : scan.quality_grade - s.lastReturnGrade;
         s.lastReturnGrade = scan.quality_grade;
       }
 
@@ -116,7 +107,7 @@ export function itemFeatures(opts: ItemFeatureOptions): Operator<RfidScan, Featu
       s.lastScanType = scan.scan_type;
       s.lastScanAt = latest;
       items.put(scan.tag_id, s);
-      return out;
+      return [row('item', scan.tag_id, f, t, 'rfid')];
     },
   };
 }

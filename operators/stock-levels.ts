@@ -3,7 +3,7 @@
 import type { ClassEvent } from '../src/schemas/types.ts';
 import type { Operator } from '../src/runtime/operator.ts';
 import { classKey } from '../src/features/keys.ts';
-import { feature } from './features.ts';
+import { row } from './features.ts';
 
 type Counts = Record<string, number>;
 
@@ -21,13 +21,12 @@ export function stockLevels(): Operator<ClassEvent, ClassEvent> {
         if (e.from_status) c[e.from_status] = Math.max(0, (c[e.from_status] ?? 0) - 1);
         c[e.to_status] = (c[e.to_status] ?? 0) + 1;
         store.put(key, c);
-        const t = e.event_time;
-        for (const [name, status] of [
-          ['available_stock', 'available'],
-          ['items_out', 'out'],
-          ['items_in_repair', 'repair'],
-        ] as const)
-          ctx.emitSide('stock', feature('class', key, name, c[status] ?? 0, 'inventory', t, 'rfid'));
+        const features = {
+          available_stock: c['available'] ?? 0,
+          items_out: c['out'] ?? 0,
+          items_in_repair: c['repair'] ?? 0,
+        };
+        ctx.emitSide('stock', row('class', key, features, e.event_time, 'rfid'));
       }
       return [rec];
     },

@@ -4,6 +4,8 @@
 // output with their lateness. When a partition has been idle for idleTimeoutMs of wall-clock time, its watermark
 // follows the wall clock from where it stood, so windows of idle keys and idle partitions still close.
 // All state lives in the runtime's stores (changelogged); the heaps are in-memory indexes rebuilt after a restore.
+// Updates (sliding windows, and tumbling ones with emit 'update' or 'both') are held until the end of the batch and
+// go out once per window with its latest value, like Kafka Streams' record cache; final results go out at once.
 // The watermark is reported to the runtime after every record and tick (tagstream_watermark_delay_seconds).
 import { reportWatermark } from '../src/runtime/metrics.ts';
 import type { Rec, StageContext, OperatorContext, Operator } from '../src/runtime/operator.ts';
@@ -99,6 +101,11 @@ interface Runtime {
   /** Wall time each channel last sent a record; a channel quiet for idleTimeoutMs leaves the minimum. */
   channelWall: Map<string, number>;
   createdWall: number;
+  /**
+   * Updates held back until the end of the batch, latest per window (Kafka Streams' record cache): a busy key's
+   * sliding window changes with every record, and only its value at the commit goes out.
+   */
+  pending: Map<string, Rec<WindowResult>>;
 }
 
 const SEP = '\u0000';
@@ -138,6 +145,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         buffers: new Map(),
         lastArrivalWall: ctx.clock.now(),
         wmAtArrival: wm,
+        pending: new Map(),
       };
       for (const [k, e] of wins.entries()) rt.closeHeap.push(e.e + opts.graceMs, k);
       for (const [bk, [t, v]] of bufs.entries()) {
@@ -168,6 +176,12 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     if (rt.expiryAt.get(key) === at) return;
     rt.expiryAt.set(key, at);
     rt.expiryHeap.push(at, key);
+  }
+
+  /** Holds an update until the batch ends; a later update of the same window replaces it (and moves to the end). */
+  function hold(rt: Runtime, windowKey: string, rec: Rec<WindowResult>): void {
+    rt.pending.delete(windowKey);
+    rt.pending.set(windowKey, rec);
   }
 
   /** A final result is stamped at the window end (in the past by then); an update at the record that made it. */
@@ -217,6 +231,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       rt.closeHeap.pop();
       const e = wins.get(top[1]);
       if (!e || e.e + opts.graceMs !== top[0]) continue; // stale index entry
+      rt.pending.delete(top[1]); // the final result supersedes a held update
       if (opts.emit !== 'update') out.push(result(e, true));
       wins.delete(top[1]);
     }
@@ -229,7 +244,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       if (!e || !spec || spec.kind !== 'sliding') continue;
       const buf = bufferOf(rt, top[1]);
       if (evict(ctx, e, buf, wm - spec.sizeMs)) {
-        out.push(slideResult(e, buf.length, wm, spec.sizeMs));
+        hold(rt, top[1], slideResult(e, buf.length, wm, spec.sizeMs));
         if (buf.length === 0) {
           slides.delete(top[1]);
           rt.buffers.delete(top[1]);
@@ -298,7 +313,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
           if (t > wm) evict(ctx, e, buf, t - spec.sizeMs); // this record moves the window forward
           slides.put(sk, e);
           scheduleExpiry(rt, sk, (buf[0] as [number, In, string])[0] + spec.sizeMs);
-          out.push(slideResult(e, buf.length, end, spec.sizeMs));
+          hold(rt, sk, slideResult(e, buf.length, end, spec.sizeMs));
           continue;
         }
         const [start, end] =
@@ -317,7 +332,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         e.a = agg.add(e.a, rec.value);
         e.n += 1;
         wins.put(wk, e);
-        if (opts.emit !== 'final') out.push(result(e, false, t));
+        if (opts.emit !== 'final') hold(rt, wk, result(e, false, t));
       }
       rt.lastArrivalWall = ctx.clock.now();
       rt.maxSeen = Math.max(rt.maxSeen, t);
@@ -350,6 +365,13 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       const base = Number.isFinite(rt.wmAtArrival) ? rt.wmAtArrival : rt.maxSeen;
       const out = idle < opts.idleTimeoutMs || !Number.isFinite(base) ? [] : advance(ctx, rt, base + idle);
       reportClock(ctx);
+      return out;
+    },
+    onFlush(ctx) {
+      const rt = runtimeOf(ctx);
+      if (rt.pending.size === 0) return [];
+      const out = [...rt.pending.values()];
+      rt.pending.clear();
       return out;
     },
   };

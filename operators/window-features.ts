@@ -1,24 +1,18 @@
-// Window results to features: one FeatureVector per aggregate value, stamped at the window end and named by window.
-import type { FeatureVector } from '../src/schemas/types.ts';
+// Window results to features: one FeatureRow per window result carrying every aggregate, stamped at the window end
+// and named by window.
+import type { FeatureRow } from '../src/schemas/types.ts';
 import type { Operator } from '../src/runtime/operator.ts';
-import { feature } from './features.ts';
+import { row } from './features.ts';
 import type { WindowResult } from './window-aggregate.ts';
 
-export function windowFeatures(
-  entityType: string,
-  featureTypes: Readonly<Record<string, string>>,
-): Operator<WindowResult, FeatureVector> {
+export function windowFeatures(entityType: string): Operator<WindowResult, FeatureRow> {
   return {
     name: 'window-features',
     process(rec) {
       const w = rec.value;
-      return Object.entries(w.values).map(([name, value]) =>
-        feature(entityType, w.key, name, value, featureTypes[name] ?? 'aggregate', w.end, 'windows', {
-          name: w.window,
-          start: w.start,
-          end: w.end,
-        }),
-      );
+      return [
+        row(entityType, w.key, w.values, w.end, 'windows', { name: w.window, start: w.start, end: w.end }),
+      ];
     },
   };
 }

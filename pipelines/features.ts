@@ -17,7 +17,7 @@ import { Flow, type Branch } from '../src/runtime/topology.ts';
 import { loadSchema } from '../src/schemas/catalog.ts';
 import type { ClassEvent, LateRecord, PosTransaction, RfidScan } from '../src/schemas/types.ts';
 
-/** The per-class window measures; the feature names on features.windowed. */
+/** The per-class window measures; the feature names of the rows on features.windowed.rows (families: FEATURE_TYPES). */
 export const CLASS_MEASURES = combine<ClassEvent>({
   rentals: measure(sum, (e: ClassEvent) => (e.kind === 'rental' ? e.quantity : 0)),
   revenue: measure(sum, (e: ClassEvent) => (e.kind === 'rental' ? e.revenue : 0)),
@@ -26,18 +26,10 @@ export const CLASS_MEASURES = combine<ClassEvent>({
   damage_scans: measure(sum, (e: ClassEvent) => (e.kind === 'scan' && e.scan_type === 'damage' ? 1 : 0)),
 });
 
-const FEATURE_TYPES = {
-  rentals: 'demand',
-  revenue: 'financial',
-  out_scans: 'behavioral',
-  return_scans: 'behavioral',
-  damage_scans: 'quality',
-};
-
 export function featureBranches(config: Config, pipelineName: string): Branch[] {
   const { topics, windows } = config;
   const zone = zoneOf(config);
-  const featureSchema = loadSchema('featureVector');
+  const featureSchema = loadSchema('featureRow');
   const classEventSchema = loadSchema('classEvent');
   const late = lateTopic(topics, topics.classEvents);
   const toLate = (value: unknown, raw: RawRecord | undefined): LateRecord => {
@@ -81,7 +73,7 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
           channels: 2 * config.kafka.partitions,
         }),
       )
-      .via(windowFeatures('class', FEATURE_TYPES))
+      .via(windowFeatures('class'))
       .side('stock', topics.featuresRealtime, featureSchema)
       .side('late', late, loadSchema('lateRecord'), toLate)
       .to(topics.featuresWindowed, featureSchema),

@@ -11,7 +11,7 @@ import { withLogOptions } from './args.ts';
 const program = new Command('pipeline')
   .description(
     'Run the streaming job: validate rfid.scans and pos.transactions into clean.<source> (bad records into dlq.<source>), ' +
-      'extract item, transaction and per-class features into features.realtime, and windowed per-class features into features.windowed; ' +
+      'extract item, transaction and per-class feature rows into features.realtime.rows, and windowed per-class rows into features.windowed.rows; ' +
       'write them to the feature store; score events with the production models into predictions.<service> (demand, maintenance, quality, ' +
       'pricing, restock, pack) and raise alerts (serving.enabled); retrain nightly (serving.retrain.enabled). ' +
       'Configuration comes from TAGSTREAM_CONFIG (YAML), TAGSTREAM__section__key and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL / MYSQL_URL.',

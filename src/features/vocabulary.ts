@@ -53,6 +53,47 @@ export function isPredictionService(s: string): s is PredictionService {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Streamed features and their families
+
+/**
+ * The family (feature_type in the store) of every feature the streaming stages compute. Rows on Kafka carry names
+ * and values only; the feature store writes each value with its family from here.
+ */
+export const FEATURE_TYPES: Readonly<Record<string, string>> = {
+  // per item, from each scan (operators/item-features.ts)
+  last_scan_type: 'categorical',
+  scan_hour: 'temporal',
+  scan_day_of_week: 'temporal',
+  usage_frequency_7d: 'behavioral',
+  days_since_last_use: 'behavioral',
+  turnover_ltd: 'behavioral',
+  quality_grade: 'quality',
+  quality_degradation_rate: 'quality',
+  // per transaction, and per class and store from each rental line (operators/transaction-features.ts)
+  transaction_value: 'financial',
+  item_count: 'behavioral',
+  avg_item_value: 'financial',
+  rental_price: 'financial',
+  rental_quantity: 'demand',
+  revenue_contribution: 'financial',
+  // per class and store, from status changes (operators/stock-levels.ts)
+  available_stock: 'inventory',
+  items_out: 'inventory',
+  items_in_repair: 'inventory',
+  // per class and store and window (pipelines/features.ts CLASS_MEASURES)
+  rentals: 'demand',
+  revenue: 'financial',
+  out_scans: 'behavioral',
+  return_scans: 'behavioral',
+  damage_scans: 'quality',
+};
+
+/** A feature's family; `aggregate` for a name not in FEATURE_TYPES. */
+export function featureTypeOf(name: string): string {
+  return Object.hasOwn(FEATURE_TYPES, name) ? (FEATURE_TYPES[name] as string) : 'aggregate';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Stored features the models read
 
 /** Features of a rental class in a store (entity `S1|TENT-20X20`), written by the pipeline and the historical collector. */

@@ -51,6 +51,12 @@ export interface Operator<In, Out> {
   process(rec: Rec<In>, ctx: OperatorContext): readonly Rec<Out>[];
   /** Called on wall-clock ticks for each partition this instance owns: close windows of idle partitions and keys. */
   onTime?(ctx: StageContext): readonly Rec<Out>[];
+  /**
+   * Called once at the end of each batch of a partition (and after each wall-clock tick), before the batch's
+   * outputs, changelog and offsets commit: emits what the stage held back during the batch, e.g. the latest update
+   * per key where a key changed many times (Kafka Streams' record cache, KIP-63).
+   */
+  onFlush?(ctx: StageContext): readonly Rec<Out>[];
 }
 
 /**

@@ -198,6 +198,11 @@ export class RecordProcessor {
   async process(raw: RawRecord): Promise<OutRecord[]> {
     const b = this.branchOf(raw.topic);
     if (b.branch.sink.kind === 'node') return this.processBatch([raw]);
+    return [...(await this.processOne(b, raw)), ...this.flush(b, raw.partition)];
+  }
+
+  /** One record of a topic flow, without the end-of-batch flush. */
+  private async processOne(b: BoundBranch, raw: RawRecord): Promise<OutRecord[]> {
     this.options.metrics.recordsIn(raw.topic, 1);
     let value: unknown;
     try {
@@ -214,10 +219,19 @@ export class RecordProcessor {
     return this.collect(b, results, sideOut, raw);
   }
 
+  /** End of a batch of one partition: what stages held back (their onFlush) goes out with the batch. */
+  private flush(b: BoundBranch, partition: number): OutRecord[] {
+    if (b.branch.stores.length === 0) return [];
+    const sideOut: OutRecord[] = [];
+    const results = b.branch.flush(this.context(b, partition, sideOut, undefined));
+    return this.collect(b, results, sideOut, undefined);
+  }
+
   /**
    * Processes the records of one consumed batch (one source partition, in offset order). A flow with an async
    * stage gets them in flight together (micro-batching); a flow ending in a sink node writes them as one batch;
-   * other flows take them one by one. Throws, like process(), only what must leave the batch uncommitted.
+   * other flows take them one by one, and their stages flush once at the end (updates collapse per key).
+   * Throws, like process(), only what must leave the batch uncommitted.
    */
   async processBatch(raws: readonly RawRecord[]): Promise<OutRecord[]> {
     const first = raws[0];
@@ -225,9 +239,10 @@ export class RecordProcessor {
     const b = this.branchOf(first.topic);
     const { sink } = b.branch;
     if (sink.kind === 'node') return this.processToNode(b, sink.node, raws);
-    if (b.branch.async) return (await Promise.all(raws.map((r) => this.process(r)))).flat();
+    if (b.branch.async) return (await Promise.all(raws.map((r) => this.processOne(b, r)))).flat();
     const out: OutRecord[] = [];
-    for (const r of raws) out.push(...(await this.process(r)));
+    for (const r of raws) out.push(...(await this.processOne(b, r)));
+    out.push(...this.flush(b, first.partition));
     return out;
   }
 

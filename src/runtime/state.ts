@@ -14,16 +14,24 @@ export interface KeyedStore<S> {
 export class MapStore<S> implements KeyedStore<S> {
   private readonly map = new Map<string, S>();
   private readonly dirty = new Set<string>();
+  /**
+   * Keys created since the last takeChanges: the changelog has never held them, so deleting one again before the
+   * commit needs no tombstone (a 1-minute window that opens and closes within one batch writes nothing).
+   */
+  private readonly born = new Set<string>();
 
   get(key: string): S | undefined {
     return this.map.get(key);
   }
   put(key: string, value: S): void {
+    if (!this.map.has(key) && !this.dirty.has(key)) this.born.add(key);
     this.map.set(key, value);
     this.dirty.add(key);
   }
   delete(key: string): void {
-    if (this.map.delete(key)) this.dirty.add(key);
+    if (!this.map.delete(key)) return;
+    if (this.born.delete(key)) this.dirty.delete(key);
+    else this.dirty.add(key);
   }
   keys(): IterableIterator<string> {
     return this.map.keys();
@@ -39,6 +47,7 @@ export class MapStore<S> implements KeyedStore<S> {
     const out: Array<[string, S | null]> = [];
     for (const k of this.dirty) out.push([k, this.map.has(k) ? (this.map.get(k) as S) : null]);
     this.dirty.clear();
+    this.born.clear();
     return out;
   }
   /** Applies a changelog entry without marking it dirty. */

@@ -56,8 +56,10 @@ export interface Branch {
   /** The flow has an AsyncOperator: run() returns a promise, and the runner keeps a batch's records in flight together. */
   readonly async: boolean;
   run(rec: Rec<unknown>, ctx: OperatorContext): StageResult[] | Promise<StageResult[]>;
-  /** Wall-clock tick: each stage's onTime output continues through the stages after it. */
+  /** Wall-clock tick: each stage's onTime output, then its onFlush output, continues through the stages after it. */
   tick(ctx: StageContext): StageResult[];
+  /** End of a batch: each stage's onFlush output continues through the stages after it. */
+  flush(ctx: StageContext): StageResult[];
 }
 
 export interface Topology {
@@ -175,28 +177,31 @@ export class Flow<T> {
       stores,
       async,
       run: (rec, ctx) => runFrom(ops, 0, [rec], ctx),
-      tick(ctx) {
-        const results: StageResult[] = [];
-        const tickCtx: OperatorContext = {
-          ...ctx,
-          source: { topic: '', partition: ctx.partition, offset: '-1' },
-        };
-        ops.forEach((op, i) => {
-          if (isAsync(op) || !op.onTime) return;
-          let emitted: readonly Rec<unknown>[];
-          try {
-            emitted = op.onTime(ctx);
-          } catch (error) {
-            results.push({ failedStage: op.name, error });
-            return;
-          }
-          // A stateful flow has no async stage (checked above), so this is synchronous.
-          results.push(...(runFrom(ops, i + 1, [...emitted], tickCtx) as StageResult[]));
-        });
-        return results;
-      },
+      tick: (ctx) => [...runHook(ops, ctx, 'onTime'), ...runHook(ops, ctx, 'onFlush')],
+      flush: (ctx) => runHook(ops, ctx, 'onFlush'),
     };
   }
+}
+
+/** Calls a hook of every synchronous stage in order; what one emits continues through the stages after it. */
+function runHook(ops: readonly AnyOp[], ctx: StageContext, hook: 'onTime' | 'onFlush'): StageResult[] {
+  const results: StageResult[] = [];
+  const hookCtx: OperatorContext = { ...ctx, source: { topic: '', partition: ctx.partition, offset: '-1' } };
+  ops.forEach((op, i) => {
+    if (isAsync(op)) return;
+    const fn = op[hook];
+    if (!fn) return;
+    let emitted: readonly Rec<unknown>[];
+    try {
+      emitted = fn.call(op, ctx);
+    } catch (error) {
+      results.push({ failedStage: op.name, error });
+      return;
+    }
+    // A stateful flow has no async stage (checked in end()), so this is synchronous.
+    results.push(...(runFrom(ops, i + 1, [...emitted], hookCtx) as StageResult[]));
+  });
+  return results;
 }
 
 export function topology(name: string, branches: readonly Branch[]): Topology {

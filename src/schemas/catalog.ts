@@ -8,6 +8,7 @@ import type {
   CalendarEvent,
   DeadLetter,
   EconomicIndicators,
+  FeatureRow,
   FeatureVector,
   LateRecord,
   ModelVersion,
@@ -67,9 +68,11 @@ export const SCHEMAS = {
   weather: entry('weather', 'weather.avsc', 'WeatherObservation', ['external.weather']),
   economic: entry('economic', 'economic.avsc', 'EconomicIndicators', ['external.economic']),
   calendar: entry('calendar', 'calendar.avsc', 'CalendarEvent', ['external.calendar']),
-  featureVector: entry('featureVector', 'feature_vector.avsc', 'FeatureVector', [
-    'features.realtime',
-    'features.windowed',
+  /** The feature store's cell (one value); on no topic since features travel as rows. */
+  featureVector: entry('featureVector', 'feature_vector.avsc', 'FeatureVector', []),
+  featureRow: entry('featureRow', 'feature_row.avsc', 'FeatureRow', [
+    'features.realtime.rows',
+    'features.windowed.rows',
   ]),
   prediction: entry('prediction', 'prediction.avsc', 'Prediction', ['predictions.<service>']),
   alert: entry('alert', 'alert.avsc', 'Alert', ['alerts']),
@@ -91,6 +94,7 @@ export interface SchemaRecordTypes {
   economic: EconomicIndicators;
   calendar: CalendarEvent;
   featureVector: FeatureVector;
+  featureRow: FeatureRow;
   prediction: Prediction;
   alert: Alert;
   modelVersion: ModelVersion;

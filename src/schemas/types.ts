@@ -109,7 +109,7 @@ export interface CalendarEvent {
   readonly source: string;
 }
 
-/** One feature value for one entity at one time (features.realtime, features.windowed). */
+/** One feature value for one entity at one time: a cell of the feature store (a FeatureRow holds many). */
 export interface FeatureVector {
   readonly entity_id: string;
   readonly entity_type: string;
@@ -125,6 +125,21 @@ export interface FeatureVector {
   /** 0..1; the Avro default is 1.0 for readers of older records, but writers always set it. */
   readonly confidence: number;
   readonly source: string;
+}
+
+/** Every feature of one entity from one event, or every aggregate of one key and window (features.*.rows). */
+export interface FeatureRow {
+  readonly entity_id: string;
+  readonly entity_type: string;
+  /** Event time the values hold at; the window end for windowed values. */
+  readonly timestamp: number;
+  /** e.g. "1h", "7d"; null for per-event features. */
+  readonly window: string | null;
+  readonly window_start: number | null;
+  readonly window_end: number | null;
+  readonly source: string;
+  /** Feature name to value (an Avro map of doubles). */
+  readonly features: Readonly<Record<string, number>>;
 }
 
 /** One output of a prediction service (predictions.<service>). */

@@ -12,7 +12,14 @@ import type { Sql } from '../../src/io/mysql/pool.ts';
 import { TestDriver } from '../../src/runtime/test-driver.ts';
 import type { Topology } from '../../src/runtime/topology.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
-import type { Alert, DeadLetter, FeatureVector, Prediction, RfidScan } from '../../src/schemas/types.ts';
+import type {
+  Alert,
+  DeadLetter,
+  FeatureRow,
+  FeatureVector,
+  Prediction,
+  RfidScan,
+} from '../../src/schemas/types.ts';
 import type { PredictionCache } from '../../src/serving/prediction-cache.ts';
 import type { FeatureStore } from '../../src/store/types.ts';
 import { alert, prediction, T0 } from '../api/fakes.ts';
@@ -28,19 +35,16 @@ interface Behaviour {
   refuse: Set<string>;
 }
 
-function feature(entity: string, value = 1): FeatureVector {
+function feature(entity: string, value = 1): FeatureRow {
   return {
     entity_id: entity,
     entity_type: 'item',
-    feature_name: 'usage_frequency_7d',
-    feature_value: value,
-    feature_type: 'numeric',
     timestamp: T0,
     window: null,
     window_start: null,
     window_end: null,
-    confidence: 1,
-    source: 'test',
+    source: 'rfid',
+    features: { usage_frequency_7d: value },
   };
 }
 
@@ -153,7 +157,7 @@ const CASES: Case[] = [
   {
     name: 'feature store',
     topic: config.topics.featuresRealtime,
-    schema: loadSchema('featureVector'),
+    schema: loadSchema('featureRow'),
     values: ['e0', 'e1', 'e2', 'e3', 'e4'].map((e) => feature(e)),
     refusedId: 'e2',
     make(b) {

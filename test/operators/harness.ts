@@ -62,7 +62,11 @@ export class OperatorHarness<In, Out> {
     };
   }
 
-  /** Processes one record on a partition and returns what the operator emitted (side outputs: `takeSide`). */
+  /**
+   * Processes one record on a partition and returns what the operator emitted (side outputs: `takeSide`). With
+   * autoCommit the record is a batch of its own, so what the operator holds back until a batch ends (onFlush)
+   * comes out with it; without, it comes out at the next tick or `flush()`.
+   */
   push(rec: Rec<In>, partition = 0): readonly Rec<Out>[] {
     const offset = this.offsets.get(partition) ?? 0;
     this.offsets.set(partition, offset + 1);
@@ -71,13 +75,20 @@ export class OperatorHarness<In, Out> {
       source: { topic: this.topic, partition, offset: String(offset) },
     };
     const out = this.op.process(rec, ctx);
-    if (this.autoCommit) this.commit(partition);
-    return out;
+    if (!this.autoCommit) return out;
+    const flushed = this.flush(partition);
+    this.commit(partition);
+    return [...out, ...flushed];
   }
 
-  /** The wall-clock tick of one partition (onTime). */
+  /** The end of a batch on one partition: what the operator held back (onFlush). */
+  flush(partition = 0): readonly Rec<Out>[] {
+    return this.op.onFlush?.(this.context(partition)) ?? [];
+  }
+
+  /** The wall-clock tick of one partition, as the runtime runs it: onTime, then onFlush. */
   tick(partition = 0): readonly Rec<Out>[] {
-    const out = this.op.onTime?.(this.context(partition)) ?? [];
+    const out = [...(this.op.onTime?.(this.context(partition)) ?? []), ...this.flush(partition)];
     if (this.autoCommit) this.commit(partition);
     return out;
   }

@@ -833,3 +833,47 @@ describe('windowAggregate: restart', () => {
     ]);
   });
 });
+
+describe('windowAggregate: updates collapse per window within a batch (the record cache)', () => {
+  const batched = (over: Partial<Params> & Pick<Params, 'windows'>) => {
+    const p: Params = {
+      graceMs: 0,
+      idleTimeoutMs: 30_000,
+      emit: 'final',
+      measures: 'full',
+      timeFromValue: false,
+      ...over,
+    };
+    const h = new OperatorHarness<Ev, WindowResult>(operatorFor(p), { autoCommit: false });
+    const push = (e: Ev, t: number) => h.push({ key: Buffer.from(e.key), value: e, timestamp: t });
+    return { h, push };
+  };
+
+  it('sends one sliding result per key at the end of the batch, with the latest value', () => {
+    const { h, push } = batched({ windows: [{ name: '10m', kind: 'sliding', sizeMs: 10 * MINUTE }] });
+    for (let i = 0; i < 5; i++) expect(push(ev('A', i + 1), T0 + i * 1000)).toEqual([]);
+    expect(push(ev('B', 7), T0 + 5000)).toEqual([]);
+    const out = h.flush().map((r) => r.value);
+    expect(out).toMatchObject([
+      { key: 'A', window: '10m', end: T0 + 4000, values: { total: 15 }, count: 5 },
+      { key: 'B', window: '10m', end: T0 + 5000, values: { total: 7 }, count: 1 },
+    ]);
+    expect(h.flush()).toEqual([]); // nothing held twice
+  });
+
+  it("lets a window's final result supersede its held update, so no stale update follows it", () => {
+    const { h, push } = batched({
+      windows: [{ name: '1m', kind: 'tumbling', sizeMs: MINUTE }],
+      emit: 'both',
+    });
+    expect(push(ev('A', 2), T0 + 1000)).toEqual([]);
+    expect(push(ev('A', 3), T0 + 2000)).toEqual([]);
+    // The next minute's record closes the first window: its final goes out at once.
+    expect(push(ev('A', 4), T0 + MINUTE + 1000).map((r) => r.value)).toMatchObject([
+      { key: 'A', start: T0, final: true, values: { total: 5 } },
+    ]);
+    expect(h.flush().map((r) => r.value)).toMatchObject([
+      { key: 'A', start: T0 + MINUTE, final: false, values: { total: 4 } },
+    ]);
+  });
+});

@@ -5,7 +5,8 @@ import { parseConfig } from '../../config/load.ts';
 import { tagstreamTopology } from '../../pipelines/tagstream.ts';
 import { TestDriver } from '../../src/runtime/test-driver.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
-import type { FeatureVector, PosTransaction, RfidScan } from '../../src/schemas/types.ts';
+import { rowCells } from '../../src/features/vector.ts';
+import type { FeatureRow, FeatureVector, PosTransaction, RfidScan } from '../../src/schemas/types.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -36,6 +37,11 @@ async function pipeScan(d: TestDriver, s: RfidScan): Promise<void> {
   await d.pipe('rfid.scans', loadSchema('rfidScan'), s, { key: s.tag_id, timestamp: s.scan_date });
 }
 
+/** The feature rows of a topic as store cells (one per value), in order. */
+async function readCells(d: TestDriver, topic: string): Promise<Array<{ value: FeatureVector }>> {
+  return (await d.read<FeatureRow>(topic)).flatMap((r) => rowCells(r.value).map((value) => ({ value })));
+}
+
 const byName = (
   fs: Array<{ value: FeatureVector }>,
   entity: string,
@@ -57,7 +63,7 @@ describe('feature topology', () => {
     await pipeScan(d, scan('A', 'out', T0 + 5 * DAY + 500, 4, { reader_id: 'R2' })); // second reader: duplicate
     await pipeScan(d, scan('A', 'return', T0 + 6 * DAY, 3));
     await pipeScan(d, scan('A', 'out', T0 + 12 * DAY, 3));
-    const fs = await d.read<FeatureVector>('features.realtime');
+    const fs = await readCells(d, 'features.realtime.rows');
     // Two `out` scans within 7 days of day 6; the window of the day-12 scan is (day 5, day 12]: day 5 is out.
     expect(byName(fs, 'A', 'usage_frequency_7d').map((f) => f.feature_value)).toEqual([
       0,
@@ -98,7 +104,7 @@ describe('feature topology', () => {
       key: 'T2',
     });
     await d.pipe('pos.transactions', loadSchema('posTransaction'), tx('T3', T0 + 2 * HOUR, 1), { key: 'T3' });
-    const rt = await d.read<FeatureVector>('features.realtime');
+    const rt = await readCells(d, 'features.realtime.rows');
     expect(byName(rt, 'T1', 'transaction_value')[0]?.feature_value).toBe(225);
     expect(byName(rt, 'T1', 'avg_item_value')[0]?.feature_value).toBe(112.5);
     expect(byName(rt, 'S1|TENT', 'revenue_contribution').map((f) => f.feature_value)).toEqual([
@@ -106,7 +112,7 @@ describe('feature topology', () => {
     ]);
     // The scans channel has said nothing yet, so the watermark (min over channels) has not moved: no tumbling
     // window is final; the sliding 7d window updates with every record.
-    const early = (await d.read<FeatureVector>('features.windowed')).map((r) => r.value);
+    const early = (await readCells(d, 'features.windowed.rows')).map((r) => r.value);
     expect(early.filter((f) => f.window !== '7d')).toEqual([]);
     expect(
       byName(
@@ -118,12 +124,12 @@ describe('feature topology', () => {
     ).toEqual([2, 5, 6]);
     // A scan at 3h: the watermark is now min(2h from transactions, 3h from scans), past the first hour + grace.
     await pipeScan(d, scan('X', 'in', T0 + 3 * HOUR, 5, { rental_class_num: 'LINEN' }));
-    let win = await d.read<FeatureVector>('features.windowed');
+    let win = await readCells(d, 'features.windowed.rows');
     expect(byName(win, 'S1|TENT', 'rentals', '1h').map((f) => f.feature_value)).toEqual([5]);
     expect(byName(win, 'S1|CHAIR', 'revenue', '1h').map((f) => f.feature_value)).toEqual([50]);
     // No more input: after the idle timeout the watermark follows the wall clock and the day closes too.
     await d.advanceWallClock(2 * DAY);
-    win = await d.read<FeatureVector>('features.windowed');
+    win = await readCells(d, 'features.windowed.rows');
     const day = byName(win, 'S1|TENT', 'rentals', '1d');
     expect(day.map((f) => f.feature_value)).toEqual([6]);
     expect(day[0]?.window_start).toBe(Date.UTC(2026, 5, 1, 4)); // local midnight in New York (EDT)
@@ -137,7 +143,7 @@ describe('feature topology', () => {
     await pipeScan(d, scan('B', 'out', T0 + HOUR));
     await pipeScan(d, scan('B', 'return', T0 + 2 * DAY, 3));
     await pipeScan(d, scan('B', 'damage', T0 + 2 * DAY + 60_000, 2));
-    const fs = await d.read<FeatureVector>('features.realtime');
+    const fs = await readCells(d, 'features.realtime.rows');
     expect(byName(fs, 'S1|TENT', 'available_stock').at(-1)?.feature_value).toBe(1);
     expect(byName(fs, 'S1|TENT', 'items_out').at(-1)?.feature_value).toBe(1);
     expect(byName(fs, 'S1|TENT', 'items_in_repair').at(-1)?.feature_value).toBe(1);
@@ -161,8 +167,8 @@ describe('feature topology', () => {
         await pipeScan(d, s);
       }
       await d.advanceWallClock(10 * DAY);
-      for (const t of ['features.realtime', 'features.windowed'])
-        out.push(...(await d.read<FeatureVector>(t)).map((r) => r.value));
+      for (const t of ['features.realtime.rows', 'features.windowed.rows'])
+        out.push(...(await readCells(d, t)).map((r) => r.value));
       return out;
     };
     const uninterrupted = await run(null);

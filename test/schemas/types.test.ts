@@ -30,9 +30,11 @@ type BaseKind<T> = [T] extends [string]
         ? 'bytes'
         : [T] extends [readonly (infer E)[]]
           ? `array<${BaseKind<E>}>`
-          : [T] extends [object]
-            ? 'record'
-            : never;
+          : [T] extends [{ readonly [k: string]: infer V }]
+            ? `map<${BaseKind<V>}>`
+            : [T] extends [object]
+              ? 'record'
+              : never;
 /** `T | null` is the Avro union ["null", T], written here as a trailing `?`. */
 type KindOf<T> = null extends T ? `${BaseKind<NonNullable<T>>}?` : BaseKind<T>;
 /**
@@ -165,6 +167,16 @@ const FIELDS: { readonly [N in SchemaName]: FieldKinds<SchemaRecordTypes[N]> } =
     window_end: 'timestamp-millis?',
     confidence: 'double',
     source: 'string',
+  },
+  featureRow: {
+    entity_id: 'string',
+    entity_type: 'string',
+    timestamp: 'timestamp-millis',
+    window: 'string?',
+    window_start: 'timestamp-millis?',
+    window_end: 'timestamp-millis?',
+    source: 'string',
+    features: 'map<double>',
   },
   prediction: {
     service: 'string',
@@ -319,6 +331,16 @@ const SAMPLES: { readonly [N in SchemaName]: SchemaRecordTypes[N] } = {
     confidence: 0.9,
     source: 'pos',
   },
+  featureRow: {
+    entity_id: 'S1|TENT-40x60',
+    entity_type: 'class',
+    timestamp: T0,
+    window: '1h',
+    window_start: T0 - 3_600_000,
+    window_end: T0,
+    source: 'windows',
+    features: { rentals: 3, revenue: 450.5, out_scans: 2 },
+  },
   prediction: {
     service: 'demand',
     entity_id: 'S1:TENT-40x60',
@@ -373,9 +395,10 @@ function avroKind(t: unknown): string {
   if (Array.isArray(t)) {
     return t.length === 2 && t[0] === 'null' ? `${avroKind(t[1])}?` : `union<${t.map(avroKind).join(',')}>`;
   }
-  const o = t as { type: unknown; logicalType?: string; items?: unknown };
+  const o = t as { type: unknown; logicalType?: string; items?: unknown; values?: unknown };
   if (typeof o.logicalType === 'string') return o.logicalType;
   if (o.type === 'array') return `array<${avroKind(o.items)}>`;
+  if (o.type === 'map') return `map<${avroKind(o.values)}>`;
   if (o.type === 'record') return 'record';
   return avroKind(o.type);
 }
@@ -500,7 +523,8 @@ describe('catalogue', () => {
     for (const n of SCHEMA_NAMES) {
       expect(SCHEMAS[n].name).toBe(n);
       expect(SCHEMAS[n].typeName).toBe(SCHEMAS[n].record);
-      expect(SCHEMAS[n].topics.length).toBeGreaterThan(0);
+      // Every record travels on some topic, but for the feature store's cell (features travel as rows).
+      if (n !== 'featureVector') expect(SCHEMAS[n].topics.length).toBeGreaterThan(0);
     }
     expect(new Set(SCHEMA_NAMES.map((n) => SCHEMAS[n].record)).size).toBe(SCHEMA_NAMES.length);
   });
@@ -527,8 +551,8 @@ describe('catalogue', () => {
     expect(schemaForTopic('external.weather')).toBe('weather');
     expect(schemaForTopic('external.economic')).toBe('economic');
     expect(schemaForTopic('external.calendar')).toBe('calendar');
-    expect(schemaForTopic('features.realtime')).toBe('featureVector');
-    expect(schemaForTopic('features.windowed')).toBe('featureVector');
+    expect(schemaForTopic('features.realtime.rows')).toBe('featureRow');
+    expect(schemaForTopic('features.windowed.rows')).toBe('featureRow');
     expect(schemaForTopic('predictions.pricing')).toBe('prediction');
     expect(schemaForTopic('alerts')).toBe('alert');
     expect(schemaForTopic('models.versions')).toBe('modelVersion');

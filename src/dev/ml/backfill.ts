@@ -30,9 +30,10 @@ import { FakeClock } from '../../runtime/clock.ts';
 import { noopMetrics } from '../../runtime/metrics.ts';
 import { columnName } from '../../features/keys.ts';
 import { trainingFeatureColumns } from '../../features/vocabulary.ts';
+import { rowCells } from '../../features/vector.ts';
 import { RecordProcessor, type OutRecord } from '../../runtime/processor.ts';
 import { loadSchema } from '../../schemas/catalog.ts';
-import type { FeatureVector, PosTransaction, RfidScan } from '../../schemas/types.ts';
+import type { FeatureRow, FeatureVector, PosTransaction, RfidScan } from '../../schemas/types.ts';
 import { inArrivalOrder } from '../sim/arrival.ts';
 import { simulate, type SimOptions, type StreamEvent } from '../sim/model.ts';
 import { FILES } from '../sim/output.ts';
@@ -211,10 +212,11 @@ export async function backfillFromSim(
     for (const r of out) {
       if (sources.has(r.topic) && r.value !== null) await feed(r.topic, r.key, r.value, r.timestamp);
       else if (featureTopics.has(r.topic)) {
-        const f = (await serde.decode(r.value)) as FeatureVector;
-        if (opts.allFeatures || wanted.has(columnName({ name: f.feature_name, window: f.window ?? '' })))
-          features.push(f);
-        else stats.featuresSkipped++;
+        for (const f of rowCells((await serde.decode(r.value)) as FeatureRow)) {
+          if (opts.allFeatures || wanted.has(columnName({ name: f.feature_name, window: f.window ?? '' })))
+            features.push(f);
+          else stats.featuresSkipped++;
+        }
       } else if (r.topic.startsWith(dlqTopicPrefix(topics))) stats.deadLetters++;
       else if (r.topic.startsWith(inNamespace(topics, topics.latePrefix))) stats.late++;
     }
