@@ -88,10 +88,13 @@ export function labelHistorySource(
     dedupWindowMs: number;
     cacheDays?: number;
     rentalsPerClass?: number;
+    /** How far back each next day's load re-reads (default 2 days; see scanWindow). */
+    reloadMs?: number;
   },
 ): { readonly demand: DemandHistorySource; readonly rentals: ClassRentalSource } {
   const perClass = opts.rentalsPerClass ?? CLASS_RISK_RENTALS;
   const cache = new Map<number, Promise<DayHistory>>();
+  const scansIn = scanWindow(sql, opts.reloadMs ?? 2 * DAY_MS);
   const build = async (day: number): Promise<DayHistory> => {
     const from = (day - opts.historyDays - 1) * DAY_MS;
     // Up to the day's start in every zone: UTC−12 starts last, so +14 h covers all.
@@ -102,7 +105,7 @@ export function labelHistorySource(
       if (m === undefined) midnights.set(storeId, (m = localMidnight(day, opts.zoneOf(storeId))));
       return m;
     };
-    const counted = countedScans(await loadScans(sql, { from, to }), opts.dedupWindowMs);
+    const counted = countedScans(await scansIn(from, to), opts.dedupWindowMs);
     const before = counted.filter((s) => s.time < cutoffOf(s.storeId));
     if (before.length === 0) return NO_HISTORY;
     // A loop, not Math.min(...): a season of scans is more arguments than a call takes.
@@ -140,6 +143,32 @@ export function labelHistorySource(
   return {
     demand: { forDay: async (day) => (await forDay(day)).demand },
     rentals: { forDay: async (day) => (await forDay(day)).rentals },
+  };
+}
+
+/**
+ * The scans of id_transactions in [from, to), loaded incrementally as the range moves forward day by day: the next
+ * range re-reads only its last `reloadMs` (and what is new), keeps the rest of what it held and drops what fell out,
+ * instead of reading `historyDays` of scans again for every day (a year's replay read tens of millions of rows).
+ * Rows the history sink writes late land in the re-read tail; a scan written more than `reloadMs` after its event
+ * time is seen by the next full load (a range that moves backwards, or jumps by more than the held range). Returns
+ * the scans in no particular order (countedScans sorts them).
+ */
+function scanWindow(sql: Sql, reloadMs: number): (from: number, to: number) => Promise<Scan[]> {
+  let held: { from: number; to: number; scans: Scan[] } | undefined;
+  return async (from, to) => {
+    const prev = held;
+    if (!prev || from < prev.from || to < prev.to || from >= prev.to - reloadMs) {
+      const scans = await loadScans(sql, { from, to });
+      held = { from, to, scans };
+      return scans;
+    }
+    const tailFrom = prev.to - reloadMs;
+    const tail = await loadScans(sql, { from: tailFrom, to });
+    const kept = prev.scans.filter((s) => s.time >= from && s.time < tailFrom);
+    const scans = kept.concat(tail);
+    held = { from, to, scans };
+    return scans;
   };
 }
 

@@ -106,3 +106,54 @@ describe('label history: class rentals', () => {
     expect((await history.demand.forDay(DAY))('S1', 'TENT').units_lag_1).toBeNull();
   });
 });
+
+describe('label history: loading day after day', () => {
+  /** A Sql that answers loadScans' SELECT with the rows in its [from, to) range, counting rows read. */
+  function rangeSql(rows: readonly Row[]): Sql & { rowsRead: number } {
+    const sql = {
+      rowsRead: 0,
+      async query<T>(_text: string, params: unknown[]): Promise<T[]> {
+        const [from, to] = (params as string[]).map((p) => Date.parse(`${p.replace(' ', 'T')}Z`));
+        const hit = rows.filter((r) => r.scan_date.getTime() >= from! && r.scan_date.getTime() < to!);
+        sql.rowsRead += hit.length;
+        return hit as unknown as T[];
+      },
+      execute: async () => ({ affectedRows: 0 }),
+      end: async () => undefined,
+      transaction: async () => {
+        throw new Error('not used');
+      },
+    };
+    return sql as unknown as Sql & { rowsRead: number };
+  }
+
+  it('gives each day what a fresh load gives, re-reading only the tail', async () => {
+    // 90 days of scans: rentals, returns and door double reads, in two stores.
+    const rows: Row[] = [];
+    for (let i = 0; i < 90 * 24; i++) {
+      const t = MIDNIGHT_S1 - 80 * 86_400_000 + i * 60 * MINUTE;
+      const tag = `TAG-${i % 13}`;
+      const type = i % 5 === 0 ? 'damage' : i % 2 === 0 ? 'out' : 'return';
+      rows.push(row(tag, type, t, i % 3 === 0 ? 'S2' : 'S1', i % 4 === 0 ? 'CHAIR' : 'TENT'));
+      if (i % 7 === 0) rows.push(row(tag, type, t + 2_000, i % 3 === 0 ? 'S2' : 'S1')); // double read
+    }
+    const opts = { zoneOf, historyDays: 30, dedupWindowMs: 5_000 };
+    const moving = rangeSql(rows);
+    const incremental = labelHistorySource(moving, opts);
+    let freshRows = 0;
+    for (let day = DAY - 5; day <= DAY + 5; day++) {
+      const freshSql = rangeSql(rows);
+      const fresh = labelHistorySource(freshSql, opts);
+      const [a, b] = [await incremental.demand.forDay(day), await fresh.demand.forDay(day)];
+      const [ra, rb] = [await incremental.rentals.forDay(day), await fresh.rentals.forDay(day)];
+      freshRows += freshSql.rowsRead;
+      for (const store of ['S1', 'S2'])
+        for (const cls of ['TENT', 'CHAIR']) {
+          expect(a(store, cls)).toEqual(b(store, cls));
+          expect(ra(store, cls)).toEqual(rb(store, cls));
+        }
+    }
+    // 11 days: one full load, then about three days' rows each.
+    expect(moving.rowsRead).toBeLessThan(freshRows / 3);
+  });
+});
