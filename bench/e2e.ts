@@ -228,7 +228,7 @@ async function main(): Promise<void> {
     job = await startJob(config, { streams: true, serving: true, api: {} }, { log, serveMetrics: false });
     const serving = job.serving;
     await waitFor(() => production.every((s) => serving?.watcher.current(s)), 60_000);
-    await waitCaughtUp(admin, groups, say, process.stdout.isTTY === true, 'e2e');
+    const waited = await waitCaughtUp(admin, groups, say, process.stdout.isTTY === true, 'e2e');
     const seconds = (performance.now() - t0) / 1000;
     clearInterval(sampler);
     const rate = sources / seconds;
@@ -240,6 +240,16 @@ async function main(): Promise<void> {
     say(
       `  kafka log entries per source event ${perEvent.toFixed(2)}, db rows per source event ${rowsPerEvent.toFixed(2)}`,
     );
+    const allWaited = [...waited.values()].reduce((a, b) => a + b, 0);
+    if (allWaited > 0)
+      say(
+        '  where the backlog waited (lag summed over 1 s samples): ' +
+          [...waited]
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 4)
+            .map(([g, w]) => `${g} ${((100 * w) / allWaited).toFixed(0)}%`)
+            .join(', '),
+      );
     const scanRecords = (await admin.topicOffsets(config.topics.scans)).reduce(
       (n, p) => n + Number(p.high),
       0,

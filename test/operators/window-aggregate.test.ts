@@ -603,7 +603,11 @@ describe.each(SHAPES)('windowAggregate, %s: against the brute-force model', (_na
 
 const ev = (key: string, qty = 1, tag = 'A'): Ev => ({ key, qty, tag });
 
-function harness(over: Partial<Params> & Pick<Params, 'windows'>, startTime = Date.UTC(2026, 5, 1)) {
+function harness(
+  over: Partial<Params> & Pick<Params, 'windows'>,
+  startTime = Date.UTC(2026, 5, 1),
+  autoCommit = true,
+) {
   const p: Params = {
     graceMs: 0,
     idleTimeoutMs: 30_000,
@@ -612,7 +616,7 @@ function harness(over: Partial<Params> & Pick<Params, 'windows'>, startTime = Da
     timeFromValue: false,
     ...over,
   };
-  const h = new OperatorHarness<Ev, WindowResult>(operatorFor(p), { startTime });
+  const h = new OperatorHarness<Ev, WindowResult>(operatorFor(p), { startTime, autoCommit });
   const push = (e: Ev, t: number, partition = 0) =>
     h.push({ key: Buffer.from(e.key), value: e, timestamp: t }, partition).map((r) => r.value);
   return { h, push };
@@ -835,16 +839,9 @@ describe('windowAggregate: restart', () => {
 });
 
 describe('windowAggregate: updates collapse per window within a batch (the record cache)', () => {
+  /** Records are pushed without committing: one batch until flush(). */
   const batched = (over: Partial<Params> & Pick<Params, 'windows'>) => {
-    const p: Params = {
-      graceMs: 0,
-      idleTimeoutMs: 30_000,
-      emit: 'final',
-      measures: 'full',
-      timeFromValue: false,
-      ...over,
-    };
-    const h = new OperatorHarness<Ev, WindowResult>(operatorFor(p), { autoCommit: false });
+    const { h } = harness(over, Date.UTC(2026, 5, 1), false);
     const push = (e: Ev, t: number) => h.push({ key: Buffer.from(e.key), value: e, timestamp: t });
     return { h, push };
   };

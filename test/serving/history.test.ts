@@ -22,11 +22,21 @@ interface Row {
 }
 
 /** A Sql whose every query returns `rows` (loadScans' one SELECT), counting the queries. */
-function fakeSql(rows: readonly Row[]): Sql & { queries: number } {
+function fakeSql(rows: readonly Row[]): Sql & { queries: number; rowsRead: number } {
+  return answeringSql(() => rows);
+}
+
+/** A Sql answering loadScans' SELECT with `answer(params)`, counting queries and rows returned. */
+function answeringSql(
+  answer: (params: unknown[]) => readonly Row[],
+): Sql & { queries: number; rowsRead: number } {
   const sql = {
     queries: 0,
-    async query<T>(): Promise<T[]> {
+    rowsRead: 0,
+    async query<T>(_text: string, params: unknown[] = []): Promise<T[]> {
       sql.queries++;
+      const rows = answer(params);
+      sql.rowsRead += rows.length;
       return rows as unknown as T[];
     },
     execute: async () => ({ affectedRows: 0 }),
@@ -35,7 +45,7 @@ function fakeSql(rows: readonly Row[]): Sql & { queries: number } {
       throw new Error('not used');
     },
   };
-  return sql as unknown as Sql & { queries: number };
+  return sql as unknown as Sql & { queries: number; rowsRead: number };
 }
 
 let id = 0;
@@ -108,24 +118,12 @@ describe('label history: class rentals', () => {
 });
 
 describe('label history: loading day after day', () => {
-  /** A Sql that answers loadScans' SELECT with the rows in its [from, to) range, counting rows read. */
-  function rangeSql(rows: readonly Row[]): Sql & { rowsRead: number } {
-    const sql = {
-      rowsRead: 0,
-      async query<T>(_text: string, params: unknown[]): Promise<T[]> {
-        const [from, to] = (params as string[]).map((p) => Date.parse(`${p.replace(' ', 'T')}Z`));
-        const hit = rows.filter((r) => r.scan_date.getTime() >= from! && r.scan_date.getTime() < to!);
-        sql.rowsRead += hit.length;
-        return hit as unknown as T[];
-      },
-      execute: async () => ({ affectedRows: 0 }),
-      end: async () => undefined,
-      transaction: async () => {
-        throw new Error('not used');
-      },
-    };
-    return sql as unknown as Sql & { rowsRead: number };
-  }
+  /** Answers loadScans' SELECT with the rows in its [from, to) range. */
+  const rangeSql = (rows: readonly Row[]) =>
+    answeringSql((params) => {
+      const [from, to] = (params as string[]).map((p) => Date.parse(`${p.replace(' ', 'T')}Z`));
+      return rows.filter((r) => r.scan_date.getTime() >= from! && r.scan_date.getTime() < to!);
+    });
 
   it('gives each day what a fresh load gives, re-reading only the tail', async () => {
     // 90 days of scans: rentals, returns and door double reads, in two stores.

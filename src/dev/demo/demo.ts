@@ -278,15 +278,20 @@ export function pipelineGroups(config: Config): { group: string; topics: string[
  * Waits until every group has read everything; the bar follows the main group through the source topics (what
  * was sent), the line says how much the later stages still have to read.
  */
+/**
+ * Waits until every group of the job has read everything, with a progress bar naming the group furthest behind.
+ * Returns, per group, its lag summed over the samples (about records × seconds waiting): where the backlog waited.
+ */
 export async function waitCaughtUp(
   admin: KafkaAdmin,
   groups: ReturnType<typeof pipelineGroups>,
   say: Say,
   tty: boolean,
   what: string,
-): Promise<void> {
+): Promise<Map<string, number>> {
   const bar = new Bar(what, say, tty);
   const sources = groups[0]!.topics;
+  const waited = new Map<string, number>(groups.map((g) => [g.group, 0]));
   let quiet = 0;
   for (;;) {
     const total = (await Promise.all(sources.map((t) => admin.topicOffsets(t))))
@@ -295,13 +300,26 @@ export async function waitCaughtUp(
     const sourceLag = await groupLag(admin, { group: groups[0]!.group, topics: sources, internal: [] });
     const lags = await Promise.all(groups.map((g) => groupLag(admin, g)));
     const lag = lags.reduce((a, b) => a + b, 0);
-    bar.update(total - sourceLag, total, `to read: ${lag.toLocaleString('en-US')} records in all stages`);
+    let worst = 0;
+    lags.forEach((l, i) => {
+      const g = groups[i]!.group;
+      waited.set(g, (waited.get(g) ?? 0) + l);
+      if (l > (lags[worst] ?? 0)) worst = i;
+    });
+    const behind =
+      lag === 0 ? '' : `, most in ${groups[worst]!.group} (${lags[worst]!.toLocaleString('en-US')})`;
+    bar.update(
+      total - sourceLag,
+      total,
+      `to read: ${lag.toLocaleString('en-US')} records in all stages${behind}`,
+    );
     // Caught up when every group is at the end twice in a row (outputs of one stage are inputs of the next).
     quiet = lag === 0 ? quiet + 1 : 0;
     if (quiet >= 2) break;
     await new Promise((r) => setTimeout(r, 1_000));
   }
   bar.done();
+  return waited;
 }
 
 export async function runCollectors(
