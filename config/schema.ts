@@ -242,6 +242,11 @@ export const configSchema = z.object({
        * training reads hours and days. Still on features.windowed for anyone who wants them.
        */
       onlineOnlyWindows: z.array(z.string()).default(['1m', '5m']),
+      /**
+       * What the offline log (ml_feature_store) keeps: `models`, the feature columns training reads
+       * (src/features/vocabulary.ts trainingFeatureColumns); `all`, every value. The online store gets every value.
+       */
+      offlineFeatures: z.enum(['models', 'all']).default('models'),
     })
     .prefault({}),
   serving: z

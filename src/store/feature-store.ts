@@ -5,6 +5,7 @@ import { recordError } from '../errors.ts';
 import { createSql, type Sql } from '../io/mysql/pool.ts';
 import { createRedisClient, type RedisClient, type RedisStats } from '../io/redis/client.ts';
 import { columnName, type FeatureRef } from '../features/keys.ts';
+import { FEATURE_TYPES, trainingFeatureColumns } from '../features/vocabulary.ts';
 import type { FeatureVector } from '../schemas/types.ts';
 import { defaultValue } from './defaults.ts';
 import { createOfflineStore } from './offline.ts';
@@ -26,6 +27,8 @@ export interface FeatureStoreOptions {
   readonly redisConnectionName?: string;
   /** Windows whose values go to the online store only, not the offline log (fine-grained windows are many rows). */
   readonly onlineOnlyWindows?: readonly string[];
+  /** Which values the offline log keeps besides (default: all); the online store gets every value. */
+  readonly offline?: (f: FeatureVector) => boolean;
   /** Read and write latency hooks (e.g. src/metrics prometheusFeatureStoreMetrics); none by default. */
   readonly metrics?: FeatureStoreMetrics;
 }
@@ -67,8 +70,23 @@ export function featureStoreOptions(
     ttlSeconds: config.featureStore.onlineTtlSeconds,
     writeBatch: config.featureStore.writeBatch,
     onlineOnlyWindows: config.featureStore.onlineOnlyWindows,
+    ...(config.featureStore.offlineFeatures === 'models'
+      ? { offline: trainedOn(`${config.collectors.historical.windowDays}d`) }
+      : {}),
     ...(hooks.metrics === undefined ? {} : { metrics: hooks.metrics }),
   };
+}
+
+/**
+ * The offline log's default content: of the features the streaming stages compute (FEATURE_TYPES: a row per scan,
+ * transaction and window), those training reads (trainingFeatureColumns); everything else (the collectors' few
+ * daily values) as it comes.
+ */
+export function trainedOn(historicalWindow: string): (f: FeatureVector) => boolean {
+  const columns = trainingFeatureColumns(historicalWindow);
+  return (f) =>
+    !Object.hasOwn(FEATURE_TYPES, f.feature_name) ||
+    columns.has(columnName({ name: f.feature_name, window: f.window ?? '' }));
 }
 
 /** Rejects what neither store can hold, before anything is written (so a bad value never half-lands). */
@@ -132,9 +150,13 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
       validateFeatures(features);
       // MySQL first: if Redis then fails, the caller retries the batch, and both writes are idempotent.
       const skip = options.onlineOnlyWindows ?? [];
-      const logged = skip.length
-        ? features.filter((f) => f.window === null || !skip.includes(f.window))
-        : features;
+      const keep = options.offline;
+      const logged =
+        skip.length || keep
+          ? features.filter(
+              (f) => (f.window === null || !skip.includes(f.window)) && (keep === undefined || keep(f)),
+            )
+          : features;
       if (logged.length > 0) await timed(() => offline.write(logged), timeWrite('offline'));
       await timed(() => online.write(features), timeWrite('online'));
     },

@@ -21,8 +21,9 @@ const base = testConfig();
 const input = { scans: base.topics.scans, transactions: base.topics.transactions };
 /** Deterministic finals need grace above the simulator's worst lateness (6 h); no wall-clock idleness. */
 const windowEnv = {
-  // Compare every window, the fine-grained ones included, in the offline log.
+  // Compare every feature and window, the fine-grained ones and those no model reads included, in the offline log.
   TAGSTREAM__featureStore__onlineOnlyWindows: '[]',
+  TAGSTREAM__featureStore__offlineFeatures: 'all',
   TAGSTREAM__windows__graceMs: String(7 * 3_600_000),
   TAGSTREAM__windows__idleTimeoutMs: String(24 * 3_600_000),
 };

@@ -10,7 +10,7 @@ import { loadConfig } from '../../config/load.ts';
 import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
 import type { FeatureVector } from '../../src/schemas/types.ts';
 import { defaultValue } from '../../src/store/defaults.ts';
-import { createFeatureStore, type FeatureStoreHandle } from '../../src/store/feature-store.ts';
+import { createFeatureStore, trainedOn, type FeatureStoreHandle } from '../../src/store/feature-store.ts';
 import {
   encodeValue,
   entityKey,
@@ -68,7 +68,12 @@ interface TestStore {
 /** A store with a random Redis prefix, closed and cleaned up when the test ends. */
 function testStore(
   ctx: TestContext,
-  options: { ttlSeconds?: number; redisUrl?: string; onlineOnlyWindows?: string[] } = {},
+  options: {
+    ttlSeconds?: number;
+    redisUrl?: string;
+    onlineOnlyWindows?: string[];
+    offline?: (f: FeatureVector) => boolean;
+  } = {},
 ): TestStore {
   const id = randomUUID().slice(0, 8);
   const prefix = `t-${id}:`;
@@ -80,6 +85,7 @@ function testStore(
     ttlSeconds: options.ttlSeconds ?? 3600,
     redisConnectionName: connectionName,
     ...(options.onlineOnlyWindows ? { onlineOnlyWindows: options.onlineOnlyWindows } : {}),
+    ...(options.offline ? { offline: options.offline } : {}),
   });
   ctx.onTestFinished(async () => {
     await store.close();
@@ -136,6 +142,29 @@ describe('write and read back', () => {
       [`${ns}-m`],
     );
     expect(rows.map((r) => r.w)).toEqual(['1h']);
+  });
+
+  it('keeps in the offline log only what training reads (offlineFeatures: models), and serves everything online', async (ctx) => {
+    const { store, ns } = testStore(ctx, { offline: trainedOn('90d') });
+    await store.write([
+      fv(`${ns}-i`, 'usage_frequency_7d', T0, 0.5), // an item feature the maintenance model reads
+      fv(`${ns}-i`, 'scan_hour', T0, 14), // computed per scan, read by no model
+      fv(`${ns}-i`, 'rentals', T0, 4, '1d'), // the demand model's daily rentals
+      fv(`${ns}-i`, 'rentals', T0, 1, '1h'), // no model reads hourly rentals
+    ]);
+    expect(
+      await store.getFeatures(`${ns}-i`, [
+        { name: 'usage_frequency_7d' },
+        { name: 'scan_hour' },
+        { name: 'rentals', window: '1d' },
+        { name: 'rentals', window: '1h' },
+      ]),
+    ).toEqual({ usage_frequency_7d: 0.5, scan_hour: 14, 'rentals@1d': 4, 'rentals@1h': 1 });
+    const rows = await sql.query<{ f: string; w: string | null }>(
+      'SELECT feature_name AS f, window_name AS w FROM ml_feature_store WHERE target_entity = ? ORDER BY f, w',
+      [`${ns}-i`],
+    );
+    expect(rows.map((r) => `${r.f}@${r.w ?? ''}`)).toEqual(['rentals@1d', 'usage_frequency_7d@']);
   });
 
   it('a value written is served online, stored offline with its millisecond time, and found as of its time', async (ctx) => {

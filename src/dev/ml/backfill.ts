@@ -28,8 +28,6 @@ import { AvroSerde, memoryRegistry } from '../../io/registry/registry.ts';
 import type { Logger } from '../../log.ts';
 import { FakeClock } from '../../runtime/clock.ts';
 import { noopMetrics } from '../../runtime/metrics.ts';
-import { columnName } from '../../features/keys.ts';
-import { trainingFeatureColumns } from '../../features/vocabulary.ts';
 import { rowCells } from '../../features/vector.ts';
 import { RecordProcessor, type OutRecord } from '../../runtime/processor.ts';
 import { loadSchema } from '../../schemas/catalog.ts';
@@ -37,6 +35,7 @@ import type { FeatureRow, FeatureVector, PosTransaction, RfidScan } from '../../
 import { inArrivalOrder } from '../sim/arrival.ts';
 import { simulate, type SimOptions, type StreamEvent } from '../sim/model.ts';
 import { FILES } from '../sim/output.ts';
+import { trainedOn } from '../../store/feature-store.ts';
 import { createOfflineStore } from '../../store/offline.ts';
 
 export interface BackfillOptions {
@@ -136,7 +135,7 @@ export async function backfillFromSim(
   const sources = new Set(processor.sourceTopics);
   const encodeScan = await serde.encoderFor<RfidScan>(scanTopic, loadSchema('rfidScan'));
   const encodeTx = await serde.encoderFor<PosTransaction>(topics.transactions, loadSchema('posTransaction'));
-  const wanted = trainingFeatureColumns(`${config.collectors.historical.windowDays}d`);
+  const wanted = trainedOn(`${config.collectors.historical.windowDays}d`);
   const offline = createOfflineStore(sql, { writeBatch: config.featureStore.writeBatch });
   const flushEvery = opts.flushEvery ?? 20_000;
 
@@ -213,8 +212,7 @@ export async function backfillFromSim(
       if (sources.has(r.topic) && r.value !== null) await feed(r.topic, r.key, r.value, r.timestamp);
       else if (featureTopics.has(r.topic)) {
         for (const f of rowCells((await serde.decode(r.value)) as FeatureRow)) {
-          if (opts.allFeatures || wanted.has(columnName({ name: f.feature_name, window: f.window ?? '' })))
-            features.push(f);
+          if (opts.allFeatures || wanted(f)) features.push(f);
           else stats.featuresSkipped++;
         }
       } else if (r.topic.startsWith(dlqTopicPrefix(topics))) stats.deadLetters++;
