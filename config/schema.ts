@@ -258,6 +258,11 @@ export const configSchema = z.object({
       /** Micro-batching of inference: a batch goes when it has maxBatch events or maxWaitMs have passed. */
       maxBatch: z.number().int().positive().default(256),
       maxWaitMs: z.number().int().min(0).default(5),
+      /**
+       * One demand, pricing and restock prediction per class, store and target day per micro-batch (for the last
+       * event of the class in it) instead of one per class event: within a micro-batch they are the same forecast.
+       */
+      collapseClassForecasts: z.boolean().default(true),
       /** The maintenance label and prediction: a damage or repair scan before the item's K-th next rental. */
       maintenanceK: z.number().int().min(1).default(3),
       /** Days of id_transactions the label-history features (demand lags, levels) are computed from. */

@@ -94,6 +94,7 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       zoneOf: zone,
       storeIds: config.validation.storeIds,
       historicalWindow: `${config.collectors.historical.windowDays}d`,
+      collapseClassForecasts: config.serving.collapseClassForecasts,
       batch: { maxBatch: config.serving.maxBatch, maxWaitMs: config.serving.maxWaitMs },
       pricing: config.serving.pricing,
       packHorizonDays: config.serving.packHorizonDays,

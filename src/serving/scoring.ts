@@ -66,6 +66,12 @@ export interface ServingDeps {
   readonly packHorizonDays: number;
   /** K of the maintenance label, for the prediction's horizon. */
   readonly maintenanceK: number;
+  /**
+   * One demand, pricing and restock prediction per class, store and target day per micro-batch (that of the batch's
+   * last event of the class) instead of one per event: within a micro-batch they would be the same forecast
+   * (serving.collapseClassForecasts; default false here, true in the configuration).
+   */
+  readonly collapseClassForecasts?: boolean;
 }
 
 interface Scored {
@@ -275,13 +281,13 @@ export class ScoringService {
   classScoring(): AsyncOperator<ClassEvent, Prediction> {
     const { deps } = this;
     const classRefs = demandClassRefs(deps.historicalWindow);
-    return this.batchedStage<ClassEvent, ClassQuery, ClassForecast[]>(
+    return this.batchedStage<ClassEvent, ClassQuery, { all: ClassForecast[]; superseded: boolean }>(
       'class-scoring',
       (e) => ({ storeId: e.store_id, rentalClass: e.rental_class_num, time: e.event_time }),
       async (queries) => {
         if (!this.serves('demand')) {
           this.skipAll(['demand'], queries.length);
-          return queries.map(() => []);
+          return queries.map(() => ({ all: [], superseded: false }));
         }
         // Every store's forecast of each class asked for (restock compares stores), once per target day.
         const stores = [...new Set([...deps.storeIds, ...queries.map((q) => q.storeId)])].sort();
@@ -340,14 +346,30 @@ export class ScoringService {
             snapshotAt: newest,
           });
         });
-        return queries.map((q) =>
-          stores.map((storeId) =>
+        const results = queries.map((q) => ({
+          all: stores.map((storeId) =>
             forecasts.get(`${classKey(storeId, q.rentalClass)}|${localDay(q.time, deps.zoneOf(storeId))}`)!,
           ),
-        );
+          superseded: false,
+        }));
+        if (deps.collapseClassForecasts) {
+          // The last event of each class, store and target day in the micro-batch speaks for the others.
+          const seen = new Set<string>();
+          for (let i = queries.length - 1; i >= 0; i--) {
+            const q = queries[i]!;
+            const key = `${classKey(q.storeId, q.rentalClass)}|${localDay(q.time, deps.zoneOf(q.storeId))}`;
+            if (seen.has(key)) results[i] = { ...results[i]!, superseded: true };
+            else seen.add(key);
+          }
+        }
+        return results;
       },
-      (all, rec, ctx) => {
+      ({ all, superseded }, rec, ctx) => {
         const e = rec.value;
+        if (superseded) {
+          for (const service of ['demand', 'pricing', 'restock']) deps.metrics.skipped(service, 'superseded');
+          return [];
+        }
         const own = all.find((f) => f.storeId === e.store_id);
         if (!own?.demand) return [];
         const entity = classKey(e.store_id, e.rental_class_num);

@@ -292,6 +292,38 @@ describe('class scoring', () => {
   });
 });
 
+describe('class scoring: one forecast per class, store and day per micro-batch', () => {
+  const events = [
+    { value: classEvent('S1', 'TENT', T0), key: 'S1|TENT' },
+    { value: classEvent('S1', 'TENT', T0 + 1_000), key: 'S1|TENT' },
+    { value: classEvent('S2', 'TENT', T0 + 2_000), key: 'S2|TENT' },
+    { value: classEvent('S1', 'TENT', T0 + 3_000), key: 'S1|TENT' },
+  ];
+  const demand = () => fakeModel('demand', 'd-v1', { level_weekday_28: 1 });
+
+  it("sends the forecast with each class's last event and counts the others as superseded", async () => {
+    const metrics = countingMetrics();
+    const d = deps({ models: models(demand()), metrics, collapseClassForecasts: true });
+    const driver = await driverFor(d);
+    await driver.pipeBatch(topicOf('classEvents'), loadSchema('classEvent'), events);
+    const out = (await driver.read<Prediction>(pred('demand'))).map((r) => [
+      r.value.entity_id,
+      r.value.event_time,
+    ]);
+    expect(out).toEqual([
+      ['S2|TENT', T0 + 2_000],
+      ['S1|TENT', T0 + 3_000],
+    ]);
+    expect(metrics.skippedBy).toMatchObject({ 'demand:superseded': 2 });
+  });
+
+  it('sends one per event when asked to', async () => {
+    const driver = await driverFor(deps({ models: models(demand()), collapseClassForecasts: false }));
+    await driver.pipeBatch(topicOf('classEvents'), loadSchema('classEvent'), events);
+    expect(await driver.read(pred('demand'))).toHaveLength(4);
+  });
+});
+
 function topicOf(k: 'classEvents'): string {
   return config.topics[k];
 }
