@@ -67,14 +67,15 @@ const sample = async (series: string): Promise<number> => {
 describe('feature store latency hooks', () => {
   it('time every write per store and every read per operation', async () => {
     const e = `S1|TENT-${randomUUID().slice(0, 6)}`;
-    await store.write([feature(e, 'rentals', '1h', 3), feature(e, 'rentals', '1m', 1)]);
-    // Only online-only windows (1m, 5m by default): nothing for the offline log, so no offline observation.
-    await store.write([feature(e, 'rentals', '5m', 2)]);
-    await store.getFeatures(e, [{ name: 'rentals', window: '1h' }]);
+    await store.write([feature(e, 'rentals', '1d', 3), feature(e, 'rentals', '1m', 1)]);
+    // Only an online-only window (1m, 5m by default) and a value no model reads (offlineFeatures: models): nothing
+    // for the offline log, so no offline observation.
+    await store.write([feature(e, 'rentals', '5m', 2), feature(e, 'rentals', '1h', 4)]);
+    await store.getFeatures(e, [{ name: 'rentals', window: '1d' }]);
     await store.getFeatureMatrix([e], [{ name: 'rentals', window: '5m' }]);
     await store.getTrainingFrame(
       [{ entityId: e, timestamp: T0 + 1, label: 1 }],
-      [{ name: 'rentals', window: '1h' }],
+      [{ name: 'rentals', window: '1d' }],
     );
 
     expect(await sample('tagstream_feature_store_write_seconds_count{store="offline"}')).toBe(1);
