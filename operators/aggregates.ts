@@ -98,20 +98,23 @@ export function combine<In>(
 ): Aggregate<In, Record<string, unknown>, Record<string, number>> {
   const entries = Object.entries(measures);
   const canRemove = entries.every(([, m]) => m.aggregate.remove !== undefined);
+  // Plain loops into a fresh object: this runs for every record and window (Object.fromEntries over a mapped
+  // array was a quarter of bench:windows' time).
+  const each = (f: (k: string, m: Measure<In>) => unknown): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const [k, m] of entries) out[k] = f(k, m);
+    return out;
+  };
   const agg: Aggregate<In, Record<string, unknown>, Record<string, number>> = {
-    init: () => Object.fromEntries(entries.map(([k, m]) => [k, m.aggregate.init()])),
-    add: (acc, input) =>
-      Object.fromEntries(entries.map(([k, m]) => [k, m.aggregate.add(acc[k], m.value(input) as never)])),
-    merge: (a, b) => Object.fromEntries(entries.map(([k, m]) => [k, m.aggregate.merge(a[k], b[k])])),
-    result: (acc) => Object.fromEntries(entries.map(([k, m]) => [k, m.aggregate.result(acc[k])])),
+    init: () => each((_k, m) => m.aggregate.init()),
+    add: (acc, input) => each((k, m) => m.aggregate.add(acc[k], m.value(input) as never)),
+    merge: (a, b) => each((k, m) => m.aggregate.merge(a[k], b[k])),
+    result: (acc) => each((k, m) => m.aggregate.result(acc[k])) as Record<string, number>,
   };
   if (canRemove)
     agg.remove = (acc, input) =>
-      Object.fromEntries(
-        entries.map(([k, m]) => [
-          k,
-          (m.aggregate.remove as NonNullable<typeof m.aggregate.remove>)(acc[k], m.value(input) as never),
-        ]),
+      each((k, m) =>
+        (m.aggregate.remove as NonNullable<typeof m.aggregate.remove>)(acc[k], m.value(input) as never),
       );
   return agg;
 }

@@ -9,6 +9,7 @@
 // The watermark is reported to the runtime after every record and tick (tagstream_watermark_delay_seconds).
 import { reportWatermark } from '../src/runtime/metrics.ts';
 import type { Rec, StageContext, OperatorContext, Operator } from '../src/runtime/operator.ts';
+import type { KeyedStore } from '../src/runtime/state.ts';
 import type { Aggregate } from './aggregates.ts';
 import { MinHeap } from './lib/heap.ts';
 import { cachedDayWindow, tumblingWindow, type WindowSpec } from './windows.ts';
@@ -121,12 +122,28 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
   const runtimes = new WeakMap<object, Runtime>();
   const slidingSpecs = opts.windows.filter((w) => w.kind === 'sliding');
 
-  const stores = (ctx: StageContext) => ({
-    wins: ctx.store<WinEntry>(winStore),
-    slides: ctx.store<SlideEntry>(slideStore),
-    bufs: ctx.store<[number, In]>(bufStore),
-    time: ctx.store<PartitionClock>(timeStore),
-  });
+  interface Stores {
+    readonly wins: KeyedStore<WinEntry>;
+    readonly slides: KeyedStore<SlideEntry>;
+    readonly bufs: KeyedStore<[number, In]>;
+    readonly time: KeyedStore<PartitionClock>;
+  }
+  // A partition's four stores are created, dropped and restored together: looked up once per window store.
+  const storeSets = new WeakMap<object, Stores>();
+  const stores = (ctx: StageContext): Stores => {
+    const wins = ctx.store<WinEntry>(winStore);
+    let set = storeSets.get(wins);
+    if (!set) {
+      set = {
+        wins,
+        slides: ctx.store<SlideEntry>(slideStore),
+        bufs: ctx.store<[number, In]>(bufStore),
+        time: ctx.store<PartitionClock>(timeStore),
+      };
+      storeSets.set(wins, set);
+    }
+    return set;
+  };
 
   /** The in-memory indexes for this partition; rebuilt from the stores when missing (after a restore). */
   function runtimeOf(ctx: StageContext): Runtime {
