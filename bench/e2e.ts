@@ -5,15 +5,15 @@
 //     windows, feature-store and history sink nodes, serving with the models, alert rules) starts and is timed until
 //     every consumer group's lag is 0. Printed: source events/s; Kafka log entries written per source event (every
 //     topic of the namespace, changelogs included; offsets, so transaction markers count too); MariaDB rows per
-//     source event; the peak RSS of this process (the job runs in it); Kafka's ConsumerPerformance on the same source
-//     topic (kafka-tools from Maven Central) and our ratio to it;
+//     source event; the peak RSS of the job (`npm run pipeline -- --api`, in a process of its own); Kafka's
+//     ConsumerPerformance on the same source topic (kafka-tools from Maven Central) and our ratio to it;
 //  3. latency: the rest of the history at 50% of the measured capacity; for each `out` scan, the time from the
 //     broker's append of the scan (the source topics use LogAppendTime) to its maintenance prediction becoming
 //     visible to a read_committed consumer: p50 and p99.
 // The last line is the summary the issue asks for. The run gets its own namespace (bench-<run>) and database
 // (tagstream_bench, made anew).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.ts';
@@ -28,7 +28,6 @@ import {
   promoteFirstModels,
   runCollectors,
   waitCaughtUp,
-  waitFor,
 } from '../src/dev/demo/demo.ts';
 import { inArrivalOrder, stretches } from '../src/dev/sim/arrival.ts';
 import { makeStores } from '../src/dev/sim/catalogue.ts';
@@ -59,6 +58,11 @@ const opts = new Command('bench:e2e')
   .addOption(new Option('--warmup-days <n>', 'days before it, to train on (default 30)').argParser(int(30)))
   .addOption(new Option('--latency-seconds <n>', 'length of the paced phase (default 60)').argParser(int(5)))
   .addOption(new Option('--seed <n>', 'simulator seed').default(42).argParser(int(0)))
+  .addOption(
+    new Option('--job-heap <MiB>', "the job process's V8 old-space limit (--max-old-space-size)").argParser(
+      int(64),
+    ),
+  )
   .parse()
   .opts<{
     quick?: boolean;
@@ -67,6 +71,7 @@ const opts = new Command('bench:e2e')
     warmupDays?: number;
     latencySeconds?: number;
     seed: number;
+    jobHeap?: number;
   }>();
 
 const quick = opts.quick === true;
@@ -199,6 +204,7 @@ async function main(): Promise<void> {
   const encode = encoder(sink);
   const groups = pipelineGroups(config);
   let job: RunningJob | undefined;
+  let timed: JobProcess | undefined;
   try {
     // 1. Warm-up and training.
     say(`[1/3] warm-up: ${warmupDays} days through the job, collectors, training, promotion`);
@@ -222,15 +228,14 @@ async function main(): Promise<void> {
     say(`[2/3] throughput: ${sources.toLocaleString('en-US')} source records produced; starting the job`);
     const entriesBefore = await logEntries(admin);
     const rowsBefore = await dbRows();
-    let peakRss = process.memoryUsage().rss;
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
     const t0 = performance.now();
-    job = await startJob(config, { streams: true, serving: true, api: {} }, { log, serveMetrics: false });
-    const serving = job.serving;
-    await waitFor(() => production.every((s) => serving?.watcher.current(s)), 60_000);
-    const waited = await waitCaughtUp(admin, groups, say, process.stdout.isTTY === true, 'e2e');
+    timed = startJobProcess(config, run);
+    const waited = await Promise.race([
+      waitCaughtUp(admin, groups, say, process.stdout.isTTY === true, 'e2e'),
+      timed.exited,
+    ]);
     const seconds = (performance.now() - t0) / 1000;
-    clearInterval(sampler);
+    const peakRss = timed.peakRssBytes();
     const rate = sources / seconds;
     const perEvent = ((await logEntries(admin)) - entriesBefore) / sources;
     const rowsPerEvent = ((await dbRows()) - rowsBefore) / sources;
@@ -300,7 +305,7 @@ async function main(): Promise<void> {
       }
     })();
     await produce(paced, sink, encode, { speed: { kind: 'factor', factor } });
-    await waitCaughtUp(admin, groups, () => undefined, false, 'latency');
+    await Promise.race([waitCaughtUp(admin, groups, () => undefined, false, 'latency'), timed.exited]);
     await new Promise((r) => setTimeout(r, 2_000));
     await reader.disconnect();
     latencies.sort((a, b) => a - b);
@@ -313,9 +318,69 @@ async function main(): Promise<void> {
     );
   } finally {
     await job?.stop().catch(() => undefined);
+    await timed?.stop().catch(() => undefined);
     await sink.close().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+interface JobProcess {
+  /** Rejects if the job exits before it is stopped. */
+  readonly exited: Promise<never>;
+  /** The job's peak resident set so far (VmHWM). */
+  peakRssBytes(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The timed job as `npm run pipeline -- --api` in a process of its own, with this run's configuration, so that its
+ * memory is its own: the warm-up's job and training ran in this process. Its log goes to .stack/logs.
+ */
+function startJobProcess(config: Config, run: string): JobProcess {
+  const dir = join('.stack', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `e2e-${run}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  const logFile = join('.stack', 'logs', `bench-e2e-job-${run}.log`);
+  const out = openSync(logFile, 'a');
+  const heap = opts.jobHeap === undefined ? [] : [`--max-old-space-size=${opts.jobHeap}`];
+  const child = spawn(process.execPath, [...heap, '--import', 'tsx', 'src/cli/pipeline.ts', '--api'], {
+    env: { ...process.env, TAGSTREAM_CONFIG: file, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+    stdio: ['ignore', out, out],
+  });
+  let stopping = false;
+  let peak = 0;
+  const sample = (): void => {
+    try {
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
+    } catch {
+      // gone, or not Linux: the last sample stands
+    }
+  };
+  const sampler = setInterval(sample, 500);
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => {
+      clearInterval(sampler);
+      if (!stopping)
+        reject(new Error(`the timed job exited (${signal ?? `code ${code}`}); its log is ${logFile}`));
+    }),
+  );
+  exited.catch(() => undefined);
+  return {
+    exited,
+    peakRssBytes: () => {
+      sample();
+      return peak;
+    },
+    async stop() {
+      stopping = true;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
 }
 
 try {

@@ -174,21 +174,29 @@ function scanWindow(sql: Sql, reloadMs: number): (from: number, to: number) => P
 
 /** The last `n` counted `out` scans of each class and store (by time, then id), oldest first. */
 function latestRentals(counted: readonly Scan[], n: number): Map<string, ClassRental[]> {
-  const outs = counted.filter((s) => s.scanType === 'out').sort((a, b) => a.time - b.time || a.id - b.id);
-  const out = new Map<string, ClassRental[]>();
-  for (const s of outs) {
+  // Grouped first, then each class's own `out` scans sorted: only the last n of each are kept.
+  const groups = new Map<string, Scan[]>();
+  for (const s of counted) {
+    if (s.scanType !== 'out') continue;
     const key = classKey(s.storeId, s.rentalClass);
-    let list = out.get(key);
-    if (!list) out.set(key, (list = []));
-    list.push({
-      tagId: s.tagId,
-      storeId: s.storeId,
-      rentalClass: s.rentalClass,
-      time: s.time,
-      grade: s.grade,
-    });
+    const list = groups.get(key);
+    if (list) list.push(s);
+    else groups.set(key, [s]);
   }
-  for (const [key, list] of out) if (list.length > n) out.set(key, list.slice(-n));
+  const out = new Map<string, ClassRental[]>();
+  for (const [key, list] of groups) {
+    list.sort((a, b) => a.time - b.time || a.id - b.id);
+    out.set(
+      key,
+      list.slice(-n).map((s) => ({
+        tagId: s.tagId,
+        storeId: s.storeId,
+        rentalClass: s.rentalClass,
+        time: s.time,
+        grade: s.grade,
+      })),
+    );
+  }
   return out;
 }
 

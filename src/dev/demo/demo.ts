@@ -293,12 +293,24 @@ export async function waitCaughtUp(
   const sources = groups[0]!.topics;
   const waited = new Map<string, number>(groups.map((g) => [g.group, 0]));
   let quiet = 0;
+  let failures = 0;
   for (;;) {
-    const total = (await Promise.all(sources.map((t) => admin.topicOffsets(t))))
-      .flat()
-      .reduce((n, p) => n + Number(p.high), 0);
-    const sourceLag = await groupLag(admin, { group: groups[0]!.group, topics: sources, internal: [] });
-    const lags = await Promise.all(groups.map((g) => groupLag(admin, g)));
+    let total: number;
+    let sourceLag: number;
+    let lags: number[];
+    try {
+      total = (await Promise.all(sources.map((t) => admin.topicOffsets(t))))
+        .flat()
+        .reduce((n, p) => n + Number(p.high), 0);
+      sourceLag = await groupLag(admin, { group: groups[0]!.group, topics: sources, internal: [] });
+      lags = await Promise.all(groups.map((g) => groupLag(admin, g)));
+      failures = 0;
+    } catch (e) {
+      // A job starting in another process may not have created its topics yet: ask again, for a while.
+      if (++failures >= 60) throw e;
+      await new Promise((r) => setTimeout(r, 1_000));
+      continue;
+    }
     const lag = lags.reduce((a, b) => a + b, 0);
     let worst = 0;
     lags.forEach((l, i) => {

@@ -29,8 +29,9 @@ export interface Scan {
   readonly grade: number;
 }
 
+const byTimeId = (a: Scan, b: Scan): number => a.time - b.time || a.id - b.id;
 const byTagTimeId = (a: Scan, b: Scan): number =>
-  a.tagId < b.tagId ? -1 : a.tagId > b.tagId ? 1 : a.time - b.time || a.id - b.id;
+  a.tagId < b.tagId ? -1 : a.tagId > b.tagId ? 1 : byTimeId(a, b);
 
 /**
  * The scans that count, in (tag, time, id) order: a scan is a repeat, and dropped, when the tag's previous scan (by
@@ -39,17 +40,25 @@ const byTagTimeId = (a: Scan, b: Scan): number =>
  * use) and windows.dedupWindowMs in operators/item-features.ts.
  */
 export function countedScans(scans: readonly Scan[], dedupWindowMs: number): Scan[] {
-  const sorted = [...scans].sort(byTagTimeId);
+  // Grouped by tag first, then each tag's few scans sorted by time: one sort of the whole history by a string key
+  // was most of serving's daily label-history load.
+  const byTagId = new Map<string, Scan[]>();
+  for (const s of scans) {
+    const list = byTagId.get(s.tagId);
+    if (list) list.push(s);
+    else byTagId.set(s.tagId, [s]);
+  }
+  const tags = [...byTagId.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const out: Scan[] = [];
-  for (let i = 0; i < sorted.length; i++) {
-    const s = sorted[i]!;
-    const prev = sorted[i - 1];
-    const repeat =
-      prev !== undefined &&
-      prev.tagId === s.tagId &&
-      prev.scanType === s.scanType &&
-      s.time - prev.time <= dedupWindowMs;
-    if (!repeat) out.push(s);
+  for (const tag of tags) {
+    const list = (byTagId.get(tag) as Scan[]).sort(byTimeId);
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
+      const prev = list[i - 1];
+      const repeat =
+        prev !== undefined && prev.scanType === s.scanType && s.time - prev.time <= dedupWindowMs;
+      if (!repeat) out.push(s);
+    }
   }
   return out;
 }

@@ -56,6 +56,33 @@ describe('countedScans', () => {
     const kept = countedScans([scan('A', 'out', t + 2001), scan('A', 'out', t)], 2000);
     expect(kept.map((s) => s.time - t)).toEqual([0, 2001]);
   });
+
+  it('keeps exactly what one sort by (tag, time, id) and a look at the previous row keep', () => {
+    const reference = (scans: readonly Scan[], windowMs: number): Scan[] => {
+      const sorted = [...scans].sort((a, b) =>
+        a.tagId < b.tagId ? -1 : a.tagId > b.tagId ? 1 : a.time - b.time || a.id - b.id,
+      );
+      return sorted.filter((s, i) => {
+        const p = sorted[i - 1];
+        return !(p && p.tagId === s.tagId && p.scanType === s.scanType && s.time - p.time <= windowMs);
+      });
+    };
+    const arb = fc.array(
+      fc.record({
+        tag: fc.constantFrom('A', 'B', 'a', 'AB', 'Z9'),
+        type: fc.constantFrom('out', 'return'),
+        at: fc.integer({ min: 0, max: 20_000 }),
+      }),
+      { maxLength: 40 },
+    );
+    fc.assert(
+      fc.property(arb, (rows) => {
+        const scans = rows.map((r) => scan(r.tag, r.type, r.at));
+        expect(countedScans(scans, 2000)).toEqual(reference(scans, 2000));
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
 
 describe('dailyUnits', () => {
