@@ -59,6 +59,9 @@ const opts = new Command('bench:e2e')
   .addOption(new Option('--latency-seconds <n>', 'length of the paced phase (default 60)').argParser(int(5)))
   .addOption(new Option('--seed <n>', 'simulator seed').default(42).argParser(int(0)))
   .addOption(
+    new Option('--job-cpu-prof <dir>', "write the job process's CPU profile (--cpu-prof) into <dir>"),
+  )
+  .addOption(
     new Option('--job-heap <MiB>', "the job process's V8 old-space limit (--max-old-space-size)").argParser(
       int(64),
     ),
@@ -72,6 +75,7 @@ const opts = new Command('bench:e2e')
     latencySeconds?: number;
     seed: number;
     jobHeap?: number;
+    jobCpuProf?: string;
   }>();
 
 const quick = opts.quick === true;
@@ -343,8 +347,11 @@ function startJobProcess(config: Config, run: string): JobProcess {
   writeFileSync(file, JSON.stringify(config));
   const logFile = join('.stack', 'logs', `bench-e2e-job-${run}.log`);
   const out = openSync(logFile, 'a');
-  const heap = opts.jobHeap === undefined ? [] : [`--max-old-space-size=${opts.jobHeap}`];
-  const child = spawn(process.execPath, [...heap, '--import', 'tsx', 'src/cli/pipeline.ts', '--api'], {
+  const flags = [
+    ...(opts.jobHeap === undefined ? [] : [`--max-old-space-size=${opts.jobHeap}`]),
+    ...(opts.jobCpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.jobCpuProf}`]),
+  ];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', 'src/cli/pipeline.ts', '--api'], {
     env: { ...process.env, TAGSTREAM_CONFIG: file, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
     stdio: ['ignore', out, out],
   });
