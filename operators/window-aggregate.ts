@@ -118,8 +118,6 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
   const timeStore = `${opts.name}.time`;
   const agg = opts.aggregate;
   const dayOf = cachedDayWindow();
-  // Keyed by the partition's window store: a restored partition gets new stores, hence fresh indexes.
-  const runtimes = new WeakMap<object, Runtime>();
   const slidingSpecs = opts.windows.filter((w) => w.kind === 'sliding');
 
   interface Stores {
@@ -127,8 +125,11 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     readonly slides: KeyedStore<SlideEntry>;
     readonly bufs: KeyedStore<[number, In]>;
     readonly time: KeyedStore<PartitionClock>;
+    /** The partition's in-memory indexes, built from the stores on first use. */
+    rt?: Runtime;
   }
-  // A partition's four stores are created, dropped and restored together: looked up once per window store.
+  // Keyed by the partition's window store: a partition's four stores are created, dropped and restored together,
+  // so they are looked up once, and a restored partition (new stores) gets fresh indexes.
   const storeSets = new WeakMap<object, Stores>();
   const stores = (ctx: StageContext): Stores => {
     const wins = ctx.store<WinEntry>(winStore);
@@ -147,8 +148,9 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
 
   /** The in-memory indexes for this partition; rebuilt from the stores when missing (after a restore). */
   function runtimeOf(ctx: StageContext): Runtime {
-    const { wins, slides, bufs, time } = stores(ctx);
-    let rt = runtimes.get(wins);
+    const set = stores(ctx);
+    const { wins, slides, bufs, time } = set;
+    let rt = set.rt;
     if (!rt) {
       const clock = time.get('clock');
       const wm = clock?.wm ?? Number.NEGATIVE_INFINITY;
@@ -178,7 +180,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         const spec = slidingSpecs.find((s) => s.name === e.w);
         if (first && spec) scheduleExpiry(rt, k, first[0] + spec.sizeMs);
       }
-      runtimes.set(wins, rt);
+      set.rt = rt;
     }
     return rt;
   }

@@ -1,7 +1,8 @@
 // The feature store sink node: the feature rows of features.realtime.rows and features.windowed.rows into the feature
-// store (MySQL offline log + Redis online cache), one value per entry of a row. At-least-once by design and exactly-once in effect: the runner commits offsets after the
-// store acknowledged the batch, and both stores are idempotent (upsert on entity, feature, window and event time;
-// newest-by-event-time wins online), so a replay after a crash rewrites the same rows and never duplicates them.
+// store (MySQL offline log + Redis online cache), one value per entry of a row. At-least-once by design and
+// exactly-once in effect: the runner commits offsets after the store acknowledged the batch, and both stores are
+// idempotent (upsert on entity, feature, window and event time; newest-by-event-time wins online), so a replay after
+// a crash rewrites the same rows and never duplicates them.
 import type { Config } from '../../config/schema.ts';
 import { recordError } from '../errors.ts';
 import { mapOperator } from '../runtime/operator.ts';

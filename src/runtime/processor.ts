@@ -221,7 +221,7 @@ export class RecordProcessor {
 
   /** End of a batch of one partition: what stages held back (their onFlush) goes out with the batch. */
   private flush(b: BoundBranch, partition: number): OutRecord[] {
-    if (b.branch.stores.length === 0) return [];
+    if (!b.branch.flushes) return [];
     const sideOut: OutRecord[] = [];
     const results = b.branch.flush(this.context(b, partition, sideOut, undefined));
     return this.collect(b, results, sideOut, undefined);

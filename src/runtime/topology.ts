@@ -58,6 +58,8 @@ export interface Branch {
   run(rec: Rec<unknown>, ctx: OperatorContext): StageResult[] | Promise<StageResult[]>;
   /** Wall-clock tick: each stage's onTime output, then its onFlush output, continues through the stages after it. */
   tick(ctx: StageContext): StageResult[];
+  /** Some stage holds records back until the end of a batch (has onFlush). */
+  readonly flushes: boolean;
   /** End of a batch: each stage's onFlush output continues through the stages after it. */
   flush(ctx: StageContext): StageResult[];
 }
@@ -176,6 +178,7 @@ export class Flow<T> {
       stages: ops.map((o) => o.name),
       stores,
       async,
+      flushes: ops.some((o) => !isAsync(o) && o.onFlush !== undefined),
       run: (rec, ctx) => runFrom(ops, 0, [rec], ctx),
       tick: (ctx) => [...runHook(ops, ctx, 'onTime'), ...runHook(ops, ctx, 'onFlush')],
       flush: (ctx) => runHook(ops, ctx, 'onFlush'),

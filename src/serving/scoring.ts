@@ -292,15 +292,15 @@ export class ScoringService {
         // Every store's forecast of each class asked for (restock compares stores), once per target day.
         const stores = [...new Set([...deps.storeIds, ...queries.map((q) => q.storeId)])].sort();
         const targets = new Map<string, { storeId: string; rentalClass: string; day: number }>();
-        for (const q of queries)
-          for (const storeId of stores) {
+        // Per query, the key of its class's target day in every store (`stores` order), computed once.
+        const keys = queries.map((q) =>
+          stores.map((storeId) => {
             const day = localDay(q.time, deps.zoneOf(storeId));
-            targets.set(`${classKey(storeId, q.rentalClass)}|${day}`, {
-              storeId,
-              rentalClass: q.rentalClass,
-              day,
-            });
-          }
+            const key = `${classKey(storeId, q.rentalClass)}|${day}`;
+            targets.set(key, { storeId, rentalClass: q.rentalClass, day });
+            return key;
+          }),
+        );
         const list = [...targets.values()];
         const days = [...new Set(list.map((t) => t.day))];
         const [classes, storeValues, global, histories] = await Promise.all([
@@ -346,20 +346,14 @@ export class ScoringService {
             snapshotAt: newest,
           });
         });
-        const results = queries.map((q) => ({
-          all: stores.map((storeId) =>
-            forecasts.get(`${classKey(storeId, q.rentalClass)}|${localDay(q.time, deps.zoneOf(storeId))}`)!,
-          ),
-          superseded: false,
-        }));
+        const results = keys.map((ks) => ({ all: ks.map((k) => forecasts.get(k)!), superseded: false }));
         if (deps.collapseClassForecasts) {
           // The last event of each class, store and target day in the micro-batch speaks for the others.
           const seen = new Set<string>();
           for (let i = queries.length - 1; i >= 0; i--) {
-            const q = queries[i]!;
-            const key = `${classKey(q.storeId, q.rentalClass)}|${localDay(q.time, deps.zoneOf(q.storeId))}`;
-            if (seen.has(key)) results[i] = { ...results[i]!, superseded: true };
-            else seen.add(key);
+            const own = keys[i]![stores.indexOf(queries[i]!.storeId)]!;
+            if (seen.has(own)) results[i] = { ...results[i]!, superseded: true };
+            else seen.add(own);
           }
         }
         return results;

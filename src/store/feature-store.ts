@@ -128,6 +128,16 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
     writeBatch,
   });
 
+  // What the offline log keeps, as one predicate (undefined: everything): not an online-only window, and what
+  // options.offline keeps.
+  const skip = options.onlineOnlyWindows ?? [];
+  const keep = options.offline;
+  const offlineKeeps =
+    skip.length === 0 && keep === undefined
+      ? undefined
+      : (f: FeatureVector): boolean =>
+          (f.window === null || !skip.includes(f.window)) && (keep === undefined || keep(f));
+
   const metrics = options.metrics;
   const timeRead = (op: FeatureStoreReadOperation) =>
     metrics && ((seconds: number) => metrics.read(op, seconds));
@@ -149,14 +159,7 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
       if (features.length === 0) return;
       validateFeatures(features);
       // MySQL first: if Redis then fails, the caller retries the batch, and both writes are idempotent.
-      const skip = options.onlineOnlyWindows ?? [];
-      const keep = options.offline;
-      const logged =
-        skip.length || keep
-          ? features.filter(
-              (f) => (f.window === null || !skip.includes(f.window)) && (keep === undefined || keep(f)),
-            )
-          : features;
+      const logged = offlineKeeps ? features.filter(offlineKeeps) : features;
       if (logged.length > 0) await timed(() => offline.write(logged), timeWrite('offline'));
       await timed(() => online.write(features), timeWrite('online'));
     },
