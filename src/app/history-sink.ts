@@ -1,8 +1,12 @@
 // Writes every validated scan (clean.rfid.scans) into id_transactions and keeps id_item_master up to date, so the
 // nightly historical collector and training read the real history. Exactly-once effect on MySQL: a scan's Kafka
-// position (topic, partition, offset) is a unique key, so a replayed batch inserts nothing; the touched items are
-// then recomputed from id_transactions (history.ts UPSERT_ITEMS_SQL) rather than incremented, so replays never double
-// count. Scans and items of one batch commit in one SQL transaction; the runner commits the Kafka offsets after it.
+// position (topic, partition, offset) is a unique key, so a replayed batch inserts nothing and changes no counter.
+// The touched items are updated incrementally: per tag, only the scans from the earliest new one (less the dedup
+// window, which decides whether it was a second read) are read back, and the counters move by the difference the new
+// scans make there (itemUpdates), so an item's cost does not grow with its history. The result equals the whole-
+// history recompute (history.ts UPSERT_ITEMS_SQL, which the backfill uses), late scans included; a property test
+// holds the two together. Scans and items of one batch commit in one SQL transaction; the runner commits the Kafka
+// offsets after it.
 import type { Config } from '../../config/schema.ts';
 import { cleanTopic } from '../../config/topics.ts';
 import type { Sql } from '../io/mysql/pool.ts';
@@ -10,12 +14,13 @@ import { systemClock, type Clock } from '../runtime/clock.ts';
 import { Flow, topology, type SinkNode, type Topology } from '../runtime/topology.ts';
 import type { RfidScan } from '../schemas/types.ts';
 import { toSqlDatetime } from '../store/offline.ts';
-import { UPSERT_ITEMS_SQL, upsertItemsParams, yearStartUtc } from '../batch/history.ts';
+import { ITEM_DESCRIPTION_UPDATES, yearStartUtc } from '../batch/history.ts';
+import { NEXT_STATUS } from '../features/vocabulary.ts';
 
 export interface HistorySinkOptions {
   /** windows.dedupWindowMs: a second read of the same tag and type within it is not another rental. */
   readonly dedupWindowMs: number;
-  /** Rows per INSERT, and tags per item recompute (default 500). */
+  /** Rows per INSERT, and tags per item read and update (default 500). */
   readonly chunk?: number;
   /** For turnover_ytd's year (default: the system clock). */
   readonly clock?: Clock;
@@ -79,9 +84,136 @@ export function scanParams(s: SourcedScan): unknown[] {
 const positionKey = (topic: string, partition: number, offset: string): string =>
   `${topic}|${partition}|${offset}`;
 
+/** A stored scan as itemUpdates reads it back, in (tag_id, scan_date, id) order. */
+export interface StoredScan {
+  readonly tag_id: string;
+  readonly rental_class_num: string;
+  readonly store_id: string;
+  readonly scan_type: string;
+  readonly quality_grade: number;
+  readonly scan_date: Date;
+  /** Inserted by this batch. */
+  readonly fresh: boolean;
+}
+
+/** One id_item_master row to upsert: latest-scan fields, and counters that are totals (new) or increments. */
+export interface ItemUpdate {
+  readonly tag_id: string;
+  readonly rental_class_num: string;
+  readonly store_id: string;
+  readonly status: string;
+  readonly quality_grade: number;
+  readonly date_created: Date;
+  readonly date_last_scanned: Date;
+  /** Counted rentals (out scans that are not a second read): the item's total if `isNew`, else the increment. */
+  readonly rentals: number;
+  /** The same, of scans on or after the year start. */
+  readonly rentalsYtd: number;
+  readonly isNew: boolean;
+}
+
 /**
- * Stores a batch in one transaction: the scans not stored yet, then (if any was new) the touched items recomputed
- * from their history. Returns the number of scans newly inserted. The stored positions are looked up first (on the
+ * Per tag, from the tag's scans since its earliest fresh one less the dedup window (`rows`, sorted by tag, event
+ * time, insertion; all of its scans when the item is new): how the fresh scans change the counters. A scan counts
+ * as a rental when it is an `out` and the tag's previous scan was not an `out` within `dedupMs` (countedScans' rule).
+ * Counting the suffix with and without the fresh scans, the difference is exactly what they add, including a late
+ * scan that turns its successor into a second read; the scans before the suffix count the same either way. The
+ * latest-scan fields come from the suffix's last scan, which is the tag's latest. Pure; unit- and property-tested.
+ */
+export function itemUpdates(
+  rows: readonly StoredScan[],
+  existing: ReadonlySet<string>,
+  dedupMs: number,
+  yearStartMs: number,
+): ItemUpdate[] {
+  const out: ItemUpdate[] = [];
+  let i = 0;
+  while (i < rows.length) {
+    const tag = rows[i]!.tag_id;
+    let j = i;
+    let withAll = 0;
+    let withAllYtd = 0;
+    let without = 0;
+    let withoutYtd = 0;
+    let prevAll: StoredScan | undefined;
+    let prevOld: StoredScan | undefined;
+    const counts = (prev: StoredScan | undefined, cur: StoredScan): boolean =>
+      cur.scan_type === 'out' &&
+      !(
+        prev !== undefined &&
+        prev.scan_type === cur.scan_type &&
+        prev.scan_date.getTime() >= cur.scan_date.getTime() - dedupMs
+      );
+    for (; j < rows.length && rows[j]!.tag_id === tag; j++) {
+      const cur = rows[j]!;
+      const ytd = cur.scan_date.getTime() >= yearStartMs ? 1 : 0;
+      if (counts(prevAll, cur)) {
+        withAll++;
+        withAllYtd += ytd;
+      }
+      prevAll = cur;
+      if (!cur.fresh) {
+        if (counts(prevOld, cur)) {
+          without++;
+          withoutYtd += ytd;
+        }
+        prevOld = cur;
+      }
+    }
+    const first = rows[i]!;
+    const last = rows[j - 1]!;
+    const isNew = !existing.has(tag);
+    out.push({
+      tag_id: tag,
+      rental_class_num: last.rental_class_num,
+      store_id: first.store_id,
+      status: NEXT_STATUS[last.scan_type] ?? 'available',
+      quality_grade: last.quality_grade,
+      date_created: first.scan_date,
+      date_last_scanned: last.scan_date,
+      rentals: isNew ? withAll : withAll - without,
+      rentalsYtd: isNew ? withAllYtd : withAllYtd - withoutYtd,
+      isNew,
+    });
+    i = j;
+  }
+  return out;
+}
+
+/**
+ * Applies itemUpdates: a new item gets its totals; an existing one adds the increments. turnover_ytd restarts from 0
+ * when the item's previous latest scan is before the year start (a new year); it is assigned before
+ * date_last_scanned, which MySQL's left-to-right ON DUPLICATE KEY UPDATE needs. store_id and date_created are set
+ * once; a retired item stays retired.
+ */
+const APPLY_ITEMS_SQL = (rowCount: number): string =>
+  `INSERT INTO id_item_master
+    (tag_id, rental_class_num, store_id, status, quality_grade, date_created, date_last_scanned,
+     usage_count, turnover_ytd, turnover_ltd)
+  VALUES ${Array.from({ length: rowCount }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+  ON DUPLICATE KEY UPDATE
+    ${ITEM_DESCRIPTION_UPDATES},
+    usage_count = id_item_master.usage_count + VALUES(usage_count),
+    turnover_ltd = id_item_master.turnover_ltd + VALUES(turnover_ltd),
+    turnover_ytd = IF(id_item_master.date_last_scanned >= ?, id_item_master.turnover_ytd, 0) + VALUES(turnover_ytd),
+    date_last_scanned = VALUES(date_last_scanned)`;
+
+const itemParams = (u: ItemUpdate): unknown[] => [
+  u.tag_id,
+  u.rental_class_num,
+  u.store_id,
+  u.status,
+  u.quality_grade,
+  toSqlDatetime(u.date_created.getTime()),
+  toSqlDatetime(u.date_last_scanned.getTime()),
+  u.rentals,
+  u.rentalsYtd,
+  u.rentals,
+];
+
+/**
+ * Stores a batch in one transaction: the scans not stored yet, then (if any was new) the touched items updated from
+ * them (itemUpdates). Returns the number of scans newly inserted. The stored positions are looked up first (on the
  * unique key) because affectedRows cannot tell a skipped duplicate from an insert when the driver reports found rows.
  */
 export async function storeScans(
@@ -123,14 +255,76 @@ export async function storeScans(
       const part = fresh.slice(i, i + chunk);
       await tx.execute(insertScansStatement(part.length), part.flatMap(scanParams));
     }
-    const tags = [...new Set(fresh.map((s) => s.scan.tag_id))].sort();
-    for (let i = 0; i < tags.length; i += chunk)
-      await tx.execute(
-        UPSERT_ITEMS_SQL,
-        upsertItemsParams(tags.slice(i, i + chunk), options.dedupWindowMs, yearStartUtc(options.now)),
-      );
+    await updateItems(tx, fresh, options.dedupWindowMs, yearStartUtc(options.now), chunk);
     return fresh.length;
   });
+}
+
+/** Reads back each touched tag's suffix (all of it for a new item), and upserts its item row (itemUpdates). */
+async function updateItems(
+  tx: Sql,
+  fresh: readonly SourcedScan[],
+  dedupMs: number,
+  yearStartMs: number,
+  chunk: number,
+): Promise<void> {
+  const since = new Map<string, number>();
+  const freshKeys = new Set<string>();
+  for (const s of fresh) {
+    const t = s.scan.scan_date;
+    const prev = since.get(s.scan.tag_id);
+    if (prev === undefined || t < prev) since.set(s.scan.tag_id, t);
+    freshKeys.add(positionKey(s.topic, s.partition, s.offset));
+  }
+  const tags = [...since.keys()].sort();
+  for (let i = 0; i < tags.length; i += chunk) {
+    const part = tags.slice(i, i + chunk);
+    const existing = new Set(
+      (
+        await tx.query<{ tag_id: string }>('SELECT tag_id FROM id_item_master WHERE tag_id IN (?)', [part])
+      ).map((r) => r.tag_id),
+    );
+    const where: string[] = [];
+    const params: unknown[] = [];
+    for (const tag of part) {
+      if (existing.has(tag)) {
+        where.push('(tag_id = ? AND scan_date >= ?)');
+        params.push(tag, toSqlDatetime(since.get(tag)! - dedupMs));
+      } else {
+        where.push('tag_id = ?');
+        params.push(tag);
+      }
+    }
+    const rows = await tx.query<Omit<StoredScan, 'fresh'> & SourcePosition>(
+      `SELECT tag_id, rental_class_num, store_id, scan_type, quality_grade, scan_date,
+          source_topic, source_partition, source_offset
+        FROM id_transactions WHERE ${where.join(' OR ')}
+        ORDER BY tag_id, scan_date, id`,
+      params,
+    );
+    const updates = itemUpdates(
+      rows.map((r) => ({
+        ...r,
+        fresh: freshKeys.has(
+          positionKey(r.source_topic, Number(r.source_partition), String(r.source_offset)),
+        ),
+      })),
+      existing,
+      dedupMs,
+      yearStartMs,
+    );
+    if (updates.length > 0)
+      await tx.execute(APPLY_ITEMS_SQL(updates.length), [
+        ...updates.flatMap(itemParams),
+        toSqlDatetime(yearStartMs),
+      ]);
+  }
+}
+
+interface SourcePosition {
+  readonly source_topic: string;
+  readonly source_partition: number | string;
+  readonly source_offset: number | string;
 }
 
 /** Stores clean scans with their Kafka positions; `onBatch` gets scans received and newly inserted per batch. */

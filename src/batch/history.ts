@@ -31,6 +31,16 @@ export function statusCase(column: string): string {
 }
 
 /**
+ * The item fields every upsert of id_item_master sets alike: rental class and quality from the latest scan, the home
+ * store and creation date once (when still null), the status from the latest scan unless the item is retired.
+ */
+export const ITEM_DESCRIPTION_UPDATES = `rental_class_num = VALUES(rental_class_num),
+    store_id = COALESCE(id_item_master.store_id, VALUES(store_id)),
+    status = IF(id_item_master.status = 'retired', id_item_master.status, VALUES(status)),
+    quality_grade = VALUES(quality_grade),
+    date_created = COALESCE(id_item_master.date_created, VALUES(date_created))`;
+
+/**
  * Recomputes id_item_master rows of the given tags (one `?` holding the tag array) from their whole scan history:
  * status, quality_grade, date_last_scanned and rental class from the latest scan by event time; usage_count and
  * turnover_ltd = counted out scans; turnover_ytd = those since `?` (Jan 1 UTC of the current year); date_created (the
@@ -54,11 +64,7 @@ export const UPSERT_ITEMS_SQL = `INSERT INTO id_item_master
   ) latest
   WHERE rn = 1
   ON DUPLICATE KEY UPDATE
-    rental_class_num = VALUES(rental_class_num),
-    store_id = COALESCE(id_item_master.store_id, VALUES(store_id)),
-    status = IF(id_item_master.status = 'retired', id_item_master.status, VALUES(status)),
-    quality_grade = VALUES(quality_grade),
-    date_created = COALESCE(id_item_master.date_created, VALUES(date_created)),
+    ${ITEM_DESCRIPTION_UPDATES},
     date_last_scanned = VALUES(date_last_scanned),
     usage_count = VALUES(usage_count),
     turnover_ytd = VALUES(turnover_ytd),

@@ -1,11 +1,14 @@
 // The history sink on the real broker, registry and MariaDB: every scan of clean.rfid.scans lands in id_transactions
 // exactly once, even when the same records are consumed again (a replay by a fresh group, or a batch stored twice),
-// and the item counters in id_item_master are recomputed, never double counted.
+// and the item counters in id_item_master move incrementally, never double counted, and always equal the
+// whole-history recompute (a property over random, out-of-order, replayed batches).
 // The file gets its own database (tagstream_test_<id>, dropped after) and random topic and group names.
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { historyTopology, storeScans, type SourcedScan } from '../../src/app/history-sink.ts';
+import { UPSERT_ITEMS_SQL, upsertItemsParams, yearStartUtc } from '../../src/batch/history.ts';
 import { runTopology } from '../../src/app/pipeline.ts';
 import { createKafka } from '../../src/io/kafka/client.ts';
 import { createMetricsRegistry } from '../../src/metrics/prometheus.ts';
@@ -155,6 +158,80 @@ describe('storeScans', () => {
     expect(await count('id_transactions', 'tag_id = ?', [tag])).toBe(0);
     expect(await item(tag)).toBeUndefined();
   });
+});
+
+describe('incremental item counters', () => {
+  const YEAR = yearStartUtc(NOW);
+  const TYPES = ['in', 'out', 'return', 'damage', 'repair'] as const;
+  // Scans of 3 tags within 40 s either side of the year start, on a 500 ms grid: many fall within the 2 s dedup
+  // window of one another, many arrive after later ones, and some straddle the new year.
+  const scanArb = fc.record({
+    tag: fc.integer({ min: 0, max: 2 }),
+    type: fc.constantFrom(...TYPES),
+    at: fc.integer({ min: -80, max: 80 }),
+    grade: fc.integer({ min: 1, max: 5 }),
+    store: fc.constantFrom('S1', 'S2'),
+    cls: fc.constantFrom('A', 'B'),
+  });
+  const runArb = fc.record({
+    scans: fc.array(scanArb, { minLength: 1, maxLength: 40 }),
+    cuts: fc.array(fc.integer({ min: 1, max: 39 }), { maxLength: 6 }),
+    replays: fc.array(fc.nat(), { maxLength: 3 }),
+  });
+
+  it('equal the whole-history recompute for any arrival order, batching and replay', async () => {
+    await fc.assert(
+      fc.asyncProperty(runArb, async ({ scans, cuts, replays }) => {
+        const id = randomUUID().slice(0, 8);
+        const topic = `prop-${id}`;
+        const sourced: SourcedScan[] = scans.map((x, i) => ({
+          scan: scan(`P${id}-${x.tag}`, x.type, YEAR + x.at * 500, {
+            quality_grade: x.grade,
+            store_id: x.store,
+            rental_class_num: x.cls,
+          }),
+          topic,
+          partition: x.tag % 2,
+          offset: String(i),
+        }));
+        const bounds = [...new Set([0, ...cuts.filter((c) => c < sourced.length), sourced.length])].sort(
+          (a, b) => a - b,
+        );
+        const batches = bounds.slice(1).map((end, k) => sourced.slice(bounds[k], end));
+        const opts = { dedupWindowMs: 2_000, now: NOW };
+        const firstSeen = new Map<string, number>();
+        for (const [k, batch] of batches.entries()) {
+          for (const s of batch)
+            if (!firstSeen.has(s.scan.tag_id))
+              firstSeen.set(
+                s.scan.tag_id,
+                Math.min(
+                  ...batch.filter((b) => b.scan.tag_id === s.scan.tag_id).map((b) => b.scan.scan_date),
+                ),
+              );
+          await storeScans(sql, batch, opts);
+          // A replay of an earlier batch (a crash before the offset commit) changes nothing.
+          for (const r of replays.filter((r) => r % batches.length <= k))
+            expect(await storeScans(sql, batches[r % batches.length]!, opts)).toBe(0);
+        }
+        const like = [`P${id}-%`];
+        const incremental = await sql.query<ItemRow>(
+          'SELECT * FROM id_item_master WHERE tag_id LIKE ? ORDER BY tag_id',
+          like,
+        );
+        const tags = incremental.map((r) => r.tag_id);
+        expect(tags).toEqual([...firstSeen.keys()].sort());
+        for (const row of incremental) expect(row.date_created.getTime()).toBe(firstSeen.get(row.tag_id));
+        await sql.execute(UPSERT_ITEMS_SQL, upsertItemsParams(tags, opts.dedupWindowMs, YEAR));
+        const recomputed = await sql.query<ItemRow>(
+          'SELECT * FROM id_item_master WHERE tag_id LIKE ? ORDER BY tag_id',
+          like,
+        );
+        expect(incremental).toEqual(recomputed);
+      }),
+      { numRuns: 150 },
+    );
+  }, 120_000);
 });
 
 describe('HistorySink on Kafka', () => {

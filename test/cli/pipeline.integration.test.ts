@@ -1,7 +1,7 @@
 // The pipeline process: SIGTERM stops it cleanly within the bound; SIGKILL mid-stream and a restart lose and
 // duplicate nothing (outputs and offsets commit in one transaction).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Admin, Kafka } from 'kafkajs';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
@@ -20,6 +20,8 @@ const { scans, transactions, cleanPrefix } = config.topics;
 const N = 30_000;
 let kafka: Kafka;
 let admin: Admin;
+// Every child a test starts: a failed test must not leave one running into the next (same group).
+const children = new Set<ChildProcess>();
 
 function startCli(instanceId: string): { child: ChildProcess; output: () => string } {
   let out = '';
@@ -37,6 +39,8 @@ function startCli(instanceId: string): { child: ChildProcess; output: () => stri
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   return { child, output: () => out };
@@ -94,9 +98,24 @@ beforeAll(async () => {
   await producer.disconnect();
 }, 120_000);
 
+afterEach(async () => {
+  const left = [...children];
+  for (const child of left) child.kill('SIGKILL');
+  await Promise.all(left.map((c) => (c.exitCode === null && c.signalCode === null ? exited(c) : null)));
+});
+
 afterAll(async () => {
   await admin?.disconnect();
 });
+
+/** Runs `step`; if it throws, the error carries the tail of the pipeline's output, which says why. */
+async function withOutput<T>(output: () => string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- pipeline output (tail) ---\n${output().slice(-6000)}`);
+  }
+}
 
 describe('pipeline process', () => {
   it('survives SIGKILL mid-stream: after a restart every record is out exactly once', async () => {
@@ -116,7 +135,7 @@ describe('pipeline process', () => {
 
     const second = startCli('kill-test');
     const secondExit = exited(second.child);
-    await waitForCommitted(admin, config.pipeline.groupId, [scans], 120_000);
+    await withOutput(second.output, () => waitForCommitted(admin, config.pipeline.groupId, [scans], 180_000));
     second.child.kill('SIGTERM');
     const { code } = await secondExit;
     expect(code).toBe(0);
@@ -125,7 +144,7 @@ describe('pipeline process', () => {
     const out = await readTopic(kafka, `${cleanPrefix}${scans}`, N);
     expect(out).toHaveLength(N);
     expect(new Set(out.map((r) => r.key?.toString())).size).toBe(N);
-  }, 240_000);
+  }, 300_000);
 
   it('stops on SIGTERM within pipeline.shutdownTimeoutMs, committing what it processed', async () => {
     const run = startCli('term-test');
