@@ -176,11 +176,11 @@ const rentalOf = (scan: RfidScan): ClassRental => ({
  */
 export class ScoringService {
   /**
-   * When this flow last warned that a service has no model, by service. A log throttle, not data: no prediction
-   * depends on it, so it may differ between instances and starts empty after a restart. A field of this object (one
-   * per serving flow), so two serving flows in one process warn separately.
+   * Services this flow has warned have no model, until one serves them again. A log throttle, not data: no
+   * prediction depends on it, so it may differ between instances and starts empty after a restart. A field of this
+   * object (one per serving flow), so two serving flows in one process warn separately.
    */
-  private readonly lastWarned = new Map<string, number>();
+  private readonly warned = new Set<string>();
 
   constructor(private readonly deps: ServingDeps) {}
 
@@ -633,7 +633,7 @@ export class ScoringService {
     return out;
   }
 
-  /** Scores records with a service's ensemble, or null for each when no model serves it (counted and logged once a minute). */
+  /** Scores records with a service's ensemble, or null for each when no model serves it (counted, and logged once). */
   private async scoreService(service: string, records: readonly FeatureRecord[]): Promise<(Scored | null)[]> {
     const { deps } = this;
     const members = ensembleMembers(deps.models, service);
@@ -642,6 +642,7 @@ export class ScoringService {
       this.warnNoModel(service);
       return records.map(() => null);
     }
+    this.warned.delete(service);
     const started = performance.now();
     const { values, versions } = await predictEnsemble(members, records);
     const seconds = (performance.now() - started) / 1000;
@@ -652,10 +653,15 @@ export class ScoringService {
 
   /** Some model serves the service (its features are worth reading). */
   private serves(service: string): boolean {
-    return ensembleMembers(this.deps.models, service).length > 0;
+    const serving = ensembleMembers(this.deps.models, service).length > 0;
+    if (serving) this.warned.delete(service);
+    return serving;
   }
 
-  /** Events that get no prediction of these services because no model serves them: counted, and said once a minute. */
+  /**
+   * Events that get no prediction of these services because no model serves them: counted
+   * (tagstream_predictions_skipped_total, reason no_model), and said once until a model serves the service again.
+   */
   private skipAll(services: readonly string[], n: number): void {
     for (const s of services) {
       for (let i = 0; i < n; i++) this.deps.metrics.skipped(s, 'no_model');
@@ -664,12 +670,11 @@ export class ScoringService {
   }
 
   private warnNoModel(service: string): void {
-    const now = this.deps.now();
-    if (now - (this.lastWarned.get(service) ?? -Infinity) < 60_000) return;
-    this.lastWarned.set(service, now);
+    if (this.warned.has(service)) return;
+    this.warned.add(service);
     this.deps.log.warn(
       { service },
-      `no ${service} model in production: events get no ${service} prediction until one is promoted (npm run train, npm run models -- promote)`,
+      `no ${service} model in production: events get no ${service} prediction until one is promoted (npm run train, npm run models -- promote); tagstream_predictions_skipped_total{reason="no_model"} counts them`,
     );
   }
 
