@@ -1,5 +1,6 @@
 // The feature store: MySQL (ml_feature_store) is the source of truth, Redis the online cache of the latest values.
-// Writes go to MySQL first, then Redis; serving reads Redis (with documented defaults), training reads MySQL as of.
+// Writes go to MySQL and Redis at once (a failure of either retries both); serving reads Redis (with documented
+// defaults), training reads MySQL as of.
 import type { Config } from '../../config/schema.ts';
 import { recordError } from '../errors.ts';
 import { createSql, type Sql } from '../io/mysql/pool.ts';
@@ -158,10 +159,14 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
     async write(features) {
       if (features.length === 0) return;
       validateFeatures(features);
-      // MySQL first: if Redis then fails, the caller retries the batch, and both writes are idempotent.
+      // Both at once: Redis's round trips overlap MySQL's statements. If either fails the caller retries the whole
+      // batch, and both writes are idempotent (upsert; newest-by-event-time wins online).
       const logged = offlineKeeps ? features.filter(offlineKeeps) : features;
-      if (logged.length > 0) await timed(() => offline.write(logged), timeWrite('offline'));
-      await timed(() => online.write(features), timeWrite('online'));
+      const results = await Promise.allSettled([
+        logged.length > 0 ? timed(() => offline.write(logged), timeWrite('offline')) : undefined,
+        timed(() => online.write(features), timeWrite('online')),
+      ]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
     },
 
     async getFeatures(entityId, refs) {
