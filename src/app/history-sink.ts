@@ -16,6 +16,8 @@ import type { RfidScan } from '../schemas/types.ts';
 import { toSqlDatetime } from '../store/offline.ts';
 import { ITEM_DESCRIPTION_UPDATES, yearStartUtc } from '../batch/history.ts';
 import { NEXT_STATUS } from '../features/vocabulary.ts';
+import { SCAN_COLUMNS, scanOf, type ScanRow } from '../ml/train/history.ts';
+import { countedScans, type Scan } from '../ml/train/labels.ts';
 
 export interface HistorySinkOptions {
   /** windows.dedupWindowMs: a second read of the same tag and type within it is not another rental. */
@@ -84,17 +86,8 @@ export function scanParams(s: SourcedScan): unknown[] {
 const positionKey = (topic: string, partition: number, offset: string): string =>
   `${topic}|${partition}|${offset}`;
 
-/** A stored scan as itemUpdates reads it back, in (tag_id, scan_date, id) order. */
-export interface StoredScan {
-  readonly tag_id: string;
-  readonly rental_class_num: string;
-  readonly store_id: string;
-  readonly scan_type: string;
-  readonly quality_grade: number;
-  readonly scan_date: Date;
-  /** Inserted by this batch. */
-  readonly fresh: boolean;
-}
+/** A stored scan as itemUpdates reads it back, and whether this batch inserted it. */
+export type StoredScan = Scan & { readonly fresh: boolean };
 
 /** One id_item_master row to upsert: latest-scan fields, and counters that are totals (new) or increments. */
 export interface ItemUpdate {
@@ -103,22 +96,21 @@ export interface ItemUpdate {
   readonly store_id: string;
   readonly status: string;
   readonly quality_grade: number;
-  readonly date_created: Date;
-  readonly date_last_scanned: Date;
-  /** Counted rentals (out scans that are not a second read): the item's total if `isNew`, else the increment. */
+  readonly date_created: number;
+  readonly date_last_scanned: number;
+  /** Counted rentals (out scans that are not a second read): the item's total if new, else the increment. */
   readonly rentals: number;
   /** The same, of scans on or after the year start. */
   readonly rentalsYtd: number;
-  readonly isNew: boolean;
 }
 
 /**
  * Per tag, from the tag's scans since its earliest fresh one less the dedup window (`rows`, sorted by tag, event
- * time, insertion; all of its scans when the item is new): how the fresh scans change the counters. A scan counts
- * as a rental when it is an `out` and the tag's previous scan was not an `out` within `dedupMs` (countedScans' rule).
- * Counting the suffix with and without the fresh scans, the difference is exactly what they add, including a late
- * scan that turns its successor into a second read; the scans before the suffix count the same either way. The
- * latest-scan fields come from the suffix's last scan, which is the tag's latest. Pure; unit- and property-tested.
+ * time, insertion; all of its scans when the item is new): how the fresh scans change the counters. Rentals are
+ * counted with the label code's rule (labels.ts countedScans: an `out` that is not a second read). Counting the
+ * suffix with and without the fresh scans, the difference is exactly what they add, including a late scan that
+ * turns its successor into a second read; the scans before the suffix count the same either way. The latest-scan
+ * fields come from the suffix's last scan, which is the tag's latest. Pure; property-tested against the recompute.
  */
 export function itemUpdates(
   rows: readonly StoredScan[],
@@ -126,56 +118,37 @@ export function itemUpdates(
   dedupMs: number,
   yearStartMs: number,
 ): ItemUpdate[] {
-  const out: ItemUpdate[] = [];
-  let i = 0;
-  while (i < rows.length) {
-    const tag = rows[i]!.tag_id;
-    let j = i;
-    let withAll = 0;
-    let withAllYtd = 0;
-    let without = 0;
-    let withoutYtd = 0;
-    let prevAll: StoredScan | undefined;
-    let prevOld: StoredScan | undefined;
-    const counts = (prev: StoredScan | undefined, cur: StoredScan): boolean =>
-      cur.scan_type === 'out' &&
-      !(
-        prev !== undefined &&
-        prev.scan_type === cur.scan_type &&
-        prev.scan_date.getTime() >= cur.scan_date.getTime() - dedupMs
-      );
-    for (; j < rows.length && rows[j]!.tag_id === tag; j++) {
-      const cur = rows[j]!;
-      const ytd = cur.scan_date.getTime() >= yearStartMs ? 1 : 0;
-      if (counts(prevAll, cur)) {
-        withAll++;
-        withAllYtd += ytd;
-      }
-      prevAll = cur;
-      if (!cur.fresh) {
-        if (counts(prevOld, cur)) {
-          without++;
-          withoutYtd += ytd;
-        }
-        prevOld = cur;
-      }
+  const rentals = (scans: readonly Scan[]): Map<string, { all: number; ytd: number }> => {
+    const byTag = new Map<string, { all: number; ytd: number }>();
+    for (const s of countedScans(scans, dedupMs)) {
+      if (s.scanType !== 'out') continue;
+      let n = byTag.get(s.tagId);
+      if (!n) byTag.set(s.tagId, (n = { all: 0, ytd: 0 }));
+      n.all++;
+      if (s.time >= yearStartMs) n.ytd++;
     }
+    return byTag;
+  };
+  const withFresh = rentals(rows);
+  const before = rentals(rows.filter((s) => !s.fresh));
+  const out: ItemUpdate[] = [];
+  for (let i = 0, j = 0; i < rows.length; i = j) {
     const first = rows[i]!;
+    while (j < rows.length && rows[j]!.tagId === first.tagId) j++;
     const last = rows[j - 1]!;
-    const isNew = !existing.has(tag);
+    const now = withFresh.get(first.tagId) ?? { all: 0, ytd: 0 };
+    const was = (existing.has(first.tagId) && before.get(first.tagId)) || { all: 0, ytd: 0 };
     out.push({
-      tag_id: tag,
-      rental_class_num: last.rental_class_num,
-      store_id: first.store_id,
-      status: NEXT_STATUS[last.scan_type] ?? 'available',
-      quality_grade: last.quality_grade,
-      date_created: first.scan_date,
-      date_last_scanned: last.scan_date,
-      rentals: isNew ? withAll : withAll - without,
-      rentalsYtd: isNew ? withAllYtd : withAllYtd - withoutYtd,
-      isNew,
+      tag_id: first.tagId,
+      rental_class_num: last.rentalClass,
+      store_id: first.storeId,
+      status: NEXT_STATUS[last.scanType] ?? 'available',
+      quality_grade: last.grade,
+      date_created: first.time,
+      date_last_scanned: last.time,
+      rentals: now.all - was.all,
+      rentalsYtd: now.ytd - was.ytd,
     });
-    i = j;
   }
   return out;
 }
@@ -204,8 +177,8 @@ const itemParams = (u: ItemUpdate): unknown[] => [
   u.store_id,
   u.status,
   u.quality_grade,
-  toSqlDatetime(u.date_created.getTime()),
-  toSqlDatetime(u.date_last_scanned.getTime()),
+  toSqlDatetime(u.date_created),
+  toSqlDatetime(u.date_last_scanned),
   u.rentals,
   u.rentalsYtd,
   u.rentals,
@@ -295,16 +268,15 @@ async function updateItems(
         params.push(tag);
       }
     }
-    const rows = await tx.query<Omit<StoredScan, 'fresh'> & SourcePosition>(
-      `SELECT tag_id, rental_class_num, store_id, scan_type, quality_grade, scan_date,
-          source_topic, source_partition, source_offset
+    const rows = await tx.query<ScanRow & SourcePosition>(
+      `SELECT ${SCAN_COLUMNS}, source_topic, source_partition, source_offset
         FROM id_transactions WHERE ${where.join(' OR ')}
         ORDER BY tag_id, scan_date, id`,
       params,
     );
     const updates = itemUpdates(
       rows.map((r) => ({
-        ...r,
+        ...scanOf(r),
         fresh: freshKeys.has(
           positionKey(r.source_topic, Number(r.source_partition), String(r.source_offset)),
         ),

@@ -636,13 +636,12 @@ export class ScoringService {
   /** Scores records with a service's ensemble, or null for each when no model serves it (counted, and logged once). */
   private async scoreService(service: string, records: readonly FeatureRecord[]): Promise<(Scored | null)[]> {
     const { deps } = this;
-    const members = ensembleMembers(deps.models, service);
+    const members = this.members(service);
     if (members.length === 0) {
       for (let i = 0; i < records.length; i++) deps.metrics.skipped(service, 'no_model');
       this.warnNoModel(service);
       return records.map(() => null);
     }
-    this.warned.delete(service);
     const started = performance.now();
     const { values, versions } = await predictEnsemble(members, records);
     const seconds = (performance.now() - started) / 1000;
@@ -651,11 +650,16 @@ export class ScoringService {
     return [...values].map((value) => ({ value, versions, latencyUs }));
   }
 
+  /** The models serving the service now; when there are some, a later loss of them is warned about again. */
+  private members(service: string): ReturnType<typeof ensembleMembers> {
+    const members = ensembleMembers(this.deps.models, service);
+    if (members.length > 0) this.warned.delete(service);
+    return members;
+  }
+
   /** Some model serves the service (its features are worth reading). */
   private serves(service: string): boolean {
-    const serving = ensembleMembers(this.deps.models, service).length > 0;
-    if (serving) this.warned.delete(service);
-    return serving;
+    return this.members(service).length > 0;
   }
 
   /**

@@ -3,7 +3,8 @@ import type { Sql } from '../../io/mysql/pool.ts';
 import { toSqlDatetime } from '../../store/offline.ts';
 import type { Scan } from './labels.ts';
 
-interface ScanRow {
+/** An id_transactions row as loadScans selects it (SCAN_COLUMNS). */
+export interface ScanRow {
   id: number | string;
   tag_id: string;
   rental_class_num: string;
@@ -37,18 +38,24 @@ export async function loadScans(
     params.push(toSqlDatetime(range.to));
   }
   const rows = await sql.query<ScanRow>(
-    `SELECT id, tag_id, rental_class_num, store_id, scan_type, scan_date, quality_grade FROM id_transactions
+    `SELECT ${SCAN_COLUMNS} FROM id_transactions
       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY tag_id, scan_date, id`,
     params,
   );
-  return rows.map((r) => ({
-    id: Number(r.id),
-    tagId: r.tag_id,
-    rentalClass: r.rental_class_num,
-    storeId: r.store_id,
-    scanType: r.scan_type,
-    time: r.scan_date.getTime(),
-    grade: Number(r.quality_grade),
-  }));
+  return rows.map(scanOf);
 }
+
+/** The columns of a ScanRow. */
+export const SCAN_COLUMNS = 'id, tag_id, rental_class_num, store_id, scan_type, scan_date, quality_grade';
+
+/** A ScanRow as the label code's Scan. */
+export const scanOf = (r: ScanRow): Scan => ({
+  id: Number(r.id),
+  tagId: r.tag_id,
+  rentalClass: r.rental_class_num,
+  storeId: r.store_id,
+  scanType: r.scan_type,
+  time: r.scan_date.getTime(),
+  grade: Number(r.quality_grade),
+});
