@@ -86,6 +86,7 @@ export function labelHistorySource(
     zoneOf: (storeId: string) => string;
     historyDays: number;
     dedupWindowMs: number;
+    /** Days whose history is kept, least recently used dropped first (default 8). */
     cacheDays?: number;
     rentalsPerClass?: number;
     /** How far back each next day's load re-reads (default 2 days; see scanWindow). */
@@ -93,8 +94,13 @@ export function labelHistorySource(
   },
 ): { readonly demand: DemandHistorySource; readonly rentals: ClassRentalSource } {
   const perClass = opts.rentalsPerClass ?? CLASS_RISK_RENTALS;
+  const cacheDays = opts.cacheDays ?? 8;
   const cache = new Map<number, Promise<DayHistory>>();
-  const scansIn = scanWindow(sql, opts.reloadMs ?? 2 * DAY_MS);
+  const scansIn = scanWindow(sql, {
+    reloadMs: opts.reloadMs ?? 2 * DAY_MS,
+    // The days a backlog's partitions ask for at once are at most a few apart: hold those beyond one day's range.
+    holdMs: (opts.historyDays + 1 + cacheDays) * DAY_MS + 14 * 3_600_000,
+  });
   const build = async (day: number): Promise<DayHistory> => {
     const from = (day - opts.historyDays - 1) * DAY_MS;
     // Up to the day's start in every zone: UTC−12 starts last, so +14 h covers all.
@@ -131,12 +137,18 @@ export function labelHistorySource(
   };
   const forDay = (day: number): Promise<DayHistory> => {
     let p = cache.get(day);
-    if (!p) {
-      p = build(day);
-      p.catch(() => cache.delete(day)); // a failed load is retried by the next batch
+    if (p) {
+      // Most recently used last: the partitions of a backlog ask for several days at once, each again and again.
+      cache.delete(day);
       cache.set(day, p);
-      for (const k of [...cache.keys()].sort((a, b) => a - b).slice(0, -(opts.cacheDays ?? 3)))
-        cache.delete(k);
+      return p;
+    }
+    p = build(day);
+    p.catch(() => cache.delete(day)); // a failed load is retried by the next batch
+    cache.set(day, p);
+    for (const k of cache.keys()) {
+      if (cache.size <= cacheDays) break;
+      cache.delete(k);
     }
     return p;
   };
@@ -147,28 +159,45 @@ export function labelHistorySource(
 }
 
 /**
- * The scans of id_transactions in [from, to), loaded incrementally as the range moves forward day by day: the next
- * range re-reads only its last `reloadMs` (and what is new), keeps the rest of what it held and drops what fell out,
- * instead of reading `historyDays` of scans again for every day (a year's replay read tens of millions of rows).
- * Rows the history sink writes late land in the re-read tail; a scan written more than `reloadMs` after its event
- * time is seen by the next full load (a range that moves backwards, or jumps by more than the held range). Returns
- * the scans in no particular order (countedScans sorts them).
+ * The scans of id_transactions in [from, to), loaded incrementally: the window held grows to cover what is asked
+ * (only the part not held yet is read) and keeps at most `holdMs` behind its newest end, so a range that moves
+ * forward day by day re-reads only its last `reloadMs` (and what is new), and a range a little behind the newest
+ * one (another partition of a backlog, a day or two back) is served from what is held, instead of reading
+ * `historyDays` of scans again for every day asked (a year's replay read tens of millions of rows). Rows the
+ * history sink writes late land in the re-read tail; a scan written more than `reloadMs` after its event time is
+ * seen by the next full load (a range outside the held one); a range older than the held window is read on its own.
+ * Returns the scans in no particular order (countedScans
+ * sorts them).
  */
-function scanWindow(sql: Sql, reloadMs: number): (from: number, to: number) => Promise<Scan[]> {
+function scanWindow(
+  sql: Sql,
+  opts: { reloadMs: number; holdMs: number },
+): (from: number, to: number) => Promise<Scan[]> {
   let held: { from: number; to: number; scans: Scan[] } | undefined;
+  const within = (scans: readonly Scan[], from: number, to: number): Scan[] =>
+    scans.filter((s) => s.time >= from && s.time < to);
   return async (from, to) => {
     const prev = held;
-    if (!prev || from < prev.from || to < prev.to || from >= prev.to - reloadMs) {
+    // Older than what is held can cover: read on its own, the held window stays where the newest ranges are.
+    if (prev && from < Math.max(to, prev.to) - opts.holdMs) return loadScans(sql, { from, to });
+    if (!prev || to <= prev.from || from >= prev.to - opts.reloadMs) {
       const scans = await loadScans(sql, { from, to });
       held = { from, to, scans };
       return scans;
     }
-    const tailFrom = prev.to - reloadMs;
-    const tail = await loadScans(sql, { from: tailFrom, to });
-    const kept = prev.scans.filter((s) => s.time >= from && s.time < tailFrom);
-    const scans = kept.concat(tail);
-    held = { from, to, scans };
-    return scans;
+    const parts: Scan[][] = [];
+    let keepTo = prev.to;
+    if (from < prev.from) parts.push(await loadScans(sql, { from, to: prev.from }));
+    if (to > prev.to) {
+      keepTo = prev.to - opts.reloadMs;
+      parts.push(await loadScans(sql, { from: keepTo, to }));
+    }
+    const newTo = Math.max(to, prev.to);
+    const newFrom = Math.max(Math.min(from, prev.from), newTo - opts.holdMs);
+    const kept = within(prev.scans, newFrom, keepTo);
+    const scans = kept.concat(...parts.map((p) => within(p, newFrom, newTo)));
+    held = { from: newFrom, to: newTo, scans };
+    return from <= newFrom && to >= newTo ? scans : within(scans, from, to);
   };
 }
 

@@ -125,21 +125,24 @@ describe('label history: loading day after day', () => {
       return rows.filter((r) => r.scan_date.getTime() >= from! && r.scan_date.getTime() < to!);
     });
 
-  it('gives each day what a fresh load gives, re-reading only the tail', async () => {
-    // 90 days of scans: rentals, returns and door double reads, in two stores.
-    const rows: Row[] = [];
-    for (let i = 0; i < 90 * 24; i++) {
-      const t = MIDNIGHT_S1 - 80 * 86_400_000 + i * 60 * MINUTE;
-      const tag = `TAG-${i % 13}`;
-      const type = i % 5 === 0 ? 'damage' : i % 2 === 0 ? 'out' : 'return';
-      rows.push(row(tag, type, t, i % 3 === 0 ? 'S2' : 'S1', i % 4 === 0 ? 'CHAIR' : 'TENT'));
-      if (i % 7 === 0) rows.push(row(tag, type, t + 2_000, i % 3 === 0 ? 'S2' : 'S1')); // double read
-    }
-    const opts = { zoneOf, historyDays: 30, dedupWindowMs: 5_000 };
-    const moving = rangeSql(rows);
-    const incremental = labelHistorySource(moving, opts);
+  // 90 days of scans: rentals, returns and door double reads, in two stores.
+  const rows: Row[] = [];
+  for (let i = 0; i < 90 * 24; i++) {
+    const t = MIDNIGHT_S1 - 80 * 86_400_000 + i * 60 * MINUTE;
+    const tag = `TAG-${i % 13}`;
+    const type = i % 5 === 0 ? 'damage' : i % 2 === 0 ? 'out' : 'return';
+    rows.push(row(tag, type, t, i % 3 === 0 ? 'S2' : 'S1', i % 4 === 0 ? 'CHAIR' : 'TENT'));
+    if (i % 7 === 0) rows.push(row(tag, type, t + 2_000, i % 3 === 0 ? 'S2' : 'S1')); // double read
+  }
+  const opts = { zoneOf, historyDays: 30, dedupWindowMs: 5_000 };
+
+  /** Asks `incremental` for each day in turn and compares it with a fresh source; returns the fresh rows read. */
+  const compareWithFresh = async (
+    incremental: ReturnType<typeof labelHistorySource>,
+    days: readonly number[],
+  ): Promise<number> => {
     let freshRows = 0;
-    for (let day = DAY - 5; day <= DAY + 5; day++) {
+    for (const day of days) {
       const freshSql = rangeSql(rows);
       const fresh = labelHistorySource(freshSql, opts);
       const [a, b] = [await incremental.demand.forDay(day), await fresh.demand.forDay(day)];
@@ -147,11 +150,34 @@ describe('label history: loading day after day', () => {
       freshRows += freshSql.rowsRead;
       for (const store of ['S1', 'S2'])
         for (const cls of ['TENT', 'CHAIR']) {
-          expect(a(store, cls)).toEqual(b(store, cls));
-          expect(ra(store, cls)).toEqual(rb(store, cls));
+          expect(a(store, cls), `day ${day}`).toEqual(b(store, cls));
+          expect(ra(store, cls), `day ${day}`).toEqual(rb(store, cls));
         }
     }
+    return freshRows;
+  };
+
+  it('gives each day what a fresh load gives, re-reading only the tail', async () => {
+    const moving = rangeSql(rows);
+    const freshRows = await compareWithFresh(
+      labelHistorySource(moving, opts),
+      Array.from({ length: 11 }, (_, i) => DAY - 5 + i),
+    );
     // 11 days: one full load, then about three days' rows each.
     expect(moving.rowsRead).toBeLessThan(freshRows / 3);
+  });
+
+  it('serves days asked out of order (partitions of a backlog) from what it holds, each built once', async () => {
+    const moving = rangeSql(rows);
+    const incremental = labelHistorySource(moving, opts);
+    // Partitions a few days apart, each asking again and again; then one far behind (read on its own).
+    const days = [DAY, DAY - 2, DAY + 1, DAY - 1, DAY - 2, DAY + 3, DAY, DAY - 3, DAY + 3, DAY - 40, DAY + 2];
+    const freshRows = await compareWithFresh(incremental, days);
+    const read = moving.rowsRead;
+    // Asked again, every day is cached: nothing more is read.
+    await compareWithFresh(incremental, [DAY + 3, DAY + 2, DAY - 1, DAY]);
+    expect(moving.rowsRead).toBe(read);
+    // One load of the first range, a few days' head and tail, and the far day on its own: well under the fresh reads.
+    expect(read).toBeLessThan(freshRows / 4);
   });
 });
