@@ -86,20 +86,25 @@ export function labelHistorySource(
     zoneOf: (storeId: string) => string;
     historyDays: number;
     dedupWindowMs: number;
-    /** Days whose history is kept, least recently used dropped first (default 8). */
+    /**
+     * Days whose history is kept, least recently used dropped first (default 32; a day's history is per class and
+     * store, a few hundred kB). The partitions of a backlog ask for days as far apart as their progress differs.
+     */
     cacheDays?: number;
+    /** Days of scans held beyond one day's range, for days asked behind the newest (default 16). */
+    holdDays?: number;
     rentalsPerClass?: number;
     /** How far back each next day's load re-reads (default 2 days; see scanWindow). */
     reloadMs?: number;
   },
 ): { readonly demand: DemandHistorySource; readonly rentals: ClassRentalSource } {
   const perClass = opts.rentalsPerClass ?? CLASS_RISK_RENTALS;
-  const cacheDays = opts.cacheDays ?? 8;
+  const cacheDays = opts.cacheDays ?? 32;
   const cache = new Map<number, Promise<DayHistory>>();
   const scansIn = scanWindow(sql, {
     reloadMs: opts.reloadMs ?? 2 * DAY_MS,
-    // The days a backlog's partitions ask for at once are at most a few apart: hold those beyond one day's range.
-    holdMs: (opts.historyDays + 1 + cacheDays) * DAY_MS + 14 * 3_600_000,
+    // A backlog's partitions ask for days up to a couple of weeks apart: hold that beyond one day's range.
+    holdMs: (opts.historyDays + 1 + (opts.holdDays ?? 16)) * DAY_MS + 14 * 3_600_000,
   });
   const build = async (day: number): Promise<DayHistory> => {
     const from = (day - opts.historyDays - 1) * DAY_MS;
