@@ -1,7 +1,10 @@
 // Applies schemas/sql/NNN_*.sql in order, once each, recording them in schema_migrations (creates the database first).
+// Instances started together take turns: the migrations run under a named MariaDB lock (GET_LOCK), so the second
+// finds the first's work recorded instead of applying it again (ER_DUP_ENTRY on schema_migrations before).
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { TagstreamError } from '../../errors.ts';
 import { createSql, splitDatabase } from './pool.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../schemas/sql/', import.meta.url));
@@ -36,8 +39,22 @@ export function splitStatements(sql: string): string[] {
     .filter((s) => s.length > 0);
 }
 
-/** Creates the database if needed and applies pending migrations; returns the names applied now. */
-export async function migrate(url: string, dir: string = MIGRATIONS_DIR): Promise<string[]> {
+/** How long an instance waits for another one's migrations, by default (seconds). */
+export const MIGRATION_LOCK_WAIT_S = 120;
+
+/** The named lock migrations of a database run under (GET_LOCK names are at most 64 characters). */
+export const migrationLockName = (database: string): string => `tagstream.migrate.${database}`.slice(0, 64);
+
+/**
+ * Creates the database if needed and applies pending migrations under the database's migration lock; returns the
+ * names applied now. Waits up to `lockWaitS` for another instance's migrations (a lock dies with its connection, so a
+ * crashed instance never leaves it taken).
+ */
+export async function migrate(
+  url: string,
+  dir: string = MIGRATIONS_DIR,
+  opts: { lockWaitS?: number } = {},
+): Promise<string[]> {
   const { serverUrl, database } = splitDatabase(url);
   const server = createSql(serverUrl, { connectionLimit: 1 });
   try {
@@ -45,7 +62,22 @@ export async function migrate(url: string, dir: string = MIGRATIONS_DIR): Promis
   } finally {
     await server.end();
   }
+  // One connection: the lock belongs to it, and every statement below runs on it.
   const db = createSql(url, { connectionLimit: 1 });
+  const lock = migrationLockName(database);
+  const wait = opts.lockWaitS ?? MIGRATION_LOCK_WAIT_S;
+  try {
+    const [got] = await db.query<{ ok: number | null }>('SELECT GET_LOCK(?, ?) AS ok', [lock, wait]);
+    if (got?.ok !== 1)
+      throw new TagstreamError(
+        'MYSQL_ERROR',
+        `another instance has held the migration lock of ${database} for over ${wait} s (${lock}): let its start finish, or find the session holding it with SELECT IS_USED_LOCK('${lock}') and end it, then start again`,
+        { details: { lock, waitedS: wait } },
+      );
+  } catch (e) {
+    await db.end().catch(() => undefined);
+    throw e;
+  }
   try {
     await db.execute(
       `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -65,6 +97,7 @@ export async function migrate(url: string, dir: string = MIGRATIONS_DIR): Promis
     }
     return applied;
   } finally {
+    await db.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => undefined);
     await db.end();
   }
 }
