@@ -75,6 +75,10 @@ export const configSchema = z.object({
       maxBatch: z.number().int().positive().default(2_000),
       /** Partitions processed at once within one instance. */
       partitionsConcurrently: z.number().int().min(1).default(1),
+      /** Bounded inputs: a consumed record whose value is larger is dead-lettered (RECORD_TOO_LARGE), undecoded. */
+      maxRecordBytes: z.number().int().positive().default(65_536),
+      /** Bounded inputs: a consumed record whose key is longer is dead-lettered (KEY_TOO_LONG), undecoded. */
+      maxKeyBytes: z.number().int().positive().default(256),
       /** Upper bound for a graceful shutdown (stop fetching, drain, commit, disconnect). */
       shutdownTimeoutMs: z.number().int().positive().default(15_000),
       /** Wall-clock tick for stateful stages: how often idle windows are checked. */

@@ -6,6 +6,7 @@ import {
   asObject,
   checkEventTime,
   checkStore,
+  requireArray,
   requireNumber,
   requireString,
   type ValidationRules,
@@ -13,7 +14,7 @@ import {
 
 function item(raw: unknown, i: number): TransactionItem {
   const o = asObject(raw);
-  const rental_class_num = requireString(o, 'rental_class_num');
+  const rental_class_num = requireString(o, 'rental_class_num', `items[${i}].rental_class_num`);
   const quantity = requireNumber(o, 'quantity');
   const price = requireNumber(o, 'price');
   if (!Number.isInteger(quantity) || quantity < 1)
@@ -37,9 +38,7 @@ export function validateTransaction(rules: ValidationRules): Operator<unknown, P
       const transaction_date = requireNumber(o, 'transaction_date');
       const event_date = requireNumber(o, 'event_date');
       const total_amount = requireNumber(o, 'total_amount');
-      if (!Array.isArray(o['items']))
-        throw recordError('MISSING_FIELD', 'required field items is missing', { field: 'items' });
-      const rawItems = o['items'] as unknown[];
+      const rawItems = requireArray(o, 'items');
       if (rawItems.length === 0)
         throw recordError('EMPTY_ITEMS', 'a transaction needs at least one item', { field: 'items' });
       const items = rawItems.map(item);

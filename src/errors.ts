@@ -7,6 +7,10 @@ const RECORD_CODES = [
   'DECODE_UNKNOWN_SCHEMA',
   'DECODE_MALFORMED',
   'DECODE_SCHEMA_MISMATCH',
+  // Bounded inputs: a record or key over pipeline.maxRecordBytes / maxKeyBytes, a field over its limit.
+  'RECORD_TOO_LARGE',
+  'KEY_TOO_LONG',
+  'FIELD_TOO_LONG',
   'MISSING_FIELD',
   'UNKNOWN_SCAN_TYPE',
   'UNKNOWN_STORE',

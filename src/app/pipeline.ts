@@ -56,6 +56,7 @@ export async function runTopology(
     applicationId: groupId,
     clock: ctx.clock ?? systemClock,
     metrics: pipelineMetrics,
+    limits: { maxRecordBytes: config.pipeline.maxRecordBytes, maxKeyBytes: config.pipeline.maxKeyBytes },
   });
   const admin = kafka.admin();
   try {

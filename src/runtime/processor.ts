@@ -4,7 +4,7 @@
 // PipelineMetrics: records in/out, dead letters, late records, state sizes and the stages' watermarks.
 import { loadSchema } from '../schemas/catalog.ts';
 import type { DeadLetter } from '../schemas/types.ts';
-import { TagstreamError, isTagstreamError, toTagstreamError } from '../errors.ts';
+import { TagstreamError, isTagstreamError, recordError, toTagstreamError } from '../errors.ts';
 import type { AvroSerde } from '../io/registry/registry.ts';
 import type { Clock } from './clock.ts';
 import type { PipelineMetrics } from './metrics.ts';
@@ -38,7 +38,21 @@ export interface ProcessorOptions {
   readonly metrics: PipelineMetrics;
   /** Prefix of changelog topics (Kafka Streams' application.id); the consumer group id in practice. */
   readonly applicationId: string;
+  /** Bounded inputs (default INPUT_LIMITS): larger values and keys are dead-lettered before they are decoded. */
+  readonly limits?: InputLimits;
 }
+
+export interface InputLimits {
+  /** Bytes of a record's value (pipeline.maxRecordBytes). */
+  readonly maxRecordBytes: number;
+  /** Bytes of a record's key (pipeline.maxKeyBytes). */
+  readonly maxKeyBytes: number;
+}
+
+export const INPUT_LIMITS: InputLimits = { maxRecordBytes: 65_536, maxKeyBytes: 256 };
+
+/** Bytes of an oversized key or value a dead letter keeps (its start), so the dead letter itself stays small. */
+const KEPT_BYTES = 1_024;
 
 interface BoundBranch {
   readonly branch: Branch;
@@ -206,7 +220,7 @@ export class RecordProcessor {
     this.options.metrics.recordsIn(raw.topic, 1);
     let value: unknown;
     try {
-      value = await this.serde.decode(raw.value);
+      value = await this.decode(raw);
     } catch (e) {
       return [this.deadLetter(b, raw, 'decode', e)];
     }
@@ -217,6 +231,22 @@ export class RecordProcessor {
     };
     const results = await b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
     return this.collect(b, results, sideOut, raw);
+  }
+
+  /** A consumed record's value, decoded once its key and value are within the input limits. */
+  private async decode(raw: RawRecord): Promise<unknown> {
+    const { maxRecordBytes, maxKeyBytes } = this.options.limits ?? INPUT_LIMITS;
+    if (raw.key !== null && raw.key.length > maxKeyBytes)
+      throw recordError(
+        'KEY_TOO_LONG',
+        `the key is ${raw.key.length} bytes, over pipeline.maxKeyBytes (${maxKeyBytes}); the dead letter keeps its first ${KEPT_BYTES}`,
+      );
+    if (raw.value !== null && raw.value.length > maxRecordBytes)
+      throw recordError(
+        'RECORD_TOO_LARGE',
+        `the value is ${raw.value.length} bytes, over pipeline.maxRecordBytes (${maxRecordBytes}); the dead letter keeps its first ${KEPT_BYTES}`,
+      );
+    return this.serde.decode(raw.value);
   }
 
   /** End of a batch of one partition: what stages held back (their onFlush) goes out with the batch. */
@@ -260,7 +290,7 @@ export class RecordProcessor {
         const mine = early[i] as OutRecord[];
         let value: unknown;
         try {
-          value = await this.serde.decode(raw.value);
+          value = await this.decode(raw);
         } catch (e) {
           mine.push(this.deadLetter(b, raw, 'decode', e));
           return;
@@ -403,9 +433,15 @@ export class RecordProcessor {
     }
     const now = this.options.clock.now();
     this.options.metrics.deadLettered(raw.topic, stage, error.code);
+    // An oversized key or value is cut to its start: the dead letter must fit where the record did not, and its key
+    // is hashed for a partition (a record over the limits is never replayed as it is).
+    const { maxRecordBytes, maxKeyBytes } = this.options.limits ?? INPUT_LIMITS;
+    const keyFits = raw.key === null || raw.key.length <= maxKeyBytes;
+    const cut = (bytes: Buffer | null, limit: number): Buffer | null =>
+      bytes === null || bytes.length <= limit ? bytes : bytes.subarray(0, KEPT_BYTES);
     const envelope: DeadLetter = {
-      key: raw.key,
-      value: raw.value,
+      key: cut(raw.key, maxKeyBytes),
+      value: cut(raw.value, maxRecordBytes),
       topic: raw.topic,
       partition: raw.partition,
       offset: Number(raw.offset),
@@ -416,6 +452,6 @@ export class RecordProcessor {
       pipeline_version: this.options.pipelineVersion,
       stage,
     };
-    return { topic: b.dlqTopic, key: raw.key, value: b.encodeDlq(envelope), timestamp: now };
+    return { topic: b.dlqTopic, key: keyFits ? raw.key : null, value: b.encodeDlq(envelope), timestamp: now };
   }
 }

@@ -4,7 +4,7 @@
 import { AvroSerde, memoryRegistry, type AvroSchemaJson } from '../io/registry/registry.ts';
 import { FakeClock } from './clock.ts';
 import { noopMetrics, type PipelineMetrics } from './metrics.ts';
-import { RecordProcessor, type OutRecord, type ProcessorOptions } from './processor.ts';
+import { RecordProcessor, type InputLimits, type OutRecord, type ProcessorOptions } from './processor.ts';
 import type { Topology } from './topology.ts';
 
 export interface DriverOptions {
@@ -13,6 +13,7 @@ export interface DriverOptions {
   readonly dlqPrefix?: string;
   readonly metrics?: PipelineMetrics;
   readonly applicationId?: string;
+  readonly limits?: InputLimits;
 }
 
 export class TestDriver {
@@ -38,6 +39,7 @@ export class TestDriver {
       applicationId: options.applicationId ?? 'test-app',
       clock: driver.clock,
       metrics: options.metrics ?? noopMetrics,
+      ...(options.limits === undefined ? {} : { limits: options.limits }),
     };
     driver.processor = await RecordProcessor.create(topology, driver.serde, driver.options);
     return driver;
