@@ -7,6 +7,7 @@ const RECORD_CODES = [
   'DECODE_UNKNOWN_SCHEMA',
   'DECODE_MALFORMED',
   'DECODE_SCHEMA_MISMATCH',
+  'DECODE_WRONG_SUBJECT',
   // Bounded inputs: a record or key over pipeline.maxRecordBytes / maxKeyBytes, a field over its limit.
   'RECORD_TOO_LARGE',
   'KEY_TOO_LONG',

@@ -33,6 +33,7 @@ describe('error codes', () => {
       'DECODE_UNKNOWN_SCHEMA',
       'DECODE_MALFORMED',
       'DECODE_SCHEMA_MISMATCH',
+      'DECODE_WRONG_SUBJECT',
     ]);
     for (const c of decode) expect(RECORD_ERROR_CODES.has(c)).toBe(true);
   });

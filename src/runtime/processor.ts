@@ -246,7 +246,7 @@ export class RecordProcessor {
         'RECORD_TOO_LARGE',
         `the value is ${raw.value.length} bytes, over pipeline.maxRecordBytes (${maxRecordBytes}); the dead letter keeps its first ${KEPT_BYTES}`,
       );
-    return this.serde.decode(raw.value);
+    return this.serde.decode(raw.value, raw.topic);
   }
 
   /** End of a batch of one partition: what stages held back (their onFlush) goes out with the batch. */

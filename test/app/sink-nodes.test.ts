@@ -248,7 +248,7 @@ describe.each(CASES)('the $name sink node', (c) => {
 });
 
 describe('the prediction cache sink node', () => {
-  it('takes alerts from the alerts topic and dead-letters a record that is neither a prediction nor an alert', async () => {
+  it("takes alerts from the alerts topic and dead-letters a record written with another topic's schema", async () => {
     const b: Behaviour = { unreachable: false, refuse: new Set() };
     const { cache, alerts } = fakeCache(b);
     const driver = await TestDriver.create(predictionCacheTopology(config, cache));
@@ -259,6 +259,6 @@ describe('the prediction cache sink node', () => {
     await driver.pipeRaw(topic, wrong(scan('T9')));
     expect(alerts).toEqual([alert()]);
     const dead = await deadLetters(driver, topic);
-    expect(dead.map((d) => [d.error_code, d.stage])).toEqual([['DECODE_SCHEMA_MISMATCH', 'classify']]);
+    expect(dead.map((d) => [d.error_code, d.stage])).toEqual([['DECODE_WRONG_SUBJECT', 'decode']]);
   });
 });

@@ -92,9 +92,7 @@ describe('validate-scan: rules', () => {
       fields: scanSchema.fields.filter((f) => f.name !== 'store_id'),
     };
     const { store_id: _dropped, ...legacy } = sampleScan();
-    const bytes = (
-      await driver.serde.encoderFor<unknown>(`other-topic-${randomUUID()}`, legacySchemaMissingStoreId)
-    )(legacy);
+    const bytes = (await driver.serde.encoderFor<unknown>(SCANS, legacySchemaMissingStoreId))(legacy);
     await driver.pipeRaw(SCANS, bytes, { key: legacy.tag_id });
     const dl = await readOnlyDeadLetter(driver, DLQ_SCANS);
     expect(dl.error_code).toBe('MISSING_FIELD');

@@ -90,9 +90,7 @@ describe('validate-transaction: rules', () => {
       fields: transactionSchema.fields.filter((f) => f.name !== 'customer_id'),
     };
     const { customer_id: _dropped, ...legacy } = sampleTransaction();
-    const bytes = (await driver.serde.encoderFor<unknown>(`other-topic-${randomUUID()}`, legacySchema))(
-      legacy,
-    );
+    const bytes = (await driver.serde.encoderFor<unknown>(TRANSACTIONS, legacySchema))(legacy);
     await driver.pipeRaw(TRANSACTIONS, bytes, { key: legacy.contract_no });
     const dl = await readOnlyDeadLetter(driver, DLQ_TRANSACTIONS);
     expect([dl.error_code, dl.error_message, dl.stage]).toEqual([

@@ -1,6 +1,7 @@
 // The ingest pipeline on the real broker and registry: 10,000 valid records and 500 bad ones; exactly the valid
 // ones come out, exactly the bad ones land in the DLQ with their reason, offsets are committed, a rerun is a no-op.
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { ingestTopology } from '../../pipelines/ingest.ts';
@@ -86,14 +87,20 @@ beforeAll(async () => {
   const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
   const encScan = await serde.encoderFor<RfidScan>(scans, loadSchema('rfidScan'));
   const encTx = await serde.encoderFor<PosTransaction>(transactions, loadSchema('posTransaction'));
-  // A legacy reader firmware writes scans without store_id, under a subject of its own.
+  // A legacy reader firmware writes scans without store_id, with a record schema of its own registered under the
+  // topic's subject for that record (TopicRecordNameStrategy: <topic>-<record full name>).
   const legacy = loadSchema('rfidScan');
   const legacySchema = {
     ...legacy,
     name: 'LegacyScan',
     fields: legacy.fields.filter((f) => f.name !== 'store_id'),
   };
-  const encLegacy = await serde.encoderFor<Omit<RfidScan, 'store_id'>>(`${scans}-legacy`, legacySchema);
+  const legacyId = await confluentRegistry(config.schemaRegistry.url).register(
+    `${scans}-dev.tagstream.LegacyScan`,
+    legacySchema,
+  );
+  const legacyType = avro.Type.forSchema(legacySchema as avro.Schema);
+  const encLegacy = (v: Omit<RfidScan, 'store_id'>): Buffer => encodeWire(legacyId, legacyType.toBuffer(v));
 
   const groups: BadGroup[] = [
     { topic: scans, code: 'DECODE_MAGIC_BYTE', make: (i) => Buffer.from(`garbage ${i} \u0001\u0002`) },

@@ -85,12 +85,25 @@ describe('ingest: undecodable bytes go to the DLQ at stage decode', () => {
     });
   });
 
-  it('a scan sent to the transactions topic fails validation there, not decoding', async () => {
+  it("a scan sent to the transactions topic is refused at decoding: its schema is another topic's", async () => {
     const { driver } = await ingestDriver();
-    const bytes = await driver.encode(`elsewhere-${randomUUID()}`, scanSchema, sampleScan());
+    const elsewhere = `elsewhere-${randomUUID()}`;
+    const bytes = await driver.encode(elsewhere, scanSchema, sampleScan());
     await driver.pipeRaw(TRANSACTIONS, bytes);
     const dl = await readOnlyDeadLetter(driver, DLQ_TRANSACTIONS);
-    expect([dl.error_code, dl.stage]).toEqual(['MISSING_FIELD', 'validate-transaction']);
+    expect([dl.error_code, dl.stage]).toEqual(['DECODE_WRONG_SUBJECT', 'decode']);
+    expect(dl.error_message).toContain(`${elsewhere}-value, not under ${TRANSACTIONS}-value`);
+  });
+
+  it("a schema registered under the topic's record-name subject is the topic's too (RecordNameStrategy)", async () => {
+    const { driver } = await ingestDriver();
+    const scan = sampleScan();
+    // Registered only under the record's full name, as a producer with RecordNameStrategy does.
+    const id = await driver.registry.register('dev.tagstream.RfidScan', scanSchema);
+    const { default: avro } = await import('avsc');
+    const bytes = encodeWire(id, avro.Type.forSchema(scanSchema as never).toBuffer(scan));
+    await driver.pipeRaw(SCANS, bytes, { key: scan.tag_id });
+    expect(driver.topicsWritten()).toEqual([CLEAN_SCANS]);
   });
 });
 

@@ -66,6 +66,7 @@ async function setup(ops: ReadonlyArray<Operator<unknown, unknown>>): Promise<Se
   let down = false;
   const registry: SchemaRegistryClient = {
     register: (s, schema) => inner.register(s, schema),
+    subjectsOf: (id) => inner.subjectsOf(id),
     schemaById: (id) =>
       down
         ? Promise.reject(new TagstreamError('REGISTRY_UNAVAILABLE', 'registry down', { retryable: true }))

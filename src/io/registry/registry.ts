@@ -18,14 +18,25 @@ export interface SchemaRegistryClient {
   register(subject: string, schema: AvroSchemaJson): Promise<number>;
   /** The writer schema for an id; throws DECODE_UNKNOWN_SCHEMA when the registry does not know it. */
   schemaById(id: number): Promise<AvroSchemaJson>;
+  /** The subjects a schema id is registered under (one schema text has one id across subjects). */
+  subjectsOf(id: number): Promise<string[]>;
 }
 
 export const valueSubject = (topic: string): string => `${topic}-value`;
+
+/** `namespace.name` of a record schema, or its name; undefined for other schemas. */
+function fullName(schema: AvroSchemaJson): string | undefined {
+  const s = schema as { name?: unknown; namespace?: unknown };
+  if (typeof s.name !== 'string') return undefined;
+  return s.name.includes('.') || typeof s.namespace !== 'string' ? s.name : `${s.namespace}.${s.name}`;
+}
 
 /** Encodes and decodes Avro values in the wire format, caching compiled avsc types per schema id. */
 export class AvroSerde {
   private readonly types = new Map<number, avro.Type>();
   private readonly pending = new Map<number, Promise<avro.Type>>();
+  /** Whether a schema id belongs to a topic (see decode), per `topic` and id. */
+  private readonly belongs = new Map<string, Promise<void>>();
 
   constructor(private readonly registry: SchemaRegistryClient) {}
 
@@ -65,10 +76,18 @@ export class AvroSerde {
     };
   }
 
-  /** Decodes with the writer schema named in the bytes. Bad bytes throw a record error; a registry outage does not. */
-  async decode(bytes: Buffer | null): Promise<unknown> {
+  /**
+   * Decodes with the writer schema named in the bytes. Bad bytes throw a record error; a registry outage does not.
+   * With the topic the bytes were read from, the schema id must also be registered under one of the topic's
+   * subjects (`<topic>-value`, the record's full name, or `<topic>-<full name>`: Confluent's three naming
+   * strategies), or the record is refused as DECODE_WRONG_SUBJECT instead of being decoded with a schema that
+   * happens to carry its id: a record written with another topic's schema, or one written before a registry lost
+   * its storage and handed its id to another schema.
+   */
+  async decode(bytes: Buffer | null, topic?: string): Promise<unknown> {
     const { schemaId, body } = decodeWire(bytes);
     const type = await this.typeFor(schemaId);
+    if (topic !== undefined) await this.checkSubject(topic, schemaId);
     try {
       return type.fromBuffer(body);
     } catch (e) {
@@ -77,6 +96,32 @@ export class AvroSerde {
         `Avro body does not match writer schema ${schemaId}: ${(e as Error).message}`,
       );
     }
+  }
+
+  private checkSubject(topic: string, id: number): Promise<void> {
+    const key = `${topic}\u0000${id}`;
+    let p = this.belongs.get(key);
+    if (!p) {
+      p = (async () => {
+        const [subjects, schema] = await Promise.all([
+          this.registry.subjectsOf(id),
+          this.registry.schemaById(id),
+        ]);
+        const name = fullName(schema);
+        const allowed = [valueSubject(topic), ...(name ? [name, `${topic}-${name}`] : [])];
+        if (!subjects.some((s) => allowed.includes(s)))
+          throw recordError(
+            'DECODE_WRONG_SUBJECT',
+            `schema id ${id} is registered under ${subjects.join(', ') || 'no subject'}, not under ${valueSubject(topic)}: written with another topic's schema, or before the registry lost its storage and gave the id to another schema; not decoded`,
+          );
+      })();
+      // A registry outage is retried with the record; an answer (either way) is kept.
+      p.catch((e: unknown) => {
+        if (!(e instanceof TagstreamError && e.isRecordError)) this.belongs.delete(key);
+      });
+      this.belongs.set(key, p);
+    }
+    return p;
   }
 }
 
@@ -144,6 +189,17 @@ export function confluentRegistry(url: string): SchemaRegistryClient {
         throw mapRegistryError(e, url, `schema id ${id}`);
       }
     },
+    async subjectsOf(id) {
+      try {
+        const res = await fetch(`${url.replace(/\/$/, '')}/schemas/ids/${id}/versions`, {
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
+        return ((await res.json()) as { subject: string }[]).map((v) => v.subject);
+      } catch (e) {
+        throw mapRegistryError(e, url, `schema id ${id}`);
+      }
+    },
   };
 }
 
@@ -180,6 +236,9 @@ export function memoryRegistry(): SchemaRegistryClient & { subjects(): Map<strin
       const s = byId.get(id);
       if (!s) throw recordError('DECODE_UNKNOWN_SCHEMA', `schema id ${id} is not in the schema registry`);
       return s;
+    },
+    async subjectsOf(id) {
+      return [...bySubject].filter(([, ids]) => ids.includes(id)).map(([subject]) => subject);
     },
     subjects: () => bySubject,
   };

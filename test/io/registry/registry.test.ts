@@ -113,6 +113,7 @@ describe('AvroSerde', () => {
     let lookups = 0;
     const counting: SchemaRegistryClient = {
       register: (s, schema) => inner.register(s, schema),
+      subjectsOf: (id) => inner.subjectsOf(id),
       schemaById: (id) => {
         lookups++;
         return inner.schemaById(id);
@@ -175,6 +176,7 @@ describe('AvroSerde', () => {
     let down = true;
     const flaky: SchemaRegistryClient = {
       register: (s, schema: AvroSchemaJson) => inner.register(s, schema),
+      subjectsOf: (i) => inner.subjectsOf(i),
       schemaById: (i) =>
         down
           ? Promise.reject(new TagstreamError('REGISTRY_UNAVAILABLE', 'down', { retryable: true }))
