@@ -75,6 +75,11 @@ export const configSchema = z.object({
       maxBatch: z.number().int().positive().default(2_000),
       /** Partitions processed at once within one instance. */
       partitionsConcurrently: z.number().int().min(1).default(1),
+      /**
+       * Partitions processed at once by a consumer group of sink nodes only (feature store, history, prediction cache):
+       * their writes are idempotent and wait on the store, so several in flight keep it busy.
+       */
+      sinkPartitionsConcurrently: z.number().int().min(1).default(3),
       /** Bounded inputs: a consumed record whose value is larger is dead-lettered (RECORD_TOO_LARGE), undecoded. */
       maxRecordBytes: z.number().int().positive().default(65_536),
       /** Bounded inputs: a consumed record whose key is longer is dead-lettered (KEY_TOO_LONG), undecoded. */
@@ -148,10 +153,16 @@ export const configSchema = z.object({
       cacheDir: z.string().default('~/.cache/tagstream'),
       kafkaVersion: z.string().default('4.4.0'),
       kafkaHeapMb: z.number().int().positive().default(512),
-      apicurioVersion: z.string().default('2.6.13.Final'),
+      /** 3.x keeps schemas in a Kafka topic (durable, ids kept); 2.x in memory. */
+      apicurioVersion: z.string().default('3.3.3'),
       registryHeapMb: z.number().int().positive().default(384),
-      /** JAVA_HOME for the registry; empty uses `java` on PATH (Apicurio 2.6 runs on Java 17, 3.x needs 21+). */
+      /**
+       * JAVA_HOME for the registry; empty: `java` on PATH when it is new enough, else the newest JDK under /usr/lib/jvm
+       * (Apicurio 2.6 runs on Java 17, 3.x needs 21+).
+       */
       registryJavaHome: z.string().default(''),
+      /** The topic Apicurio 3 keeps its schemas in (one partition, kept forever; created by `stack up`). */
+      registryJournalTopic: z.string().default('tagstream-registry-journal'),
       readyTimeoutMs: z.number().int().positive().default(90_000),
     })
     .prefault({}),

@@ -84,7 +84,10 @@ export async function runTopology(
     guarantee: config.pipeline.processingGuarantee,
     maxBatch: config.pipeline.maxBatch,
     maxInFlight: config.pipeline.maxInFlight,
-    partitionsConcurrently: config.pipeline.partitionsConcurrently,
+    // Sink nodes wait on their stores, not on the CPU: several partitions' writes in flight keep MariaDB busy.
+    partitionsConcurrently: topology.branches.every((b) => b.sink.kind === 'node')
+      ? config.pipeline.sinkPartitionsConcurrently
+      : config.pipeline.partitionsConcurrently,
     shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
     punctuateMs: config.pipeline.punctuateMs,
     restoreTimeoutMs: config.pipeline.restoreTimeoutMs,

@@ -193,6 +193,21 @@ describe('docker-compose.yml', () => {
     );
   });
 
+  it('keeps Kafka (topics, _schemas) and MariaDB data on named volumes that outlive the containers', () => {
+    const named = new Set(Object.keys((compose as { volumes?: Record<string, unknown> }).volumes ?? {}));
+    const mounted = (name: string): Map<string, string> =>
+      new Map(
+        (service(name).volumes ?? [])
+          .map((v) => String(v).split(':'))
+          .filter(([source]) => named.has(source ?? ''))
+          .map(([source, target]) => [target ?? '', source ?? '']),
+      );
+    const kafkaDir = environment(service('kafka'))['KAFKA_LOG_DIRS'] ?? '';
+    expect(kafkaDir).not.toBe('');
+    expect(mounted('kafka').has(kafkaDir)).toBe(true);
+    expect(mounted('mysql').has('/var/lib/mysql')).toBe(true);
+  });
+
   it('bind-mounts only host paths that exist in the repo', () => {
     const sources = Object.values(services)
       .flatMap(bindMounts)

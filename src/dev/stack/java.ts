@@ -1,6 +1,15 @@
 // Fetching and launching the JVM services of the local stack (Kafka, Apicurio Registry) from Maven Central.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
 import { TagstreamError } from '../../errors.ts';
 
 /** Throws STACK_TOOL_MISSING with a hint when a command is not on PATH. */
@@ -37,6 +46,53 @@ export function javaBinary(javaHome: string): string {
   }
   requireTool('java', 'install a JDK 17+ (apt-get install openjdk-17-jre-headless)');
   return 'java';
+}
+
+/** The feature release of a Java binary (`java -version` prints e.g. `openjdk version "17.0.15"`), or 0. */
+export function javaMajor(bin: string): number {
+  const r = spawnSync(bin, ['-version'], { encoding: 'utf8' });
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(`${r.stderr ?? ''}${r.stdout ?? ''}`);
+  if (!m) return 0;
+  // Java 8 and older print 1.8.0.
+  return m[1] === '1' ? Number(m[2] ?? 0) : Number(m[1]);
+}
+
+/** JDKs under `root` (a distribution's /usr/lib/jvm) by feature release, newest first, from their `release` files. */
+export function installedJdks(root: string = '/usr/lib/jvm'): { home: string; major: number }[] {
+  if (!existsSync(root)) return [];
+  const out: { home: string; major: number }[] = [];
+  for (const name of readdirSync(root)) {
+    const release = join(root, name, 'release');
+    if (!existsSync(release) || !existsSync(join(root, name, 'bin', 'java'))) continue;
+    const m = /^JAVA_VERSION="(\d+)(?:\.(\d+))?/m.exec(readFileSync(release, 'utf8'));
+    if (m) out.push({ home: join(root, name), major: m[1] === '1' ? Number(m[2] ?? 0) : Number(m[1]) });
+  }
+  return out.sort((a, b) => b.major - a.major || a.home.localeCompare(b.home));
+}
+
+/**
+ * A Java binary of at least feature release `major`: the configured JAVA_HOME's (which must be new enough), else
+ * `java` on PATH when it is, else the newest JDK under /usr/lib/jvm (Debian's layout; Temurin installs there too).
+ */
+export function javaAtLeast(major: number, javaHome: string, what: string, jvmRoot?: string): string {
+  if (javaHome) {
+    const bin = javaBinary(javaHome);
+    const found = javaMajor(bin);
+    if (found < major)
+      throw new TagstreamError(
+        'STACK_TOOL_MISSING',
+        `${what} needs Java ${major}+, but ${bin} is Java ${found}: set stack.registryJavaHome to a JDK ${major}+`,
+      );
+    return bin;
+  }
+  const onPath = spawnSync('sh', ['-c', 'command -v java'], { encoding: 'utf8' }).status === 0;
+  if (onPath && javaMajor('java') >= major) return 'java';
+  const jdk = installedJdks(jvmRoot).find((j) => j.major >= major);
+  if (jdk) return join(jdk.home, 'bin', 'java');
+  throw new TagstreamError(
+    'STACK_TOOL_MISSING',
+    `${what} needs Java ${major}+ and none was found (java on PATH${onPath ? ` is Java ${javaMajor('java')}` : ' is missing'}, nothing new enough under /usr/lib/jvm): install one (apt-get install openjdk-21-jre-headless) or set stack.registryJavaHome`,
+  );
 }
 
 /** Starts a detached process (it outlives this command) writing to `logFile`; returns its pid. */

@@ -9,13 +9,14 @@ import type { Config } from '../../../config/schema.ts';
 import { TagstreamError } from '../../errors.ts';
 import { migrate } from '../../io/mysql/migrate.ts';
 import { redactUrl } from '../../io/mysql/pool.ts';
+import { ensureTopics } from '../../io/kafka/client.ts';
 import { kafkajsClient } from '../../io/kafka/kafkajs.ts';
 import { parseHostPort, tcpReachable } from '../../io/net/tcp.ts';
 import { createLogger } from '../../log.ts';
 
 /** Readiness probes expect refusals while a service starts: nothing to log. */
 const quiet = createLogger('stack', 'silent');
-import { javaBinary, launchDetached, runMaven } from './java.ts';
+import { javaAtLeast, javaBinary, launchDetached, runMaven } from './java.ts';
 import { isOurProcess, readPid, removePid, stopProcess, waitFor, writePid } from './process.ts';
 
 export type ServiceState =
@@ -232,7 +233,35 @@ export function kafkaService(
   };
 }
 
-/** Apicurio Registry with its Confluent-compatible API, in-memory storage, from its Maven Central tarball. */
+/**
+ * The registry's journal topic (Apicurio 3 `kafkasql` storage): one partition, so that its log is one total order,
+ * kept forever (no time or size retention, no compaction), like Confluent Schema Registry's `_schemas`. Created before
+ * the registry starts, so that the registry does not create it with the broker's defaults.
+ */
+async function ensureJournal(config: Config, topic: string): Promise<void> {
+  const admin = kafkajsClient({
+    brokers: config.kafka.brokers,
+    clientId: 'tagstream-stack',
+    connectTimeoutMs: 5_000,
+    log: quiet,
+  }).admin();
+  try {
+    await admin.connect();
+    await ensureTopics(admin, [topic], config, {
+      partitions: 1,
+      config: { 'cleanup.policy': 'delete', 'retention.ms': '-1', 'retention.bytes': '-1' },
+    });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * Apicurio Registry with its Confluent-compatible API, from its Maven Central tarball. From 3.x on it keeps its
+ * schemas in a Kafka topic of the stack's broker (`kafkasql` storage, stack.registryJournalTopic), so schemas and
+ * their ids survive a registry restart, `stack down/up` and a reboot; it needs Java 21+ (javaAtLeast finds one).
+ * 2.x runs on Java 17 with in-memory storage (schemas are registered again after a restart, with new ids).
+ */
 export function registryService(
   config: Config,
   paths: StackPaths,
@@ -245,6 +274,7 @@ export function registryService(
   const external = env['SCHEMA_REGISTRY_URL'] !== undefined && env['SCHEMA_REGISTRY_URL'] !== '';
   const version = config.stack.apicurioVersion;
   const home = join(paths.cacheDir, `apicurio-${version}`);
+  const durable = Number(version.split('.')[0]) >= 3;
   const ready = (): Promise<boolean> => httpOk(`${url}/subjects`);
 
   const state = async (): Promise<ServiceState> => {
@@ -257,9 +287,13 @@ export function registryService(
   };
 
   const fetchApp = (log: (l: string) => void): string => {
-    const jarName = `apicurio-registry-app-${version}-runner.jar`;
-    const jar = join(home, jarName);
-    if (existsSync(jar)) return jar;
+    // 2.x ships a runner jar, 3.x a Quarkus fast-jar layout started by quarkus-run.jar.
+    const launcher = (): string | undefined =>
+      existsSync(home)
+        ? readdirSync(home).find((f) => f.endsWith('-runner.jar') || f === 'quarkus-run.jar')
+        : undefined;
+    const existing = launcher();
+    if (existing) return join(home, existing);
     const tarball = join(paths.cacheDir, `apicurio-registry-app-${version}-all.tar.gz`);
     mkdirSync(paths.cacheDir, { recursive: true });
     if (!existsSync(tarball)) {
@@ -277,7 +311,7 @@ export function registryService(
     }
     mkdirSync(home, { recursive: true });
     const tar = spawnSync('tar', ['-xzf', tarball, '-C', home], { encoding: 'utf8' });
-    const found = readdirSync(home).find((f) => f.endsWith('-runner.jar'));
+    const found = launcher();
     if (tar.status !== 0 || !found)
       throw new TagstreamError('STACK_START_FAILED', `could not unpack ${tarball}: ${tar.stderr}`);
     return join(home, found);
@@ -303,14 +337,40 @@ export function registryService(
       let started = false;
       if (s.kind === 'down') {
         const jar = fetchApp(log);
-        const java = javaBinary(config.stack.registryJavaHome);
+        const java = durable
+          ? javaAtLeast(21, config.stack.registryJavaHome, `Apicurio Registry ${version}`)
+          : javaBinary(config.stack.registryJavaHome);
+        const storage = durable
+          ? [
+              // Quarkus' management interface (health, metrics) binds 0.0.0.0:9000 by default: on the registry's
+              // own address instead, at its port + 1000, so that nothing listens beyond the configured address and
+              // a second registry (tests) does not collide.
+              `-Dquarkus.management.host=${new URL(url).hostname}`,
+              `-Dquarkus.management.port=${Number(new URL(url).port || '80') + 1000}`,
+              '-Dapicurio.storage.kind=kafkasql',
+              `-Dapicurio.kafkasql.bootstrap.servers=${config.kafka.brokers.join(',')}`,
+              `-Dapicurio.kafkasql.topic=${config.stack.registryJournalTopic}`,
+            ]
+          : [];
+        if (durable) {
+          // Its storage is the broker, which `up` may be starting at this moment.
+          if (!(await waitFor(() => kafkaReady(config.kafka.brokers), config.stack.readyTimeoutMs, 500)))
+            throw new TagstreamError(
+              'KAFKA_UNAVAILABLE',
+              `the schema registry keeps its schemas in Kafka, which did not answer at ${config.kafka.brokers.join(', ')} within ${config.stack.readyTimeoutMs} ms: see npm run stack -- logs kafka`,
+            );
+          await ensureJournal(config, config.stack.registryJournalTopic);
+        }
         const u = new URL(url);
         const pid = launchDetached(
           java,
           [
+            // The process marker (isOurProcess): 3.x's command line names no jar of its own.
+            `-Dtagstream.service=${REGISTRY_MARKER}`,
             `-Xmx${config.stack.registryHeapMb}m`,
             `-Dquarkus.http.host=${u.hostname}`,
             `-Dquarkus.http.port=${u.port || '80'}`,
+            ...storage,
             '-jar',
             jar,
           ],
