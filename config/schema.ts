@@ -262,6 +262,11 @@ export const configSchema = z.object({
        * (src/features/vocabulary.ts trainingFeatureColumns); `all`, every value. The online store gets every value.
        */
       offlineFeatures: z.enum(['models', 'all']).default('models'),
+      /**
+       * How often the pipeline checks that Redis still holds the online store (its marker key); when Redis came back
+       * empty, the newest value of every series in the offline log is written back. 0: never.
+       */
+      onlineCheckMs: z.number().int().min(0).default(30_000),
     })
     .prefault({}),
   serving: z

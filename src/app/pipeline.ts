@@ -25,7 +25,7 @@ import { systemClock, type Clock } from '../runtime/clock.ts';
 import { KafkaRunner } from '../runtime/kafka-runner.ts';
 import { RecordProcessor } from '../runtime/processor.ts';
 import type { Topology } from '../runtime/topology.ts';
-import { createFeatureStore, featureStoreOptions } from '../store/feature-store.ts';
+import { createFeatureStore, featureStoreOptions, type FeatureStoreHandle } from '../store/feature-store.ts';
 import { featureStoreTopology } from './feature-sink.ts';
 import { historyTopology } from './history-sink.ts';
 
@@ -99,6 +99,45 @@ export async function runTopology(
   return runner;
 }
 
+/**
+ * Keeps the online store whole: at start and every featureStore.onlineCheckMs, refills Redis from the offline log
+ * when it came back empty (FeatureStoreHandle.ensureOnline). A failed check (Redis or MariaDB away) is logged and
+ * tried again at the next tick; the sink's own retries report the outage.
+ */
+export function onlineRefill(
+  config: Config,
+  store: FeatureStoreHandle,
+  log: Logger,
+): { readonly check: () => Promise<void>; stop(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  const check = (): Promise<void> =>
+    (running ??= (async () => {
+      try {
+        const r = await store.ensureOnline();
+        if (r.values > 0)
+          log.warn(
+            { values: r.values, entities: r.entities, seconds: Number(r.seconds.toFixed(1)) },
+            `the online store in Redis was empty (restarted without its data?): refilled ${r.values} values of ${r.entities} entities from the offline log in ${r.seconds.toFixed(1)} s`,
+          );
+      } catch (e) {
+        log.warn({ err: e }, 'could not check the online store in Redis; trying again at the next check');
+      } finally {
+        running = undefined;
+      }
+    })());
+  const every = config.featureStore.onlineCheckMs;
+  const timer = every > 0 ? setInterval(() => void check(), every) : undefined;
+  timer?.unref();
+  if (every > 0) void check();
+  return {
+    check,
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
 /** Sink counters, for progress lines and tests. */
 export interface SinkCounts {
   features: number;
@@ -170,7 +209,9 @@ export async function startPipeline(
         featureStoreOptions(config, { metrics: prometheusFeatureStoreMetrics(metrics) }),
       );
       const sql = createSql(config.mysql.url);
+      const refill = onlineRefill(config, store, log);
       closeStore = async () => {
+        await refill.stop();
         await store.close();
         await sql.end();
       };

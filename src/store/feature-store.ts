@@ -56,8 +56,23 @@ async function timed<T>(fn: () => Promise<T>, report: ((seconds: number) => void
 }
 
 /** The store, plus the Redis connection's counters (round trips, socket writes) for tests and benchmarks. */
+export interface RefillResult {
+  /** Values written back to the online store (0 when it was not empty). */
+  readonly values: number;
+  readonly entities: number;
+  readonly seconds: number;
+}
+
 export interface FeatureStoreHandle extends FeatureStore {
   redisStats(): RedisStats;
+  /**
+   * Refills the online store from the offline log when Redis came back empty (its marker key is gone): the newest
+   * value of every series the log keeps, a page of entities at a time, written with the online store's own rule
+   * (newest event time wins), so that values the sink writes meanwhile are never set back. Features the offline log
+   * does not keep (featureStore.offlineFeatures, onlineOnlyWindows) come back with the next events. Then marks the
+   * store filled. Does nothing while the marker is there.
+   */
+  ensureOnline(opts?: { pageEntities?: number }): Promise<RefillResult>;
 }
 
 export function featureStoreOptions(
@@ -197,6 +212,38 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
     },
 
     redisStats: () => redis.stats(),
+
+    async ensureOnline(opts = {}) {
+      const started = performance.now();
+      if (await online.isFilled()) return { values: 0, entities: 0, seconds: 0 };
+      let after = '';
+      let values = 0;
+      let entities = 0;
+      for (;;) {
+        const rows = await offline.latest(after, opts.pageEntities ?? 500);
+        if (rows.length === 0) break;
+        await online.write(
+          rows.map((r) => ({
+            entity_id: r.entityId,
+            entity_type: r.entityType,
+            feature_name: r.featureName,
+            feature_value: r.value,
+            feature_type: '',
+            timestamp: r.timestamp,
+            window: r.window === '' ? null : r.window,
+            window_start: null,
+            window_end: null,
+            confidence: 1,
+            source: 'offline-refill',
+          })),
+        );
+        values += rows.length;
+        entities += new Set(rows.map((r) => r.entityId)).size;
+        after = rows[rows.length - 1]!.entityId;
+      }
+      await online.markFilled();
+      return { values, entities, seconds: (performance.now() - started) / 1000 };
+    },
 
     async close() {
       await Promise.allSettled([redis.close(), sql.end()]);

@@ -119,8 +119,24 @@ export interface OfflineStoreOptions {
   readonly isRealTime?: (f: FeatureVector) => boolean;
 }
 
+/** The newest row of one series (entity, feature, window) in the offline log. */
+export interface LatestRow {
+  readonly entityId: string;
+  readonly entityType: string;
+  readonly featureName: string;
+  /** '' for a per-event feature. */
+  readonly window: string;
+  readonly timestamp: number;
+  readonly value: number;
+}
+
 export interface OfflineStore {
   write(features: readonly FeatureVector[]): Promise<void>;
+  /**
+   * The newest row of every series, a page of entities at a time in entity order: the rows of the first `limit`
+   * entities after `afterEntity` ('' from the start). An empty page is the end.
+   */
+  latest(afterEntity: string, limit: number): Promise<LatestRow[]>;
   /** cells[i][j]: the latest value of refs[j] for labels[i].entityId stamped at or before labels[i].timestamp. */
   asOf(labels: readonly AsOfLabel[], refs: readonly FeatureRef[]): Promise<(TimedValue | null)[][]>;
 }
@@ -137,6 +153,35 @@ export function createOfflineStore(sql: Sql, options: OfflineStoreOptions): Offl
   const isRealTime = options.isRealTime ?? (() => true);
   const entityChunk = options.asOfEntityChunk ?? 200;
   return {
+    async latest(afterEntity, limit) {
+      // The page's entities first (the unique key's prefix), then each series' newest row (window function).
+      const rows = await sql.query<{
+        target_entity: string;
+        entity_type: string;
+        feature_name: string;
+        window_name: string;
+        feature_timestamp: Date;
+        feature_value: number;
+      }>(
+        `SELECT target_entity, entity_type, feature_name, window_name, feature_timestamp, feature_value FROM (
+           SELECT f.*, ROW_NUMBER() OVER (
+             PARTITION BY f.target_entity, f.feature_name, f.window_name ORDER BY f.feature_timestamp DESC) AS rn
+           FROM ml_feature_store f
+           JOIN (SELECT DISTINCT target_entity FROM ml_feature_store WHERE target_entity > ?
+                 ORDER BY target_entity LIMIT ?) page ON page.target_entity = f.target_entity
+         ) newest WHERE rn = 1 ORDER BY target_entity, feature_name, window_name`,
+        [afterEntity, limit],
+      );
+      return rows.map((r) => ({
+        entityId: r.target_entity,
+        entityType: r.entity_type,
+        featureName: r.feature_name,
+        window: r.window_name,
+        timestamp: r.feature_timestamp.getTime(),
+        value: Number(r.feature_value),
+      }));
+    },
+
     async write(features) {
       const sorted = sortForUpsert(features);
       for (let i = 0; i < sorted.length; i += options.writeBatch) {

@@ -144,12 +144,28 @@ export interface OnlineStoreOptions {
 export interface OnlineStore {
   /** One round trip for the whole batch; returns how many values took over (newer or equal event time). */
   write(features: readonly FeatureVector[]): Promise<number>;
+  /**
+   * Whether this store's marker key is there: written once the store is known complete (markFilled), gone when
+   * Redis came back empty (a restart without persistence, a flush): then the online values must be refilled.
+   */
+  isFilled(): Promise<boolean>;
+  markFilled(): Promise<void>;
   /** Latest values for every entity and ref in one round trip; null where missing or expired. */
   read(entityIds: readonly string[], refs: readonly FeatureRef[]): Promise<(OnlineValue | null)[][]>;
 }
 
+/** The marker key of a store: no TTL, so it goes only with Redis's data. */
+export const filledKey = (prefix: string): string => `${prefix}online:filled`;
+
 export function createOnlineStore(redis: RedisClient, options: OnlineStoreOptions): OnlineStore {
   return {
+    async isFilled() {
+      const [n] = await redis.pipeline([command('exists', filledKey(options.prefix))]);
+      return Number(n) === 1;
+    },
+    async markFilled() {
+      await redis.pipeline([command('set', filledKey(options.prefix), new Date().toISOString())]);
+    },
     async write(features) {
       if (features.length === 0) return 0;
       const calls = planWrites(options.prefix, features, options.ttlSeconds, options.writeBatch);

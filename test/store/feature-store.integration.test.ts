@@ -494,3 +494,52 @@ describe('failures', () => {
     expect(await store.getFeatures(`${ns}-a`, [{ name: 'x' }])).toEqual({ x: 2 });
   });
 });
+
+describe('online refill (Redis came back empty)', () => {
+  it('writes back the newest value of every series the offline log keeps, in pages, and marks the store', async (ctx) => {
+    const { store, prefix, ns } = testStore(ctx, { onlineOnlyWindows: ['1m'] });
+    const refs: FeatureRef[] = [{ name: 'usage' }, { name: 'grade' }, { name: 'rate', window: '1h' }];
+    // 7 entities (more than a page of 3), each series written out of order, and an online-only window.
+    const entities = Array.from({ length: 7 }, (_, i) => `${ns}-${i}`);
+    const values: FeatureVector[] = [];
+    entities.forEach((e, i) => {
+      for (const t of [3, 1, 2]) {
+        values.push(fv(e, 'usage', T0 + t * 1000, i * 10 + t));
+        values.push(fv(e, 'grade', T0 + t * 2000, i + t / 10));
+        values.push(fv(e, 'rate', T0 + t * 3_600_000, i * 100 + t, '1h'));
+      }
+      values.push(fv(e, 'burst', T0 + 5000, 1, '1m'));
+    });
+    await store.write(values);
+    // A fresh prefix has no marker: the first check fills (from the whole log of this file's database) and marks it.
+    await store.ensureOnline();
+    const before = await store.getFeatureMatrix(entities, refs);
+
+    await dropPrefix(prefix); // Redis restarted without its data
+    expect((await store.getFeatureMatrix(entities, refs)).rows).not.toEqual(before.rows);
+    const r = await store.ensureOnline({ pageEntities: 3 });
+    // Other tests of this file share the database: at least this test's 7 entities and their 3 logged series.
+    expect(r.entities).toBeGreaterThanOrEqual(7);
+    expect(r.values).toBeGreaterThanOrEqual(3 * 7);
+    expect(await store.getFeatureMatrix(entities, refs)).toEqual(before);
+    // The marker is back: the next check does nothing.
+    expect((await store.ensureOnline()).values).toBe(0);
+    // The online-only window is not in the offline log: it comes back with the next events, not from the refill.
+    expect(await admin.hget(entityKey(prefix, entities[0]!), featureField('burst', '1m'))).toBeNull();
+  });
+
+  it('never sets back a value the sink wrote after Redis came back', async (ctx) => {
+    const { store, prefix, ns } = testStore(ctx);
+    const e = `${ns}-x`;
+    await store.write([fv(e, 'usage', T0 + 1000, 1)]);
+    await dropPrefix(prefix);
+    // A newer value arrives online only (as when the offline write is still in flight), then the refill runs.
+    await admin.hset(
+      entityKey(prefix, e),
+      featureField('usage', null),
+      encodeValue({ timestamp: T0 + 9000, value: 9 }),
+    );
+    await store.ensureOnline();
+    expect(await store.getFeatures(e, [{ name: 'usage' }])).toEqual({ usage: 9 });
+  });
+});
