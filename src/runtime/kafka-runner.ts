@@ -239,6 +239,11 @@ export class KafkaRunner {
     return this.processed;
   }
 
+  /** The consumer group and the topics it reads (tools and tests that inject into every consumed topic). */
+  get consumes(): { readonly groupId: string; readonly topics: readonly string[] } {
+    return { groupId: this.options.groupId, topics: this.processor.sourceTopics };
+  }
+
   async start(): Promise<void> {
     const { log, brokers } = this.options;
     try {
