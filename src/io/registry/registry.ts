@@ -162,9 +162,21 @@ export function mapRegistryError(e: unknown, url: string, what: string): Tagstre
 
 export function confluentRegistry(url: string): SchemaRegistryClient {
   const client = new ConfluentClient({ host: url, retry: { retries: 2 } });
+  const base = url.replace(/\/$/, '');
   return {
     async register(subject, schema) {
       try {
+        // The subject's BACKWARD rule first, every time (idempotent): the client sets it only after a first
+        // registration, so a process stopped in between (SIGKILL) left a subject without it, and a registry that
+        // answers the global level for such a subject (Apicurio 3: NONE) then failed every later registration with
+        // "Compatibility does not match the configuration".
+        const res = await fetch(`${base}/config/${encodeURIComponent(subject)}`, {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json' },
+          body: JSON.stringify({ compatibility: 'BACKWARD' }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
         const { id } = await client.register(
           { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
           { subject, compatibility: COMPATIBILITY.BACKWARD },
