@@ -360,6 +360,9 @@ describe('training job', () => {
 
   it('keeps production when the gate fails, and records why', async () => {
     const before = await registry.production('demand');
+    // Versions are named to the second and tied to the bytes: the same data retrained within the second of the
+    // previous test's registration is that same version (registration is idempotent), not a new candidate.
+    await new Promise((r) => setTimeout(r, 1_000 - (Date.now() % 1_000) + 10));
     const second = await runTrainingJob(jobOptions({ services: ['demand'], minImprovement: 0.99 }), deps());
     const r = second.reports.find((x) => x.service === 'demand')!;
     expect(r.gate.pass).toBe(false);
