@@ -24,13 +24,6 @@ export interface SchemaRegistryClient {
 
 export const valueSubject = (topic: string): string => `${topic}-value`;
 
-/** `namespace.name` of a record schema, or its name; undefined for other schemas. */
-function fullName(schema: AvroSchemaJson): string | undefined {
-  const s = schema as { name?: unknown; namespace?: unknown };
-  if (typeof s.name !== 'string') return undefined;
-  return s.name.includes('.') || typeof s.namespace !== 'string' ? s.name : `${s.namespace}.${s.name}`;
-}
-
 /** Encodes and decodes Avro values in the wire format, caching compiled avsc types per schema id. */
 export class AvroSerde {
   private readonly types = new Map<number, avro.Type>();
@@ -87,7 +80,7 @@ export class AvroSerde {
   async decode(bytes: Buffer | null, topic?: string): Promise<unknown> {
     const { schemaId, body } = decodeWire(bytes);
     const type = await this.typeFor(schemaId);
-    if (topic !== undefined) await this.checkSubject(topic, schemaId);
+    if (topic !== undefined) await this.checkSubject(topic, schemaId, type);
     try {
       return type.fromBuffer(body);
     } catch (e) {
@@ -98,16 +91,14 @@ export class AvroSerde {
     }
   }
 
-  private checkSubject(topic: string, id: number): Promise<void> {
+  /** `type` is the id's writer type (its `name` is the record's full name: the record-name strategies' subject). */
+  private checkSubject(topic: string, id: number, type: avro.Type): Promise<void> {
     const key = `${topic}\u0000${id}`;
     let p = this.belongs.get(key);
     if (!p) {
       p = (async () => {
-        const [subjects, schema] = await Promise.all([
-          this.registry.subjectsOf(id),
-          this.registry.schemaById(id),
-        ]);
-        const name = fullName(schema);
+        const subjects = await this.registry.subjectsOf(id);
+        const name = type.name;
         const allowed = [valueSubject(topic), ...(name ? [name, `${topic}-${name}`] : [])];
         if (!subjects.some((s) => allowed.includes(s)))
           throw recordError(
@@ -163,6 +154,21 @@ export function mapRegistryError(e: unknown, url: string, what: string): Tagstre
 export function confluentRegistry(url: string): SchemaRegistryClient {
   const client = new ConfluentClient({ host: url, retry: { retries: 2 } });
   const base = url.replace(/\/$/, '');
+  /** One call of the Confluent API; a non-2xx answer throws with its status (mapRegistryError reads it). */
+  const call = async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
+    const res = await fetch(`${base}${path}`, {
+      ...(init.method === undefined ? {} : { method: init.method }),
+      ...(init.body === undefined
+        ? {}
+        : {
+            headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json' },
+            body: JSON.stringify(init.body),
+          }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
+    return (await res.json()) as T;
+  };
   return {
     async register(subject, schema) {
       try {
@@ -170,13 +176,10 @@ export function confluentRegistry(url: string): SchemaRegistryClient {
         // registration, so a process stopped in between (SIGKILL) left a subject without it, and a registry that
         // answers the global level for such a subject (Apicurio 3: NONE) then failed every later registration with
         // "Compatibility does not match the configuration".
-        const res = await fetch(`${base}/config/${encodeURIComponent(subject)}`, {
+        await call(`/config/${encodeURIComponent(subject)}`, {
           method: 'PUT',
-          headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json' },
-          body: JSON.stringify({ compatibility: 'BACKWARD' }),
-          signal: AbortSignal.timeout(10_000),
+          body: { compatibility: 'BACKWARD' },
         });
-        if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
         const { id } = await client.register(
           { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
           { subject, compatibility: COMPATIBILITY.BACKWARD },
@@ -188,11 +191,7 @@ export function confluentRegistry(url: string): SchemaRegistryClient {
     },
     async schemaById(id) {
       try {
-        const res = await fetch(`${url.replace(/\/$/, '')}/schemas/ids/${id}`, {
-          signal: AbortSignal.timeout(10_000),
-        });
-        if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
-        const body = (await res.json()) as { schema: string; schemaType?: string };
+        const body = await call<{ schema: string; schemaType?: string }>(`/schemas/ids/${id}`);
         if (body.schemaType && body.schemaType !== 'AVRO')
           throw recordError('DECODE_UNKNOWN_SCHEMA', `schema id ${id} is ${body.schemaType}, not Avro`);
         return JSON.parse(body.schema) as AvroSchemaJson;
@@ -203,11 +202,7 @@ export function confluentRegistry(url: string): SchemaRegistryClient {
     },
     async subjectsOf(id) {
       try {
-        const res = await fetch(`${url.replace(/\/$/, '')}/schemas/ids/${id}/versions`, {
-          signal: AbortSignal.timeout(10_000),
-        });
-        if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
-        return ((await res.json()) as { subject: string }[]).map((v) => v.subject);
+        return (await call<{ subject: string }[]>(`/schemas/ids/${id}/versions`)).map((v) => v.subject);
       } catch (e) {
         throw mapRegistryError(e, url, `schema id ${id}`);
       }
