@@ -48,13 +48,16 @@ export function javaBinary(javaHome: string): string {
   return 'java';
 }
 
+/** The feature release in a version string's first two numbers: `17.0.15` is 17; Java 8 and older say `1.8.0`. */
+function featureRelease(first: string, second: string | undefined): number {
+  return first === '1' ? Number(second ?? 0) : Number(first);
+}
+
 /** The feature release of a Java binary (`java -version` prints e.g. `openjdk version "17.0.15"`), or 0. */
 export function javaMajor(bin: string): number {
   const r = spawnSync(bin, ['-version'], { encoding: 'utf8' });
   const m = /version "(\d+)(?:\.(\d+))?/.exec(`${r.stderr ?? ''}${r.stdout ?? ''}`);
-  if (!m) return 0;
-  // Java 8 and older print 1.8.0.
-  return m[1] === '1' ? Number(m[2] ?? 0) : Number(m[1]);
+  return m ? featureRelease(m[1]!, m[2]) : 0;
 }
 
 /** JDKs under `root` (a distribution's /usr/lib/jvm) by feature release, newest first, from their `release` files. */
@@ -65,7 +68,7 @@ export function installedJdks(root: string = '/usr/lib/jvm'): { home: string; ma
     const release = join(root, name, 'release');
     if (!existsSync(release) || !existsSync(join(root, name, 'bin', 'java'))) continue;
     const m = /^JAVA_VERSION="(\d+)(?:\.(\d+))?/m.exec(readFileSync(release, 'utf8'));
-    if (m) out.push({ home: join(root, name), major: m[1] === '1' ? Number(m[2] ?? 0) : Number(m[1]) });
+    if (m) out.push({ home: join(root, name), major: featureRelease(m[1]!, m[2]) });
   }
   return out.sort((a, b) => b.major - a.major || a.home.localeCompare(b.home));
 }
@@ -86,12 +89,13 @@ export function javaAtLeast(major: number, javaHome: string, what: string, jvmRo
     return bin;
   }
   const onPath = spawnSync('sh', ['-c', 'command -v java'], { encoding: 'utf8' }).status === 0;
-  if (onPath && javaMajor('java') >= major) return 'java';
+  const pathMajor = onPath ? javaMajor('java') : 0;
+  if (onPath && pathMajor >= major) return 'java';
   const jdk = installedJdks(jvmRoot).find((j) => j.major >= major);
   if (jdk) return join(jdk.home, 'bin', 'java');
   throw new TagstreamError(
     'STACK_TOOL_MISSING',
-    `${what} needs Java ${major}+ and none was found (java on PATH${onPath ? ` is Java ${javaMajor('java')}` : ' is missing'}, nothing new enough under /usr/lib/jvm): install one (apt-get install openjdk-21-jre-headless) or set stack.registryJavaHome`,
+    `${what} needs Java ${major}+ and none was found (java on PATH${onPath ? ` is Java ${pathMajor}` : ' is missing'}, nothing new enough under /usr/lib/jvm): install one (apt-get install openjdk-21-jre-headless) or set stack.registryJavaHome`,
   );
 }
 

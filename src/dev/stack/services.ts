@@ -48,9 +48,14 @@ const POM = fileURLToPath(new URL('./kafka.pom.xml', import.meta.url));
 const KAFKA_MARKER = 'kafka.Kafka';
 const REGISTRY_MARKER = 'apicurio-registry-app';
 
+/** An admin client of the stack's own, quiet: readiness probes expect refusals. */
+const stackAdmin = (brokers: string[], connectTimeoutMs: number, retries?: number) =>
+  kafkajsClient({ brokers, clientId: 'tagstream-stack', connectTimeoutMs, log: quiet }).admin(
+    retries === undefined ? {} : { retries },
+  );
+
 async function kafkaReady(brokers: string[]): Promise<boolean> {
-  const kafka = kafkajsClient({ brokers, clientId: 'tagstream-stack', connectTimeoutMs: 2_000, log: quiet });
-  const admin = kafka.admin({ retries: 0 });
+  const admin = stackAdmin(brokers, 2_000, 0);
   try {
     await admin.connect();
     return (await admin.brokerCount()) > 0;
@@ -239,12 +244,7 @@ export function kafkaService(
  * the registry starts, so that the registry does not create it with the broker's defaults.
  */
 async function ensureJournal(config: Config, topic: string): Promise<void> {
-  const admin = kafkajsClient({
-    brokers: config.kafka.brokers,
-    clientId: 'tagstream-stack',
-    connectTimeoutMs: 5_000,
-    log: quiet,
-  }).admin();
+  const admin = stackAdmin(config.kafka.brokers, 5_000);
   try {
     await admin.connect();
     await ensureTopics(admin, [topic], config, {
@@ -276,12 +276,14 @@ export function registryService(
   const home = join(paths.cacheDir, `apicurio-${version}`);
   const durable = Number(version.split('.')[0]) >= 3;
   const ready = (): Promise<boolean> => httpOk(`${url}/subjects`);
+  const address = new URL(url);
+  const { hostname } = address;
+  const port = Number(address.port || 80);
 
   const state = async (): Promise<ServiceState> => {
     const pid = readPid(pidFile);
     if (isOurProcess(pid, REGISTRY_MARKER)) return { kind: 'ours', pid, reachable: await ready() };
-    const u = new URL(url);
-    if (external || (await tcpReachable(u.hostname, Number(u.port || 80))))
+    if (external || (await tcpReachable(hostname, port)))
       return { kind: 'external', reachable: await ready(), address: url };
     return { kind: 'down' };
   };
@@ -345,8 +347,8 @@ export function registryService(
               // Quarkus' management interface (health, metrics) binds 0.0.0.0:9000 by default: on the registry's
               // own address instead, at its port + 1000, so that nothing listens beyond the configured address and
               // a second registry (tests) does not collide.
-              `-Dquarkus.management.host=${new URL(url).hostname}`,
-              `-Dquarkus.management.port=${Number(new URL(url).port || '80') + 1000}`,
+              `-Dquarkus.management.host=${hostname}`,
+              `-Dquarkus.management.port=${port + 1000}`,
               '-Dapicurio.storage.kind=kafkasql',
               `-Dapicurio.kafkasql.bootstrap.servers=${config.kafka.brokers.join(',')}`,
               `-Dapicurio.kafkasql.topic=${config.stack.registryJournalTopic}`,
@@ -361,15 +363,14 @@ export function registryService(
             );
           await ensureJournal(config, config.stack.registryJournalTopic);
         }
-        const u = new URL(url);
         const pid = launchDetached(
           java,
           [
             // The process marker (isOurProcess): 3.x's command line names no jar of its own.
             `-Dtagstream.service=${REGISTRY_MARKER}`,
             `-Xmx${config.stack.registryHeapMb}m`,
-            `-Dquarkus.http.host=${u.hostname}`,
-            `-Dquarkus.http.port=${u.port || '80'}`,
+            `-Dquarkus.http.host=${hostname}`,
+            `-Dquarkus.http.port=${port}`,
             ...storage,
             '-jar',
             jar,
