@@ -108,7 +108,7 @@ export function onlineRefill(
   config: Config,
   store: FeatureStoreHandle,
   log: Logger,
-): { readonly check: () => Promise<void>; stop(): Promise<void> } {
+): { stop(): Promise<void> } {
   let running: Promise<void> | undefined;
   const check = (): Promise<void> =>
     (running ??= (async () => {
@@ -130,7 +130,6 @@ export function onlineRefill(
   timer?.unref();
   if (every > 0) void check();
   return {
-    check,
     async stop() {
       clearInterval(timer);
       await running;

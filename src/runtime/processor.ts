@@ -79,6 +79,7 @@ function lateWindow(value: unknown): string {
 
 export class RecordProcessor {
   private readonly byChangelog = new Map<string, { bound: BoundBranch; store: string }>();
+  private readonly limits: InputLimits;
 
   private constructor(
     readonly topology: Topology,
@@ -88,6 +89,7 @@ export class RecordProcessor {
   ) {
     for (const b of bound.values())
       for (const [store, topic] of b.changelogs) this.byChangelog.set(topic, { bound: b, store });
+    this.limits = options.limits ?? INPUT_LIMITS;
   }
 
   /** Registers every sink, side and dead-letter schema (BACKWARD compatibility) and binds the encoders. */
@@ -235,7 +237,7 @@ export class RecordProcessor {
 
   /** A consumed record's value, decoded once its key and value are within the input limits. */
   private async decode(raw: RawRecord): Promise<unknown> {
-    const { maxRecordBytes, maxKeyBytes } = this.options.limits ?? INPUT_LIMITS;
+    const { maxRecordBytes, maxKeyBytes } = this.limits;
     if (raw.key !== null && raw.key.length > maxKeyBytes)
       throw recordError(
         'KEY_TOO_LONG',
@@ -435,7 +437,7 @@ export class RecordProcessor {
     this.options.metrics.deadLettered(raw.topic, stage, error.code);
     // An oversized key or value is cut to its start: the dead letter must fit where the record did not, and its key
     // is hashed for a partition (a record over the limits is never replayed as it is).
-    const { maxRecordBytes, maxKeyBytes } = this.options.limits ?? INPUT_LIMITS;
+    const { maxRecordBytes, maxKeyBytes } = this.limits;
     const keyFits = raw.key === null || raw.key.length <= maxKeyBytes;
     const cut = (bytes: Buffer | null, limit: number): Buffer | null =>
       bytes === null || bytes.length <= limit ? bytes : bytes.subarray(0, KEPT_BYTES);
