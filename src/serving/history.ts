@@ -171,8 +171,7 @@ export function labelHistorySource(
  * `historyDays` of scans again for every day asked (a year's replay read tens of millions of rows). Rows the
  * history sink writes late land in the re-read tail; a scan written more than `reloadMs` after its event time is
  * seen by the next full load (a range outside the held one); a range older than the held window is read on its own.
- * Returns the scans in no particular order (countedScans
- * sorts them).
+ * Returns the scans in no particular order (countedScans sorts them).
  */
 function scanWindow(
   sql: Sql,
@@ -199,8 +198,8 @@ function scanWindow(
     }
     const newTo = Math.max(to, prev.to);
     const newFrom = Math.max(Math.min(from, prev.from), newTo - opts.holdMs);
-    const kept = within(prev.scans, newFrom, keepTo);
-    const scans = kept.concat(...parts.map((p) => within(p, newFrom, newTo)));
+    // What was read lies in [from, newTo), inside the new window: the check above keeps `from` within holdMs.
+    const scans = within(prev.scans, newFrom, keepTo).concat(...parts);
     held = { from: newFrom, to: newTo, scans };
     return from <= newFrom && to >= newTo ? scans : within(scans, from, to);
   };
