@@ -11,7 +11,7 @@ import { startApiService, type RunningApiService } from '../../src/app/api.ts';
 import { runTopology } from '../../src/app/pipeline.ts';
 import { predictionCacheTopology, predictionSinkTopics } from '../../src/app/prediction-sink.ts';
 import { createMetricsRegistry } from '../../src/metrics/prometheus.ts';
-import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
+import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ModelSpec } from '../../src/ml/model-spec.ts';
@@ -25,6 +25,7 @@ import { createKafka } from '../../src/io/kafka/client.ts';
 import { command, createRedisClient } from '../../src/io/redis/client.ts';
 import {
   createTestDatabase,
+  dropTestDatabase,
   readTopic,
   requireStack,
   testConfig,
@@ -152,7 +153,7 @@ afterAll(async () => {
     ])
     .catch(() => undefined);
   await redis.close();
-  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await dropTestDatabase(sql, MYSQL_URL);
   await sql?.end();
 });
 

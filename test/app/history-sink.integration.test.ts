@@ -12,19 +12,20 @@ import { UPSERT_ITEMS_SQL, upsertItemsParams, yearStartUtc } from '../../src/bat
 import { runTopology } from '../../src/app/pipeline.ts';
 import { createKafka } from '../../src/io/kafka/client.ts';
 import { createMetricsRegistry } from '../../src/metrics/prometheus.ts';
-import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
+import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { createLogger } from '../../src/log.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
 import type { RfidScan } from '../../src/schemas/types.ts';
 import {
+  createTestDatabase,
+  dropTestDatabase,
   endOffsets,
   requireStack,
   testConfig,
+  testDatabaseUrl,
   testKafka,
   waitForCommitted,
-  createTestDatabase,
-  testDatabaseUrl,
 } from '../helpers/stack.ts';
 
 const base = testConfig();
@@ -58,7 +59,7 @@ afterAll(async () => {
   await producer?.disconnect();
   await admin?.deleteTopics({ topics: [TOPIC] }).catch(() => undefined);
   await admin?.disconnect();
-  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await dropTestDatabase(sql, MYSQL_URL);
   await sql?.end();
 });
 

@@ -8,7 +8,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dlqTopic } from '../../config/topics.ts';
 import { startJob, type RunningJob } from '../../src/app/job.ts';
-import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
+import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { encodeWire } from '../../src/io/registry/wire.ts';
 import { createLogger } from '../../src/log.ts';
@@ -17,6 +17,7 @@ import type { DeadLetter, RfidScan } from '../../src/schemas/types.ts';
 import { sampleScan } from '../helpers/ingest.ts';
 import {
   createTestDatabase,
+  dropTestDatabase,
   readTopic,
   requireStack,
   testConfig,
@@ -78,7 +79,7 @@ afterAll(async () => {
   await job?.stop();
   await producer?.disconnect();
   await admin?.disconnect();
-  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await dropTestDatabase(sql, MYSQL_URL);
   await sql?.end();
 });
 

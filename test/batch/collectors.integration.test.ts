@@ -12,18 +12,19 @@ import { storeScans, type SourcedScan } from '../../src/app/history-sink.ts';
 import { runCollector, type CollectorName } from '../../src/batch/collectors.ts';
 import { parseIsoDay, type DayRange } from '../../src/batch/records.ts';
 import { createCollectorRuntime, type CollectorRuntime } from '../../src/batch/runtime.ts';
-import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
+import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import type { RfidScan, WeatherObservation } from '../../src/schemas/types.ts';
 import { createFeatureStore } from '../../src/store/feature-store.ts';
 import {
+  createTestDatabase,
+  dropTestDatabase,
   HINT,
   readTopic,
   requireStack,
   testConfig,
-  testKafka,
-  createTestDatabase,
   testDatabaseUrl,
+  testKafka,
 } from '../helpers/stack.ts';
 import { FIXTURES, captureLog } from './fakes.ts';
 
@@ -78,7 +79,7 @@ afterAll(async () => {
     if (keys.length) await redis.unlink(...keys);
     redis.disconnect();
   }
-  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await dropTestDatabase(sql, MYSQL_URL);
   await sql?.end();
 });
 

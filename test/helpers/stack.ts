@@ -5,7 +5,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { loadConfig, parseConfig, rawConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { migrate } from '../../src/io/mysql/migrate.ts';
-import { splitDatabase } from '../../src/io/mysql/pool.ts';
+import { splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
 import { tcpReachable, parseHostPort } from '../../src/io/net/tcp.ts';
 
 export const HINT = 'is the stack up? run `npm run stack -- up` (npm test does it for you)';
@@ -127,6 +127,11 @@ export function configEnv(config: Config): Record<string, string> {
 export function testDatabaseUrl(config: Config, id: string = randomUUID().slice(0, 8)): string {
   const { serverUrl } = splitDatabase(config.mysql.url);
   return `${serverUrl.replace(/\/$/, '')}/tagstream_test_${id}`;
+}
+
+/** Drops a test's database through one of its connections (none: the test never got that far). */
+export async function dropTestDatabase(sql: Sql | undefined, url: string): Promise<void> {
+  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(url).database}\``);
 }
 
 /** Creates the database with every migration, or fails with a hint when the server is not usable. */

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
-import { createSql, splitDatabase } from '../../src/io/mysql/pool.ts';
+import { createSql } from '../../src/io/mysql/pool.ts';
 import { createMetricsRegistry, prometheusFeatureStoreMetrics } from '../../src/metrics/prometheus.ts';
 import type { FeatureVector } from '../../src/schemas/types.ts';
 import {
@@ -13,7 +13,7 @@ import {
   featureStoreOptions,
   type FeatureStoreHandle,
 } from '../../src/store/feature-store.ts';
-import { createTestDatabase, testDatabaseUrl } from '../helpers/stack.ts';
+import { createTestDatabase, dropTestDatabase, testDatabaseUrl } from '../helpers/stack.ts';
 
 const base = loadConfig();
 const MYSQL_URL = testDatabaseUrl(base, randomUUID().slice(0, 8));
@@ -55,7 +55,7 @@ afterAll(async () => {
   if (keys.length > 0) await redis.unlink(...keys);
   redis.disconnect();
   const sql = createSql(MYSQL_URL);
-  await sql.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await dropTestDatabase(sql, MYSQL_URL);
   await sql.end();
 });
 

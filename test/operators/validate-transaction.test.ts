@@ -1,6 +1,5 @@
 // validate-transaction on the in-process driver: each rule dead-letters with its code; valid transactions
 // come out clean, stamped with their transaction time.
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { TestDriver } from '../../src/runtime/test-driver.ts';
 import type { PosTransaction } from '../../src/schemas/types.ts';

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServing, servingConfig, type RunningServing } from '../../src/app/serving.ts';
-import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
+import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { createKafka } from '../../src/io/kafka/client.ts';
 import { createLogger } from '../../src/log.ts';
@@ -21,6 +21,7 @@ import { loadSchema } from '../../src/schemas/catalog.ts';
 import type { Prediction, RfidScan } from '../../src/schemas/types.ts';
 import {
   createTestDatabase,
+  dropTestDatabase,
   readTopic,
   requireStack,
   testConfig,
@@ -81,7 +82,7 @@ afterAll(async () => {
   await publisher?.close();
   await producer?.disconnect();
   await admin?.disconnect();
-  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await dropTestDatabase(sql, MYSQL_URL);
   await sql?.end();
 });
 

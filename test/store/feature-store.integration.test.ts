@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
-import { createSql, splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
+import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
 import type { FeatureVector } from '../../src/schemas/types.ts';
 import { defaultValue } from '../../src/store/defaults.ts';
 import { createFeatureStore, trainedOn, type FeatureStoreHandle } from '../../src/store/feature-store.ts';
@@ -20,7 +20,7 @@ import {
 } from '../../src/store/online.ts';
 import type { FeatureRef } from '../../src/features/keys.ts';
 import { rejectionOf } from '../helpers/errors.ts';
-import { HINT, createTestDatabase, testDatabaseUrl } from '../helpers/stack.ts';
+import { createTestDatabase, dropTestDatabase, HINT, testDatabaseUrl } from '../helpers/stack.ts';
 
 const config = loadConfig();
 const MYSQL_URL = testDatabaseUrl(config, randomUUID().slice(0, 8));
@@ -42,7 +42,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await dropTestDatabase(sql, MYSQL_URL);
   await sql?.end();
   admin?.disconnect();
 });

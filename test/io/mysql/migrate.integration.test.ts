@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isTagstreamError } from '../../../src/errors.ts';
 import { listMigrations, migrate, migrationLockName } from '../../../src/io/mysql/migrate.ts';
 import { createSql, splitDatabase } from '../../../src/io/mysql/pool.ts';
-import { testConfig, testDatabaseUrl } from '../../helpers/stack.ts';
+import { dropTestDatabase, testConfig, testDatabaseUrl } from '../../helpers/stack.ts';
 
 const config = testConfig();
 const made: string[] = [];
@@ -16,8 +16,7 @@ const freshUrl = (): string => {
 
 afterAll(async () => {
   const server = createSql(splitDatabase(config.mysql.url).serverUrl, { connectionLimit: 1 });
-  for (const url of made)
-    await server.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(url).database}\``).catch(() => undefined);
+  for (const url of made) await dropTestDatabase(server, url).catch(() => undefined);
   await server.end();
 });
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSql, splitDatabase, type Sql } from '../../../src/io/mysql/pool.ts';
+import { createSql, type Sql } from '../../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../../src/io/registry/registry.ts';
 import { createKafka } from '../../../src/io/kafka/client.ts';
 import { createLogger } from '../../../src/log.ts';
@@ -24,11 +24,12 @@ import type { TagstreamError } from '../../../src/errors.ts';
 import type { ModelVersion } from '../../../src/schemas/types.ts';
 import { rejectionOf } from '../../helpers/errors.ts';
 import {
+  createTestDatabase,
+  dropTestDatabase,
   requireStack,
   testConfig,
-  testKafka,
-  createTestDatabase,
   testDatabaseUrl,
+  testKafka,
 } from '../../helpers/stack.ts';
 
 const ID = randomUUID().slice(0, 8);
@@ -112,7 +113,7 @@ afterAll(async () => {
   await admin?.deleteGroups(GROUPS).catch(() => undefined);
   await admin?.deleteTopics({ topics: [TOPIC] }).catch(() => undefined);
   await admin?.disconnect();
-  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await dropTestDatabase(sql, MYSQL_URL);
   await sql?.end();
 });
 

@@ -29,7 +29,7 @@ import {
   featureStoreOptions,
   type FeatureStoreHandle,
 } from '../../../src/store/feature-store.ts';
-import { HINT, requireStack, testConfig, testKafka } from '../../helpers/stack.ts';
+import { dropTestDatabase, HINT, requireStack, testConfig, testKafka } from '../../helpers/stack.ts';
 
 const ID = randomUUID().slice(0, 8);
 const base = testConfig();
@@ -270,7 +270,7 @@ afterAll(async () => {
   await admin?.deleteTopics({ topics: [config.topics.modelVersions] }).catch(() => undefined);
   await admin?.disconnect();
   await store?.close();
-  await sql?.execute(`DROP DATABASE IF EXISTS \`${splitDatabase(MYSQL_URL).database}\``);
+  await dropTestDatabase(sql, MYSQL_URL);
   await sql?.end();
 });
 
