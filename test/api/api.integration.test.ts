@@ -8,7 +8,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProbes, kafkaProbe, mysqlProbe, registryProbe } from '../../src/api/readiness.ts';
 import { startApiService, type RunningApiService } from '../../src/app/api.ts';
-import { runTopology } from '../../src/app/pipeline.ts';
+import { onlineRefill, runTopology } from '../../src/app/pipeline.ts';
 import { predictionCacheTopology, predictionSinkTopics } from '../../src/app/prediction-sink.ts';
 import { createMetricsRegistry } from '../../src/metrics/prometheus.ts';
 import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
@@ -392,6 +392,69 @@ describe('features and models', () => {
     });
     expect((await call('/v1/features/x')).status).toBe(400);
     expect((await call('/v1/features/x?features=a@b@c')).status).toBe(400);
+  });
+
+  it('after Redis comes back empty, the refill rebuilds the online store and the API serves the same features', async () => {
+    const entity = 'S2|CHAIR-WHITE';
+    const store = createFeatureStore(featureStoreOptions(config));
+    const f = (name: string, value: number, window: string | null, ageMs: number): FeatureVector => ({
+      entity_id: entity,
+      entity_type: 'class_store',
+      feature_name: name,
+      feature_value: value,
+      feature_type: 'numeric',
+      timestamp: Date.now() - ageMs,
+      window,
+      window_start: null,
+      window_end: null,
+      confidence: 1,
+      source: 'test',
+    });
+    // Features the models read, so the offline log keeps them (featureStore.offlineFeatures: models); two values of
+    // one series: the newest one must come back.
+    await store.write([
+      f('available_stock', 9, null, 60_000),
+      f('available_stock', 11, null, 1_000),
+      f('rentals', 4, '1d', 1_000),
+      f('rentals', 30, '7d', 1_000),
+    ]);
+    let refill: { stop(): Promise<void> } | undefined;
+    const path = `/v1/features/${encodeURIComponent(entity)}?features=available_stock,rentals@1d,rentals@7d`;
+    try {
+      const before = await call(path);
+      expect(before.body).toEqual({
+        entity_id: entity,
+        features: { available_stock: 11, 'rentals@1d': 4, 'rentals@7d': 30 },
+      });
+      // A Redis restarted without its data: every key of this test's prefix gone, the refill's marker with them.
+      const redis = createRedisClient(config.redis.url);
+      try {
+        await redis.pipeline([
+          command(
+            'eval',
+            "for _, k in ipairs(redis.call('keys', ARGV[1])) do redis.call('del', k) end",
+            0,
+            `${config.featureStore.redisPrefix}*`,
+          ),
+        ]);
+      } finally {
+        await redis.close();
+      }
+      const emptied = await call(path);
+      expect(emptied.body).not.toEqual(before.body);
+      refill = onlineRefill(
+        { ...config, featureStore: { ...config.featureStore, onlineCheckMs: 200 } },
+        store,
+        createLogger('api-test', 'error'), // its warning, that Redis came back empty, is the expected here
+      );
+      await until('the online store refilled', async () => {
+        const now = await call(path);
+        return JSON.stringify(now.body) === JSON.stringify(before.body) ? now : undefined;
+      });
+    } finally {
+      await refill?.stop();
+      await store.close();
+    }
   });
 
   it('models: list and one version from the registry, without ONNX bytes; unknown ones are 404', async () => {
