@@ -176,10 +176,19 @@ export function confluentRegistry(url: string): SchemaRegistryClient {
         // registration, so a process stopped in between (SIGKILL) left a subject without it, and a registry that
         // answers the global level for such a subject (Apicurio 3: NONE) then failed every later registration with
         // "Compatibility does not match the configuration".
-        await call(`/config/${encodeURIComponent(subject)}`, {
-          method: 'PUT',
-          body: { compatibility: 'BACKWARD' },
-        });
+        // Two processes registering a new subject at once both create the rule, and Apicurio answers one of them
+        // 409 "A rule named 'COMPATIBILITY' already exists": setting it again then updates the existing rule.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await call(`/config/${encodeURIComponent(subject)}`, {
+              method: 'PUT',
+              body: { compatibility: 'BACKWARD' },
+            });
+            break;
+          } catch (e) {
+            if ((e as HttpishError).status !== 409 || attempt >= 3) throw e;
+          }
+        }
         const { id } = await client.register(
           { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
           { subject, compatibility: COMPATIBILITY.BACKWARD },
