@@ -68,7 +68,6 @@ const t0 = performance.now();
 const running = await startPipeline(config, ingestTopology(config), {
   log,
   serveMetrics: false,
-  instanceId: `bench-${id}`,
 });
 let firstAt = 0;
 while (running.runner.recordsProcessed < n) {

@@ -86,6 +86,12 @@ export const configSchema = z.object({
       maxKeyBytes: z.number().int().positive().default(256),
       /** Upper bound for a graceful shutdown (stop fetching, drain, commit, disconnect). */
       shutdownTimeoutMs: z.number().int().positive().default(15_000),
+      /**
+       * Consumer session timeout: an instance that stops heartbeating (killed, frozen, cut off) loses its partitions
+       * to the others after this long. Lower hands over sooner but risks a busy instance being taken for dead; the
+       * broker accepts 6000–1800000 by default (group.min/max.session.timeout.ms).
+       */
+      sessionTimeoutMs: z.number().int().min(1_000).default(30_000),
       /** Wall-clock tick for stateful stages: how often idle windows are checked. */
       punctuateMs: z.number().int().positive().default(1_000),
       /** Upper bound for restoring a partition's state from its changelog topic. */

@@ -27,7 +27,6 @@ export interface JobParts {
 
 export interface JobOptions {
   readonly log: Logger;
-  readonly instanceId?: string;
   /** Serve /metrics (default: when the job runs streams or serving). */
   readonly serveMetrics?: boolean;
 }
@@ -46,7 +45,6 @@ export interface RunningJob {
 
 export async function startJob(config: Config, parts: JobParts, options: JobOptions): Promise<RunningJob> {
   const { log } = options;
-  const instance = options.instanceId === undefined ? {} : { instanceId: options.instanceId };
   const streams = parts.streams === true;
   const servingOn = parts.serving ?? config.serving.enabled;
   const metrics = createMetricsRegistry();
@@ -87,9 +85,8 @@ export async function startJob(config: Config, parts: JobParts, options: JobOpti
         featureStore: true,
         serveMetrics: false,
         metricsRegistry: metrics,
-        ...instance,
       });
-    if (servingOn) serving = await startServing(config, { log, metricsRegistry: metrics, ...instance });
+    if (servingOn) serving = await startServing(config, { log, metricsRegistry: metrics });
     if (parts.api)
       api = await startApiService(config, {
         log,

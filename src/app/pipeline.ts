@@ -35,7 +35,6 @@ export interface TopologyContext {
   readonly log: Logger;
   readonly metrics: Registry;
   readonly clock?: Clock;
-  readonly instanceId?: string;
 }
 
 /**
@@ -89,11 +88,11 @@ export async function runTopology(
       ? config.pipeline.sinkPartitionsConcurrently
       : config.pipeline.partitionsConcurrently,
     shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
+    sessionTimeoutMs: config.pipeline.sessionTimeoutMs,
     punctuateMs: config.pipeline.punctuateMs,
     restoreTimeoutMs: config.pipeline.restoreTimeoutMs,
     log: log.child({ component: topology.name }),
     metrics: pipelineMetrics,
-    ...(ctx.instanceId === undefined ? {} : { instanceId: ctx.instanceId }),
   });
   await runner.start();
   return runner;
@@ -160,7 +159,6 @@ export interface StartOptions {
   /** Serve /metrics (default true); tests pass false or port 0. */
   readonly serveMetrics?: boolean;
   readonly metricsRegistry?: Registry;
-  readonly instanceId?: string;
   /**
    * Also run the sinks into MariaDB and Redis, each in a consumer group of its own: features.* into the feature
    * store, and clean scans into id_transactions / id_item_master (the history the batch collectors and training read).
@@ -181,7 +179,6 @@ export async function startPipeline(
     log,
     metrics,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
-    ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
   };
   let server: Server | undefined;
   let metricsPort: number | undefined;

@@ -28,7 +28,6 @@ export interface ServingOptions {
   readonly log: Logger;
   readonly metricsRegistry?: Registry;
   readonly servingMetrics?: ServingMetrics;
-  readonly instanceId?: string;
   /** Wall clock; injected by tests. */
   readonly now?: () => number;
 }
@@ -57,7 +56,6 @@ export async function startServing(config: Config, options: ServingOptions): Pro
     serde,
     registry: createModelRegistry(sql),
     log: log.child({ component: 'model-watcher' }),
-    ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
     onSwap: (service, version, previous) => {
       const m = watcher.current(service);
       metrics.modelVersion(service, version, m?.algorithm ?? 'unknown');
@@ -108,7 +106,6 @@ export async function startServing(config: Config, options: ServingOptions): Pro
         // The job (src/app/job.ts) serves /metrics for the shared registry.
         serveMetrics: false,
         ...(options.metricsRegistry === undefined ? {} : { metricsRegistry: options.metricsRegistry }),
-        ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
       },
     );
     return {

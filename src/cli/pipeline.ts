@@ -18,11 +18,7 @@ const program = new Command('pipeline')
   )
   .option('--print-config', 'print the effective configuration (secrets redacted) and exit')
   .option('--api', 'also serve the REST API (api.host:api.port) and fill its prediction cache')
-  .option(
-    '--instance-id <id>',
-    'stable id of this instance (names its transactional producer); default: host name',
-  )
-  .action((opts: { printConfig?: boolean; instanceId?: string; api?: boolean }) =>
+  .action((opts: { printConfig?: boolean; api?: boolean }) =>
     runCli(async () => {
       const config = loadConfig();
       if (opts.printConfig) {
@@ -34,7 +30,7 @@ const program = new Command('pipeline')
       const starting = startJob(
         config,
         { streams: true, api: opts.api ? {} : false, retrain: true },
-        { log, ...(opts.instanceId === undefined ? {} : { instanceId: opts.instanceId }) },
+        { log },
       );
       const stop = async (signal: string): Promise<void> => {
         log.info({ signal }, 'stopping: no new fetches, draining, committing');

@@ -1,7 +1,14 @@
 // Runs a topology on Kafka: a consumer group reads the sources (ordered per partition), the processor maps each
 // record, outputs go out through an idempotent producer, and offsets are committed only once the outputs are
 // acknowledged: in one Kafka transaction with them (exactly_once) or right after (at_least_once).
-import { hostname } from 'node:os';
+//
+// Fencing (exactly_once) follows Kafka Streams' first exactly-once design (EOS-v1): one transactional producer per
+// source partition, its transactional id derived from the group, topic and partition only, so whichever instance
+// owns a partition uses the same id. Taking a partition over starts that producer, which fences the previous owner
+// (a zombie's later commit fails) and lets the coordinator finish or abort its open transaction; only then is the
+// group's committed offset read again and the state restored. Records below that offset (committed by the previous
+// owner after this instance's consumer looked it up) are skipped, so nothing is processed twice. kafkajs has no
+// KIP-447 (offset commits fenced by the group generation), which would let one producer serve every partition.
 import { TagstreamError, toTagstreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import {
@@ -12,6 +19,7 @@ import {
   type KafkaClient,
   type KafkaConsumer,
   type KafkaProducer,
+  type KafkaTransaction,
 } from '../io/kafka/client.ts';
 import { withDeadline } from './deadline.ts';
 import { InFlightLimiter } from './in-flight.ts';
@@ -27,8 +35,8 @@ export interface RunnerOptions {
   readonly maxInFlight: number;
   readonly partitionsConcurrently: number;
   readonly shutdownTimeoutMs: number;
-  /** Stable per instance so that a restarted instance fences its predecessor's open transaction at once. */
-  readonly instanceId?: string;
+  /** Consumer session timeout, ms (the client's default when absent). */
+  readonly sessionTimeoutMs?: number;
   readonly log: Logger;
   readonly metrics: PipelineMetrics;
   /** Wall-clock tick for stateful stages (idle windows close), ms. */
@@ -63,7 +71,7 @@ export function chunkBySize(records: readonly OutRecord[], maxBytes: number): Ou
 /** Bytes of keys and values per produce request; below the broker's default message.max.bytes of 1 MiB. */
 const MAX_REQUEST_BYTES = 512 * 1024;
 
-/** A one-at-a-time lock: a transactional producer runs one transaction at a time. */
+/** A one-at-a-time lock: one partition's batches, ticks and transactions run one at a time. */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
   run<T>(fn: () => Promise<T>): Promise<T> {
@@ -78,10 +86,13 @@ class Mutex {
 
 export class KafkaRunner {
   private readonly consumer: KafkaConsumer;
-  private producer: KafkaProducer;
-  private readonly makeProducer: () => KafkaProducer;
+  /** at_least_once: one idempotent producer for every partition. */
+  private readonly producer: KafkaProducer | undefined;
+  /** exactly_once: each owned source partition's transactional producer, once it has fenced the previous owner. */
+  private readonly txProducers = new Map<string, KafkaProducer>();
+  /** Offsets a previous owner committed past what the consumer was handed: records below are skipped. */
+  private readonly skipBelow = new Map<string, bigint>();
   private readonly limiter: InFlightLimiter;
-  private readonly txLock = new Mutex();
   /** One lock per source partition: a batch and a wall-clock tick never touch the same state at once. */
   private readonly partitionLocks = new Map<string, Mutex>();
   /** Stateful source partitions this instance owns, and which of them must be restored before use. */
@@ -103,23 +114,18 @@ export class KafkaRunner {
     private readonly processor: RecordProcessor,
     private readonly options: RunnerOptions,
   ) {
-    const eos = options.guarantee === 'exactly_once';
     // read_committed: never see outputs of aborted transactions (ours or upstream's).
-    this.consumer = kafka.consumer({ groupId: options.groupId, readCommitted: true, retries: 10 });
-    const instance = options.instanceId ?? `${hostname()}-${options.groupId}`;
-    this.makeProducer = () =>
-      kafka.producer({
-        idempotent: true,
-        // An idempotent producer keeps retrying while the broker is away; stop() bounds the wait.
-        retries: Infinity,
-        ...(eos
-          ? {
-              transactionalId: `tagstream-${processor.topology.name}-${instance}`,
-              transactionTimeoutMs: 30_000,
-            }
-          : {}),
-      });
-    this.producer = this.makeProducer();
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      readCommitted: true,
+      retries: 10,
+      ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
+    });
+    // An idempotent producer keeps retrying while the broker is away; stop() bounds the wait.
+    this.producer =
+      options.guarantee === 'at_least_once'
+        ? kafka.producer({ idempotent: true, retries: Infinity })
+        : undefined;
     this.limiter = new InFlightLimiter(options.maxInFlight);
     this.admin = kafka.admin();
     this.consumer.onAssignment((assignment) => this.onAssignment(assignment));
@@ -153,6 +159,12 @@ export class KafkaRunner {
     const assigned = new Set(
       Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)),
     );
+    for (const k of [...this.txProducers.keys()]) {
+      if (assigned.has(k)) continue;
+      // After the partition's batch in hand (if any) has committed or failed.
+      const [topic, p] = splitKey(k);
+      void this.lock(topic, p).run(() => this.closeTxProducer(k));
+    }
     for (const k of this.lagSeries) {
       if (assigned.has(k)) continue;
       const [topic, p] = splitKey(k);
@@ -183,6 +195,43 @@ export class KafkaRunner {
   private reportLag(topic: string, partition: number, records: number): void {
     this.lagSeries.add(`${topic}:${partition}`);
     this.options.metrics.consumerLag?.(topic, partition, Math.max(0, records));
+  }
+
+  /**
+   * exactly_once: the partition's transactional producer, started on first use. Starting it fences the previous
+   * owner and waits until its open transaction is committed or aborted; then the group's committed offset is read
+   * again, and records below it are skipped (the previous owner's last commit may have landed after this
+   * consumer fetched its position).
+   */
+  private async txProducer(topic: string, partition: number): Promise<KafkaProducer> {
+    const k = `${topic}:${partition}`;
+    const existing = this.txProducers.get(k);
+    if (existing) return existing;
+    const { groupId, brokers } = this.options;
+    const producer = this.kafka.producer({
+      idempotent: true,
+      retries: Infinity,
+      transactionalId: `tagstream-${groupId}-${topic}-${partition}`,
+      transactionTimeoutMs: 30_000,
+    });
+    try {
+      await producer.connect();
+      const [offsets] = await this.admin.groupOffsets(groupId, [topic]);
+      const committed = BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+      if (committed >= 0n) this.skipBelow.set(k, committed);
+    } catch (e) {
+      await producer.disconnect().catch(() => undefined);
+      throw mapKafkaError(e, brokers, `taking over ${topic}[${partition}] (fencing its previous owner)`);
+    }
+    this.txProducers.set(k, producer);
+    return producer;
+  }
+
+  private async closeTxProducer(k: string): Promise<void> {
+    const producer = this.txProducers.get(k);
+    this.txProducers.delete(k);
+    this.skipBelow.delete(k);
+    await producer?.disconnect().catch(() => undefined);
   }
 
   private async ensureRestored(topic: string, partition: number): Promise<void> {
@@ -216,6 +265,7 @@ export class KafkaRunner {
       const [topic, partition] = splitKey(k);
       await this.lock(topic, partition).run(async () => {
         if (!this.owned.has(k) || this.needsRestore.has(k)) return;
+        if (!this.producer && !this.txProducers.has(k)) return;
         try {
           const outputs = [
             ...this.processor.tick(topic, partition),
@@ -247,7 +297,7 @@ export class KafkaRunner {
   async start(): Promise<void> {
     const { log, brokers } = this.options;
     try {
-      await this.producer.connect();
+      await this.producer?.connect();
       await this.consumer.connect();
       await this.admin.connect();
       await this.consumer.subscribe(this.processor.sourceTopics, { fromBeginning: true });
@@ -317,9 +367,13 @@ export class KafkaRunner {
     const { metrics } = this.options;
     const stateful = this.processor.isStateful(batch.topic);
     await this.lock(batch.topic, batch.partition).run(async () => {
+      // Fencing before restoring: the changelog is complete only once the previous owner's transaction is over.
+      if (!this.producer) await this.txProducer(batch.topic, batch.partition);
       if (stateful) await this.ensureRestored(batch.topic, batch.partition);
+      const records = this.unprocessed(batch.topic, batch.partition, chunk);
+      if (records.length === 0) return;
       try {
-        const outputs = await this.processor.processBatch(chunk);
+        const outputs = await this.processor.processBatch(records);
         if (stateful) outputs.push(...this.processor.takeChangelog(batch.topic, batch.partition));
         const produced = outputs.length;
         this.limiter.add(produced);
@@ -339,6 +393,26 @@ export class KafkaRunner {
         throw e;
       }
     });
+  }
+
+  /** The chunk less the records a previous owner already committed (see txProducer). */
+  private unprocessed(
+    topic: string,
+    partition: number,
+    chunk: ConsumerBatch['records'],
+  ): ConsumerBatch['records'] {
+    const k = `${topic}:${partition}`;
+    const floor = this.skipBelow.get(k);
+    if (floor === undefined) return chunk;
+    const rest = chunk.filter((r) => BigInt(r.offset) >= floor);
+    if (rest.length < chunk.length)
+      this.options.log.info(
+        { topic, partition, skipped: chunk.length - rest.length, committed: floor.toString() },
+        `${this.processor.topology.name}: ${topic}[${partition}] records up to offset ${floor - 1n} were committed by the partition's previous owner; skipped`,
+      );
+    if (rest.length > 0 || BigInt(chunk[chunk.length - 1]?.offset ?? -1) + 1n >= floor)
+      this.skipBelow.delete(k);
+    return rest;
   }
 
   /**
@@ -396,39 +470,36 @@ export class KafkaRunner {
     const requests = chunkBySize(outputs, MAX_REQUEST_BYTES);
     const offsets =
       nextOffset === undefined ? [] : [{ topic, partitions: [{ partition, offset: nextOffset }] }];
-    if (this.options.guarantee === 'at_least_once') {
+    const where = `committing ${topic}[${partition}] up to ${nextOffset ?? '(tick)'}`;
+    if (this.producer) {
       try {
         for (const records of requests) await this.producer.send(records);
         if (offsets.length) await this.consumer.commitOffsets(offsets);
       } catch (e) {
-        throw mapKafkaError(
-          e,
-          this.options.brokers,
-          `committing ${topic}[${partition}] up to ${nextOffset ?? '(tick)'}`,
-        );
+        throw mapKafkaError(e, this.options.brokers, where);
       }
       return;
     }
-    await this.txLock.run(async () => {
-      const tx = await this.producer.transaction();
-      try {
-        for (const records of requests) await tx.send(records);
-        if (offsets.length) await tx.sendOffsets(this.options.groupId, offsets);
-        await tx.commit();
-      } catch (e) {
-        await tx.abort().catch(() => undefined);
-        // A client may keep its sequence numbers after a failed send (kafkajs does), and every later send would
-        // fail with OUT_OF_ORDER_SEQUENCE_NUMBER: a fresh producer re-initialises (and bumps the epoch) instead.
-        await this.producer.disconnect().catch(() => undefined);
-        this.producer = this.makeProducer();
-        await this.producer.connect().catch(() => undefined);
-        throw mapKafkaError(
-          e,
-          this.options.brokers,
-          `committing ${topic}[${partition}] up to ${nextOffset ?? '(tick)'}`,
-        );
-      }
-    });
+    const k = `${topic}:${partition}`;
+    const producer = this.txProducers.get(k);
+    if (!producer)
+      throw new TagstreamError('KAFKA_ERROR', `${where}: the partition has no transactional producer`, {
+        retryable: true,
+      });
+    let tx: KafkaTransaction | undefined;
+    try {
+      tx = await producer.transaction();
+      for (const records of requests) await tx.send(records);
+      if (offsets.length) await tx.sendOffsets(this.options.groupId, offsets);
+      await tx.commit();
+    } catch (e) {
+      await tx?.abort().catch(() => undefined);
+      // A client may keep its sequence numbers after a failed send (kafkajs does), and every later send would fail
+      // with OUT_OF_ORDER_SEQUENCE_NUMBER; and a commit that failed may still have landed. The next attempt starts
+      // a fresh producer (a new epoch) and reads the committed offset again.
+      await this.closeTxProducer(k);
+      throw mapKafkaError(e, this.options.brokers, where);
+    }
   }
 
   /** Graceful stop: no new fetches, the batch in hand finishes and commits, then disconnect; bounded in time. */
@@ -441,7 +512,8 @@ export class KafkaRunner {
       await this.consumer.stop();
       await this.admin.disconnect();
       await this.consumer.disconnect();
-      await this.producer.disconnect();
+      await this.producer?.disconnect();
+      await Promise.all([...this.txProducers.keys()].map((k) => this.closeTxProducer(k)));
     })();
     try {
       await withDeadline(

@@ -23,11 +23,11 @@ let admin: Admin;
 // Every child a test starts: a failed test must not leave one running into the next (same group).
 const children = new Set<ChildProcess>();
 
-function startCli(instanceId: string): { child: ChildProcess; output: () => string } {
+function startCli(): { child: ChildProcess; output: () => string } {
   let out = '';
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/pipeline.ts', '--instance-id', instanceId],
+    ['--import', 'tsx', 'src/cli/pipeline.ts'],
     {
       env: {
         ...process.env,
@@ -119,7 +119,7 @@ async function withOutput<T>(output: () => string, step: () => Promise<T>): Prom
 
 describe('pipeline process', () => {
   it('survives SIGKILL mid-stream: after a restart every record is out exactly once', async () => {
-    const first = startCli('kill-test');
+    const first = startCli();
     const firstExit = exited(first.child);
     await waitForOutput(first.output, 'pipeline consuming', 60_000);
     // Kill once some, but not all, of the input is committed.
@@ -133,7 +133,7 @@ describe('pipeline process', () => {
     expect(atKill).toBeGreaterThan(0);
     expect(atKill).toBeLessThan(N);
 
-    const second = startCli('kill-test');
+    const second = startCli();
     const secondExit = exited(second.child);
     await withOutput(second.output, () => waitForCommitted(admin, config.pipeline.groupId, [scans], 180_000));
     second.child.kill('SIGTERM');
@@ -147,7 +147,7 @@ describe('pipeline process', () => {
   }, 300_000);
 
   it('stops on SIGTERM within pipeline.shutdownTimeoutMs, committing what it processed', async () => {
-    const run = startCli('term-test');
+    const run = startCli();
     const exit = exited(run.child);
     await waitForOutput(run.output, 'pipeline consuming', 60_000);
     const t0 = Date.now();

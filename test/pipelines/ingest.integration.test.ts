@@ -183,7 +183,6 @@ describe('ingest pipeline on Kafka', () => {
     const running = await startPipeline(config, ingestTopology(config), {
       log,
       serveMetrics: false,
-      instanceId: 'it-1',
     });
     try {
       await waitForCommitted(admin, config.pipeline.groupId, [scans, transactions], 120_000);
@@ -261,7 +260,6 @@ describe('ingest pipeline on Kafka', () => {
     const running = await startPipeline(config, ingestTopology(config), {
       log,
       serveMetrics: false,
-      instanceId: 'it-2',
     });
     try {
       await waitForCommitted(admin, config.pipeline.groupId, [scans, transactions], 60_000);
