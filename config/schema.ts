@@ -16,8 +16,12 @@ export const configSchema = z.object({
       topicRetentionMs: z.number().int().min(-1).default(-1),
       /** How long to wait for a broker when connecting, before giving up with KAFKA_UNAVAILABLE. */
       connectTimeoutMs: z.number().int().positive().default(10_000),
-      /** The Kafka client behind src/io/kafka/ (our adapter): kafkajs. */
-      client: z.enum(['kafkajs']).default('kafkajs'),
+      /**
+       * The Kafka client behind src/io/kafka/ (our adapter): kafkajs (pure JS, the default), or confluent
+       * (@confluentinc/kafka-javascript, librdkafka: KIP-447 transactions), which is optional and installed with
+       * `npm run clients -- install`. Env: TAGSTREAM__kafka__client.
+       */
+      client: z.enum(['kafkajs', 'confluent']).default('kafkajs'),
     })
     .prefault({}),
   schemaRegistry: z

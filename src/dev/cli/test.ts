@@ -1,6 +1,6 @@
 // `npm test`: brings the stack up if it is not, runs unit and integration tests, then stops only what it started.
 // Extra arguments go to vitest, e.g. `npm test -- --project unit` or `npm test -- test/operators`.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { loadConfig } from '../../../config/load.ts';
 import { isTagstreamError } from '../../errors.ts';
 import { stackDown, stackUp } from '../stack/manager.ts';
@@ -20,6 +20,11 @@ if (!onlyUnit) {
     process.exit(1);
   }
 }
+
+// The adapter's contract test also runs the optional confluent client (kafka.client: confluent): built once into
+// ~/.cache/tagstream/clients; when it cannot be (no C toolchain or -dev packages), the installer says which apt
+// packages to add and that test fails naming the command.
+if (!onlyUnit) spawnSync('npm', ['run', '-s', 'clients', '--', 'install'], { stdio: 'inherit' });
 
 const vitest = spawn(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args], {
   stdio: 'inherit',

@@ -3,6 +3,7 @@
 import type { Config } from '../../../config/schema.ts';
 import { TagstreamError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import { confluentClient } from './confluent.ts';
 import { kafkajsClient } from './kafkajs.ts';
 import type { KafkaAdmin, KafkaClient } from './types.ts';
 
@@ -22,6 +23,8 @@ export function createKafka(
   switch (config.kafka.client) {
     case 'kafkajs':
       return kafkajsClient(settings);
+    case 'confluent':
+      return confluentClient(settings);
   }
 }
 
@@ -33,10 +36,58 @@ const UNREACHABLE = new Set([
   'KafkaJSNonRetriableError',
 ]);
 
+/**
+ * @confluentinc/kafka-javascript errors carry librdkafka's code as `type` ('ERR__TRANSPORT'; local errors have two
+ * underscores). These mean no broker answered: it is away, or the address is wrong.
+ */
+const CONFLUENT_UNREACHABLE = new Set([
+  'ERR__TRANSPORT',
+  'ERR__ALL_BROKERS_DOWN',
+  'ERR__RESOLVE',
+  'ERR__TIMED_OUT',
+  'ERR__MSG_TIMED_OUT',
+]);
+
+/** Broker errors Kafka documents as retriable; librdkafka marks `retriable` only on transactional calls. */
+const CONFLUENT_RETRIABLE = new Set([
+  'ERR_UNKNOWN_TOPIC_OR_PART',
+  'ERR_LEADER_NOT_AVAILABLE',
+  'ERR_NOT_LEADER_FOR_PARTITION',
+  'ERR_REQUEST_TIMED_OUT',
+  'ERR_COORDINATOR_LOAD_IN_PROGRESS',
+  'ERR_COORDINATOR_NOT_AVAILABLE',
+  'ERR_NOT_COORDINATOR',
+  'ERR_CONCURRENT_TRANSACTIONS',
+  'ERR_NOT_ENOUGH_REPLICAS',
+]);
+
+interface ClientError {
+  name?: string;
+  message?: string;
+  type?: string;
+  retriable?: boolean;
+  /** confluent: the transaction can be aborted and tried again. */
+  abortable?: boolean;
+  /** confluent: the producer is unusable (fenced). */
+  fatal?: boolean;
+}
+
+function isUnreachable(err: ClientError): boolean {
+  if (err.type?.startsWith('ERR_')) return CONFLUENT_UNREACHABLE.has(err.type);
+  return UNREACHABLE.has(err.name ?? '') && /connect|ECONNREFUSED|timeout|brokers/i.test(err.message ?? '');
+}
+
+function isRetryable(err: ClientError): boolean {
+  if (err.fatal === true) return false;
+  if (err.type?.startsWith('ERR_'))
+    return err.retriable === true || err.abortable === true || CONFLUENT_RETRIABLE.has(err.type);
+  return err.retriable ?? false;
+}
+
 export function mapKafkaError(e: unknown, brokers: readonly string[], what: string): TagstreamError {
   if (e instanceof TagstreamError) return e;
-  const err = e as { name?: string; message?: string; retriable?: boolean; type?: string };
-  if (UNREACHABLE.has(err.name ?? '') && /connect|ECONNREFUSED|timeout|brokers/i.test(err.message ?? ''))
+  const err = e as ClientError;
+  if (isUnreachable(err))
     return new TagstreamError(
       'KAFKA_UNAVAILABLE',
       `Kafka at ${brokers.join(',')} is not reachable while ${what} (${err.message}): run \`npm run stack -- up\`, or set KAFKA_BROKERS to a running broker`,
@@ -45,10 +96,7 @@ export function mapKafkaError(e: unknown, brokers: readonly string[], what: stri
   return new TagstreamError(
     'KAFKA_ERROR',
     `Kafka error while ${what}: ${err.type ?? err.name ?? ''} ${err.message ?? String(e)}`,
-    {
-      cause: e,
-      retryable: err.retriable ?? false,
-    },
+    { cause: e, retryable: isRetryable(err) },
   );
 }
 

@@ -1,29 +1,17 @@
 // kafkajs behind our Kafka interfaces (types.ts). The only file that imports kafkajs. Its log lines are library
 // chatter (a coordinator still loading, CONCURRENT_TRANSACTIONS retries) and go to our logger at debug level:
 // the code that calls the client reports real problems itself, with what to do.
-import {
-  Kafka,
-  logLevel,
-  type Consumer,
-  type IHeaders,
-  type KafkaMessage,
-  type LogEntry,
-  type Message,
-  type Producer,
-  type Transaction,
-} from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type LogEntry, type Producer, type Transaction } from 'kafkajs';
 import type { Logger } from '../../log.ts';
+import { flatOffsets, newTopics, offsetsFor, topicMessages, toConsumed } from './records.ts';
 import type {
-  ConsumedRecord,
   ConsumerOptions,
   KafkaAdmin,
   KafkaClient,
   KafkaConsumer,
   KafkaProducer,
   KafkaTransaction,
-  ProducedRecord,
   ProducerOptions,
-  TopicPartitionOffsets,
 } from './types.ts';
 
 export interface KafkajsSettings {
@@ -35,48 +23,6 @@ export interface KafkajsSettings {
 
 /** kafkajs ConfigResourceTypes.TOPIC; importing the enum's value fails under ESM (Node's CJS export detection misses it). */
 const TOPIC_RESOURCE = 2;
-
-function toMessage(r: ProducedRecord): Message {
-  return {
-    key: r.key,
-    value: r.value,
-    ...(r.timestamp === undefined ? {} : { timestamp: String(r.timestamp) }),
-    ...(r.partition === undefined ? {} : { partition: r.partition }),
-    ...(r.headers === undefined ? {} : { headers: r.headers as IHeaders }),
-  };
-}
-
-/** Records grouped per topic, order kept within a topic. */
-function topicMessages(records: readonly ProducedRecord[]): Array<{ topic: string; messages: Message[] }> {
-  const byTopic = new Map<string, Message[]>();
-  for (const r of records) {
-    let list = byTopic.get(r.topic);
-    if (!list) byTopic.set(r.topic, (list = []));
-    list.push(toMessage(r));
-  }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-}
-
-function toConsumed(topic: string, partition: number, m: KafkaMessage): ConsumedRecord {
-  const headers: Record<string, Buffer | undefined> = {};
-  for (const [k, v] of Object.entries(m.headers ?? {}))
-    headers[k] = v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(String(v));
-  return {
-    topic,
-    partition,
-    offset: m.offset,
-    key: m.key,
-    value: m.value,
-    timestamp: Number(m.timestamp),
-    headers,
-  };
-}
-
-const offsetsFor = (offsets: readonly TopicPartitionOffsets[]) =>
-  offsets.map((t) => ({
-    topic: t.topic,
-    partitions: t.partitions.map((p) => ({ partition: p.partition, offset: p.offset })),
-  }));
 
 /**
  * The coordinator answers CONCURRENT_TRANSACTIONS while it still writes the previous transaction's markers (a few
@@ -176,12 +122,7 @@ function consumer(kafka: Kafka, options: ConsumerOptions): KafkaConsumer {
         },
       });
     },
-    commitOffsets: (offsets) =>
-      c.commitOffsets(
-        offsets.flatMap((t) =>
-          t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, offset: p.offset })),
-        ),
-      ),
+    commitOffsets: (offsets) => c.commitOffsets(flatOffsets(offsets)),
     seek: (topic, partition, offset) => c.seek({ topic, partition, offset }),
     stop: () => c.stop(),
     disconnect: () => c.disconnect(),
@@ -219,12 +160,7 @@ function admin(kafka: Kafka, retries: number | undefined): KafkaAdmin {
     async createTopics(specs) {
       await a.createTopics({
         waitForLeaders: true,
-        topics: specs.map((s) => ({
-          topic: s.topic,
-          numPartitions: s.partitions,
-          replicationFactor: s.replicationFactor,
-          configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
-        })),
+        topics: newTopics(specs),
       });
     },
     async deleteTopics(topics) {
@@ -242,10 +178,7 @@ function admin(kafka: Kafka, retries: number | undefined): KafkaAdmin {
       }));
     },
     async groupOffsets(groupId, topics) {
-      return (await a.fetchOffsets({ groupId, topics: [...topics] })).map((t) => ({
-        topic: t.topic,
-        partitions: t.partitions.map((p) => ({ partition: p.partition, offset: p.offset })),
-      }));
+      return offsetsFor(await a.fetchOffsets({ groupId, topics: [...topics] }));
     },
     async deleteGroups(groupIds) {
       if (groupIds.length) await a.deleteGroups([...groupIds]);

@@ -75,4 +75,40 @@ describe('mapKafkaError', () => {
     const ours = new TagstreamError('SHUTDOWN_TIMEOUT', 'too slow');
     expect(mapKafkaError(ours, BROKERS, 'x')).toBe(ours);
   });
+
+  // @confluentinc/kafka-javascript (kafka.client: confluent): librdkafka's code name in `type`, flags beside it.
+  const confluentError = (name: string, type: string, message: string, extra: Record<string, unknown> = {}) =>
+    kafkajsError(name, message, {
+      type,
+      code: -1,
+      retriable: false,
+      abortable: false,
+      fatal: false,
+      ...extra,
+    });
+
+  it('confluent: a transport failure is KAFKA_UNAVAILABLE, retryable', () => {
+    const e = mapKafkaError(
+      confluentError('KafkaJSConnectionError', 'ERR__TRANSPORT', 'broker transport failure'),
+      BROKERS,
+      'connecting the producer',
+    );
+    expect(e.code).toBe('KAFKA_UNAVAILABLE');
+    expect(e.retryable).toBe(true);
+  });
+
+  it('confluent: an abortable transaction error and a coordinator moving are retryable KAFKA_ERRORs', () => {
+    const abortable = confluentError('KafkaJSError', 'ERR__STATE', 'abortable', { abortable: true });
+    expect(mapKafkaError(abortable, BROKERS, 'x')).toMatchObject({ code: 'KAFKA_ERROR', retryable: true });
+    const moved = confluentError('KafkaJSProtocolError', 'ERR_NOT_COORDINATOR', 'not coordinator');
+    expect(mapKafkaError(moved, BROKERS, 'x').retryable).toBe(true);
+  });
+
+  it('confluent: a fenced producer (fatal) is not retryable', () => {
+    const fenced = confluentError('KafkaJSError', 'ERR__FENCED', 'fenced', { fatal: true, abortable: true });
+    const e = mapKafkaError(fenced, BROKERS, 'committing');
+    expect(e.code).toBe('KAFKA_ERROR');
+    expect(e.retryable).toBe(false);
+    expect(e.message).toContain('ERR__FENCED');
+  });
 });
