@@ -1,0 +1,267 @@
+// The runner's fencing (exactly_once), on a fake Kafka client: each source partition gets its own transactional
+// producer, started (which fences the previous owner) before the partition's first batch; the committed offset is
+// read after that, and records a previous owner committed meanwhile are skipped; a failed commit, which may still
+// have landed, starts a fresh producer that reads the committed offset again; a partition that leaves closes its
+// producer. The fencing itself is the broker's: test/pipelines/exactly-once.integration.test.ts runs it for real.
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { TagstreamError } from '../../src/errors.ts';
+import type {
+  BatchControl,
+  ConsumedRecord,
+  ConsumerBatch,
+  ConsumerRunOptions,
+  KafkaAdmin,
+  KafkaClient,
+  KafkaConsumer,
+  KafkaProducer,
+  ProducedRecord,
+  ProducerOptions,
+} from '../../src/io/kafka/client.ts';
+import { AvroSerde, memoryRegistry } from '../../src/io/registry/registry.ts';
+import { createLogger } from '../../src/log.ts';
+import { FakeClock } from '../../src/runtime/clock.ts';
+import { KafkaRunner } from '../../src/runtime/kafka-runner.ts';
+import { noopMetrics } from '../../src/runtime/metrics.ts';
+import { RecordProcessor } from '../../src/runtime/processor.ts';
+import { Flow, topology } from '../../src/runtime/topology.ts';
+
+const SCHEMA = {
+  type: 'record',
+  name: 'Num',
+  namespace: 'test.tagstream',
+  fields: [{ name: 'n', type: 'int' }],
+};
+const GROUP = 'g';
+
+/** What the fake broker saw, in order. */
+class FakeKafka implements KafkaClient {
+  readonly implementation = 'fake';
+  readonly brokers = ['fake:9092'];
+  /** Committed offsets, `topic:partition` -> next offset. */
+  readonly committed = new Map<string, string>();
+  /** Records of committed transactions. */
+  readonly written: ProducedRecord[] = [];
+  readonly events: string[] = [];
+  /** The next commit lands but its answer is lost (throws, retryable). */
+  loseNextCommitAnswer = false;
+  handler: ConsumerRunOptions['eachBatch'] | undefined;
+  assignment: ((a: Readonly<Record<string, readonly number[]>>) => void) | undefined;
+  private producers = 0;
+
+  producer(options: ProducerOptions = {}): KafkaProducer {
+    const id = `${options.transactionalId ?? 'plain'}#${++this.producers}`;
+    return {
+      connect: async () => void this.events.push(`connect ${id}`),
+      disconnect: async () => void this.events.push(`disconnect ${id}`),
+      send: async (records) => void this.written.push(...records),
+      transaction: async () => {
+        const pending: ProducedRecord[] = [];
+        const offsets: Array<[string, string]> = [];
+        return {
+          send: async (records) => void pending.push(...records),
+          sendOffsets: async (_group, tps) => {
+            for (const t of tps)
+              for (const p of t.partitions) offsets.push([`${t.topic}:${p.partition}`, p.offset]);
+          },
+          commit: async () => {
+            this.written.push(...pending);
+            for (const [k, o] of offsets) this.committed.set(k, o);
+            this.events.push(`commit ${id} ${offsets.map(([k, o]) => `${k}@${o}`).join(',')}`);
+            if (this.loseNextCommitAnswer) {
+              this.loseNextCommitAnswer = false;
+              throw new TagstreamError('KAFKA_ERROR', 'request timed out', { retryable: true });
+            }
+          },
+          abort: async () => void this.events.push(`abort ${id}`),
+        };
+      },
+    };
+  }
+
+  consumer(): KafkaConsumer {
+    return {
+      connect: async () => undefined,
+      subscribe: async () => undefined,
+      run: async (opts) => void (this.handler = opts.eachBatch),
+      commitOffsets: async () => undefined,
+      seek: () => undefined,
+      stop: async () => undefined,
+      disconnect: async () => undefined,
+      onAssignment: (listener) => void (this.assignment = listener),
+      onFetchEnd: () => undefined,
+      onCrash: () => undefined,
+    };
+  }
+
+  admin(): KafkaAdmin {
+    const none = async (): Promise<never> => {
+      throw new Error('not used');
+    };
+    return {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      groupOffsets: async (_group, topics) =>
+        topics.map((topic) => ({
+          topic,
+          partitions: [0, 1].map((partition) => ({
+            partition,
+            offset: this.committed.get(`${topic}:${partition}`) ?? '-1',
+          })),
+        })),
+      listTopics: none,
+      createTopics: none,
+      deleteTopics: none,
+      partitionCounts: none,
+      topicOffsets: none,
+      deleteGroups: none,
+      topicConfigs: none,
+      brokerCount: none,
+    };
+  }
+}
+
+async function setup() {
+  const source = `in-${randomUUID().slice(0, 8)}`;
+  const registry = memoryRegistry();
+  const serde = new AvroSerde(registry);
+  const processor = await RecordProcessor.create(
+    topology('t', [Flow.from<unknown>(source).to(`out-${source}`, SCHEMA)]),
+    serde,
+    {
+      applicationId: GROUP,
+      pipelineVersion: '1',
+      dlqTopic: (s) => `dlq.${s}`,
+      clock: new FakeClock(0),
+      metrics: noopMetrics,
+    },
+  );
+  const kafka = new FakeKafka();
+  const runner = new KafkaRunner(kafka, processor, {
+    groupId: GROUP,
+    brokers: kafka.brokers,
+    guarantee: 'exactly_once',
+    maxBatch: 100,
+    maxInFlight: 1_000,
+    partitionsConcurrently: 1,
+    shutdownTimeoutMs: 1_000,
+    punctuateMs: 60_000,
+    restoreTimeoutMs: 1_000,
+    retryBackoffMs: { initial: 1, max: 1 },
+    log: createLogger('kafka-runner-test', 'error'),
+    metrics: noopMetrics,
+  });
+  await runner.start();
+  const encode = await serde.encoderFor<{ n: number }>(source, SCHEMA);
+  const resolved: string[] = [];
+  /** Hands the runner one batch of partition `partition` with offsets from..to. */
+  const deliver = async (partition: number, from: number, to: number): Promise<void> => {
+    const records: ConsumedRecord[] = [];
+    for (let o = from; o <= to; o++)
+      records.push({
+        topic: source,
+        partition,
+        offset: String(o),
+        key: Buffer.from(`k${o}`),
+        value: encode({ n: o }),
+        timestamp: 1_000 + o,
+        headers: {},
+      });
+    const batch: ConsumerBatch = {
+      topic: source,
+      partition,
+      records,
+      highWatermark: String(to + 1),
+      offsetLag: () => '0',
+    };
+    const control: BatchControl = {
+      isRunning: () => true,
+      isStale: () => false,
+      heartbeat: async () => undefined,
+      resolveOffset: (o) => void resolved.push(`${partition}@${o}`),
+      pause: () => () => undefined,
+    };
+    await kafka.handler?.(batch, control);
+  };
+  const written = async (): Promise<number[]> =>
+    Promise.all(kafka.written.map(async (r) => ((await serde.decode(r.value)) as { n: number }).n));
+  return { kafka, runner, source, deliver, resolved, written };
+}
+
+describe('KafkaRunner fencing (exactly_once)', () => {
+  it("starts the partition's own transactional producer before its first batch, the same id on every instance", async () => {
+    const s = await setup();
+    await s.deliver(0, 0, 2);
+    await s.deliver(1, 0, 0);
+    expect(s.kafka.events).toEqual([
+      `connect tagstream-${GROUP}-${s.source}-0#1`,
+      `commit tagstream-${GROUP}-${s.source}-0#1 ${s.source}:0@3`,
+      `connect tagstream-${GROUP}-${s.source}-1#2`,
+      `commit tagstream-${GROUP}-${s.source}-1#2 ${s.source}:1@1`,
+    ]);
+    expect(await s.written()).toEqual([0, 1, 2, 0]);
+    await s.runner.stop();
+  });
+
+  it('skips what the previous owner committed after this consumer looked its position up', async () => {
+    const s = await setup();
+    // The consumer was handed offset 3 onwards, but the previous owner's last transaction, finished while this
+    // instance's producer fenced it, had already committed up to 6.
+    s.kafka.committed.set(`${s.source}:0`, '6');
+    await s.deliver(0, 3, 8);
+    expect(await s.written()).toEqual([6, 7, 8]);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('9');
+    expect(s.resolved).toEqual(['0@8']);
+    // Later batches are not filtered again.
+    await s.deliver(0, 9, 9);
+    expect(await s.written()).toEqual([6, 7, 8, 9]);
+    await s.runner.stop();
+  });
+
+  it('a batch wholly committed by the previous owner writes nothing and moves on', async () => {
+    const s = await setup();
+    s.kafka.committed.set(`${s.source}:0`, '20');
+    await s.deliver(0, 3, 8);
+    expect(await s.written()).toEqual([]);
+    expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toEqual([]);
+    expect(s.resolved).toEqual(['0@8']);
+    await s.deliver(0, 20, 20);
+    expect(await s.written()).toEqual([20]);
+    await s.runner.stop();
+  });
+
+  it('a commit whose answer is lost (it may have landed) is retried by a fresh producer that reads the offset again', async () => {
+    const s = await setup();
+    await s.deliver(0, 0, 1);
+    s.kafka.loseNextCommitAnswer = true;
+    await s.deliver(0, 2, 4);
+    // Landed once, not twice: the retry found offset 5 committed and skipped the chunk.
+    expect(await s.written()).toEqual([0, 1, 2, 3, 4]);
+    const id = `tagstream-${GROUP}-${s.source}-0`;
+    expect(s.kafka.events).toEqual([
+      `connect ${id}#1`,
+      `commit ${id}#1 ${s.source}:0@2`,
+      `commit ${id}#1 ${s.source}:0@5`,
+      `abort ${id}#1`,
+      `disconnect ${id}#1`,
+      `connect ${id}#2`,
+    ]);
+    await s.runner.stop();
+  });
+
+  it("closes a partition's producer when the partition leaves this instance", async () => {
+    const s = await setup();
+    await s.deliver(0, 0, 0);
+    await s.deliver(1, 0, 0);
+    s.kafka.assignment?.({ [s.source]: [1] });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(s.kafka.events.filter((e) => e.startsWith('disconnect'))).toEqual([
+      `disconnect tagstream-${GROUP}-${s.source}-0#1`,
+    ]);
+    // Back again: a new producer fences whoever had it meanwhile.
+    s.kafka.assignment?.({ [s.source]: [0, 1] });
+    await s.deliver(0, 1, 1);
+    expect(s.kafka.events.at(-2)).toBe(`connect tagstream-${GROUP}-${s.source}-0#3`);
+    await s.runner.stop();
+  });
+});
