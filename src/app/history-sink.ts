@@ -5,8 +5,8 @@
 // window, which decides whether it was a second read) are read back, and the counters move by the difference the new
 // scans make there (itemUpdates), so an item's cost does not grow with its history. The result equals the whole-
 // history recompute (history.ts UPSERT_ITEMS_SQL, which the backfill uses), late scans included; a property test
-// holds the two together. Scans and items of one batch commit in one SQL transaction; the runner commits the Kafka
-// offsets after it.
+// holds the two together. Scans and items of one batch commit in one SQL transaction, behind a lock on the source
+// partition (two instances writing one partition at once run in turn); the runner commits the Kafka offsets after it.
 import type { Config } from '../../config/schema.ts';
 import { cleanTopic } from '../../config/topics.ts';
 import type { Sql } from '../io/mysql/pool.ts';
@@ -204,6 +204,18 @@ export async function storeScans(
       const group = byPartition.get(k);
       if (group) group.push(s);
       else byPartition.set(k, [s]);
+    }
+    // Another instance may write the same partition at this moment (a zombie that lost it, or its successor): both
+    // would take the same scans for new and count them twice. Each transaction first locks its partitions' rows
+    // (schemas/sql/004_sink_locks.sql), in order, so they run one after the other; the reads below come after the
+    // lock and so see what the other committed.
+    for (const k of [...byPartition.keys()].sort()) {
+      const { topic, partition } = byPartition.get(k)![0]!;
+      await tx.execute(
+        `INSERT INTO sink_partition_locks (source_topic, source_partition) VALUES (?, ?)
+          ON DUPLICATE KEY UPDATE source_partition = source_partition`,
+        [topic, partition],
+      );
     }
     for (const group of byPartition.values()) {
       const { topic, partition } = group[0]!;

@@ -99,6 +99,31 @@ async function count(table: string, where = '1', params: unknown[] = []): Promis
 }
 
 describe('storeScans', () => {
+  it('two instances storing one partition at once (a zombie and its successor) count each scan once', async () => {
+    const topic = `direct-${randomUUID().slice(0, 8)}`;
+    const tags = Array.from({ length: 20 }, () => `tag-${randomUUID().slice(0, 8)}`);
+    const batch: SourcedScan[] = tags.flatMap((tag, k) =>
+      ['out', 'return', 'out', 'return'].map((type, i) => ({
+        scan: scan(tag, type, NOW - (40 - 10 * i) * MIN),
+        topic,
+        partition: 0,
+        offset: String(k * 4 + i),
+      })),
+    );
+    const opts = { dedupWindowMs: 2_000, now: NOW };
+    const other = createSql(MYSQL_URL);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const part = batch.filter((_, i) => i % 3 === round);
+        const inserted = await Promise.all([storeScans(sql, part, opts), storeScans(other, part, opts)]);
+        expect(inserted[0] + inserted[1]).toBe(part.length);
+      }
+    } finally {
+      await other.end();
+    }
+    for (const tag of tags) expect((await item(tag))?.usage_count).toBe(2);
+  });
+
   it('stores a batch once, recomputes the item from its history, and a second store of the batch changes nothing', async () => {
     const tag = `tag-${randomUUID().slice(0, 8)}`;
     const topic = `direct-${randomUUID().slice(0, 8)}`;
