@@ -1,6 +1,12 @@
 // The chaos suite's pure parts: the comparison of two runs' outputs and the seeded fault schedule.
 import { describe, expect, it } from 'vitest';
-import { compareOutput, excludedFeature, sameValue, type Output } from '../../src/dev/chaos/compare.ts';
+import {
+  compareOutput,
+  difference,
+  excludedFeature,
+  sameValue,
+  type Output,
+} from '../../src/dev/chaos/compare.ts';
 import { schedule } from '../../src/dev/chaos/schedule.ts';
 
 const out = (entries: [string, string[]][]): Output => new Map(entries);
@@ -56,5 +62,14 @@ describe('schedule', () => {
     expect(kinds.filter((k) => k === 'kill')).toHaveLength(5);
     // Outages end within the phase.
     for (const f of s.filter((x) => x.outageS !== undefined)) expect(f.at + f.outageS!).toBeLessThan(120);
+  });
+});
+
+describe('difference', () => {
+  it('names the fields that differ between two JSON rows, else shows both values', () => {
+    expect(difference('[{"a":1,"b":"x","c":2}]', '[{"a":1,"b":"y","c":3}]')).toBe(
+      'b "x" (reference) vs "y" (run); c 2 (reference) vs 3 (run)',
+    );
+    expect(difference('1.5', '2')).toBe('reference 1.5 run 2');
   });
 });

@@ -65,6 +65,29 @@ export function sameValue(a: string, b: string): boolean {
   });
 }
 
+/** Where two values differ: the fields that differ when both are JSON objects (or one-object arrays), else both. */
+export function difference(reference: string, actual: string): string {
+  const parse = (v: string): Record<string, unknown> | undefined => {
+    try {
+      const o: unknown = JSON.parse(v);
+      const one = Array.isArray(o) && o.length === 1 ? (o[0] as unknown) : o;
+      return one && typeof one === 'object' && !Array.isArray(one)
+        ? (one as Record<string, unknown>)
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const [r, a] = [parse(reference), parse(actual)];
+  if (!r || !a) return `reference ${reference.slice(0, 200)} run ${actual.slice(0, 200)}`;
+  const fields = [...new Set([...Object.keys(r), ...Object.keys(a)])].filter(
+    (k) => JSON.stringify(r[k]) !== JSON.stringify(a[k]),
+  );
+  return fields
+    .map((k) => `${k} ${JSON.stringify(r[k])} (reference) vs ${JSON.stringify(a[k])} (run)`)
+    .join('; ');
+}
+
 export function compareOutput(output: string, reference: Output, actual: Output): Diff {
   let lost = 0;
   let duplicated = 0;
@@ -88,7 +111,11 @@ export function compareOutput(output: string, reference: Output, actual: Output)
     lost += restR.length - m;
     duplicated += c.length - m;
     if ((restR.length || c.length) && examples.length < 5)
-      examples.push(`${id}: reference [${restR.join(', ')}] run [${c.join(', ')}]`.slice(0, 300));
+      examples.push(
+        restR.length === 1 && c.length === 1
+          ? `${id}: ${difference(restR[0]!, c[0]!)}`
+          : `${id}: reference [${restR.join(', ')}] run [${c.join(', ')}]`.slice(0, 300),
+      );
   }
   return { output, reference: nRef, actual: nAct, lost, duplicated, mismatched, examples };
 }
