@@ -31,20 +31,24 @@ export function statusCase(column: string): string {
 }
 
 /**
- * The item fields every upsert of id_item_master sets alike: rental class and quality from the latest scan, the home
- * store and creation date once (when still null), the status from the latest scan unless the item is retired.
+ * The item fields every upsert of id_item_master sets alike: rental class and quality from the latest scan; the
+ * creation date is the earliest scan by event time and the home store that scan's store (a late scan older than
+ * every one before moves both, so the result does not depend on how the scans were batched); the status from the
+ * latest scan unless the item is retired. store_id is assigned before date_created: MySQL's ON DUPLICATE KEY UPDATE
+ * reads the columns it has already assigned.
  */
 export const ITEM_DESCRIPTION_UPDATES = `rental_class_num = VALUES(rental_class_num),
-    store_id = COALESCE(id_item_master.store_id, VALUES(store_id)),
+    store_id = IF(id_item_master.date_created IS NULL OR VALUES(date_created) < id_item_master.date_created,
+      COALESCE(VALUES(store_id), id_item_master.store_id), COALESCE(id_item_master.store_id, VALUES(store_id))),
     status = IF(id_item_master.status = 'retired', id_item_master.status, VALUES(status)),
     quality_grade = VALUES(quality_grade),
-    date_created = COALESCE(id_item_master.date_created, VALUES(date_created))`;
+    date_created = LEAST(COALESCE(id_item_master.date_created, VALUES(date_created)), VALUES(date_created))`;
 
 /**
  * Recomputes id_item_master rows of the given tags (one `?` holding the tag array) from their whole scan history:
  * status, quality_grade, date_last_scanned and rental class from the latest scan by event time; usage_count and
  * turnover_ltd = counted out scans; turnover_ytd = those since `?` (Jan 1 UTC of the current year); date_created (the
- * first scan) and store_id (the home store: where the first scan was) are set once, when still null; a retired item
+ * earliest scan) and store_id (the home store: where the earliest scan was), see ITEM_DESCRIPTION_UPDATES; a retired item
  * stays retired. Derived, not incremented, so
  * a replayed scan (already in id_transactions) changes nothing. Parameters: upsertItemsParams().
  */

@@ -225,16 +225,11 @@ describe('incremental item counters', () => {
         );
         const batches = bounds.slice(1).map((end, k) => sourced.slice(bounds[k], end));
         const opts = { dedupWindowMs: 2_000, now: NOW };
+        // The creation date is the earliest scan by event time, however the scans were batched.
         const firstSeen = new Map<string, number>();
+        for (const s of sourced)
+          firstSeen.set(s.scan.tag_id, Math.min(firstSeen.get(s.scan.tag_id) ?? Infinity, s.scan.scan_date));
         for (const [k, batch] of batches.entries()) {
-          for (const s of batch)
-            if (!firstSeen.has(s.scan.tag_id))
-              firstSeen.set(
-                s.scan.tag_id,
-                Math.min(
-                  ...batch.filter((b) => b.scan.tag_id === s.scan.tag_id).map((b) => b.scan.scan_date),
-                ),
-              );
           await storeScans(sql, batch, opts);
           // A replay of an earlier batch (a crash before the offset commit) changes nothing.
           for (const r of replays.filter((r) => r % batches.length <= k))
@@ -247,7 +242,14 @@ describe('incremental item counters', () => {
         );
         const tags = incremental.map((r) => r.tag_id);
         expect(tags).toEqual([...firstSeen.keys()].sort());
-        for (const row of incremental) expect(row.date_created.getTime()).toBe(firstSeen.get(row.tag_id));
+        for (const row of incremental) {
+          expect(row.date_created.getTime()).toBe(firstSeen.get(row.tag_id));
+          // The home store is where the earliest scan was (either, when two share that time).
+          const earliest = sourced.filter(
+            (s) => s.scan.tag_id === row.tag_id && s.scan.scan_date === firstSeen.get(row.tag_id),
+          );
+          expect(earliest.map((s) => s.scan.store_id)).toContain(row.store_id);
+        }
         await sql.execute(UPSERT_ITEMS_SQL, upsertItemsParams(tags, opts.dedupWindowMs, YEAR));
         const recomputed = await sql.query<ItemRow>(
           'SELECT * FROM id_item_master WHERE tag_id LIKE ? ORDER BY tag_id',
