@@ -25,20 +25,16 @@ const children = new Set<ChildProcess>();
 
 function startCli(): { child: ChildProcess; output: () => string } {
   let out = '';
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/pipeline.ts'],
-    {
-      env: {
-        ...process.env,
-        ...configEnv(config),
-        TAGSTREAM__pipeline__maxBatch: '500',
-        TAGSTREAM__metrics__port: '0',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/pipeline.ts'], {
+    env: {
+      ...process.env,
+      ...configEnv(config),
+      TAGSTREAM__pipeline__maxBatch: '500',
+      TAGSTREAM__metrics__port: '0',
+      LOG_LEVEL: 'info',
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   child.once('exit', () => children.delete(child));
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
