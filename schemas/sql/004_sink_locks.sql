@@ -8,4 +8,4 @@ CREATE TABLE IF NOT EXISTS sink_partition_locks (
   source_topic      VARCHAR(249)  NOT NULL,                    -- 249: Kafka's longest topic name
   source_partition  INT           NOT NULL,
   PRIMARY KEY (source_topic, source_partition)
-) ENGINE=InnoDB;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
