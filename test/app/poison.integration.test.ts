@@ -36,7 +36,8 @@ const BAD: { kind: string; code: string; key: (topic: string, p: number) => stri
       kind: 'garbage',
       code: 'DECODE_MAGIC_BYTE',
       key: (t, p) => `bad-${t}-${p}-garbage`,
-      value: () => randomBytes(40),
+      // Never the wire format's magic byte 0 first: random bytes that start with it are an unknown schema id instead.
+      value: () => Buffer.concat([Buffer.from([0xff]), randomBytes(39)]),
     },
     {
       kind: 'unknown id',

@@ -258,7 +258,10 @@ afterAll(async () => {
 
 describe('exactly-once effect across SIGKILL', () => {
   it('gives the same window aggregates and feature rows as an uninterrupted run', async () => {
-    const total = (await admin.fetchTopicOffsets(input.scans)).reduce((s, o) => s + Number(o.high), 0);
+    const total = (await retryRetriable(() => admin.fetchTopicOffsets(input.scans))).reduce(
+      (s, o) => s + Number(o.high),
+      0,
+    );
     expect(total).toBeGreaterThan(30_000);
 
     const uninterrupted = runConfig();
@@ -296,7 +299,10 @@ describe('exactly-once effect across SIGKILL', () => {
     await migrate(shared.mysql.url);
     const instances = [startPipeline(shared), startPipeline(shared), startPipeline(shared)];
     const [victim, ...survivors] = instances as [ChildProcess, ChildProcess, ChildProcess];
-    const total = (await admin.fetchTopicOffsets(input.scans)).reduce((s, o) => s + Number(o.high), 0);
+    const total = (await retryRetriable(() => admin.fetchTopicOffsets(input.scans))).reduce(
+      (s, o) => s + Number(o.high),
+      0,
+    );
     const deadline = Date.now() + 300_000;
     while ((await inputCommitted(shared)) < 0.4 * total && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));
