@@ -410,8 +410,8 @@ export class KafkaRunner {
         { topic, partition, skipped: chunk.length - rest.length, committed: floor.toString() },
         `${this.processor.topology.name}: ${topic}[${partition}] records up to offset ${floor - 1n} were committed by the partition's previous owner; skipped`,
       );
-    if (rest.length > 0 || BigInt(chunk[chunk.length - 1]?.offset ?? -1) + 1n >= floor)
-      this.skipBelow.delete(k);
+    // A chunk that reaches the floor ends the skipping: the ones after it lie above it.
+    if (BigInt(chunk[chunk.length - 1]?.offset ?? -1) + 1n >= floor) this.skipBelow.delete(k);
     return rest;
   }
 
