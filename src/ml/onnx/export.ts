@@ -16,6 +16,9 @@
 // and is the single [N, 1] output we want.
 // Tree thresholds are written rounded down to float32 (see floorFloat32 in ../predict.ts): for a float32
 // feature x, `x <= floorFloat32(t)` is exactly `x <= t`, so rounding never moves a split.
+// The ai.onnx.ml operators have no type inference in onnx, so the graph's value_info declares the type and
+// shape of every output they produce; with it the file passes `onnx.checker.check_model(m, full_check=True)`
+// (test/ml/onnx/checker.test.ts).
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import { TagstreamError } from '../../errors.ts';
@@ -24,10 +27,17 @@ import { checkSpec, featureWidth, floorFloat32, treeOrder } from '../predict.ts'
 
 const P = onnxProto.onnx;
 
-/** ONNX 1.11: IR 8, ai.onnx 16, ai.onnx.ml 3; onnxruntime 1.11+ and the other current runtimes load it. */
+/**
+ * The lowest opsets that hold every operator we emit with the attributes we use: ai.onnx 7 (Gather-1, Concat-4,
+ * Sigmoid-6; later versions add negative indices/axes and types we do not use; 7 is the oldest opset
+ * onnxruntime guarantees) and ai.onnx.ml 1 (every ML operator here is version 1; TreeEnsembleRegressor-3 only
+ * adds the *_as_tensor attributes, and onnxruntime 1.11 has no kernel for it). IR 8 is ONNX 1.10+'s format.
+ * onnxruntime-node 1.11.0 runs every estimator kind with the test's parity (checked by hand, not in the tests);
+ * the tests use the package.json one.
+ */
 export const IR_VERSION = 8;
-export const OPSET = 16;
-export const ML_OPSET = 3;
+export const OPSET = 7;
+export const ML_OPSET = 1;
 export const ML_DOMAIN = 'ai.onnx.ml';
 export const INPUT_NUMERIC = 'numeric';
 export const INPUT_CATEGORICAL = 'categorical';
@@ -78,6 +88,14 @@ function tensorInfo(
 class GraphBuilder {
   readonly nodes: onnx.INodeProto[] = [];
   readonly initializers: onnx.ITensorProto[] = [];
+  /** Types of intermediate values whose operator onnx cannot infer them for (the ai.onnx.ml ones). */
+  readonly valueInfo: onnx.IValueInfoProto[] = [];
+
+  /** Declares an intermediate float [N, width] value; returns its name. */
+  typed(name: string, width: number): string {
+    this.valueInfo.push(tensorInfo(name, DataType.FLOAT, ['N', width]));
+    return name;
+  }
 
   node(
     opType: string,
@@ -174,7 +192,7 @@ export function exportOnnx(spec: ModelSpec, options: ExportOptions = {}): Uint8A
     g.node(
       'Imputer',
       [INPUT_NUMERIC],
-      'numeric_imputed',
+      g.typed('numeric_imputed', p.numeric.length),
       [attr('imputed_value_floats', p.impute, 'floats'), attr('replaced_value_float', Number.NaN, 'float')],
       ML_DOMAIN,
     ),
@@ -194,7 +212,7 @@ export function exportOnnx(spec: ModelSpec, options: ExportOptions = {}): Uint8A
         g.node(
           'OneHotEncoder',
           [column],
-          `onehot_${j}`,
+          g.typed(`onehot_${j}`, cats.length),
           [attr('cats_strings', cats), attr('zeros', 1, 'int')],
           ML_DOMAIN,
         ),
@@ -206,7 +224,7 @@ export function exportOnnx(spec: ModelSpec, options: ExportOptions = {}): Uint8A
   const scaled = g.node(
     'Scaler',
     [features],
-    'scaled',
+    g.typed('scaled', width),
     [attr('offset', p.offset, 'floats'), attr('scale', p.scale, 'floats')],
     ML_DOMAIN,
   );
@@ -214,7 +232,8 @@ export function exportOnnx(spec: ModelSpec, options: ExportOptions = {}): Uint8A
   const e = spec.estimator;
   const logistic =
     e.kind === 'logistic-classifier' || (e.kind === 'tree-classifier' && e.link === 'logistic');
-  const scoreName = logistic ? 'score' : OUTPUT;
+  // The graph output has its type already; the logit before Sigmoid needs one.
+  const scoreName = logistic ? g.typed('score', 1) : OUTPUT;
   if (e.kind === 'linear-regressor' || e.kind === 'logistic-classifier') {
     g.node(
       'LinearRegressor',
@@ -267,6 +286,7 @@ export function exportOnnx(spec: ModelSpec, options: ExportOptions = {}): Uint8A
       initializer: g.initializers,
       input: inputs,
       output: [tensorInfo(OUTPUT, DataType.FLOAT, ['N', 1])],
+      valueInfo: g.valueInfo,
     },
   };
   return P.ModelProto.encode(model).finish();
