@@ -26,8 +26,81 @@ const SHORTCUTS: ReadonlyArray<[string, string[], (v: string) => Json]> = [
   ['LOG_LEVEL', ['log', 'level'], (v) => v],
   ['LOG_FORMAT', ['log', 'format'], (v) => v],
   ['LOG_FILE', ['log', 'file'], (v) => v],
-  ['API_TOKEN', ['api', 'token'], (v) => v],
+  ['API_TOKEN', ['api', 'adminToken'], (v) => v],
+  ['API_ADMIN_TOKEN', ['api', 'adminToken'], (v) => v],
+  ['API_ADMIN_TOKEN_FILE', ['api', 'adminTokenFile'], (v) => v],
+  ['API_READ_TOKEN', ['api', 'readToken'], (v) => v],
+  ['API_READ_TOKEN_FILE', ['api', 'readTokenFile'], (v) => v],
+  ['API_TLS_CERT_FILE', ['api', 'tls', 'certFile'], (v) => v],
+  ['API_TLS_KEY_FILE', ['api', 'tls', 'keyFile'], (v) => v],
+  // Kafka security (docs/security.md). A secret's *_FILE variable names a file holding it, as Docker secrets do.
+  ['KAFKA_SECURITY_PROTOCOL', ['kafka', 'security', 'protocol'], (v) => v],
+  ['KAFKA_SASL_MECHANISM', ['kafka', 'sasl', 'mechanism'], (v) => v],
+  ['KAFKA_SASL_USERNAME', ['kafka', 'sasl', 'username'], (v) => v],
+  ['KAFKA_SASL_PASSWORD', ['kafka', 'sasl', 'password'], (v) => v],
+  ['KAFKA_SASL_PASSWORD_FILE', ['kafka', 'sasl', 'passwordFile'], (v) => v],
+  ['KAFKA_SSL_CA_FILE', ['kafka', 'ssl', 'caFile'], (v) => v],
+  ['KAFKA_SSL_CERT_FILE', ['kafka', 'ssl', 'certFile'], (v) => v],
+  ['KAFKA_SSL_KEY_FILE', ['kafka', 'ssl', 'keyFile'], (v) => v],
+  ['KAFKA_SSL_KEY_PASSWORD', ['kafka', 'ssl', 'keyPassword'], (v) => v],
+  ['KAFKA_SSL_KEY_PASSWORD_FILE', ['kafka', 'ssl', 'keyPasswordFile'], (v) => v],
 ];
+
+/**
+ * Secrets that may come from a file: [the key holding the secret, the key naming its file]. The file is read once,
+ * when the config is loaded (a trailing newline dropped); setting both to different values is an error. redactConfig hides each secret.
+ */
+export const SECRET_FILES: ReadonlyArray<readonly [string[], string[]]> = [
+  [
+    ['kafka', 'sasl', 'password'],
+    ['kafka', 'sasl', 'passwordFile'],
+  ],
+  [
+    ['kafka', 'ssl', 'keyPassword'],
+    ['kafka', 'ssl', 'keyPasswordFile'],
+  ],
+  [
+    ['api', 'readToken'],
+    ['api', 'readTokenFile'],
+  ],
+  [
+    ['api', 'adminToken'],
+    ['api', 'adminTokenFile'],
+  ],
+];
+
+const getPath = (obj: unknown, path: readonly string[]): unknown =>
+  path.reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
+
+/** Reads every secret named by its file key into the secret's key; errors name the key and the file, never a secret. */
+function readSecretFiles(config: Config): Config {
+  const out = structuredClone(config);
+  const problems: string[] = [];
+  for (const [valuePath, filePath] of SECRET_FILES) {
+    const file = getPath(out, filePath);
+    if (typeof file !== 'string' || !file) continue;
+    try {
+      const secret = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      const given = getPath(out, valuePath);
+      // A config parsed again (tests spread a loaded one) holds the secret read last time: the same value is fine.
+      if (given && given !== secret)
+        problems.push(
+          `${formatPath(filePath)}: set ${formatPath(valuePath)} or ${formatPath(filePath)}, not both`,
+        );
+      else if (!secret) problems.push(`${formatPath(filePath)}: ${file} is empty`);
+      (getPath(out, valuePath.slice(0, -1)) as Record<string, string>)[valuePath.at(-1)!] = secret;
+    } catch (e) {
+      problems.push(
+        `${formatPath(filePath)}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+  }
+  if (problems.length)
+    throw new TagstreamError('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, {
+      details: { issues: problems },
+    });
+  return out;
+}
 
 function setPath(obj: Record<string, Json>, path: readonly string[], value: Json): void {
   let cur: Record<string, Json> = obj;
@@ -80,10 +153,9 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 export function parseConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw);
   if (result.success) {
-    const { topics } = result.data;
-    return topics.namespace
-      ? { ...result.data, topics: withNamespace(topics, topics.namespace) }
-      : result.data;
+    const data = readSecretFiles(result.data);
+    const { topics } = data;
+    return topics.namespace ? { ...data, topics: withNamespace(topics, topics.namespace) } : data;
   }
   const lines = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
   throw new TagstreamError('CONFIG_INVALID', `invalid configuration:\n  ${lines.join('\n  ')}`, {
@@ -97,13 +169,25 @@ export function loadConfig(env: Env = process.env): Config {
   return parseConfig(rawConfig(env, file ? readFileSync(file, 'utf8') : undefined));
 }
 
-/** Config as printed in logs and `--help`: passwords in URLs are redacted. */
+const hidden = (secret: string): string => (secret ? '***' : '');
+
+/** Config as printed in logs and `--help`: passwords in URLs and every secret (SECRET_FILES) are redacted. */
 export function redactConfig(config: Config): Config {
+  const { kafka } = config;
   return {
     ...config,
+    kafka: {
+      ...kafka,
+      sasl: { ...kafka.sasl, password: hidden(kafka.sasl.password) },
+      ssl: { ...kafka.ssl, keyPassword: hidden(kafka.ssl.keyPassword) },
+    },
     schemaRegistry: { url: redactUrl(config.schemaRegistry.url) },
     redis: { url: redactUrl(config.redis.url) },
     mysql: { url: redactUrl(config.mysql.url) },
-    api: { ...config.api, token: config.api.token ? '***' : '' },
+    api: {
+      ...config.api,
+      readToken: hidden(config.api.readToken),
+      adminToken: hidden(config.api.adminToken),
+    },
   };
 }

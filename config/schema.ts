@@ -22,6 +22,57 @@ export const configSchema = z.object({
        * `npm run clients -- install`. Env: TAGSTREAM__kafka__client.
        */
       client: z.enum(['kafkajs', 'confluent']).default('kafkajs'),
+      /** How every client connects (docs/security.md). Env: KAFKA_SECURITY_PROTOCOL. */
+      security: z
+        .object({ protocol: z.enum(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']).default('PLAINTEXT') })
+        .prefault({}),
+      /** SASL credentials (protocol SASL_PLAINTEXT or SASL_SSL). Env: KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD(_FILE). */
+      sasl: z
+        .object({
+          mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).default('SCRAM-SHA-512'),
+          username: z.string().default(''),
+          /** A secret: redacted when printed; or read from passwordFile when loading (config/load.ts). */
+          password: z.string().default(''),
+          passwordFile: z.string().default(''),
+        })
+        .prefault({}),
+      /** TLS (protocol SSL or SASL_SSL): PEM files. Env: KAFKA_SSL_CA_FILE, _CERT_FILE, _KEY_FILE, _KEY_PASSWORD(_FILE). */
+      ssl: z
+        .object({
+          /** CA bundle to trust; empty: the system's CAs (a managed Kafka with a public certificate). */
+          caFile: z.string().default(''),
+          /** Client certificate and key for mTLS; both or neither. */
+          certFile: z.string().default(''),
+          keyFile: z.string().default(''),
+          /** Password of an encrypted keyFile; a secret, or read from keyPasswordFile. */
+          keyPassword: z.string().default(''),
+          keyPasswordFile: z.string().default(''),
+        })
+        .prefault({}),
+    })
+    .superRefine((k, ctx) => {
+      const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+      const sasl = k.security.protocol.startsWith('SASL_');
+      const tls = k.security.protocol.endsWith('SSL');
+      if (sasl && !k.sasl.username) issue(['sasl', 'username'], `needed with ${k.security.protocol}`);
+      if (sasl && !k.sasl.password && !k.sasl.passwordFile)
+        issue(['sasl', 'password'], `needed with ${k.security.protocol} (or kafka.sasl.passwordFile)`);
+      if (!sasl && (k.sasl.username || k.sasl.password || k.sasl.passwordFile))
+        issue(
+          ['security', 'protocol'],
+          `is ${k.security.protocol}, but SASL credentials are set: use SASL_SSL (or SASL_PLAINTEXT)`,
+        );
+      const files = [k.ssl.caFile, k.ssl.certFile, k.ssl.keyFile, k.ssl.keyPassword, k.ssl.keyPasswordFile];
+      if (!tls && files.some(Boolean))
+        issue(
+          ['security', 'protocol'],
+          `is ${k.security.protocol}, but kafka.ssl files are set: use SSL or SASL_SSL`,
+        );
+      if (Boolean(k.ssl.certFile) !== Boolean(k.ssl.keyFile))
+        issue(
+          ['ssl', k.ssl.certFile ? 'keyFile' : 'certFile'],
+          'mTLS needs both kafka.ssl.certFile and keyFile',
+        );
     })
     .prefault({}),
   schemaRegistry: z
@@ -352,8 +403,27 @@ export const configSchema = z.object({
       /** The REST API (src/api/): predictions, features, models, DLQ, health; 0 picks a free port. */
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8080),
-      /** When set, every route but /healthz, /readyz and /openapi.json needs `Authorization: Bearer <token>`. Env: API_TOKEN. */
-      token: z.string().default(''),
+      /**
+       * Bearer tokens (docs/security.md). When either is set, every route but /healthz, /readyz and /openapi.json
+       * needs `Authorization: Bearer <token>`: the read token opens predictions, alerts, features and models; the
+       * admin token also the dead letters (list, replay). Env: API_READ_TOKEN, API_ADMIN_TOKEN (API_TOKEN, the
+       * older name, sets the admin token), or *_FILE naming a file that holds it.
+       */
+      readToken: z.string().default(''),
+      readTokenFile: z.string().default(''),
+      adminToken: z.string().default(''),
+      adminTokenFile: z.string().default(''),
+      /** Requests a minute per token (per client address without one) before 429 API_RATE_LIMITED; 0: no limit. */
+      rateLimitPerMinute: z.number().int().min(0).default(600),
+      /** Largest request body accepted (413 API_PAYLOAD_TOO_LARGE). */
+      bodyLimitBytes: z.number().int().positive().default(65_536),
+      /** PEM certificate (chain) and key files: serve HTTPS. Both or neither. Env: API_TLS_CERT_FILE, API_TLS_KEY_FILE. */
+      tls: z
+        .object({ certFile: z.string().default(''), keyFile: z.string().default('') })
+        .refine((t) => (t.certFile === '') === (t.keyFile === ''), {
+          message: 'set both api.tls.certFile and api.tls.keyFile, or neither',
+        })
+        .prefault({}),
       /** Predictions kept per service and entity in the Redis prediction cache (for time-range queries). */
       historyPerEntity: z.number().int().positive().default(500),
     })

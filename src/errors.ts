@@ -34,6 +34,12 @@ export const ERROR_CODES = [
   'CONFIG_INVALID',
   'KAFKA_UNAVAILABLE',
   'KAFKA_ERROR',
+  // Kafka security (src/io/kafka/security.ts): a refused login, a missing ACL, a failed TLS handshake, a client whose
+  // kafka.security.protocol does not match the listener (plaintext at a TLS listener, or the other way round).
+  'KAFKA_AUTH_FAILED',
+  'KAFKA_NOT_AUTHORIZED',
+  'KAFKA_TLS_FAILED',
+  'KAFKA_PROTOCOL_MISMATCH',
   'REGISTRY_UNAVAILABLE',
   'REGISTRY_INCOMPATIBLE',
   'REGISTRY_ERROR',
@@ -61,6 +67,9 @@ export const ERROR_CODES = [
   // REST API (src/api/): a bad or unauthorised request, and what it asked for that does not exist.
   'API_BAD_REQUEST',
   'API_UNAUTHORIZED',
+  'API_FORBIDDEN',
+  'API_RATE_LIMITED',
+  'API_PAYLOAD_TOO_LARGE',
   'API_NOT_FOUND',
   'UNKNOWN_SERVICE',
   'PREDICTION_NOT_FOUND',

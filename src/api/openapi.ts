@@ -50,7 +50,8 @@ export function buildOpenApi(routes: readonly RouteDef[]): OpenApiDocument {
       summary: r.summary,
       ...(r.description === undefined ? {} : { description: r.description }),
       tags: [r.tag],
-      ...(r.auth ? { security: [{ bearerAuth: [] }] } : { security: [] }),
+      ...(r.scope === 'public' ? { security: [] } : { security: [{ bearerAuth: [] }] }),
+      ...(r.scope === 'public' ? {} : { 'x-scope': r.scope }),
       parameters: parameters(r),
       ...(r.body === undefined
         ? {}
@@ -76,8 +77,10 @@ export function buildOpenApi(routes: readonly RouteDef[]): OpenApiDocument {
       description:
         'Predictions, alerts, features, models and dead letters of the tagstream pipeline. Times are ms since ' +
         'epoch UTC, as on the topics. Errors are `{"error": {"code", "message"}}` with a code from src/errors.ts. ' +
-        'When api.token (API_TOKEN) is set, every route but /healthz, /readyz and /openapi.json needs ' +
-        '`Authorization: Bearer <token>`.',
+        'When tokens are configured (api.readToken / API_READ_TOKEN, api.adminToken / API_ADMIN_TOKEN), every ' +
+        'route but /healthz, /readyz and /openapi.json needs `Authorization: Bearer <token>`: the read token ' +
+        'reads predictions, alerts, features and models; the admin token also reads and replays dead letters ' +
+        '(x-scope on each operation). Requests are rate-limited per token (api.rateLimitPerMinute, 429).',
     },
     paths,
     components: {
@@ -95,7 +98,7 @@ export const OPENAPI_ROUTE: RouteDef = {
   operationId: 'openapi',
   summary: 'This document',
   tag: 'health',
-  auth: false,
+  scope: 'public',
   responses: {
     200: {
       description: 'OpenAPI 3.1 document of every route.',

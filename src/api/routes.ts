@@ -50,14 +50,19 @@ export interface RouteDef {
   readonly summary: string;
   readonly description?: string;
   readonly tag: string;
-  /** Needs the bearer token when api.token is set. */
-  readonly auth: boolean;
+  /**
+   * Who may call it once tokens are configured: `public` anyone (health, the OpenAPI document), `read` the read or
+   * the admin token, `admin` the admin token only (dead letters: raw records and replay).
+   */
+  readonly scope: ApiScope;
   readonly params?: JsonSchema;
   readonly querystring?: JsonSchema;
   readonly body?: JsonSchema;
   readonly responses: Readonly<Record<number, ResponseDoc>>;
   readonly handler: (req: ApiRequest, deps: ApiDeps) => Promise<ApiResponse>;
 }
+
+export type ApiScope = 'public' | 'read' | 'admin';
 
 export const API_VERSION = '1.0.0';
 
@@ -66,7 +71,11 @@ const started = Date.now();
 const err = (description: string): ResponseDoc => ({ description, schema: S.ErrorBody });
 const BAD = err('A parameter is malformed (code API_BAD_REQUEST).');
 const UNAUTHORIZED = err(
-  'api.token is set and the request has no valid `Authorization: Bearer` (API_UNAUTHORIZED).',
+  'Tokens are configured and the request has no valid `Authorization: Bearer` (API_UNAUTHORIZED).',
+);
+const FORBIDDEN = err('The token is the read token; this route needs the admin token (API_FORBIDDEN).');
+const RATE_LIMITED = err(
+  'More requests than api.rateLimitPerMinute from this token or address (API_RATE_LIMITED).',
 );
 const UNAVAILABLE = err('A dependency is down (KAFKA_/REGISTRY_/MYSQL_/REDIS_UNAVAILABLE).');
 const UNKNOWN_SERVICE = err(`The service is not one of ${PREDICTION_SERVICES.join(', ')} (UNKNOWN_SERVICE).`);
@@ -147,7 +156,7 @@ export const ROUTES: readonly RouteDef[] = [
     summary: 'Liveness: the process is up',
     description: 'Answers 200 while the process runs; checks no dependency (see /readyz).',
     tag: 'health',
-    auth: false,
+    scope: 'public',
     responses: {
       200: {
         description: 'Up.',
@@ -170,7 +179,7 @@ export const ROUTES: readonly RouteDef[] = [
       'Redis (PING) at once, each with a timeout, and reports each with ok, latency and the error if any. ' +
       '503 when any fails.',
     tag: 'health',
-    auth: false,
+    scope: 'public',
     responses: {
       200: { description: 'Every dependency answered.', schema: S.Readiness },
       503: { description: 'At least one dependency failed; see checks.', schema: S.Readiness },
@@ -191,12 +200,13 @@ export const ROUTES: readonly RouteDef[] = [
     description:
       'The cached prediction with the highest event_time (the prediction cache in Redis, fed by the prediction sink).',
     tag: 'predictions',
-    auth: true,
+    scope: 'read',
     params: predictionParams,
     responses: {
       200: { description: 'The latest prediction.', schema: S.Prediction },
       400: BAD,
       401: UNAUTHORIZED,
+      429: RATE_LIMITED,
       404: err(
         'Unknown service (UNKNOWN_SERVICE) or no prediction cached for the entity (PREDICTION_NOT_FOUND).',
       ),
@@ -227,7 +237,7 @@ export const ROUTES: readonly RouteDef[] = [
       'Cached predictions with event_time in [from, to] (both optional, inclusive), newest first. The cache keeps ' +
       'the newest api.historyPerEntity per service and entity. An entity without predictions gives an empty list.',
     tag: 'predictions',
-    auth: true,
+    scope: 'read',
     params: predictionParams,
     querystring: {
       type: 'object',
@@ -256,6 +266,7 @@ export const ROUTES: readonly RouteDef[] = [
       },
       400: BAD,
       401: UNAUTHORIZED,
+      429: RATE_LIMITED,
       404: UNKNOWN_SERVICE,
       503: UNAVAILABLE,
     },
@@ -276,7 +287,7 @@ export const ROUTES: readonly RouteDef[] = [
     description:
       'The newest alerts by raised_at from the cache (the latest 1000 alerts, de-duplicated by alert_id), filtered by severity and rule.',
     tag: 'alerts',
-    auth: true,
+    scope: 'read',
     querystring: {
       type: 'object',
       properties: {
@@ -289,6 +300,7 @@ export const ROUTES: readonly RouteDef[] = [
       200: { description: 'Newest first.', schema: list(S.Alert, 'Newest first by raised_at.') },
       400: BAD,
       401: UNAUTHORIZED,
+      429: RATE_LIMITED,
       503: UNAVAILABLE,
     },
     handler: async ({ query }, deps) => {
@@ -310,7 +322,7 @@ export const ROUTES: readonly RouteDef[] = [
     description:
       'From the online feature store (Redis). A feature with no value gets its documented default (docs/architecture.md, Feature store).',
     tag: 'features',
-    auth: true,
+    scope: 'read',
     params: { type: 'object', required: ['entityId'], properties: { entityId: entityParam } },
     querystring: {
       type: 'object',
@@ -339,6 +351,7 @@ export const ROUTES: readonly RouteDef[] = [
       },
       400: BAD,
       401: UNAUTHORIZED,
+      429: RATE_LIMITED,
       503: UNAVAILABLE,
     },
     handler: async ({ params, query }, deps) => {
@@ -354,12 +367,13 @@ export const ROUTES: readonly RouteDef[] = [
     summary: 'Registered models',
     description: 'The model registry (ml_models), newest first within a service, without the ONNX bytes.',
     tag: 'models',
-    auth: true,
+    scope: 'read',
     querystring: { type: 'object', properties: { service: serviceParam } },
     responses: {
       200: { description: 'Models.', schema: list(S.ModelSummary, 'Newest first within a service.') },
       400: BAD,
       401: UNAUTHORIZED,
+      429: RATE_LIMITED,
       404: UNKNOWN_SERVICE,
       503: UNAVAILABLE,
     },
@@ -376,7 +390,7 @@ export const ROUTES: readonly RouteDef[] = [
     summary: 'One model version',
     description: 'A registry row with its spec (preprocessing and estimator), without the ONNX bytes.',
     tag: 'models',
-    auth: true,
+    scope: 'read',
     params: {
       type: 'object',
       required: ['service', 'version'],
@@ -386,6 +400,7 @@ export const ROUTES: readonly RouteDef[] = [
       200: { description: 'The model.', schema: S.ModelDetail },
       400: BAD,
       401: UNAUTHORIZED,
+      429: RATE_LIMITED,
       404: err('Unknown service (UNKNOWN_SERVICE) or version (MODEL_NOT_FOUND).'),
       503: UNAVAILABLE,
     },
@@ -416,10 +431,12 @@ export const ROUTES: readonly RouteDef[] = [
       'consumer in a throw-away group that is deleted afterwards. Concurrent calls share one read. Takes about a ' +
       'second on a local broker; `complete` says whether the whole topic was read.',
     tag: 'dlq',
-    auth: true,
+    scope: 'admin',
     responses: {
       200: { description: 'One entry per dead-letter topic.', schema: S.DlqSummary },
       401: UNAUTHORIZED,
+      429: RATE_LIMITED,
+      403: FORBIDDEN,
       503: UNAVAILABLE,
     },
     handler: async (_req, deps) => ({ body: await deps.dlq.summary() }),
@@ -437,7 +454,7 @@ export const ROUTES: readonly RouteDef[] = [
       '`<pipeline.groupId>-dlq-replay.<CODE>` for a replay filtered by code), so no dead letter is replayed twice by ' +
       'later calls. dryRun counts without publishing or remembering anything.',
     tag: 'dlq',
-    auth: true,
+    scope: 'admin',
     params: {
       type: 'object',
       required: ['sourceTopic'],
@@ -454,6 +471,8 @@ export const ROUTES: readonly RouteDef[] = [
       200: { description: 'What was (or, with dryRun, would be) replayed.', schema: S.ReplayResult },
       400: BAD,
       401: UNAUTHORIZED,
+      429: RATE_LIMITED,
+      403: FORBIDDEN,
       404: err('No dead-letter topic for that source topic (DLQ_NOT_FOUND).'),
       503: UNAVAILABLE,
     },

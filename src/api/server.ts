@@ -1,10 +1,12 @@
-// The REST API server: fastify with the route table of routes.ts, request validation by its JSON Schemas, an optional
-// bearer token, coded JSON errors for everything that goes wrong, and one debug log line per request.
+// The REST API server: fastify with the route table of routes.ts, request validation by its JSON Schemas, scoped
+// bearer tokens (read, admin), a rate limit per token, a body size limit, optional TLS, coded JSON errors for
+// everything that goes wrong, and one debug log line per request.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { TagstreamError, isTagstreamError, type ErrorCode } from '../errors.ts';
 import { ALL_ROUTES } from './openapi.ts';
-import type { ApiDeps, RouteDef } from './routes.ts';
+import type { ApiDeps, ApiScope, RouteDef } from './routes.ts';
 
 export type { ApiDeps } from './routes.ts';
 
@@ -12,8 +14,17 @@ export interface ApiOptions {
   readonly host: string;
   /** 0 picks a free port; listen() returns the one bound. */
   readonly port: number;
-  /** When not empty, every route but /healthz, /readyz and /openapi.json needs `Authorization: Bearer <token>`. */
-  readonly token: string;
+  /**
+   * Bearer tokens. When either is set, every route but /healthz, /readyz and /openapi.json needs one: the read
+   * token opens the `read` routes, the admin token every route. Both empty: the API is open (loopback use).
+   */
+  readonly tokens: { readonly read: string; readonly admin: string };
+  /** Requests per minute per token (or per client address without one); 0 turns the limit off. */
+  readonly rateLimitPerMinute: number;
+  /** Largest request body accepted (413 API_PAYLOAD_TOO_LARGE above it). */
+  readonly bodyLimitBytes: number;
+  /** PEM certificate chain and private key: serve HTTPS instead of HTTP. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 export interface Api {
@@ -31,6 +42,9 @@ export interface ErrorResponse {
 const STATUS: Partial<Record<ErrorCode, number>> = {
   API_BAD_REQUEST: 400,
   API_UNAUTHORIZED: 401,
+  API_FORBIDDEN: 403,
+  API_PAYLOAD_TOO_LARGE: 413,
+  API_RATE_LIMITED: 429,
   API_NOT_FOUND: 404,
   UNKNOWN_SERVICE: 404,
   PREDICTION_NOT_FOUND: 404,
@@ -72,32 +86,56 @@ export function toErrorResponse(e: unknown): ErrorResponse {
       status: 400,
       body: body('API_BAD_REQUEST', validationMessage(f.validationContext, f.validation)),
     };
-  // fastify's own request errors: bad JSON, wrong content type, body too large.
+  if (f.statusCode === 413)
+    return {
+      status: 413,
+      body: body('API_PAYLOAD_TOO_LARGE', `${f.message ?? 'request body too large'} (api.bodyLimitBytes)`),
+    };
+  // fastify's own request errors: bad JSON, wrong content type.
   if (typeof f.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500)
     return { status: f.statusCode, body: body('API_BAD_REQUEST', f.message ?? 'bad request') };
   return { status: 500, body: body('INTERNAL', 'internal error; the API log has the details') };
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!m) return false;
-  // Equal-length digests: the comparison takes the same time whatever the guess.
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(m[1]!), digest(token));
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** The bearer token of a request, or undefined. */
+function bearer(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+}
+
+/**
+ * What a presented token may do: `admin`, `read`, or nothing. Both comparisons always run, on equal-length digests,
+ * so the time taken says nothing about either token.
+ */
+export function grantOf(
+  presented: string | undefined,
+  tokens: ApiOptions['tokens'],
+): 'admin' | 'read' | undefined {
+  const p = digest(presented ?? '');
+  const admin = tokens.admin !== '' && timingSafeEqual(p, digest(tokens.admin)) && presented !== undefined;
+  const read = tokens.read !== '' && timingSafeEqual(p, digest(tokens.read)) && presented !== undefined;
+  return admin ? 'admin' : read ? 'read' : undefined;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Reachable without the bearer token. */
-    public?: boolean;
+    /** Who may call the route (routes.ts); an unknown route counts as `read`. */
+    scope?: ApiScope;
   }
+}
+
+/** The rate limit's key: the token's digest (never the token), or the client address without one. */
+function rateKey(request: FastifyRequest): string {
+  const token = bearer(request.headers.authorization);
+  return token === undefined ? `ip:${request.ip}` : `token:${digest(token).toString('hex').slice(0, 16)}`;
 }
 
 function register(app: FastifyInstance, route: RouteDef, deps: ApiDeps): void {
   app.route({
     method: route.method,
     url: route.url,
-    config: { public: !route.auth },
+    config: { scope: route.scope },
     schema: {
       ...(route.params === undefined ? {} : { params: route.params }),
       ...(route.querystring === undefined ? {} : { querystring: route.querystring }),
@@ -130,6 +168,8 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Api {
   const { log } = deps;
   const app = Fastify({
     logger: false,
+    bodyLimit: options.bodyLimitBytes,
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     routerOptions: { maxParamLength: 512 },
     // Fail on unknown body properties instead of silently dropping them; coerce query strings to their scalar types
     // (not to arrays: a string where a list belongs is an error).
@@ -137,9 +177,12 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Api {
     forceCloseConnections: 'idle',
   });
 
+  const secured = options.tokens.read !== '' || options.tokens.admin !== '';
   app.addHook('onRequest', async (request, reply) => {
-    if (options.token === '' || request.routeOptions.config.public === true) return;
-    if (!tokenMatches(request.headers.authorization, options.token)) {
+    const scope = request.routeOptions.config?.scope ?? 'read';
+    if (!secured || scope === 'public') return;
+    const grant = grantOf(bearer(request.headers.authorization), options.tokens);
+    if (grant === undefined) {
       const { status, body } = toErrorResponse(
         new TagstreamError(
           'API_UNAUTHORIZED',
@@ -147,6 +190,15 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Api {
         ),
       );
       return reply.status(status).header('www-authenticate', 'Bearer realm="tagstream"').send(body);
+    }
+    if (scope === 'admin' && grant !== 'admin') {
+      const { status, body } = toErrorResponse(
+        new TagstreamError(
+          'API_FORBIDDEN',
+          `${request.method} ${request.routeOptions.url} needs the admin token (api.adminToken); this is the read token`,
+        ),
+      );
+      return reply.status(status).send(body);
     }
   });
 
@@ -183,10 +235,30 @@ export function createApi(deps: ApiDeps, options: ApiOptions): Api {
     return reply.status(status).send(body);
   });
 
-  for (const route of ALL_ROUTES) register(app, route, deps);
+  const ready = (async () => {
+    if (options.rateLimitPerMinute > 0)
+      await app.register(rateLimit, {
+        global: true,
+        max: options.rateLimitPerMinute,
+        timeWindow: 60_000,
+        keyGenerator: rateKey,
+        // Health checks and the document stay reachable for probes.
+        allowList: (request) => request.routeOptions.config?.scope === 'public',
+        errorResponseBuilder: (_request, context) =>
+          Object.assign(
+            new TagstreamError(
+              'API_RATE_LIMITED',
+              `more than ${context.max} requests a minute from this token or address; retry in ${Math.ceil(context.ttl / 1000)} s (api.rateLimitPerMinute)`,
+            ),
+            { statusCode: 429 },
+          ),
+      });
+    for (const route of ALL_ROUTES) register(app, route, deps);
+  })();
 
   return {
     async listen() {
+      await ready;
       await app.listen({ host: options.host, port: options.port });
       const address = app.server.address();
       return typeof address === 'object' && address !== null ? address.port : options.port;

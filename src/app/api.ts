@@ -1,7 +1,9 @@
 // Assembles the serving side from config: the prediction cache, the sink topology that fills it, and the REST API
 // over the cache, the feature store, the model registry and the dead-letter topics. `npm run api` runs it alone;
 // the pipeline and the demo embed it with startApiService and stop it with the returned stop().
+import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
+import { TagstreamError } from '../errors.ts';
 import type { Config } from '../../config/schema.ts';
 import { runTopology } from './pipeline.ts';
 import { predictionCacheTopology } from './prediction-sink.ts';
@@ -86,7 +88,14 @@ export async function startApiService(
   };
   const api = createApi(
     { cache, features, models: createModelRegistry(sql), dlq, probes, log: log.child({ component: 'api' }) },
-    { ...config.api, port: options.port ?? config.api.port },
+    {
+      host: config.api.host,
+      port: options.port ?? config.api.port,
+      tokens: { read: config.api.readToken, admin: config.api.adminToken },
+      rateLimitPerMinute: config.api.rateLimitPerMinute,
+      bodyLimitBytes: config.api.bodyLimitBytes,
+      ...(config.api.tls.certFile ? { tls: readTls(config.api.tls) } : {}),
+    },
   );
   let port: number;
   try {
@@ -107,8 +116,15 @@ export async function startApiService(
     await closeAll();
     throw e;
   }
-  const url = `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${port}`;
-  log.info({ url, auth: config.api.token !== '' }, 'serving the REST API');
+  const scheme = config.api.tls.certFile ? 'https' : 'http';
+  const url = `${scheme}://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${port}`;
+  const auth = config.api.readToken !== '' || config.api.adminToken !== '';
+  log.info({ url, auth }, 'serving the REST API');
+  if (!auth && !isLoopback(config.api.host))
+    log.warn(
+      { host: config.api.host },
+      'the REST API is open to anyone who can reach it: set API_READ_TOKEN and API_ADMIN_TOKEN (docs/security.md)',
+    );
   return {
     port,
     url,
@@ -124,3 +140,21 @@ export async function startApiService(
     },
   };
 }
+
+/** The PEM files of api.tls, read once at start; a missing file is a clear CONFIG_INVALID. */
+function readTls(tls: Config['api']['tls']): { cert: Buffer; key: Buffer } {
+  const read = (key: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new TagstreamError(
+        'CONFIG_INVALID',
+        `api.tls.${key}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+  };
+  return { cert: read('certFile', tls.certFile), key: read('keyFile', tls.keyFile) };
+}
+
+const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || host.startsWith('127.');

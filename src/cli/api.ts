@@ -10,8 +10,10 @@ const program = new Command('api')
   .description(
     'Serve the REST API (predictions, alerts, features, models, dead letters, /healthz, /readyz, /openapi.json) and run ' +
       'the prediction sink that fills its Redis cache from predictions.<service> and alerts. ' +
-      'Listens on api.host:api.port (default 127.0.0.1:8080); set API_TOKEN to require `Authorization: Bearer <token>`. ' +
-      'Configuration comes from TAGSTREAM_CONFIG (YAML), TAGSTREAM__section__key and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL / MYSQL_URL / API_TOKEN.',
+      'Listens on api.host:api.port (default 127.0.0.1:8080); set API_READ_TOKEN and API_ADMIN_TOKEN (or *_FILE) to ' +
+      'require `Authorization: Bearer <token>` (the admin token for dead letters), API_TLS_CERT_FILE and ' +
+      'API_TLS_KEY_FILE to serve HTTPS (docs/security.md). Configuration comes from TAGSTREAM_CONFIG (YAML), ' +
+      'TAGSTREAM__section__key and KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL / MYSQL_URL / API_*_TOKEN.',
   )
   .option('--port <n>', 'listen on this port instead of api.port (0: any free port)', int(0))
   .option('--no-sink', 'serve only; another instance runs the prediction sink into the same Redis')
@@ -20,11 +22,7 @@ const program = new Command('api')
     runCli(async () => {
       const config = loadConfig();
       if (opts.printConfig) {
-        const printed = {
-          ...redactConfig(config),
-          api: { ...config.api, token: config.api.token ? '***' : '' },
-        };
-        console.log(JSON.stringify(printed, null, 2));
+        console.log(JSON.stringify(redactConfig(config), null, 2));
         return;
       }
       const log = loggerFor(config, 'api');

@@ -42,7 +42,7 @@ const config = testConfig({
   mysql: { url: MYSQL_URL },
   // testConfig gives predictions.* and alerts topics of their own; the DLQ summary lists <dlqPrefix>*: ours only.
   topics: { dlqPrefix: `t-${ID}.dlq.` },
-  api: { token: TOKEN, port: 0, historyPerEntity: 3 },
+  api: { adminToken: TOKEN, port: 0, historyPerEntity: 3 },
 });
 const SOURCE = config.topics.scans;
 const DLQ = `${config.topics.dlqPrefix}${SOURCE}`;

@@ -1,12 +1,27 @@
 // The REST API over in-memory dependencies, over real HTTP on a free port: request validation (400 with a code),
-// unknown services and routes (404), the bearer token (401), dependency failures (503/500), readiness and OpenAPI.
+// unknown services and routes (404), scoped bearer tokens (401/403), the rate limit (429), the body limit (413),
+// dependency failures (503/500), readiness, OpenAPI and HTTPS.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReadinessProbe } from '../../src/api/readiness.ts';
-import { createApi, statusOf, toErrorResponse, validationMessage, type Api } from '../../src/api/server.ts';
+import {
+  createApi,
+  grantOf,
+  statusOf,
+  toErrorResponse,
+  validationMessage,
+  type Api,
+  type ApiOptions,
+} from '../../src/api/server.ts';
 import { TagstreamError } from '../../src/errors.ts';
 import { alert, at, fakeDeps, MODEL, prediction, T0, type ApiBody, type FakeOptions } from './fakes.ts';
 
 const TOKEN = 's3cret-token';
+const READ = 'r3ad-token';
 let running: Api | undefined;
 
 afterEach(async () => {
@@ -14,9 +29,19 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function start(options: FakeOptions & { token?: string } = {}) {
+async function start(
+  options: FakeOptions & { token?: string; read?: string } & Partial<
+      Pick<ApiOptions, 'rateLimitPerMinute' | 'bodyLimitBytes'>
+    > = {},
+) {
   const { deps, calls } = fakeDeps(options);
-  running = createApi(deps, { host: '127.0.0.1', port: 0, token: options.token ?? '' });
+  running = createApi(deps, {
+    host: '127.0.0.1',
+    port: 0,
+    tokens: { admin: options.token ?? '', read: options.read ?? '' },
+    rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
+    bodyLimitBytes: options.bodyLimitBytes ?? 65_536,
+  });
   const port = await running.listen();
   const base = `http://127.0.0.1:${port}`;
   const call = async (path: string, init: RequestInit = {}) => {
@@ -395,6 +420,36 @@ describe('bearer token', () => {
     expect((await call('/v1/nothing', auth)).status).toBe(404);
   });
 
+  it('scopes tokens: the read token reads, only the admin token lists and replays dead letters (403)', async () => {
+    const { call, calls } = await start({ token: TOKEN, read: READ });
+    const as = (token: string, init: RequestInit = {}): RequestInit => ({
+      ...init,
+      headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
+    });
+    for (const path of ['/v1/alerts', '/v1/models', '/v1/predictions/demand/S1%7CTENT-40x60'])
+      expect((await call(path, as(READ))).status, path).toBe(200);
+    const list = await call('/v1/dlq', as(READ));
+    expect(list.status).toBe(403);
+    expect(list.body['error']['code']).toBe('API_FORBIDDEN');
+    const replay = await call('/v1/dlq/rfid.scans/replay', as(READ, post({})));
+    expect(replay.status).toBe(403);
+    expect(replay.body['error']['message']).toMatch(/needs the admin token/);
+    expect(calls.replay).toEqual([]);
+    expect((await call('/v1/dlq', as(TOKEN))).status).toBe(200);
+    expect((await call('/v1/dlq/rfid.scans/replay', as(TOKEN, post({})))).status).toBe(200);
+    expect(calls.replay).toHaveLength(1);
+  });
+
+  it('grants by comparing digests of both tokens, never an empty token', () => {
+    const tokens = { admin: TOKEN, read: READ };
+    expect(grantOf(TOKEN, tokens)).toBe('admin');
+    expect(grantOf(READ, tokens)).toBe('read');
+    expect(grantOf('nope', tokens)).toBeUndefined();
+    expect(grantOf(undefined, tokens)).toBeUndefined();
+    expect(grantOf('', { admin: TOKEN, read: '' })).toBeUndefined();
+    expect(grantOf(READ, { admin: '', read: READ })).toBe('read');
+  });
+
   it('checks the token before validating the request', async () => {
     const { call } = await start({ token: TOKEN });
     expect((await call('/v1/alerts?limit=0')).status).toBe(401);
@@ -432,7 +487,14 @@ describe('/openapi.json', () => {
       'query:limit',
     ]);
     expect(at(history, 'security')).toEqual([{ bearerAuth: [] }]);
-    expect(Object.keys(at(history, 'responses') as object)).toEqual(['200', '400', '401', '404', '503']);
+    expect(Object.keys(at(history, 'responses') as object)).toEqual([
+      '200',
+      '400',
+      '401',
+      '404',
+      '429',
+      '503',
+    ]);
     expect(
       at(
         history,
@@ -454,6 +516,9 @@ describe('/openapi.json', () => {
       $ref: '#/components/schemas/ReplayRequest',
     });
     expect(at(replay, 'description')).toMatch(/dlq-replay/);
+    expect(at(replay, 'x-scope')).toBe('admin');
+    expect(Object.keys(at(replay, 'responses') as object)).toContain('403');
+    expect(at(history, 'x-scope')).toBe('read');
     // Every $ref points at a component.
     const refs = JSON.stringify(doc).match(/#\/components\/schemas\/\w+/g) ?? [];
     expect(refs.length).toBeGreaterThan(10);
@@ -462,5 +527,82 @@ describe('/openapi.json', () => {
     expect(at(doc, 'components', 'schemas', 'DlqSummary', 'properties', 'topics', 'items')).toEqual({
       $ref: '#/components/schemas/DlqTopicSummary',
     });
+  });
+});
+
+describe('limits', () => {
+  it('rate-limits per token, not the health routes, with 429 API_RATE_LIMITED and Retry-After', async () => {
+    const { call } = await start({ token: TOKEN, read: READ, rateLimitPerMinute: 3 });
+    const as = (token: string): RequestInit => ({ headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 3; i++) expect((await call('/v1/models', as(READ))).status).toBe(200);
+    const over = await call('/v1/models', as(READ));
+    expect(over.status).toBe(429);
+    expect(over.body['error']['code']).toBe('API_RATE_LIMITED');
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Another token has its own budget; probes are never limited.
+    expect((await call('/v1/models', as(TOKEN))).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await call('/healthz')).status).toBe(200);
+  });
+
+  it('refuses a body over api.bodyLimitBytes with 413 API_PAYLOAD_TOO_LARGE, before the handler', async () => {
+    const { call, calls } = await start({ bodyLimitBytes: 100 });
+    const big = await call('/v1/dlq/rfid.scans/replay', post({ codes: ['X'.repeat(200)] }));
+    expect(big.status).toBe(413);
+    expect(big.body['error']['code']).toBe('API_PAYLOAD_TOO_LARGE');
+    expect(calls.replay).toEqual([]);
+  });
+});
+
+describe('HTTPS', () => {
+  it('serves over TLS with the configured certificate and key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tagstream-api-tls-'));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
+    const { deps } = fakeDeps();
+    running = createApi(deps, {
+      host: '127.0.0.1',
+      port: 0,
+      tokens: { admin: '', read: '' },
+      rateLimitPerMinute: 0,
+      bodyLimitBytes: 65_536,
+      tls: { cert: readFileSync(cert), key: readFileSync(key) },
+    });
+    const port = await running.listen();
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpsRequest(
+        { host: '127.0.0.1', port, path: '/healthz', ca: readFileSync(cert) },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve(text));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(JSON.parse(body)).toMatchObject({ status: 'ok' });
+    // Plain HTTP to the TLS port gets no API answer.
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 });

@@ -29,6 +29,9 @@ describe('defaults', () => {
       connectTimeoutMs: 10_000,
       topicRetentionMs: -1,
       client: 'kafkajs',
+      security: { protocol: 'PLAINTEXT' },
+      sasl: { mechanism: 'SCRAM-SHA-512', username: '', password: '', passwordFile: '' },
+      ssl: { caFile: '', certFile: '', keyFile: '', keyPassword: '', keyPasswordFile: '' },
     });
     expect(c.schemaRegistry.url).toBe('http://127.0.0.1:8081/apis/ccompat/v7');
     expect(c.redis.url).toBe('redis://127.0.0.1:6379');
@@ -208,12 +211,15 @@ describe('redactConfig', () => {
       MYSQL_URL: 'mysql://app:hunter2@db:3306/shop',
       REDIS_URL: 'redis://default:s3cret@cache:6379/0',
       API_TOKEN: 't0ken',
+      API_READ_TOKEN: 'r3ad',
     });
     const r = redactConfig(c);
-    expect(r.api.token).toBe('***');
+    expect(c.api.adminToken).toBe('t0ken'); // API_TOKEN, the older name, is the admin token
+    expect(r.api.adminToken).toBe('***');
+    expect(r.api.readToken).toBe('***');
     expect(r.mysql.url).toBe('mysql://app:***@db:3306/shop');
     expect(r.redis.url).toBe('redis://default:***@cache:6379/0');
-    expect(JSON.stringify(r)).not.toMatch(/hunter2|s3cret|t0ken/);
+    expect(JSON.stringify(r)).not.toMatch(/hunter2|s3cret|t0ken|r3ad/);
     expect(r.kafka).toEqual(c.kafka);
     expect(c.mysql.url).toBe('mysql://app:hunter2@db:3306/shop');
   });

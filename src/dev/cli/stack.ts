@@ -1,7 +1,19 @@
-// `npm run stack -- up|down|status|logs`: the local Kafka + schema registry, and checks of MariaDB and Redis.
+// `npm run stack -- up|down|status|logs`: the local Kafka + schema registry, and checks of MariaDB and Redis; with
+// `up --secure` also a second Kafka with SASL_SSL, SCRAM users and ACLs (src/dev/stack/secure.ts).
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../../../config/load.ts';
-import { stackServices } from '../stack/services.ts';
+import type { Config } from '../../../config/schema.ts';
+import { TagstreamError } from '../../errors.ts';
+import {
+  SECURE_USERS,
+  rotatePassword,
+  secureInstructions,
+  secureKafkaService,
+  securePaths,
+  type SecureUser,
+} from '../stack/secure.ts';
+import { stackPaths, stackServices, type StackService } from '../stack/services.ts';
 import { describeState, stackDown, stackStatus, stackUp, tailLines } from '../stack/manager.ts';
 import { runCli } from '../../cli/run.ts';
 import { withLogOptions } from '../../cli/args.ts';
@@ -9,31 +21,65 @@ import { withLogOptions } from '../../cli/args.ts';
 const program = new Command('stack')
   .description(
     'Manage the local stack: Apache Kafka (KRaft) and Apicurio Registry are fetched from Maven Central and run by tagstream; ' +
-      'MariaDB and Redis are used as configured. Services named by KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL, MYSQL_URL are used as they are.',
+      'MariaDB and Redis are used as configured. Services named by KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL, MYSQL_URL are used as they are. ' +
+      '`up --secure` also runs a second Kafka with SASL_SSL, SCRAM users and ACLs (kafka-secure; docs/security.md).',
   )
   .showHelpAfterError();
 
 const say = (line: string): void => console.log(line);
+
+/** The stack's services, and the secure Kafka after them when asked for (`secure`) or when it was ever set up. */
+function services(config: Config, secure: boolean): StackService[] {
+  const paths = stackPaths(config);
+  const known = existsSync(securePaths(paths.stackDir).kafkaDir);
+  return [...stackServices(config), ...(secure || known ? [secureKafkaService(config, paths)] : [])];
+}
 
 program
   .command('up')
   .description(
     'start what is not running, wait until every service is ready, create the database and apply migrations (a no-op when all is up)',
   )
-  .action(() =>
+  .option(
+    '--secure',
+    `also run a second Kafka (kafka-secure, in .stack/secure/) with a SASL_SSL listener on 127.0.0.1:9192 (SCRAM users admin, ` +
+      'tagstream, reader, producer; passwords in .stack/secure/secrets/), an mTLS listener on :9194 and ACLs per user; ' +
+      'prints the settings that point tagstream at it (docs/security.md)',
+  )
+  .action((opts: { secure?: boolean }) =>
     runCli(async () => {
-      const { started } = await stackUp(loadConfig(), say);
+      const config = loadConfig();
+      // The secure Kafka only when asked for: a plain `up` (the demo, npm test) never starts it.
+      const list = opts.secure ? services(config, true) : stackServices(config);
+      const { started } = await stackUp(config, say, list);
       say(started.length ? `stack up; started ${started.join(', ')}` : 'stack already up; nothing started');
+      if (opts.secure) say(secureInstructions(securePaths(stackPaths(config).stackDir)));
+    }),
+  );
+
+program
+  .command('rotate')
+  .description(
+    'give a user of the secure Kafka a new random SCRAM password (set on the running broker, then written to its file in .stack/secure/secrets/); restart the clients that use it',
+  )
+  .argument('<user>', 'tagstream, reader or producer')
+  .action((user: string) =>
+    runCli(async () => {
+      const config = loadConfig();
+      if (!(SECURE_USERS as readonly string[]).includes(user))
+        throw new TagstreamError('CONFIG_INVALID', `no user ${user}: one of ${SECURE_USERS.join(', ')}`);
+      rotatePassword(config, stackPaths(config), user as SecureUser, say);
     }),
   );
 
 program
   .command('down')
   .description('stop the services tagstream started (never external ones)')
-  .argument('[services...]', 'only these (kafka, registry)')
+  .argument('[services...]', 'only these (kafka, registry, kafka-secure)')
   .action((names: string[]) =>
     runCli(async () => {
-      const stopped = await stackDown(loadConfig(), say, names.length ? names : undefined);
+      const config = loadConfig();
+      const stopped = await stackDown(config, say, names.length ? names : undefined, services(config, true));
       say(stopped.length ? `stopped ${stopped.join(', ')}` : 'nothing of ours was running');
     }),
   );
@@ -43,19 +89,21 @@ program
   .description('show each service: started by tagstream, external, or stopped; and whether it answers')
   .action(() =>
     runCli(async () => {
-      for (const { name, state } of await stackStatus(loadConfig()))
-        say(`${name.padEnd(9)} ${describeState(state)}`);
+      const config = loadConfig();
+      for (const { name, state } of await stackStatus(config, services(config, true)))
+        say(`${name.padEnd(12)} ${describeState(state)}`);
     }),
   );
 
 program
   .command('logs')
   .description('print the last lines of the logs of the services tagstream runs')
-  .argument('[service]', 'kafka or registry (default: both)')
+  .argument('[service]', 'kafka, registry or kafka-secure (default: each that ran)')
   .option('-n, --lines <n>', 'lines per log', '50')
   .action((service: string | undefined, opts: { lines: string }) =>
     runCli(async () => {
-      for (const s of stackServices(loadConfig())) {
+      const config = loadConfig();
+      for (const s of services(config, false)) {
         if (!s.logFile || (service && s.name !== service)) continue;
         say(`==> ${s.name}: ${s.logFile} <==`);
         say(tailLines(s.logFile, Number(opts.lines)));

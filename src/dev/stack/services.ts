@@ -1,5 +1,5 @@
 // The local stack's services: Kafka (KRaft) and Apicurio Registry run by us; MariaDB and Redis used as configured.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { migrate } from '../../io/mysql/migrate.ts';
 import { redactUrl } from '../../io/mysql/pool.ts';
 import { ensureTopics } from '../../io/kafka/client.ts';
 import { kafkajsClient } from '../../io/kafka/kafkajs.ts';
+import { securityFrom, type KafkaSecurity } from '../../io/kafka/security.ts';
 import { parseHostPort, tcpReachable } from '../../io/net/tcp.ts';
 import { createLogger } from '../../log.ts';
 
@@ -49,13 +50,22 @@ const KAFKA_MARKER = 'kafka.Kafka';
 const REGISTRY_MARKER = 'apicurio-registry-app';
 
 /** An admin client of the stack's own, quiet: readiness probes expect refusals. */
-const stackAdmin = (brokers: string[], connectTimeoutMs: number, retries?: number) =>
-  kafkajsClient({ brokers, clientId: 'tagstream-stack', connectTimeoutMs, log: quiet }).admin(
-    retries === undefined ? {} : { retries },
-  );
+const stackAdmin = (
+  brokers: readonly string[],
+  connectTimeoutMs: number,
+  retries?: number,
+  security?: KafkaSecurity,
+) =>
+  kafkajsClient({
+    brokers,
+    clientId: 'tagstream-stack',
+    connectTimeoutMs,
+    log: quiet,
+    ...(security ? { security } : {}),
+  }).admin(retries === undefined ? {} : { retries });
 
-async function kafkaReady(brokers: string[]): Promise<boolean> {
-  const admin = stackAdmin(brokers, 2_000, 0);
+export async function kafkaReady(brokers: readonly string[], security?: KafkaSecurity): Promise<boolean> {
+  const admin = stackAdmin(brokers, 2_000, 0, security);
   try {
     await admin.connect();
     return (await admin.brokerCount()) > 0;
@@ -75,71 +85,102 @@ async function httpOk(url: string): Promise<boolean> {
   }
 }
 
-/** Apache Kafka 4.x, one KRaft node acting as broker and controller, jars resolved by Maven into the cache. */
-export function kafkaService(
+/** Fetches the Kafka jars into the cache once (Maven, from Maven Central); returns the libs folder. */
+export function kafkaLibs(config: Config, paths: StackPaths, dir: string, log: (l: string) => void): string {
+  const libs = join(paths.cacheDir, `kafka-${config.stack.kafkaVersion}`, 'libs');
+  // A cache made before kafka-tools joined the pom lacks it: fetched again (Maven keeps what is there).
+  const tools = join(libs, `kafka-tools-${config.stack.kafkaVersion}.jar`);
+  if (existsSync(join(libs, '.complete')) && existsSync(tools)) return libs;
+  log(`kafka: fetching Apache Kafka ${config.stack.kafkaVersion} jars from Maven Central into ${libs}`);
+  mkdirSync(libs, { recursive: true });
+  mkdirSync(dir, { recursive: true });
+  runMaven(
+    [
+      '-f',
+      POM,
+      'dependency:copy-dependencies',
+      `-DoutputDirectory=${libs}`,
+      `-Dkafka.version=${config.stack.kafkaVersion}`,
+    ],
+    dir,
+    join(dir, 'maven.log'),
+    'KAFKA_BROKERS',
+  );
+  writeFileSync(join(libs, '.complete'), new Date().toISOString());
+  return libs;
+}
+
+/** One KRaft node (broker and controller) of the stack: where it lives and what makes it differ. */
+export interface KafkaNode {
+  readonly name: string;
+  /** Its folder: server.properties, data/, the log and the pid file. */
+  readonly dir: string;
+  readonly brokers: readonly string[];
+  /** How the stack's own clients (readiness, setup) connect. */
+  readonly security?: KafkaSecurity;
+  /** server.properties lines after the common ones (listeners and everything about them). */
+  properties(dataDir: string): string[];
+  /** Before the storage is formatted or the node started (certificates, passwords); true: format it anew. */
+  prepare?(log: (l: string) => void): boolean;
+  /** Extra arguments of `kafka-storage format` (SCRAM users). */
+  formatArgs?(): string[];
+  /** Once it answers, on every `up` (ACLs). */
+  ready?(log: (l: string) => void): Promise<void>;
+}
+
+/** Starts a node when it is down, waits until it answers; stops it if we started it. */
+export function kafkaNodeService(
   config: Config,
   paths: StackPaths,
+  node: KafkaNode,
+  external: boolean,
   env: NodeJS.ProcessEnv = process.env,
 ): StackService {
-  const dir = join(paths.stackDir, 'kafka');
+  const { dir, brokers, name } = node;
   const pidFile = join(dir, 'kafka.pid');
   const logFile = join(dir, 'kafka.log');
-  const brokers = config.kafka.brokers;
-  const external = env['KAFKA_BROKERS'] !== undefined && env['KAFKA_BROKERS'] !== '';
-  const libs = join(paths.cacheDir, `kafka-${config.stack.kafkaVersion}`, 'libs');
 
   const state = async (): Promise<ServiceState> => {
     const pid = readPid(pidFile);
-    if (isOurProcess(pid, KAFKA_MARKER)) return { kind: 'ours', pid, reachable: await kafkaReady(brokers) };
+    if (isOurProcess(pid, KAFKA_MARKER))
+      return { kind: 'ours', pid, reachable: await kafkaReady(brokers, node.security) };
     const { host, port } = parseHostPort(brokers[0] ?? '127.0.0.1:9092');
     if (external || (await tcpReachable(host, port)))
-      return { kind: 'external', reachable: await kafkaReady(brokers), address: brokers.join(',') };
+      return {
+        kind: 'external',
+        reachable: await kafkaReady(brokers, node.security),
+        address: brokers.join(','),
+      };
     return { kind: 'down' };
   };
 
-  const fetchJars = (log: (l: string) => void): void => {
-    if (existsSync(join(libs, '.complete'))) return;
-    log(`kafka: fetching Apache Kafka ${config.stack.kafkaVersion} jars from Maven Central into ${libs}`);
-    mkdirSync(libs, { recursive: true });
-    runMaven(
-      [
-        '-f',
-        POM,
-        'dependency:copy-dependencies',
-        `-DoutputDirectory=${libs}`,
-        `-Dkafka.version=${config.stack.kafkaVersion}`,
-      ],
-      dir,
-      join(dir, 'maven.log'),
-      'KAFKA_BROKERS',
-    );
-    writeFileSync(join(libs, '.complete'), new Date().toISOString());
-  };
-
   return {
-    name: 'kafka',
+    name,
     logFile,
     state,
     async up(log) {
       const s = await state();
-      if (s.kind === 'ours' && s.reachable) return false;
+      if (s.kind === 'ours' && s.reachable) {
+        await node.ready?.(log);
+        return false;
+      }
       if (s.kind === 'external') {
         if (!s.reachable)
           throw new TagstreamError(
             'KAFKA_UNAVAILABLE',
             `Kafka at ${s.address} does not answer: start it, or unset KAFKA_BROKERS to let tagstream run one`,
           );
-        log(`kafka: using the running broker at ${s.address}`);
+        log(`${name}: using the running broker at ${s.address}`);
+        await node.ready?.(log);
         return false;
       }
       mkdirSync(dir, { recursive: true });
       let started = false;
       if (s.kind === 'down') {
-        fetchJars(log);
-        const java = javaBinary(env['JAVA_HOME'] ?? '');
-        const { host, port } = parseHostPort(brokers[0] ?? '127.0.0.1:9092');
-        const controllerPort = port + 1;
+        const libs = kafkaLibs(config, paths, dir, log);
         const dataDir = join(dir, 'data');
+        if (node.prepare?.(log)) rmSync(dataDir, { recursive: true, force: true });
+        const java = javaBinary(env['JAVA_HOME'] ?? '');
         const props = join(dir, 'server.properties');
         writeFileSync(
           props,
@@ -147,12 +188,7 @@ export function kafkaService(
             '# Written by `npm run stack -- up`: one KRaft node, broker and controller.',
             'process.roles=broker,controller',
             'node.id=1',
-            `controller.quorum.voters=1@${host}:${controllerPort}`,
-            `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
-            `advertised.listeners=PLAINTEXT://${host}:${port}`,
-            'controller.listener.names=CONTROLLER',
-            'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-            'inter.broker.listener.name=PLAINTEXT',
+            ...node.properties(dataDir),
             `log.dirs=${dataDir}`,
             `num.partitions=${config.kafka.partitions}`,
             'offsets.topic.replication.factor=1',
@@ -164,6 +200,8 @@ export function kafkaService(
             'auto.create.topics.enable=false',
             '',
           ].join('\n'),
+          // It may hold passwords (the secure node's JAAS lines).
+          { mode: 0o600 },
         );
         const log4j = join(dir, 'log4j2.yaml');
         writeFileSync(
@@ -173,22 +211,31 @@ export function kafkaService(
         );
         const cp = `${libs}/*`;
         if (!existsSync(join(dataDir, 'meta.properties'))) {
-          log('kafka: formatting KRaft storage');
+          log(`${name}: formatting KRaft storage`);
           const uuid = spawnSync(java, ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid'], {
             encoding: 'utf8',
           });
           const clusterId = uuid.stdout.trim().split('\n').pop() ?? '';
           const fmt = spawnSync(
             java,
-            ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props],
-            {
-              encoding: 'utf8',
-            },
+            [
+              '-cp',
+              cp,
+              'kafka.tools.StorageTool',
+              'format',
+              '-t',
+              clusterId,
+              '-c',
+              props,
+              ...(node.formatArgs?.() ?? []),
+            ],
+            { encoding: 'utf8' },
           );
           if (fmt.status !== 0)
             throw new TagstreamError(
               'STACK_START_FAILED',
-              `kafka storage format failed: ${fmt.stderr || fmt.stdout}`,
+              // Its output echoes no argument (the SCRAM passwords are in the arguments).
+              `${name} storage format failed: ${fmt.stderr || fmt.stdout}`,
             );
         }
         const heap = `-Xmx${config.stack.kafkaHeapMb}m`;
@@ -208,20 +255,21 @@ export function kafkaService(
           logFile,
         );
         writePid(pidFile, pid);
-        log(`kafka: started (pid ${pid}), waiting for ${brokers.join(',')}`);
+        log(`${name}: started (pid ${pid}), waiting for ${brokers.join(',')}`);
         started = true;
       }
       const ok = await waitFor(
-        async () => isOurProcess(readPid(pidFile), KAFKA_MARKER) && kafkaReady(brokers),
+        async () => isOurProcess(readPid(pidFile), KAFKA_MARKER) && kafkaReady(brokers, node.security),
         config.stack.readyTimeoutMs,
         500,
       );
       if (!ok)
         throw new TagstreamError(
           'STACK_START_FAILED',
-          `Kafka did not become ready within ${config.stack.readyTimeoutMs} ms; see ${logFile} (npm run stack -- logs kafka)`,
+          `${name} did not become ready within ${config.stack.readyTimeoutMs} ms; see ${logFile} (npm run stack -- logs ${name})`,
         );
-      log('kafka: ready');
+      await node.ready?.(log);
+      log(`${name}: ready`);
       return started;
     },
     async down(log) {
@@ -232,10 +280,43 @@ export function kafkaService(
       }
       const how = await stopProcess(pid, KAFKA_MARKER, 30_000);
       removePid(pidFile);
-      log(`kafka: ${how} (pid ${pid})`);
+      log(`${name}: ${how} (pid ${pid})`);
       return true;
     },
   };
+}
+
+/** Apache Kafka 4.x, one KRaft node acting as broker and controller, jars resolved by Maven into the cache. */
+export function kafkaService(
+  config: Config,
+  paths: StackPaths,
+  env: NodeJS.ProcessEnv = process.env,
+): StackService {
+  const brokers = config.kafka.brokers;
+  const external = env['KAFKA_BROKERS'] !== undefined && env['KAFKA_BROKERS'] !== '';
+  const { host, port } = parseHostPort(brokers[0] ?? '127.0.0.1:9092');
+  const controllerPort = port + 1;
+  return kafkaNodeService(
+    config,
+    paths,
+    {
+      name: 'kafka',
+      dir: join(paths.stackDir, 'kafka'),
+      brokers,
+      // An external broker configured with security is probed with it.
+      security: securityFrom(config.kafka),
+      properties: () => [
+        `controller.quorum.voters=1@${host}:${controllerPort}`,
+        `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
+        `advertised.listeners=PLAINTEXT://${host}:${port}`,
+        'controller.listener.names=CONTROLLER',
+        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        'inter.broker.listener.name=PLAINTEXT',
+      ],
+    },
+    external,
+    env,
+  );
 }
 
 /**
@@ -244,7 +325,7 @@ export function kafkaService(
  * the registry starts, so that the registry does not create it with the broker's defaults.
  */
 async function ensureJournal(config: Config, topic: string): Promise<void> {
-  const admin = stackAdmin(config.kafka.brokers, 5_000);
+  const admin = stackAdmin(config.kafka.brokers, 5_000, undefined, securityFrom(config.kafka));
   try {
     await admin.connect();
     await ensureTopics(admin, [topic], config, {
@@ -356,7 +437,13 @@ export function registryService(
           : [];
         if (durable) {
           // Its storage is the broker, which `up` may be starting at this moment.
-          if (!(await waitFor(() => kafkaReady(config.kafka.brokers), config.stack.readyTimeoutMs, 500)))
+          if (
+            !(await waitFor(
+              () => kafkaReady(config.kafka.brokers, securityFrom(config.kafka)),
+              config.stack.readyTimeoutMs,
+              500,
+            ))
+          )
             throw new TagstreamError(
               'KAFKA_UNAVAILABLE',
               `the schema registry keeps its schemas in Kafka, which did not answer at ${config.kafka.brokers.join(', ')} within ${config.stack.readyTimeoutMs} ms: see npm run stack -- logs kafka`,

@@ -4,7 +4,9 @@ import type { Config } from '../../../config/schema.ts';
 import { TagstreamError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { confluentClient } from './confluent.ts';
+import { guarded, SECURITY_OF_ERROR } from './guarded.ts';
 import { kafkajsClient } from './kafkajs.ts';
+import { securityError, securityFrom, usesTls, type KafkaSecurity } from './security.ts';
 import type { KafkaAdmin, KafkaClient } from './types.ts';
 
 export type * from './types.ts';
@@ -14,18 +16,16 @@ export function createKafka(
   log: Logger,
   clientId: string = config.kafka.clientId,
 ): KafkaClient {
+  const security = securityFrom(config.kafka);
   const settings = {
     clientId,
     brokers: config.kafka.brokers,
     connectTimeoutMs: config.kafka.connectTimeoutMs,
     log: log.child({ component: config.kafka.client }),
+    security,
   };
-  switch (config.kafka.client) {
-    case 'kafkajs':
-      return kafkajsClient(settings);
-    case 'confluent':
-      return confluentClient(settings);
-  }
+  const client = config.kafka.client === 'confluent' ? confluentClient(settings) : kafkajsClient(settings);
+  return guarded(client, security);
 }
 
 /** kafkajs error names that mean the cluster is not reachable (as opposed to a request that failed). */
@@ -84,13 +84,31 @@ function isRetryable(err: ClientError): boolean {
   return err.retriable ?? false;
 }
 
-export function mapKafkaError(e: unknown, brokers: readonly string[], what: string): TagstreamError {
+/**
+ * Our code for a client error: a security failure (security.ts) as KAFKA_AUTH_FAILED / KAFKA_NOT_AUTHORIZED /
+ * KAFKA_TLS_FAILED, an unreachable cluster as KAFKA_UNAVAILABLE, anything else as KAFKA_ERROR. `security` defaults to
+ * the settings of the guarded client that threw (guarded.ts), for the hints.
+ */
+export function mapKafkaError(
+  e: unknown,
+  brokers: readonly string[],
+  what: string,
+  security?: KafkaSecurity,
+): TagstreamError {
   if (e instanceof TagstreamError) return e;
   const err = e as ClientError;
+  const settings =
+    security ?? ((e as Record<symbol, unknown> | null)?.[SECURITY_OF_ERROR] as KafkaSecurity | undefined);
+  const secure = securityError(e, brokers, settings, { what, action: 'Describe' });
+  if (secure) return secure;
   if (isUnreachable(err))
     return new TagstreamError(
       'KAFKA_UNAVAILABLE',
-      `Kafka at ${brokers.join(',')} is not reachable while ${what} (${err.message}): run \`npm run stack -- up\`, or set KAFKA_BROKERS to a running broker`,
+      `Kafka at ${brokers.join(',')} is not reachable while ${what} (${err.message}): run \`npm run stack -- up\`, or set KAFKA_BROKERS to a running broker` +
+        // A plaintext client whose connection the broker closed: a TLS listener does that.
+        (settings && !usesTls(settings) && /closed|timeout|disconnected/i.test(err.message ?? '')
+          ? `; if its listener uses TLS, set kafka.security.protocol to SSL or SASL_SSL (it is ${settings.protocol})`
+          : ''),
       { cause: e, retryable: true },
     );
   return new TagstreamError(

@@ -32,6 +32,15 @@ import { TagstreamError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { kafkajsClient, type KafkajsSettings } from './kafkajs.ts';
 import {
+  classifySecurityError,
+  librdkafkaSecurityOptions,
+  scrub,
+  scrubDeep,
+  secretsOf,
+  usesTls,
+} from './security.ts';
+import { securitySignals, tlsListenerCheck, withSignals, type SecuritySignals } from './signals.ts';
+import {
   byTopic,
   flatOffsets,
   newTopics,
@@ -247,10 +256,27 @@ const ASSIGN_PARTITIONS = -175;
 const MAX_INT32 = 2_147_483_647;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** librdkafka's log lines, through the library's logger interface, to ours at debug level. */
-function ckLogger(log: Logger): CkLogger {
-  const line = (level: string) => (message: string, extra?: object) =>
-    log.debug({ librdkafka: extra, librdkafkaLevel: level }, message);
+/** librdkafka's log lines, through the library's logger interface, to ours at debug level, secrets scrubbed. */
+function ckLogger(
+  log: Logger,
+  secrets: readonly string[],
+  signals: SecuritySignals,
+  plaintext: boolean,
+): CkLogger {
+  const checkTls = tlsListenerCheck(signals);
+  const line = (level: string) => (message: string, extra?: object) => {
+    log.debug({ librdkafka: scrubDeep(extra, secrets), librdkafkaLevel: level }, scrub(message, secrets));
+    // librdkafka logs a refused login, a failed handshake or a missing ACL at once, long before the call waiting
+    // on the broker times out: guarded.ts fails that call with it (and a consumer of a topic it may not read).
+    if (level === 'error' || level === 'warn') {
+      const signal = securitySignal(message);
+      if (signal) signals.emit(signal);
+    }
+    // A TLS listener closes a plaintext connection at its first request (librdkafka: "Disconnected ... in state
+    // APIVERSION_QUERY"), which librdkafka retries until its timeout: is the listener speaking TLS?
+    const closed = plaintext ? /\s([^\s/]+):(\d+)\/\S+: Disconnected.*APIVERSION_QUERY/.exec(message) : null;
+    if (closed) checkTls(closed[1]!, Number(closed[2]));
+  };
   const logger: CkLogger = {
     info: line('info'),
     warn: line('warn'),
@@ -260,6 +286,17 @@ function ckLogger(log: Logger): CkLogger {
     setLogLevel: () => undefined,
   };
   return logger;
+}
+
+/** A librdkafka log line that describes a security failure, as an error for the signals; undefined otherwise. */
+export function securitySignal(message: string): (Error & { topic?: string }) | undefined {
+  const failure = classifySecurityError({ message });
+  if (!failure) return undefined;
+  // A line that merely mentions TLS (a configuration warning) fails nothing: only a failed handshake does.
+  if (failure.kind === 'tls' && !/SSL handshake failed|certificate verify failed|SSL routines/i.test(message))
+    return undefined;
+  const topic = /topic not available: ([^:\s]+)/i.exec(message)?.[1];
+  return Object.assign(new Error(message), topic === undefined ? {} : { topic });
 }
 
 /** Progress of one partition, to tell when an end-of-partition event means "everything before it was handled". */
@@ -703,27 +740,33 @@ export function confluentVersion(): string | undefined {
 
 export function confluentClient(settings: ConfluentSettings): KafkaClient {
   const { KafkaJS } = requireConfluent();
+  const signals = securitySignals();
   const kafka = new KafkaJS.Kafka({
     kafkaJS: {
       clientId: settings.clientId,
       brokers: [...settings.brokers],
       connectionTimeout: settings.connectTimeoutMs,
-      logger: ckLogger(settings.log),
+      logger: ckLogger(settings.log, secretsOf(settings.security), signals, !usesTls(settings.security)),
     },
+    // TLS and SASL as librdkafka properties, beside the kafkaJS block (which takes only `ssl: true`).
+    ...librdkafkaSecurityOptions(settings.security),
   });
   /** groupId -> the library consumer this client created for it (sendOffsets wants the consumer). */
   const consumers = new Map<string, CkConsumer>();
   const fallback = kafkajsClient({ ...settings, log: settings.log });
-  return {
-    implementation: 'confluent',
-    brokers: settings.brokers,
-    producer: (options = {}) => producer(kafka, options, consumers),
-    consumer: (options) => new ConfluentConsumer(kafka, options, consumers),
-    admin: (options = {}) =>
-      admin(
-        kafka,
-        () => fallback.admin(options),
-        options.retries === 0 ? Math.min(5_000, settings.connectTimeoutMs) : 30_000,
-      ),
-  };
+  return withSignals<KafkaClient>(
+    {
+      implementation: 'confluent',
+      brokers: settings.brokers,
+      producer: (options = {}) => producer(kafka, options, consumers),
+      consumer: (options) => new ConfluentConsumer(kafka, options, consumers),
+      admin: (options = {}) =>
+        admin(
+          kafka,
+          () => fallback.admin(options),
+          options.retries === 0 ? Math.min(5_000, settings.connectTimeoutMs) : 30_000,
+        ),
+    },
+    signals,
+  );
 }

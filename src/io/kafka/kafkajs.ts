@@ -1,9 +1,26 @@
 // kafkajs behind our Kafka interfaces (types.ts). The only file that imports kafkajs. Its log lines are library
 // chatter (a coordinator still loading, CONCURRENT_TRANSACTIONS retries) and go to our logger at debug level:
 // the code that calls the client reports real problems itself, with what to do.
-import { Kafka, logLevel, type Consumer, type LogEntry, type Producer, type Transaction } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  type Consumer,
+  type ISocketFactory,
+  type LogEntry,
+  type Producer,
+  type Transaction,
+} from 'kafkajs';
 import type { Logger } from '../../log.ts';
 import { flatOffsets, newTopics, offsetsFor, topicMessages, toConsumed } from './records.ts';
+import {
+  kafkajsSecurityOptions,
+  scrub,
+  scrubDeep,
+  secretsOf,
+  usesTls,
+  type KafkaSecurity,
+} from './security.ts';
+import { securitySignals, watchedPlainSockets, withSignals, type SecuritySignals } from './signals.ts';
 import type {
   ConsumerOptions,
   KafkaAdmin,
@@ -19,6 +36,8 @@ export interface KafkajsSettings {
   readonly brokers: readonly string[];
   readonly connectTimeoutMs: number;
   readonly log: Logger;
+  /** TLS and SASL (security.ts); absent: PLAINTEXT. */
+  readonly security?: KafkaSecurity;
 }
 
 /** kafkajs ConfigResourceTypes.TOPIC; importing the enum's value fails under ESM (Node's CJS export detection misses it). */
@@ -201,28 +220,49 @@ function admin(kafka: Kafka, retries: number | undefined): KafkaAdmin {
   };
 }
 
-export function kafkajsClient(settings: KafkajsSettings): KafkaClient {
+/**
+ * The kafkajs instance of these settings (the ACL tool in acls.ts builds its admin from it too). A plaintext client's
+ * sockets are watched for a TLS listener (signals.ts), which kafkajs would only retry.
+ */
+export function kafkajsInstance(settings: KafkajsSettings, signals?: SecuritySignals): Kafka {
   process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
   const log = settings.log;
-  const kafka = new Kafka({
+  const secrets = secretsOf(settings.security);
+  return new Kafka({
     clientId: settings.clientId,
     brokers: [...settings.brokers],
     connectionTimeout: settings.connectTimeoutMs,
+    ...kafkajsSecurityOptions(settings.security),
+    ...(signals && !usesTls(settings.security)
+      ? { socketFactory: watchedPlainSockets(signals) as unknown as ISocketFactory }
+      : {}),
     // Its INFO lines (joined a group, ...) are worth a look when debugging; its DEBUG lines are every request.
     logLevel: log.isLevelEnabled('debug') ? logLevel.INFO : logLevel.NOTHING,
     logCreator:
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        log.debug({ kafkajs: rest, kafkajsLevel: logLevel[level] }, message);
+        // No secret reaches a log line, whatever a library message might quote.
+        log.debug(
+          { kafkajs: scrubDeep(rest, secrets), kafkajsLevel: logLevel[level] },
+          scrub(message, secrets),
+        );
       },
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
   });
-  return {
-    implementation: 'kafkajs',
-    brokers: settings.brokers,
-    producer: (options = {}) => producer(kafka, options),
-    consumer: (options) => consumer(kafka, options),
-    admin: (options = {}) => admin(kafka, options.retries),
-  };
+}
+
+export function kafkajsClient(settings: KafkajsSettings): KafkaClient {
+  const signals = securitySignals();
+  const kafka = kafkajsInstance(settings, signals);
+  return withSignals<KafkaClient>(
+    {
+      implementation: 'kafkajs',
+      brokers: settings.brokers,
+      producer: (options = {}) => producer(kafka, options),
+      consumer: (options) => consumer(kafka, options),
+      admin: (options = {}) => admin(kafka, options.retries),
+    },
+    signals,
+  );
 }
