@@ -4,8 +4,9 @@
 export interface Aggregate<V, A, R> {
   init(): A;
   add(acc: A, value: V): A;
-  /** Present when a value can be taken out again (sliding windows use it; without it they recompute). */
+  /** Present when a value can be taken out again. */
   remove?(acc: A, value: V): A;
+  /** Associative: sliding windows merge their per-hop partial aggregates (in hop order) into the window's value. */
   merge(a: A, b: A): A;
   result(acc: A): R;
 }
@@ -37,7 +38,7 @@ export const mean: Aggregate<number, [number, number], number> = {
   result: ([n, s]) => (n === 0 ? 0 : s / n),
 };
 
-/** min and max have no `remove`: a sliding window recomputes them from its buffered values. Empty gives 0. */
+/** min and max have no `remove` (they need none: a sliding window merges per-hop minima). Empty gives 0. */
 export const min: Aggregate<number, number | null, number> = {
   init: () => null,
   add: (a, v) => (a === null || v < a ? v : a),
@@ -90,31 +91,65 @@ export function measure<In, V extends number | string>(
 }
 
 /**
- * Several named measures as one aggregate over the input records: accumulators side by side, results by name.
- * `remove` exists only when every measure has one.
+ * Several named measures as one aggregate over the input records: accumulators side by side in an array (in the
+ * order of `measures`), results by name. `remove` exists only when every measure has one. Accumulators kept as
+ * records by name (the layout of earlier versions) are read too, so state restored from an older changelog folds on.
  */
 export function combine<In>(
   measures: Readonly<Record<string, Measure<In>>>,
-): Aggregate<In, Record<string, unknown>, Record<string, number>> {
-  const entries = Object.entries(measures);
-  const canRemove = entries.every(([, m]) => m.aggregate.remove !== undefined);
-  // Plain loops into a fresh object: this runs for every record and window (Object.fromEntries over a mapped
-  // array was a quarter of bench:windows' time).
-  const each = (f: (k: string, m: Measure<In>) => unknown): Record<string, unknown> => {
-    const out: Record<string, unknown> = {};
-    for (const [k, m] of entries) out[k] = f(k, m);
-    return out;
-  };
-  const agg: Aggregate<In, Record<string, unknown>, Record<string, number>> = {
-    init: () => each((_k, m) => m.aggregate.init()),
-    add: (acc, input) => each((k, m) => m.aggregate.add(acc[k], m.value(input) as never)),
-    merge: (a, b) => each((k, m) => m.aggregate.merge(a[k], b[k])),
-    result: (acc) => each((k, m) => m.aggregate.result(acc[k])) as Record<string, number>,
+): Aggregate<In, unknown[], Record<string, number>> {
+  const names = Object.keys(measures);
+  const aggs = names.map((k) => (measures[k] as Measure<In>).aggregate);
+  const values = names.map((k) => (measures[k] as Measure<In>).value);
+  const n = names.length;
+  const canRemove = aggs.every((a) => a.remove !== undefined);
+  const byName = (acc: Record<string, unknown>): unknown[] => names.map((k) => acc[k]);
+  // Indexed loops into arrays, no closure per call: this runs for every record and window and for every merge of a
+  // sliding window's buckets (arrays are about three times faster to build here than records by name, and shorter
+  // in the changelog).
+  const agg: Aggregate<In, unknown[], Record<string, number>> = {
+    init: () => {
+      const out = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) out[i] = (aggs[i] as Measure<In>['aggregate']).init();
+      return out;
+    },
+    add: (acc, input) => {
+      const a = Array.isArray(acc) ? acc : byName(acc);
+      const out = new Array<unknown>(n);
+      for (let i = 0; i < n; i++)
+        out[i] = (aggs[i] as Measure<In>['aggregate']).add(
+          a[i],
+          (values[i] as Measure<In>['value'])(input) as never,
+        );
+      return out;
+    },
+    merge: (x, y) => {
+      const a = Array.isArray(x) ? x : byName(x);
+      const b = Array.isArray(y) ? y : byName(y);
+      const out = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) out[i] = (aggs[i] as Measure<In>['aggregate']).merge(a[i], b[i]);
+      return out;
+    },
+    result: (acc) => {
+      const a = Array.isArray(acc) ? acc : byName(acc);
+      const out: Record<string, number> = {};
+      for (let i = 0; i < n; i++)
+        out[names[i] as string] = (aggs[i] as Measure<In>['aggregate']).result(a[i]);
+      return out;
+    },
   };
   if (canRemove)
-    agg.remove = (acc, input) =>
-      each((k, m) =>
-        (m.aggregate.remove as NonNullable<typeof m.aggregate.remove>)(acc[k], m.value(input) as never),
-      );
+    agg.remove = (acc, input) => {
+      const a = Array.isArray(acc) ? acc : byName(acc);
+      const out = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) {
+        const m = aggs[i] as Measure<In>['aggregate'];
+        out[i] = (m.remove as NonNullable<typeof m.remove>)(
+          a[i],
+          (values[i] as Measure<In>['value'])(input) as never,
+        );
+      }
+      return out;
+    };
   return agg;
 }

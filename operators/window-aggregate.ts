@@ -3,20 +3,26 @@
 // when the watermark passes its end plus the grace period; records for closed windows go to the 'late' side
 // output with their lateness. When a partition has been idle for idleTimeoutMs of wall-clock time, its watermark
 // follows the wall clock from where it stood, so windows of idle keys and idle partitions still close.
-// All state lives in the runtime's stores (changelogged); the heaps are in-memory indexes rebuilt after a restore.
-// Updates (sliding windows, and tumbling ones with emit 'update' or 'both') are held until the end of the batch and
-// go out once per window with its latest value, like Kafka Streams' record cache; final results go out at once.
-// The watermark is reported to the runtime after every record and tick (tagstream_watermark_delay_seconds).
+// A sliding window keeps one partial aggregate per hop (windows.ts: [start, end] with start on a hop edge), never
+// the records: its state per key is at most sizeMs / hopMs buckets however many records arrive, and its value is
+// the merge of its buckets (exact for every aggregate, min and max included).
+// All state is in the runtime's stores (changelogged) at the end of every batch: sliding buckets as they change,
+// tumbling and day windows at the batch's end if still open (one that opens and closes within a batch never
+// reaches the store); the heaps, per-key indexes and folds are in memory, rebuilt after a restore. Updates (sliding
+// windows, and tumbling ones with emit 'update' or 'both') are held until the end of the batch and go out once per
+// window with its latest value, like Kafka Streams' record cache; final results go out at once. The watermark is
+// reported to the runtime after every record and tick (tagstream_watermark_delay_seconds).
 import { reportWatermark } from '../src/runtime/metrics.ts';
 import type { Rec, StageContext, OperatorContext, Operator } from '../src/runtime/operator.ts';
 import type { KeyedStore } from '../src/runtime/state.ts';
 import type { Aggregate } from './aggregates.ts';
 import { MinHeap } from './lib/heap.ts';
-import { cachedDayWindow, tumblingWindow, type WindowSpec } from './windows.ts';
+import { cachedDayWindow, slidingStart, tumblingStart, type WindowSpec } from './windows.ts';
 
 export interface WindowResult {
   readonly key: string;
   readonly window: string;
+  /** Tumbling and day windows: [start, end). Sliding windows: [start, end], start on a hop edge. */
   readonly start: number;
   readonly end: number;
   /** True once: when the window closed. Sliding windows only emit updates. */
@@ -66,19 +72,104 @@ interface WinEntry {
   n: number;
 }
 
-/**
- * A sliding window's aggregate for one key. Its buffered values are stored one entry each in the buffer store
- * (key `<key>\0<window>\0<time>\0<source position>`), so each record adds one small changelog entry instead of
- * rewriting the whole 7-day buffer.
- */
-interface SlideEntry {
-  readonly k: string;
-  readonly w: string;
-  a: unknown;
+type SlidingSpec = WindowSpec & { readonly kind: 'sliding' };
+
+/** A sliding window spec with its bucket count (sizeMs / hopMs). */
+interface Sliding {
+  readonly name: string;
+  readonly sizeMs: number;
+  readonly hopMs: number;
+  readonly buckets: number;
 }
 
-/** In memory: a sliding key's buffered values, ascending by time, with their buffer-store keys. */
-type SlideBuffer<In> = Array<[number, In, string]>;
+/** A window spec as the operator runs it: sliding ones checked and with their bucket count. */
+type Spec =
+  | Exclude<WindowSpec, SlidingSpec>
+  | { readonly kind: 'sliding'; readonly name: string; readonly sl: Sliding };
+
+/** At most this many buckets per key and sliding window (a 7-day window in 1-minute hops has 10,080). */
+export const MAX_SLIDING_BUCKETS = 100_000;
+
+/**
+ * One hop of a sliding window as stored: [start of the hop (ms), partial aggregate, records, newest event time].
+ * Key `<key>\0<window>\0<slot>` with slot = (start / hopMs) mod buckets: the bucket one window later reuses the
+ * slot and overwrites it, so an expiring bucket writes no tombstone; a key's entries are deleted when its window
+ * empties. Changed in place and put again, so the changelog gets each bucket once per commit.
+ */
+type Bucket = [number, unknown, number, number];
+
+/** A live bucket in memory: its store key, its stored tuple, and its fold (see Slide). */
+interface Live {
+  readonly key: string;
+  readonly b: Bucket;
+  fold: unknown;
+}
+
+/**
+ * In memory, a sliding window of one key: its live (non-empty, unexpired) buckets in ascending order. The value is
+ * a pure function of the buckets, so a restore gives it bit for bit: buckets are split at `base`, the multiple of
+ * the bucket count at or below the newest bucket; below it a right fold (fold[i] = merge(acc[i], fold[i + 1])),
+ * from it a left fold (fold[i] = merge(fold[i - 1], acc[i])), and the value is merge(fold[0], fold[last]). Adding
+ * to the newest bucket re-folds one bucket, expiring the oldest re-folds none (two-stack sliding aggregation,
+ * with the split fixed by the bucket indexes so that it does not depend on history).
+ */
+interface Slide {
+  readonly kind: 'slide';
+  /** `<key>\0<window>`. */
+  readonly id: string;
+  readonly ks: KeyState;
+  /** Position of the window in the operator's windows. */
+  readonly pos: number;
+  readonly spec: Sliding;
+  readonly live: Live[];
+  /** Position in `live` of the first bucket at or above `base`. */
+  split: number;
+  /** A multiple of sizeMs: where the folds split. */
+  base: number;
+  /** Records in the live buckets. */
+  count: number;
+  /** Newest event time taken: the window stands at max(watermark, newest). */
+  newest: number;
+  /** Store keys of the slots holding an entry (live or expired, not yet reused), by slot; made once per slot. */
+  readonly slots: Array<string | undefined>;
+  /** The end its held update stands at. */
+  heldAt: number;
+}
+
+/**
+ * An open tumbling or day window with its store key, its key's state and its position in the windows. Written to
+ * the store at the end of the batch when it changed and is still open: a window that opens and closes within a
+ * batch (most 1-minute ones) never touches the store.
+ */
+interface Open {
+  readonly kind: 'window';
+  /** Its store key, made when first needed (most windows open and close within a batch and need none). */
+  wk: string | undefined;
+  readonly e: WinEntry;
+  readonly ks: KeyState;
+  readonly pos: number;
+  /** In the store (written at an earlier batch end, or restored). */
+  stored: boolean;
+  /** Changed since the last batch end (listed in Runtime.dirty). */
+  dirty: boolean;
+  closed: boolean;
+  /** The time of the record that made its held update; -Infinity when none is held. */
+  heldAt: number;
+}
+
+/**
+ * In memory, per key and window position: its open windows (ascending; usually one, two within a grace period)
+ * and its sliding window, so that a record finds them without building store keys or asking the store.
+ */
+interface KeyState {
+  readonly key: string;
+  readonly bytes: Buffer;
+  readonly open: Array<Open[] | undefined>;
+  readonly slides: Array<Slide | undefined>;
+}
+
+/** A held update: the window or sliding window it reports (read at the end of the batch), with `heldAt`. */
+type Held = Open | Slide;
 
 interface PartitionClock {
   /** Watermark: highest event time seen (per channel: their minimum), or further by idle wall-clock time. */
@@ -89,196 +180,425 @@ interface PartitionClock {
 
 /** In-memory per partition: indexes over the stores, and arrival bookkeeping for idleness. */
 interface Runtime {
-  closeHeap: MinHeap<string>;
-  expiryHeap: MinHeap<string>;
-  /** The one live expiry per sliding key; other heap entries for it are stale. */
-  expiryAt: Map<string, number>;
-  /** Sliding buffers per sliding key, rebuilt from the buffer store after a restore. */
-  buffers: Map<string, Array<[number, unknown, string]>>;
+  /** The stored clock, changed in place and put again. */
+  readonly clock: PartitionClock;
+  /** Every open window, once, by the time it closes. */
+  readonly closeHeap: MinHeap<Open>;
+  readonly expiryHeap: MinHeap<Slide>;
+  /** The one live expiry per sliding window; other heap entries for it are stale. */
+  readonly expiryAt: Map<Slide, number>;
+  /** Keys with an open window or a sliding window (rebuilt after a restore). */
+  readonly keys: Map<string, KeyState>;
   lastArrivalWall: number;
   wmAtArrival: number;
   /** Highest event time seen in this partition (idle progression starts here while channels are missing). */
   maxSeen: number;
   /** Wall time each channel last sent a record; a channel quiet for idleTimeoutMs leaves the minimum. */
-  channelWall: Map<string, number>;
-  createdWall: number;
+  readonly channelWall: Map<string, number>;
+  readonly createdWall: number;
   /**
    * Updates held back until the end of the batch, latest per window (Kafka Streams' record cache): a busy key's
    * sliding window changes with every record, and only its value at the commit goes out.
    */
-  pending: Map<string, Rec<WindowResult>>;
+  readonly pending: Map<string, Held>;
+  /** Windows changed in this batch: written to the store at its end if still open. */
+  readonly dirty: Open[];
+  /** The clock changed in this batch. */
+  clockDirty: boolean;
 }
 
 const SEP = '\u0000';
 
+const isBucket = (v: unknown): v is Bucket =>
+  Array.isArray(v) && v.length === 4 && typeof v[0] === 'number' && typeof v[2] === 'number';
+
 export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, WindowResult> {
   const winStore = `${opts.name}.windows`;
   const slideStore = `${opts.name}.sliding`;
-  const bufStore = `${opts.name}.sliding-buffer`;
   const timeStore = `${opts.name}.time`;
   const agg = opts.aggregate;
   const dayOf = cachedDayWindow();
-  const slidingSpecs = opts.windows.filter((w) => w.kind === 'sliding');
+  const specs: readonly Spec[] = opts.windows.map((w) =>
+    w.kind === 'sliding' ? { kind: 'sliding', name: w.name, sl: slidingOf(w) } : w,
+  );
+  const posOf = new Map(specs.map((w, i) => [w.name, i]));
 
   interface Stores {
     readonly wins: KeyedStore<WinEntry>;
-    readonly slides: KeyedStore<SlideEntry>;
-    readonly bufs: KeyedStore<[number, In]>;
+    readonly slides: KeyedStore<Bucket>;
     readonly time: KeyedStore<PartitionClock>;
     /** The partition's in-memory indexes, built from the stores on first use. */
     rt?: Runtime;
   }
-  // Keyed by the partition's window store: a partition's four stores are created, dropped and restored together,
-  // so they are looked up once, and a restored partition (new stores) gets fresh indexes.
+  // Keyed by the partition's window store: a partition's stores are created, dropped and restored together, so
+  // they are looked up once, and a restored partition (new stores) gets fresh indexes.
   const storeSets = new WeakMap<object, Stores>();
   const stores = (ctx: StageContext): Stores => {
     const wins = ctx.store<WinEntry>(winStore);
     let set = storeSets.get(wins);
     if (!set) {
-      set = {
-        wins,
-        slides: ctx.store<SlideEntry>(slideStore),
-        bufs: ctx.store<[number, In]>(bufStore),
-        time: ctx.store<PartitionClock>(timeStore),
-      };
+      set = { wins, slides: ctx.store<Bucket>(slideStore), time: ctx.store<PartitionClock>(timeStore) };
       storeSets.set(wins, set);
     }
     return set;
   };
 
   /** The in-memory indexes for this partition; rebuilt from the stores when missing (after a restore). */
-  function runtimeOf(ctx: StageContext): Runtime {
-    const set = stores(ctx);
-    const { wins, slides, bufs, time } = set;
-    let rt = set.rt;
-    if (!rt) {
-      const clock = time.get('clock');
-      const wm = clock?.wm ?? Number.NEGATIVE_INFINITY;
-      rt = {
-        channelWall: new Map(Object.keys(clock?.ch ?? {}).map((c) => [c, ctx.clock.now()])),
-        createdWall: ctx.clock.now(),
-        maxSeen: Math.max(wm, ...Object.values(clock?.ch ?? {})),
-        closeHeap: new MinHeap(),
-        expiryHeap: new MinHeap(),
-        expiryAt: new Map(),
-        buffers: new Map(),
-        lastArrivalWall: ctx.clock.now(),
-        wmAtArrival: wm,
-        pending: new Map(),
-      };
-      for (const [k, e] of wins.entries()) rt.closeHeap.push(e.e + opts.graceMs, k);
-      for (const [bk, [t, v]] of bufs.entries()) {
-        const sk = bk.split(SEP).slice(0, 2).join(SEP);
-        const list = rt.buffers.get(sk) ?? [];
-        list.push([t, v, bk]);
-        rt.buffers.set(sk, list);
-      }
-      for (const [k, e] of slides.entries()) {
-        const list = bufferOf(rt, k);
-        list.sort((x, y) => x[0] - y[0]);
-        const first = list[0];
-        const spec = slidingSpecs.find((s) => s.name === e.w);
-        if (first && spec) scheduleExpiry(rt, k, first[0] + spec.sizeMs);
-      }
-      set.rt = rt;
+  function runtimeOf(ctx: StageContext, set: Stores): Runtime {
+    if (set.rt) return set.rt;
+    const { wins, slides, time } = set;
+    const clock = time.get('clock') ?? {};
+    const wm = clock.wm ?? Number.NEGATIVE_INFINITY;
+    const rt: Runtime = {
+      clock,
+      channelWall: new Map(Object.keys(clock.ch ?? {}).map((c) => [c, ctx.clock.now()])),
+      createdWall: ctx.clock.now(),
+      maxSeen: Math.max(wm, ...Object.values(clock.ch ?? {})),
+      closeHeap: new MinHeap(),
+      expiryHeap: new MinHeap(),
+      expiryAt: new Map(),
+      keys: new Map(),
+      lastArrivalWall: ctx.clock.now(),
+      wmAtArrival: wm,
+      pending: new Map(),
+      dirty: [],
+      clockDirty: false,
+    };
+    for (const [wk, e] of wins.entries()) {
+      // A window no longer configured still closes (and emits) once, but is not indexed under its key.
+      const pos = posOf.get(e.w) ?? -1;
+      const o = newOpen(e, keyState(rt, e.k), specs[pos]?.kind === 'sliding' ? -1 : pos, true);
+      o.wk = wk;
+      rt.closeHeap.push(e.e + opts.graceMs, o);
+      if (o.pos >= 0) insertOpen(o.ks, o);
+      else forgetIfIdle(rt, o.ks);
     }
+    restoreSlides(rt, slides, wm);
+    set.rt = rt;
     return rt;
   }
 
-  function bufferOf(rt: Runtime, sk: string): SlideBuffer<In> {
-    let list = rt.buffers.get(sk) as SlideBuffer<In> | undefined;
-    if (!list) rt.buffers.set(sk, (list = []));
-    return list;
+  function keyState(rt: Runtime, key: string): KeyState {
+    let ks = rt.keys.get(key);
+    if (!ks) {
+      ks = { key, bytes: Buffer.from(key), open: [], slides: [] };
+      rt.keys.set(key, ks);
+    }
+    return ks;
   }
 
-  function scheduleExpiry(rt: Runtime, key: string, at: number): void {
-    if (rt.expiryAt.get(key) === at) return;
-    rt.expiryAt.set(key, at);
-    rt.expiryHeap.push(at, key);
+  /** Forgets a key that has neither an open window nor a sliding window left. */
+  function forgetIfIdle(rt: Runtime, ks: KeyState): void {
+    if (ks.open.every((o) => o === undefined) && ks.slides.every((s) => s === undefined))
+      rt.keys.delete(ks.key);
+  }
+
+  /** Adds an open window to its key's list, in order of start (a new window is usually the newest). */
+  function insertOpen(ks: KeyState, o: Open): void {
+    let list = ks.open[o.pos];
+    if (!list) ks.open[o.pos] = list = [];
+    let j = list.length;
+    while (j > 0 && (list[j - 1] as Open).e.s > o.e.s) j--;
+    if (j === list.length) list.push(o);
+    else list.splice(j, 0, o);
+  }
+
+  /** The open window of the key holding t, if any. */
+  function openAt(list: readonly Open[] | undefined, t: number): Open | undefined {
+    if (list)
+      for (let j = list.length - 1; j >= 0; j--) {
+        const o = list[j] as Open;
+        if (t >= o.e.e) return undefined;
+        if (t >= o.e.s) return o;
+      }
+    return undefined;
+  }
+
+  /**
+   * Rebuilds the sliding windows from their stored buckets: the live ones (not expired at max(watermark, newest))
+   * with their folds; expired ones stay in the store until their slot is reused. Entries this layout cannot read
+   * (the per-record buffer's sliding entries of earlier versions, windows no longer configured) are deleted.
+   */
+  function restoreSlides(rt: Runtime, store: KeyedStore<Bucket>, wm: number): void {
+    const unreadable: string[] = [];
+    const found = new Map<string, Array<[number, Live]>>();
+    for (const [key, b] of store.entries()) {
+      const cut = key.lastIndexOf(SEP);
+      const id = key.slice(0, Math.max(cut, 0));
+      const pos = posOf.get(id.slice(id.lastIndexOf(SEP) + 1));
+      if (cut < 0 || pos === undefined || specs[pos]?.kind !== 'sliding' || !isBucket(b)) {
+        unreadable.push(key);
+        continue;
+      }
+      const slot = Number(key.slice(cut + 1));
+      const sl = (specs[pos] as Spec & { kind: 'sliding' }).sl;
+      if (b[0] % sl.hopMs !== 0 || slotOf(sl, b[0]) !== slot) {
+        unreadable.push(key); // written with other hops
+        continue;
+      }
+      const list = found.get(id) ?? [];
+      list.push([slot, { key, b, fold: undefined }]);
+      found.set(id, list);
+    }
+    for (const key of unreadable) store.delete(key);
+    for (const [id, list] of found) {
+      const cut = id.lastIndexOf(SEP);
+      const pos = posOf.get(id.slice(cut + 1)) as number;
+      const ks = keyState(rt, id.slice(0, cut));
+      const s = newSlide(ks, pos);
+      for (const [slot, x] of list) {
+        s.slots[slot] = x.key;
+        s.newest = Math.max(s.newest, x.b[3]);
+      }
+      const lo = windowStart(s.spec, Math.max(wm, s.newest));
+      const live = list
+        .map(([, x]) => x)
+        .filter((x) => x.b[0] >= lo)
+        .sort((x, y) => x.b[0] - y.b[0]);
+      if (live.length === 0) {
+        for (const key of s.slots) if (key !== undefined) store.delete(key);
+        forgetIfIdle(rt, ks);
+        continue;
+      }
+      s.live.push(...live);
+      for (const x of live) s.count += x.b[2];
+      rebase(s);
+      ks.slides[pos] = s;
+      scheduleExpiry(rt, s);
+    }
+  }
+
+  const newOpen = (e: WinEntry, ks: KeyState, pos: number, stored: boolean): Open => ({
+    kind: 'window',
+    wk: undefined,
+    e,
+    ks,
+    pos,
+    stored,
+    dirty: false,
+    closed: false,
+    heldAt: Number.NEGATIVE_INFINITY,
+  });
+
+  const wkOf = (o: Open): string => (o.wk ??= `${o.e.k}${SEP}${o.e.w}${SEP}${o.e.s}`);
+
+  function newSlide(ks: KeyState, pos: number): Slide {
+    const spec = (specs[pos] as Spec & { kind: 'sliding' }).sl;
+    return {
+      kind: 'slide',
+      id: `${ks.key}${SEP}${spec.name}`,
+      ks,
+      pos,
+      spec,
+      live: [],
+      split: 0,
+      base: 0,
+      count: 0,
+      newest: Number.NEGATIVE_INFINITY,
+      slots: [],
+      heldAt: 0,
+    };
+  }
+
+  /** The start of the window standing at `at`: buckets starting before it have left it. */
+  const windowStart = (spec: Sliding, at: number): number => slidingStart(at, spec.sizeMs, spec.hopMs);
+
+  /** The slot of the bucket starting at `start`. */
+  const slotOf = (spec: Sliding, start: number): number => {
+    const n = spec.buckets;
+    return (((start / spec.hopMs) % n) + n) % n;
+  };
+
+  /** Right folds of the buckets below the split, from position `from` down. */
+  function foldFront(s: Slide, from: number): void {
+    const live = s.live;
+    for (let i = from; i >= 0; i--) {
+      const x = live[i] as Live;
+      x.fold = i === s.split - 1 ? x.b[1] : agg.merge(x.b[1], (live[i + 1] as Live).fold);
+    }
+  }
+
+  /** Left folds of the buckets from the split, from position `from` up. */
+  function foldBack(s: Slide, from: number): void {
+    const live = s.live;
+    for (let i = Math.max(from, s.split); i < live.length; i++) {
+      const x = live[i] as Live;
+      x.fold = i === s.split ? x.b[1] : agg.merge((live[i - 1] as Live).fold, x.b[1]);
+    }
+  }
+
+  /** Moves the split to the multiple of sizeMs at or below the newest bucket, and folds everything. */
+  function rebase(s: Slide): void {
+    const size = s.spec.sizeMs;
+    s.base = Math.floor((s.live[s.live.length - 1] as Live).b[0] / size) * size;
+    let split = 0;
+    while (split < s.live.length && (s.live[split] as Live).b[0] < s.base) split++;
+    s.split = split;
+    foldFront(s, split - 1);
+    foldBack(s, split);
+  }
+
+  /** The aggregate over the live buckets. */
+  function slideValue(s: Slide): unknown {
+    const n = s.live.length;
+    if (n === 0) return agg.init();
+    const front = (s.live[0] as Live).fold;
+    const back = (s.live[n - 1] as Live).fold;
+    if (s.split === 0) return back;
+    if (s.split === n) return front;
+    return agg.merge(front, back);
+  }
+
+  /** Adds a record at t to the (live) bucket starting at b, writing the bucket to the store. */
+  function addToSlide(store: KeyedStore<Bucket>, s: Slide, b: number, t: number, value: In): void {
+    const live = s.live;
+    let p = live.length;
+    while (p > 0 && (live[p - 1] as Live).b[0] > b) p--;
+    let x = live[p - 1];
+    if (x && x.b[0] === b) {
+      p -= 1;
+      x.b[1] = agg.add(x.b[1], value);
+      x.b[2] += 1;
+      if (t > x.b[3]) x.b[3] = t;
+    } else {
+      const slot = slotOf(s.spec, b);
+      const key = (s.slots[slot] ??= `${s.id}${SEP}${slot}`);
+      x = { key, b: [b, agg.add(agg.init(), value), 1, t], fold: undefined };
+      if (p === live.length) live.push(x);
+      else live.splice(p, 0, x);
+      if (live.length > 1 && b < s.base) s.split += 1;
+    }
+    s.count += 1;
+    if (t > s.newest) s.newest = t;
+    store.put(x.key, x.b);
+    if (live.length === 1 || b >= s.base + s.spec.sizeMs) rebase(s);
+    else if (b < s.base) foldFront(s, p);
+    else foldBack(s, p);
+  }
+
+  /**
+   * Drops the buckets that have left the window standing at `at`; true when there were any. A window left empty
+   * deletes its store entries (the caller forgets it or fills it again).
+   */
+  function expire(rt: Runtime, store: KeyedStore<Bucket>, s: Slide, at: number): boolean {
+    const lo = windowStart(s.spec, at);
+    const live = s.live;
+    let m = 0;
+    while (m < live.length && (live[m] as Live).b[0] < lo) s.count -= (live[m++] as Live).b[2];
+    if (m === 0) return false;
+    if (m > 8) live.splice(0, m);
+    else for (let j = 0; j < m; j++) live.shift(); // usually one: no array of the removed ones
+    if (m <= s.split) s.split -= m;
+    else {
+      // Buckets above the split left too (the key was quiet for a while): the rest is all left folds, redone.
+      s.split = 0;
+      foldBack(s, 0);
+    }
+    if (live.length === 0) {
+      for (const key of s.slots) if (key !== undefined) store.delete(key);
+      s.slots.length = 0;
+      rt.expiryAt.delete(s);
+    }
+    return true;
+  }
+
+  /** The window's next expiry: when its oldest bucket leaves it. */
+  function scheduleExpiry(rt: Runtime, s: Slide): void {
+    const first = s.live[0];
+    if (!first) return;
+    const at = first.b[0] + s.spec.sizeMs;
+    if (rt.expiryAt.get(s) === at) return;
+    rt.expiryAt.set(s, at);
+    rt.expiryHeap.push(at, s);
   }
 
   /** Holds an update until the batch ends; a later update of the same window replaces it (and moves to the end). */
-  function hold(rt: Runtime, windowKey: string, rec: Rec<WindowResult>): void {
+  function hold(rt: Runtime, windowKey: string, held: Held, at: number): void {
+    held.heldAt = at;
     rt.pending.delete(windowKey);
-    rt.pending.set(windowKey, rec);
+    rt.pending.set(windowKey, held);
   }
 
   /** A final result is stamped at the window end (in the past by then); an update at the record that made it. */
-  const result = (e: WinEntry, final: boolean, at: number = e.e): Rec<WindowResult> => ({
-    key: Buffer.from(e.k),
+  const result = (bytes: Buffer, e: WinEntry, final: boolean, at: number = e.e): Rec<WindowResult> => ({
+    key: bytes,
     value: { key: e.k, window: e.w, start: e.s, end: e.e, final, values: agg.result(e.a), count: e.n },
     timestamp: final ? e.e : at,
   });
 
-  function slideResult(e: SlideEntry, count: number, end: number, sizeMs: number): Rec<WindowResult> {
+  function slideResult(s: Slide, end: number): Rec<WindowResult> {
     return {
-      key: Buffer.from(e.k),
+      key: s.ks.bytes,
       value: {
-        key: e.k,
-        window: e.w,
-        start: end - sizeMs,
+        key: s.ks.key,
+        window: s.spec.name,
+        start: slidingStart(end, s.spec.sizeMs, s.spec.hopMs),
         end,
         final: false,
-        values: agg.result(e.a),
-        count,
+        values: agg.result(slideValue(s)),
+        count: s.count,
       },
       timestamp: end,
     };
   }
 
-  /** Takes out of a sliding entry every buffered value at or before `cutoff` (deleting their buffer entries). */
-  function evict(ctx: StageContext, e: SlideEntry, buf: SlideBuffer<In>, cutoff: number): boolean {
-    let i = 0;
-    while (i < buf.length && (buf[i] as [number, In, string])[0] <= cutoff) i++;
-    if (i === 0) return false;
-    const gone = buf.splice(0, i);
-    const bufs = stores(ctx).bufs;
-    for (const [, , bk] of gone) bufs.delete(bk);
-    if (agg.remove) for (const [, v] of gone) e.a = agg.remove(e.a, v);
-    else e.a = buf.reduce((acc, [, v]) => agg.add(acc, v), agg.init());
-    return true;
-  }
-
-  /** Moves the watermark to `wm`: closes tumbling/day windows and expires sliding values it passes. */
-  function advance(ctx: StageContext, rt: Runtime, wm: number): Rec<WindowResult>[] {
-    const { wins, slides, time } = stores(ctx);
+  /** Moves the watermark to `wm`: closes tumbling/day windows and expires the sliding buckets it passes. */
+  function advance(set: Stores, rt: Runtime, wm: number): Rec<WindowResult>[] {
+    const { wins, slides } = set;
     const out: Rec<WindowResult>[] = [];
-    const clock = time.get('clock');
-    if (clock?.wm !== undefined && wm <= clock.wm) return out;
-    time.put('clock', { ...clock, wm });
-    for (let top = rt.closeHeap.peek(); top && top[0] <= wm; top = rt.closeHeap.peek()) {
-      rt.closeHeap.pop();
-      const e = wins.get(top[1]);
-      if (!e || e.e + opts.graceMs !== top[0]) continue; // stale index entry
-      rt.pending.delete(top[1]); // the final result supersedes a held update
-      if (opts.emit !== 'update') out.push(result(e, true));
-      wins.delete(top[1]);
-    }
-    for (let top = rt.expiryHeap.peek(); top && top[0] <= wm; top = rt.expiryHeap.peek()) {
-      rt.expiryHeap.pop();
-      if (rt.expiryAt.get(top[1]) !== top[0]) continue; // superseded
-      rt.expiryAt.delete(top[1]);
-      const e = slides.get(top[1]);
-      const spec = e && slidingSpecs.find((x) => x.name === e.w);
-      if (!e || !spec || spec.kind !== 'sliding') continue;
-      const buf = bufferOf(rt, top[1]);
-      if (evict(ctx, e, buf, wm - spec.sizeMs)) {
-        hold(rt, top[1], slideResult(e, buf.length, wm, spec.sizeMs));
-        if (buf.length === 0) {
-          slides.delete(top[1]);
-          rt.buffers.delete(top[1]);
-        } else slides.put(top[1], e);
+    if (rt.clock.wm !== undefined && wm <= rt.clock.wm) return out;
+    rt.clock.wm = wm;
+    rt.clockDirty = true;
+    for (let at = rt.closeHeap.peekKey(); at !== undefined && at <= wm; at = rt.closeHeap.peekKey()) {
+      const o = rt.closeHeap.pop() as Open;
+      o.closed = true;
+      if (o.heldAt !== Number.NEGATIVE_INFINITY) rt.pending.delete(wkOf(o)); // the final supersedes a held update
+      if (opts.emit !== 'update') out.push(result(o.ks.bytes, o.e, true));
+      if (o.stored) wins.delete(wkOf(o));
+      const list = o.ks.open[o.pos];
+      if (list) {
+        // The oldest open window closes first: shift() takes it without allocating.
+        if (list[0] === o) list.shift();
+        else if (list.includes(o)) list.splice(list.indexOf(o), 1);
+        if (list.length === 0) {
+          o.ks.open[o.pos] = undefined;
+          forgetIfIdle(rt, o.ks);
+        }
       }
-      const first = buf[0];
-      if (first) scheduleExpiry(rt, top[1], first[0] + spec.sizeMs);
+    }
+    for (let at = rt.expiryHeap.peekKey(); at !== undefined && at <= wm; at = rt.expiryHeap.peekKey()) {
+      const s = rt.expiryHeap.pop() as Slide;
+      if (rt.expiryAt.get(s) !== at) continue; // superseded
+      rt.expiryAt.delete(s);
+      const end = Math.max(wm, s.newest);
+      if (expire(rt, slides, s, end)) hold(rt, s.id, s, end);
+      if (s.live.length > 0) scheduleExpiry(rt, s);
+      else if (s.ks.slides[s.pos] === s) {
+        s.ks.slides[s.pos] = undefined;
+        forgetIfIdle(rt, s.ks);
+      }
     }
     return out;
   }
 
   /** Tells the runtime (its watermark-delay metric) where this partition's watermark stands. */
-  function reportClock(ctx: StageContext): void {
-    const wm = stores(ctx).time.get('clock')?.wm;
-    if (wm !== undefined) reportWatermark(ctx, opts.name, wm);
+  function reportClock(ctx: StageContext, rt: Runtime): void {
+    if (rt.clock.wm !== undefined) reportWatermark(ctx, opts.name, rt.clock.wm);
+  }
+
+  /** The watermark over channels: the least highest event time of the channels heard from lately. */
+  function channelWatermark(rt: Runtime, ch: Record<string, number>, now: number): number {
+    let heard = 0;
+    let min = Number.POSITIVE_INFINITY;
+    for (const c in ch) {
+      heard += 1;
+      // Channels quiet for the idle timeout do not hold the watermark back (Flink's idleness).
+      if (now - (rt.channelWall.get(c) ?? rt.createdWall) < opts.idleTimeoutMs)
+        min = Math.min(min, ch[c] as number);
+    }
+    // Missing channels are waited for only that long after start.
+    const waiting = heard < (opts.channels ?? 1) && now - rt.createdWall < opts.idleTimeoutMs;
+    return waiting ? Number.NEGATIVE_INFINITY : min;
   }
 
   function late(
@@ -303,95 +623,130 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
 
   return {
     name: opts.name,
-    stores: [winStore, slideStore, bufStore, timeStore],
+    stores: [winStore, slideStore, timeStore],
     process(rec, ctx) {
-      const rt = runtimeOf(ctx);
-      const { wins, slides, time } = stores(ctx);
+      const set = stores(ctx);
+      const rt = runtimeOf(ctx, set);
+      const { slides } = set;
       const t = opts.time ? opts.time(rec.value) : rec.timestamp;
       const key = opts.key(rec.value);
-      const wm = time.get('clock')?.wm ?? Number.NEGATIVE_INFINITY;
-      const out: Rec<WindowResult>[] = [];
-      for (const spec of opts.windows) {
+      const wm = rt.clock.wm ?? Number.NEGATIVE_INFINITY;
+      const ks = keyState(rt, key);
+      for (let i = 0; i < specs.length; i++) {
+        const spec = specs[i] as Spec;
         if (spec.kind === 'sliding') {
-          const closesAt = t + spec.sizeMs + opts.graceMs;
+          const sl = spec.sl;
+          const b = Math.floor(t / sl.hopMs) * sl.hopMs;
+          // The record's hop leaves the window when the window's start passes it; late after the grace period.
+          const closesAt = b + sl.sizeMs + opts.graceMs;
           if (closesAt <= wm) {
-            late(ctx, rec, t, spec.name, spec.sizeMs, closesAt, wm);
+            late(ctx, rec, t, spec.name, sl.sizeMs, closesAt, wm);
             continue;
           }
-          const end = Math.max(wm, t);
-          if (t <= end - spec.sizeMs) continue; // outside the current window, not late: earlier windows are past
-          const sk = `${key}${SEP}${spec.name}`;
-          const e = slides.get(sk) ?? { k: key, w: spec.name, a: agg.init() };
-          const buf = bufferOf(rt, sk);
-          const bk = `${sk}${SEP}${t}${SEP}${ctx.source.partition}:${ctx.source.offset}`;
-          const i = buf.findIndex(([bt]) => bt > t);
-          if (i < 0) buf.push([t, rec.value, bk]);
-          else buf.splice(i, 0, [t, rec.value, bk]);
-          stores(ctx).bufs.put(bk, [t, rec.value]);
-          e.a = agg.add(e.a, rec.value);
-          if (t > wm) evict(ctx, e, buf, t - spec.sizeMs); // this record moves the window forward
-          slides.put(sk, e);
-          scheduleExpiry(rt, sk, (buf[0] as [number, In, string])[0] + spec.sizeMs);
-          hold(rt, sk, slideResult(e, buf.length, end, spec.sizeMs));
+          let s = ks.slides[i];
+          const end = Math.max(wm, s ? s.newest : t, t);
+          if (b < windowStart(sl, end)) continue; // behind the key's window, not late: earlier windows are past
+          if (!s) ks.slides[i] = s = newSlide(ks, i);
+          else expire(rt, slides, s, end); // this record moves the window forward
+          addToSlide(slides, s, b, t, rec.value);
+          scheduleExpiry(rt, s);
+          hold(rt, s.id, s, end);
           continue;
         }
-        const [start, end] =
-          spec.kind === 'tumbling' ? tumblingWindow(t, spec.sizeMs) : dayOf(t, spec.zone(key));
-        const closesAt = end + opts.graceMs;
-        if (closesAt <= wm) {
-          late(ctx, rec, t, spec.name, end - start, closesAt, wm);
-          continue;
+        // An open window of the key holding t (an open window is never late), or a new one.
+        let open = openAt(ks.open[i], t);
+        if (!open) {
+          let start: number;
+          let end: number;
+          if (spec.kind === 'tumbling') {
+            start = tumblingStart(t, spec.sizeMs);
+            end = start + spec.sizeMs;
+          } else [start, end] = dayOf(t, spec.zone(key));
+          const closesAt = end + opts.graceMs;
+          if (closesAt <= wm) {
+            late(ctx, rec, t, spec.name, end - start, closesAt, wm);
+            continue;
+          }
+          const e: WinEntry = { k: key, w: spec.name, s: start, e: end, a: agg.init(), n: 0 };
+          open = newOpen(e, ks, i, false);
+          rt.closeHeap.push(closesAt, open);
+          insertOpen(ks, open);
         }
-        const wk = `${key}${SEP}${spec.name}${SEP}${start}`;
-        let e = wins.get(wk);
-        if (!e) {
-          e = { k: key, w: spec.name, s: start, e: end, a: agg.init(), n: 0 };
-          rt.closeHeap.push(closesAt, wk);
-        }
+        const e = open.e;
         e.a = agg.add(e.a, rec.value);
         e.n += 1;
-        wins.put(wk, e);
-        if (opts.emit !== 'final') hold(rt, wk, result(e, false, t));
+        if (!open.dirty) {
+          open.dirty = true;
+          rt.dirty.push(open);
+        }
+        if (opts.emit !== 'final') hold(rt, wkOf(open), open, t);
       }
-      rt.lastArrivalWall = ctx.clock.now();
+      if (ks.open.length === 0 && ks.slides.length === 0) rt.keys.delete(key); // a new key, late or behind
+      const now = ctx.clock.now();
+      rt.lastArrivalWall = now;
       rt.maxSeen = Math.max(rt.maxSeen, t);
       let next = t;
       if (opts.channel) {
-        const clock = time.get('clock');
         const c = opts.channel(rec.value);
-        const ch = { ...clock?.ch, [c]: Math.max(clock?.ch?.[c] ?? Number.NEGATIVE_INFINITY, t) };
-        time.put('clock', { ...clock, ch });
-        const now = ctx.clock.now();
+        const ch = (rt.clock.ch ??= {});
+        ch[c] = Math.max(ch[c] ?? Number.NEGATIVE_INFINITY, t);
+        rt.clockDirty = true;
         rt.channelWall.set(c, now);
-        // Channels quiet for the idle timeout do not hold the watermark back (Flink's idleness), and missing
-        // channels are waited for only that long after start.
-        const active = Object.entries(ch)
-          .filter(([k]) => now - (rt.channelWall.get(k) ?? rt.createdWall) < opts.idleTimeoutMs)
-          .map(([, v]) => v);
-        const waiting =
-          Object.keys(ch).length < (opts.channels ?? 1) && now - rt.createdWall < opts.idleTimeoutMs;
-        next = waiting ? Number.NEGATIVE_INFINITY : Math.min(...active);
+        next = channelWatermark(rt, ch, now);
       }
-      if (next > wm) out.push(...advance(ctx, rt, next));
+      const out = next > wm ? advance(set, rt, next) : [];
       rt.wmAtArrival = Math.max(wm, next);
-      reportClock(ctx);
+      reportClock(ctx, rt);
       return out;
     },
     onTime(ctx) {
-      const rt = runtimeOf(ctx);
+      const set = stores(ctx);
+      const rt = runtimeOf(ctx, set);
       const idle = ctx.clock.now() - rt.lastArrivalWall;
       // Channels not heard from are treated as idle too: progression starts from the highest event time seen.
       const base = Number.isFinite(rt.wmAtArrival) ? rt.wmAtArrival : rt.maxSeen;
-      const out = idle < opts.idleTimeoutMs || !Number.isFinite(base) ? [] : advance(ctx, rt, base + idle);
-      reportClock(ctx);
+      const out = idle < opts.idleTimeoutMs || !Number.isFinite(base) ? [] : advance(set, rt, base + idle);
+      reportClock(ctx, rt);
       return out;
     },
     onFlush(ctx) {
-      const rt = runtimeOf(ctx);
+      const set = stores(ctx);
+      const rt = runtimeOf(ctx, set);
+      // The batch's state changes go to the stores now, before the runtime takes them for the changelog.
+      for (const o of rt.dirty) {
+        o.dirty = false;
+        if (o.closed) continue;
+        set.wins.put(wkOf(o), o.e);
+        o.stored = true;
+      }
+      rt.dirty.length = 0;
+      if (rt.clockDirty) {
+        set.time.put('clock', rt.clock);
+        rt.clockDirty = false;
+      }
       if (rt.pending.size === 0) return [];
-      const out = [...rt.pending.values()];
+      const out: Rec<WindowResult>[] = [];
+      for (const h of rt.pending.values()) {
+        if (h.kind === 'slide') out.push(slideResult(h, h.heldAt));
+        else {
+          out.push(result(h.ks.bytes, h.e, false, h.heldAt));
+          h.heldAt = Number.NEGATIVE_INFINITY;
+        }
+      }
       rt.pending.clear();
       return out;
     },
   };
+}
+
+/** Checks a sliding spec: hops that divide the size, and a bounded number of them. */
+function slidingOf(w: SlidingSpec): Sliding {
+  const buckets = w.sizeMs / w.hopMs;
+  if (!Number.isInteger(w.hopMs) || w.hopMs <= 0 || !Number.isInteger(buckets) || buckets < 1)
+    throw new Error(`sliding window ${w.name}: sizeMs ${w.sizeMs} is not a multiple of hopMs ${w.hopMs}`);
+  if (buckets > MAX_SLIDING_BUCKETS)
+    throw new Error(
+      `sliding window ${w.name}: ${buckets} hops per window, more than ${MAX_SLIDING_BUCKETS} (use a longer hopMs)`,
+    );
+  return { name: w.name, sizeMs: w.sizeMs, hopMs: w.hopMs, buckets };
 }

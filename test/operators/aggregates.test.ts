@@ -130,7 +130,7 @@ describe.each(numeric.filter((c) => c.agg.remove !== undefined))('$name remove',
     );
   });
 
-  it('after a JSON round trip too (sliding windows remove from restored accumulators)', () => {
+  it('after a JSON round trip too (accumulators are restored from a changelog)', () => {
     fc.assert(
       fc.property(nums, nums, (xs, ys) => {
         let a = roundTrip(fold(agg, [...xs, ...ys]));
@@ -142,7 +142,7 @@ describe.each(numeric.filter((c) => c.agg.remove !== undefined))('$name remove',
 });
 
 describe('min and max', () => {
-  it('have no remove (sliding windows recompute them)', () => {
+  it('have no remove (sliding windows merge per-hop partials instead)', () => {
     expect(min.remove).toBeUndefined();
     expect(max.remove).toBeUndefined();
   });
@@ -306,6 +306,24 @@ describe('combine', () => {
         const restored = roundTrip(fold(all, xs));
         expect(all.result(restored)).toEqual(directItems(xs));
         expect(all.result(ys.reduce((a, y) => all.add(a, y), restored))).toEqual(directItems([...xs, ...ys]));
+      }),
+    );
+  });
+
+  it('reads accumulators kept as records by name (older changelogs) as their positional form', () => {
+    fc.assert(
+      fc.property(items, items, (xs, ys) => {
+        const acc = fold(all, xs);
+        const byName = Object.fromEntries(
+          ['n', 'total', 'avg', 'lo', 'hi', 'tags'].map((k, i) => [k, acc[i]]),
+        );
+        const legacy = byName as unknown as unknown[];
+        expect(all.result(legacy)).toEqual(all.result(acc));
+        const y0 = { qty: 2, price: 3, tag: 'z' };
+        expect(ys.reduce((a, y) => all.add(a, y), all.add(legacy, y0))).toEqual(
+          fold(all, [...xs, y0, ...ys]),
+        );
+        expect(all.merge(legacy, fold(all, ys))).toEqual(fold(all, [...xs, ...ys]));
       }),
     );
   });

@@ -77,3 +77,29 @@ describe('channel watermarks', () => {
     expect(finals(push(h, 'a', 5))).toEqual([[0, 2]]);
   });
 });
+
+describe('sliding windows over channels', () => {
+  it('never stamp a value before a record it holds: the window stands at its newest record', () => {
+    const h = new OperatorHarness(() =>
+      windowAggregate<Ev>({
+        name: 'w',
+        windows: [{ name: '10m', kind: 'sliding', sizeMs: 10 * MINUTE, hopMs: MINUTE }],
+        key: () => 'k',
+        time: (e) => e.t,
+        aggregate: combine<Ev>({ n: measure(count, () => 1) }),
+        graceMs: 0,
+        emit: 'final',
+        idleTimeoutMs: 30_000,
+        channel: (e) => e.ch,
+        channels: 2,
+      }),
+    );
+    const slide = (ch: string, t: number) =>
+      h.push({ key: null, value: { ch, t }, timestamp: 0 }).map((r) => [r.value.end - T0, r.value.count]);
+    // Channel b is still missing, so the watermark has not moved: the window stands at the newest record, 10:30.
+    expect(slide('a', T0 + 10 * MINUTE + 30_000)).toEqual([[10 * MINUTE + 30_000, 1]]);
+    expect(slide('b', T0 + 10 * MINUTE)).toEqual([[10 * MINUTE + 30_000, 2]]);
+    // 15:00 moves it on: the window [6:00, 15:00] still holds both.
+    expect(slide('a', T0 + 15 * MINUTE)).toEqual([[15 * MINUTE, 3]]);
+  });
+});

@@ -53,13 +53,26 @@ export class OperatorHarness<In, Out> {
     return this.op;
   }
 
+  /** One context per partition, made once (a benchmark pushes millions of records through it). */
+  private readonly contexts = new Map<number, StageContext>();
+
   private context(partition: number): StageContext {
-    return {
-      clock: this.clock,
-      partition,
-      store: <S>(name: string) => this.stores.store<S>(partition, name),
-      emitSide: (port, rec) => this.sides.set(port, [...(this.sides.get(port) ?? []), rec]),
-    };
+    let ctx = this.contexts.get(partition);
+    if (!ctx) {
+      ctx = {
+        clock: this.clock,
+        partition,
+        // this.stores is read at each call: a restart replaces it.
+        store: <S>(name: string) => this.stores.store<S>(partition, name),
+        emitSide: (port, rec) => {
+          const recs = this.sides.get(port);
+          if (recs) recs.push(rec);
+          else this.sides.set(port, [rec]);
+        },
+      };
+      this.contexts.set(partition, ctx);
+    }
+    return ctx;
   }
 
   /**
@@ -70,8 +83,12 @@ export class OperatorHarness<In, Out> {
   push(rec: Rec<In>, partition = 0): readonly Rec<Out>[] {
     const offset = this.offsets.get(partition) ?? 0;
     this.offsets.set(partition, offset + 1);
+    const { clock, store, emitSide } = this.context(partition);
     const ctx: OperatorContext = {
-      ...this.context(partition),
+      clock,
+      partition,
+      store,
+      emitSide,
       source: { topic: this.topic, partition, offset: String(offset) },
     };
     const out = this.op.process(rec, ctx);
