@@ -381,12 +381,15 @@ export const configSchema = z.object({
           quality: z
             .object({ warning: z.number().default(2.5), critical: z.number().default(1.5) })
             .prefault({}),
+          /**
+           * PSI of the last `window` rows a model scored (its inputs and predictions) against its training data
+           * (src/serving/drift.ts); the predictions' PSI at or above `warning` / `critical` raises a `drift` alert.
+           */
           drift: z
             .object({
               window: z.number().int().min(10).default(500),
-              warning: z.number().default(0.1),
-              critical: z.number().default(0.25),
-              bins: z.number().int().min(2).default(10),
+              warning: z.number().positive().default(0.1),
+              critical: z.number().positive().default(0.25),
             })
             .prefault({}),
           throttleMs: z

@@ -1,10 +1,10 @@
 // Alert rules over predictions: maintenance probability over a threshold, restock shortfall, a drop in expected
-// quality, and drift (PSI of a service's recent predictions against a reference window). Alerts are
-// deduplicated and throttled per entity and rule: a rule that keeps firing for the same entity raises again only
-// after throttleMs of event time, or at once when its severity rises. State per partition (changelogged).
+// quality. Alerts are deduplicated and throttled per entity and rule: a rule that keeps firing for the same entity
+// raises again only after throttleMs of event time, or at once when its severity rises. State per partition
+// (changelogged). Drift is not judged here: it compares what a model scored with its training data, which the
+// predictions do not carry; the scoring stages raise it (src/serving/drift.ts).
 import type { Alert, Prediction } from '../src/schemas/types.ts';
 import type { Operator, OperatorContext, Rec } from '../src/runtime/operator.ts';
-import { psi } from './lib/psi.ts';
 
 export type Severity = 'info' | 'warning' | 'critical';
 const RANK: Readonly<Record<Severity, number>> = { info: 0, warning: 1, critical: 2 };
@@ -16,24 +16,12 @@ export interface AlertRulesOptions {
   readonly restock: { readonly warning: number; readonly critical: number };
   /** quality: expected grade at or below → warning / critical. */
   readonly quality: { readonly warning: number; readonly critical: number };
-  /** drift: PSI of the last `window` predictions of a service against the `window` before them. */
-  readonly drift: {
-    readonly window: number;
-    readonly warning: number;
-    readonly critical: number;
-    readonly bins: number;
-  };
   readonly throttleMs: number;
 }
 
 interface Raised {
   at: number;
   severity: Severity;
-}
-
-interface DriftState {
-  reference: number[];
-  current: number[];
 }
 
 /** Which severity a value reaches against (warning, critical) thresholds; `above` false means lower is worse. */
@@ -51,7 +39,6 @@ export function severityOf(
 /** `name` names the stage and its stores: one instance per predictions topic needs a name each. */
 export function alertRules(opts: AlertRulesOptions, name = 'alert-rules'): Operator<Prediction, Alert> {
   const raisedStore = `${name}.raised`;
-  const driftStore = `${name}.drift`;
 
   function raise(
     ctx: OperatorContext,
@@ -109,37 +96,9 @@ export function alertRules(opts: AlertRulesOptions, name = 'alert-rules'): Opera
     );
   }
 
-  function drift(ctx: OperatorContext, p: Prediction): Rec<Alert>[] {
-    const store = ctx.store<DriftState>(driftStore);
-    const s = store.get(p.service) ?? { reference: [], current: [] };
-    if (s.reference.length < opts.drift.window) s.reference.push(p.prediction);
-    else s.current.push(p.prediction);
-    let out: Rec<Alert>[] = [];
-    if (s.current.length >= opts.drift.window) {
-      const value = psi(s.reference, s.current, opts.drift.bins);
-      const severity = severityOf(value, opts.drift, true);
-      if (severity)
-        out = raise(
-          ctx,
-          p,
-          'drift',
-          p.service,
-          severity,
-          value,
-          opts.drift[severity === 'critical' ? 'critical' : 'warning'],
-          `${p.service} predictions shifted: PSI ${value.toFixed(3)} over the last ${opts.drift.window} against the ${opts.drift.window} before`,
-        );
-      // Slide: the window just measured becomes the reference for the next one.
-      s.reference = s.current;
-      s.current = [];
-    }
-    store.put(p.service, s);
-    return out;
-  }
-
   return {
     name,
-    stores: [raisedStore, driftStore],
+    stores: [raisedStore],
     process(rec, ctx) {
       const p = rec.value;
       const out: Rec<Alert>[] = [];
@@ -176,7 +135,6 @@ export function alertRules(opts: AlertRulesOptions, name = 'alert-rules'): Opera
             (v) => `item ${p.entity_id}: expected grade ${v.toFixed(1)} at its next return`,
           ),
         );
-      out.push(...drift(ctx, p));
       return out;
     },
   };

@@ -5,6 +5,8 @@
 //   clean.pos.transactions  → pack-scoring  → predictions.pack
 //   predictions.<service>   → alert rules   → alerts   (deduplicated and throttled per entity and rule)
 // Scoring flows are stateless and async (micro-batched); alert flows are stateful (changelogged) and synchronous.
+// Drift alerts come from the scoring flows themselves (side port `alerts`): they compare the inputs each model
+// scored with its training data, which the predictions topics do not carry (src/serving/drift.ts).
 import type { Config } from '../config/schema.ts';
 import { cleanTopic, predictionTopic } from '../config/topics.ts';
 import { alertRules } from '../operators/alert-rules.ts';
@@ -13,7 +15,7 @@ import { Flow, topology, type Branch, type Topology } from '../src/runtime/topol
 import { loadSchema } from '../src/schemas/catalog.ts';
 import type { Alert, ClassEvent, PosTransaction, Prediction, RfidScan } from '../src/schemas/types.ts';
 import { PREDICTION_SERVICES, type PredictionService } from '../src/features/vocabulary.ts';
-import { ScoringService, type ServingDeps } from '../src/serving/scoring.ts';
+import { ALERTS_PORT, ScoringService, type ServingDeps } from '../src/serving/scoring.ts';
 
 /** The six prediction services (one list for the pipeline, the prediction cache and the API). */
 export const SERVICES = PREDICTION_SERVICES;
@@ -27,17 +29,20 @@ export function predictionsTopic(config: Config, service: ServiceName): string {
 export function scoringBranches(config: Config, deps: ServingDeps): Branch[] {
   const { topics } = config;
   const schema = loadSchema('prediction');
+  const alertSchema = loadSchema('alert');
   const to = (s: ServiceName) => predictionsTopic(config, s);
   const scoring = new ScoringService(deps);
   return [
     Flow.from<RfidScan>(cleanTopic(topics, topics.scans))
       .via(scoring.itemScoring())
       .side('quality', to('quality'), schema)
+      .side(ALERTS_PORT, topics.alerts, alertSchema)
       .to(to('maintenance'), schema),
     Flow.from<ClassEvent>(topics.classEvents)
       .via(scoring.classScoring())
       .side('pricing', to('pricing'), schema)
       .side('restock', to('restock'), schema)
+      .side(ALERTS_PORT, topics.alerts, alertSchema)
       .to(to('demand'), schema),
     Flow.from<PosTransaction>(cleanTopic(topics, topics.transactions))
       .via(scoring.packScoring())
@@ -54,7 +59,6 @@ export function alertBranches(config: Config, onAlert: OnAlert = () => undefined
     maintenance: alerts.maintenance,
     restock: alerts.restock,
     quality: alerts.quality,
-    drift: alerts.drift,
     throttleMs: alerts.throttleMs,
   };
   return SERVICES.map((service) =>

@@ -101,7 +101,10 @@ const summaryProperties = {
   sha256: { type: 'string', description: 'Of the ONNX artefact.' },
   feature_names: { type: 'array', items: { type: 'string' } },
   metrics: { type: 'object', additionalProperties: true, description: 'Validation metrics from training.' },
-  validation_score: nullable('number', 'The score the promotion gate compared.'),
+  validation_score: nullable(
+    'number',
+    'The latest CV fold score (MAE or log-loss, lower is better) that weighs the model in an ensemble; the holdout figures the gate compared are in metrics.',
+  ),
   notes: nullable('string', ''),
   created_at: ms('ms since epoch.'),
   promoted_at: nullable('integer', 'Last promotion, ms since epoch.'),

@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import { createModelRegistry } from '../ml/registry/registry.ts';
 import { ModelWatcher } from '../ml/registry/watcher.ts';
 import { alertsCounter, prometheusServingMetrics } from '../metrics/prometheus.ts';
+import { DriftMonitor, redisDriftWindows } from '../serving/drift.ts';
 import { noopServingMetrics, type ServingMetrics } from '../serving/metrics.ts';
 import { labelHistorySource, rentalHistories } from '../serving/history.ts';
 import type { ServingDeps } from '../serving/scoring.ts';
@@ -97,6 +98,15 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       pricing: config.serving.pricing,
       packHorizonDays: config.serving.packHorizonDays,
       maintenanceK: config.serving.maintenanceK,
+      // The drift windows live in Redis under the feature store's prefix, shared by every serving instance.
+      drift: new DriftMonitor({
+        settings: { ...config.serving.alerts.drift, throttleMs: config.serving.alerts.throttleMs },
+        windows: redisDriftWindows(redis, config.featureStore.redisPrefix),
+        metrics,
+        log: log.child({ component: 'drift' }),
+        now: options.now ?? Date.now,
+        onAlert: (a) => alerts?.raised(a.rule, a.severity),
+      }),
     };
     const pipeline = await startPipeline(
       servingConfig(config),

@@ -8,13 +8,25 @@ import { TagstreamError } from '../errors.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import { redactUrl } from '../io/mysql/pool.ts';
 import { loggerFor } from '../log.ts';
-import { DEFAULT_HOLDOUT_DAYS, TRAIN_SERVICES, summaryLines, type TrainService } from '../ml/train/job.ts';
+import {
+  DEFAULT_HOLDOUT_DAYS,
+  DEFAULT_INTERVAL_COVERAGE,
+  TRAIN_SERVICES,
+  summaryLines,
+  type TrainService,
+} from '../ml/train/job.ts';
 import { trainWithConfig } from '../ml/train/run.ts';
 import { dateArg, int, withLogOptions } from './args.ts';
 import { runCli } from './run.ts';
 
 const say = (line: string): void => console.log(line);
 const DAY_MS = 86_400_000;
+
+const probability = (text: string): number => {
+  const x = Number(text);
+  if (text.trim() === '' || !(x > 0 && x < 1)) throw new InvalidArgumentError('expected a number in (0, 1)');
+  return x;
+};
 
 const fraction = (text: string): number => {
   const x = Number(text);
@@ -43,6 +55,7 @@ interface TrainOpts {
   seed: number;
   grid: 'default' | 'small';
   minImprovement: number;
+  intervalCoverage: number;
 }
 
 async function train(opts: TrainOpts): Promise<void> {
@@ -65,6 +78,7 @@ async function train(opts: TrainOpts): Promise<void> {
       grid: opts.grid,
       promote: opts.promote,
       minImprovement: opts.minImprovement,
+      intervalCoverage: opts.intervalCoverage,
     },
     { log, progress: say },
   );
@@ -83,9 +97,11 @@ const program = new Command('train')
   .description(
     'Train the demand (next day and next 7 days), maintenance and quality models: labels from id_transactions, ' +
       'features as of each label time from ml_feature_store, time-ordered CV over linear/logistic, random forest and ' +
-      'gradient boosting, then the validation gate on the last --holdout-days days: a candidate is promoted (and ' +
-      'announced on models.versions) only if it beats the naive baseline and is not worse than production. Every ' +
-      'model is logged to ml_model_performance. Uses MYSQL_URL, REDIS_URL, KAFKA_BROKERS, SCHEMA_REGISTRY_URL.',
+      'gradient boosting, then the validation gate on the last --holdout-days days: a candidate (the CV winner, or ' +
+      'the weighted ensemble of every algorithm where it beats the best single one) is promoted (and announced on ' +
+      'models.versions) only if it beats the naive baseline and is not worse than production. Every model is ' +
+      'logged to ml_model_performance. Uses MYSQL_URL, REDIS_URL, KAFKA_BROKERS, SCHEMA_REGISTRY_URL. With the ' +
+      "simulator's ground truth: npm run sim:train -- train --from-sim DIR.",
   )
   .addOption(new Option('--service <name>', `${TRAIN_SERVICES.join(' | ')} | all`).default('all'))
   .addOption(new Option('--from <YYYY-MM-DD>', 'first day of history to use (UTC)').argParser(dateArg))
@@ -112,6 +128,14 @@ const program = new Command('train')
     new Option('--min-improvement <x>', 'relative improvement over the baseline the gate requires')
       .default(0)
       .argParser(fraction),
+  )
+  .addOption(
+    new Option(
+      '--interval-coverage <p>',
+      'demand and quality: nominal coverage of the split-conformal prediction interval',
+    )
+      .default(DEFAULT_INTERVAL_COVERAGE)
+      .argParser(probability),
   )
   .showHelpAfterError()
   .action((opts: TrainOpts) => runCli(() => train(opts)));

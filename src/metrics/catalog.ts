@@ -197,6 +197,20 @@ export const METRICS = {
     help: 'Entities whose features the serving flows read',
     labels: [],
   }),
+  driftPsi: spec({
+    name: 'tagstream_drift_psi',
+    type: 'gauge',
+    help:
+      "PSI of a service's live window against its model's training reference, per input column and for the " +
+      'predictions (feature="prediction")',
+    labels: ['service', 'feature'],
+  }),
+  driftWindowRows: spec({
+    name: 'tagstream_drift_window_rows',
+    type: 'gauge',
+    help: "Rows in a service's drift window (PSI is computed once it holds serving.alerts.drift.window)",
+    labels: ['service'],
+  }),
   // --- alert rules ---
   alerts: spec({
     name: 'tagstream_alerts_total',
@@ -234,6 +248,8 @@ export const METRIC_GROUPS: Readonly<Record<MetricGroup, readonly MetricKey[]>> 
     'modelMetric',
     'servingFeatureRead',
     'servingFeatureEntities',
+    'driftPsi',
+    'driftWindowRows',
   ],
   alerts: ['alerts'],
 };

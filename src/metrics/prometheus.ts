@@ -185,6 +185,8 @@ const servedModels = new WeakMap<
   {
     versions: Map<string, { service: string; version: string; algorithm: string }>;
     metrics: Map<string, string[]>;
+    /** Per service, the columns of its drift PSI series. */
+    drift: Map<string, string[]>;
   }
 >();
 
@@ -198,9 +200,12 @@ export function prometheusServingMetrics(registry: Registry): PrometheusServingM
   const modelMetric = gaugeOf(registry, METRICS.modelMetric);
   const featureRead = histogramOf(registry, METRICS.servingFeatureRead);
   const featureEntities = counterOf(registry, METRICS.servingFeatureEntities);
+  const driftPsi = gaugeOf(registry, METRICS.driftPsi);
+  const driftRows = gaugeOf(registry, METRICS.driftWindowRows);
   let served = servedModels.get(registry);
-  if (!served) servedModels.set(registry, (served = { versions: new Map(), metrics: new Map() }));
-  const { versions, metrics } = served;
+  if (!served)
+    servedModels.set(registry, (served = { versions: new Map(), metrics: new Map(), drift: new Map() }));
+  const { versions, metrics, drift } = served;
   return {
     inference: (service, n, seconds) => {
       duration.observe({ service }, seconds);
@@ -233,6 +238,15 @@ export function prometheusServingMetrics(registry: Registry): PrometheusServingM
     featureRead: (entities, seconds) => {
       featureRead.observe(seconds);
       featureEntities.inc(entities);
+    },
+    drift: (service, psi, rows) => {
+      driftRows.set({ service }, rows);
+      // A window still filling (a new model) has no PSI yet: the previous model's series go.
+      const columns = psi === null ? [] : Object.keys(psi);
+      for (const feature of drift.get(service) ?? [])
+        if (!columns.includes(feature)) driftPsi.remove({ service, feature });
+      for (const feature of columns) driftPsi.set({ service, feature }, psi![feature]!);
+      drift.set(service, columns);
     },
   };
 }

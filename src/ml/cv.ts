@@ -224,6 +224,11 @@ export interface AlgorithmResult {
   readonly folds: readonly FoldScore[];
   readonly candidates: readonly CandidateResult[];
   readonly spec: ModelSpec;
+  /**
+   * The best parameters' predictions on the latest fold's validation block (fitted on the rows before it), with
+   * the targets: out-of-sample residuals that precede any later holdout (conformal intervals, ensemble weights).
+   */
+  readonly validation: { readonly y: Float64Array; readonly pred: Float64Array };
 }
 
 export interface FoldSummary {
@@ -384,7 +389,8 @@ export function trainCandidates(input: ColumnTable, opts: TrainOptions): TrainRe
     fitPreprocessing(train, { numeric: opts.numeric, categorical: opts.categorical, scale });
 
   const scores: FoldScore[][][] = plan.map((a) => a.points.map(() => []));
-  const latest: { estimator: Estimator; pre: Preprocessing }[][] = plan.map(() => []);
+  const latest: { estimator: Estimator; pre: Preprocessing; pred: Float64Array; yVal: Float64Array }[][] =
+    plan.map(() => []);
   const summaries: FoldSummary[] = [];
   for (const fold of cv.folds) {
     const train = table.slice(0, fold.train.end);
@@ -428,7 +434,7 @@ export function trainCandidates(input: ColumnTable, opts: TrainOptions): TrainRe
           score,
         });
         if (fold.index === cv.folds.length)
-          latest[a]![c] = { estimator, pre: isLinear(algorithm) ? linearPre : treePre };
+          latest[a]![c] = { estimator, pre: isLinear(algorithm) ? linearPre : treePre, pred, yVal };
         opts.onProgress?.({
           fold: fold.index,
           folds: cv.folds.length,
@@ -452,6 +458,7 @@ export function trainCandidates(input: ColumnTable, opts: TrainOptions): TrainRe
       if (better(cand.score, candidates[best]!.score)) best = c;
     });
     const chosen = candidates[best]!;
+    const { pred: validationPred, yVal: validationY } = latest[a]![best]!;
     let { estimator, pre: preprocessing } = latest[a]![best]!;
     if (opts.refit === 'all') {
       preprocessing = pre(table, isLinear(algorithm));
@@ -469,6 +476,7 @@ export function trainCandidates(input: ColumnTable, opts: TrainOptions): TrainRe
       folds: chosen.folds,
       candidates,
       spec: { service: opts.service ?? target, algorithm, preprocessing, estimator },
+      validation: { y: validationY, pred: validationPred },
     };
   });
   let best = algorithms[0]!;

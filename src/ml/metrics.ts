@@ -1,4 +1,4 @@
-// Evaluation metrics for model selection: MAE and RMSE for regression, log-loss and ROC AUC for binary
+// Evaluation metrics for model selection: MAE and RMSE for regression, log-loss, ROC AUC and average precision for binary
 // classification (predictions are p(class 1)), and the log-loss of a constant base rate as the baseline to beat.
 
 type Values = ArrayLike<number>;
@@ -80,4 +80,56 @@ export function rocAuc(yTrue: Values, score: Values): number {
   const nNeg = n - nPos;
   if (nPos === 0 || nNeg === 0) return NaN;
   return (rankSumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
+}
+
+/**
+ * Average precision (the area under the precision-recall curve as a step function, scikit-learn's
+ * `average_precision_score`): Σ over distinct score thresholds, highest first, of (recall gained) × precision at
+ * that threshold. Tied scores form one threshold. The baseline of a random score is the positive rate, so it reads
+ * better than ROC AUC when positives are rare. NaN when there is no positive.
+ */
+export function averagePrecision(yTrue: Values, score: Values): number {
+  checkLengths(yTrue, score);
+  const n = yTrue.length;
+  const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => score[b]! - score[a]!);
+  let nPos = 0;
+  for (let i = 0; i < n; i++) if (yTrue[i] === 1) nPos++;
+  if (nPos === 0) return NaN;
+  let tp = 0;
+  let seen = 0;
+  let ap = 0;
+  for (let i = 0; i < n;) {
+    let j = i;
+    let gained = 0;
+    while (j < n && score[idx[j]!] === score[idx[i]!]) {
+      if (yTrue[idx[j]!] === 1) gained++;
+      j++;
+    }
+    tp += gained;
+    seen = j;
+    ap += (gained / nPos) * (tp / seen);
+    i = j;
+  }
+  return ap;
+}
+
+/**
+ * The split-conformal quantile of calibration residuals: the ⌈(m + 1)·q⌉-th smallest of the m values (clamped to
+ * the sample), so a new residual from the same distribution falls at or below it with probability ≥ q.
+ */
+export function conformalQuantile(residuals: Values, q: number): number {
+  const m = residuals.length;
+  if (m === 0) return NaN;
+  const sorted = Float64Array.from(residuals).sort();
+  const k = Math.min(m, Math.max(1, Math.ceil((m + 1) * q)));
+  return sorted[k - 1]!;
+}
+
+/** The share of rows whose value lies in [lower, upper]. */
+export function coverage(y: Values, lower: Values, upper: Values): number {
+  checkLengths(y, lower);
+  checkLengths(y, upper);
+  let inside = 0;
+  for (let i = 0; i < y.length; i++) if (y[i]! >= lower[i]! && y[i]! <= upper[i]!) inside++;
+  return inside / y.length;
 }

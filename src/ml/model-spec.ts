@@ -73,4 +73,10 @@ export interface ModelSpec {
   readonly algorithm: string;
   readonly preprocessing: Preprocessing;
   readonly estimator: Estimator;
+  /**
+   * Set on a service's primary model when it serves as an ensemble: the other registry services
+   * (`<service>-<member>`) whose production models are combined with it, weighted by validation score
+   * (src/serving/ensemble.ts). Absent: the model serves alone. Not part of the ONNX graph.
+   */
+  readonly members?: readonly string[];
 }

@@ -1,13 +1,19 @@
 // The ensemble predictor of a service: every production model serving it, weighted by validation score.
 //
-// A service's members are the registry services `<service>` and `<service>-<member>` (e.g. demand, demand-gbt):
-// each is promoted, rolled back and hot-swapped on its own, and a prediction lists the versions it combined.
+// A service's members are the registry service `<service>` (the primary) and the services its production spec
+// lists in `members` (`<service>-<member>`, e.g. demand-random_forest), as the training job promotes them when the
+// ensemble beats its best single member. Each is promoted, rolled back and hot-swapped on its own; a primary that
+// lists no members serves alone, whatever other `<service>-…` models are in production. A prediction lists the
+// versions it combined.
 // Weights are the inverse of each member's validation score (MAE or log-loss: lower is better), normalised; a
 // member without a score gets the mean weight of the others (or 1 when none has one).
 import { TagstreamError } from '../errors.ts';
 import type { FeatureRecord } from '../features/derive.ts';
 import type { LoadedModel } from '../ml/registry/watcher.ts';
 import { numericValue } from '../ml/preprocess.ts';
+import { weigh } from '../ml/weights.ts';
+
+export { weigh };
 
 /** What the ensemble needs of the model watcher. */
 export interface ModelSource {
@@ -21,30 +27,19 @@ export interface EnsembleMember {
   readonly weight: number;
 }
 
-/** The members of `service` now, with their weights (empty when no model serves it). */
+/**
+ * The members of `service` now, primary first, with their weights (empty when no model serves it). A listed member
+ * that is not loaded (not promoted yet, or failed to load) is left out and the others are weighed without it.
+ */
 export function ensembleMembers(models: ModelSource, service: string): EnsembleMember[] {
-  const names = Object.keys(models.versions())
-    .filter((s) => s === service || s.startsWith(`${service}-`))
-    .sort();
-  const loaded = names.flatMap((s) => {
-    const m = models.current(s);
-    return m ? [{ service: s, model: m }] : [];
-  });
+  const primary = models.current(service);
+  if (!primary) return [];
+  const loaded = [{ service, model: primary }];
+  for (const s of primary.spec.members ?? []) {
+    const m = s === service ? undefined : models.current(s);
+    if (m) loaded.push({ service: s, model: m });
+  }
   return weigh(loaded);
-}
-
-/** Inverse-score weights, normalised to sum 1. */
-export function weigh<M extends { validationScore: number | null }>(
-  members: readonly { service: string; model: M }[],
-): { service: string; model: M; weight: number }[] {
-  const inverse = members.map(({ model }) =>
-    model.validationScore !== null && model.validationScore > 0 ? 1 / model.validationScore : null,
-  );
-  const known = inverse.filter((w): w is number => w !== null);
-  const fill = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 1;
-  const raw = inverse.map((w) => w ?? fill);
-  const total = raw.reduce((a, b) => a + b, 0);
-  return members.map((m, i) => ({ ...m, weight: raw[i]! / total }));
 }
 
 export interface EnsembleResult {
@@ -52,6 +47,8 @@ export interface EnsembleResult {
   readonly values: Float64Array;
   /** Versions of the members that produced them. */
   readonly versions: readonly string[];
+  /** Each member's own predictions, in member order (drift compares a model's output with its training output). */
+  readonly byMember: readonly Float32Array[];
 }
 
 /**
@@ -65,6 +62,7 @@ export async function predictEnsemble(
   if (members.length === 0) throw new TagstreamError('MODEL_NOT_FOUND', 'no model serves this service');
   const n = records.length;
   const values = new Float64Array(n);
+  const byMember: Float32Array[] = [];
   for (const { model, weight } of members) {
     const { numeric, categorical } = model.spec.preprocessing;
     const num = new Float32Array(n * numeric.length);
@@ -78,6 +76,7 @@ export async function predictEnsemble(
     });
     const out = await model.predict(num, n, categorical.length > 0 ? cat : undefined);
     for (let i = 0; i < n; i++) values[i]! += weight * out[i]!;
+    byMember.push(out);
   }
-  return { values, versions: members.map((m) => m.model.version) };
+  return { values, versions: members.map((m) => m.model.version), byMember };
 }

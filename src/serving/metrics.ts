@@ -10,6 +10,11 @@ export interface ServingMetrics {
   modelVersion(service: string, version: string, algorithm: string): void;
   /** One feature-store read for serving: entities read and seconds. */
   featureRead(entities: number, seconds: number): void;
+  /**
+   * The drift window of a service (src/serving/drift.ts): PSI per input column and `prediction` against its model's
+   * training reference once the window is full (null while it fills), and the rows it holds.
+   */
+  drift(service: string, psi: Readonly<Record<string, number>> | null, rows: number): void;
 }
 
 export const noopServingMetrics: ServingMetrics = {
@@ -18,4 +23,5 @@ export const noopServingMetrics: ServingMetrics = {
   skipped: () => undefined,
   modelVersion: () => undefined,
   featureRead: () => undefined,
+  drift: () => undefined,
 };

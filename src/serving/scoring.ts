@@ -13,8 +13,11 @@
 //  - packScoring, on every transaction booking an event in the next N days: units to pack per class, with spares
 //    for the class's predicted damage rate (the maintenance model on the class's latest rentals out of the store).
 // Every prediction carries the model versions it combined, its inference time and the event time of the newest
-// feature value it read (the snapshot time). The stages are stateless: what one event's prediction depends on is
-// read for that event (online store, id_transactions, the models), never carried over from earlier events.
+// feature value it read (the snapshot time); demand and quality carry the model's prediction interval when it has
+// one. The stages are stateless: what one event's prediction depends on is read for that event (online store,
+// id_transactions, the models), never carried over from earlier events. The rows scored for an event's own
+// prediction also go to the drift monitor (src/serving/drift.ts), whose `drift` alerts leave on the side port
+// `alerts`; nothing a prediction says depends on it.
 import { packList, priceMultiplier, restockPlan, type PricingPolicy } from '../../operators/services.ts';
 import { addLevelInteractions, deriveRow, type FeatureRecord } from '../features/derive.ts';
 import { GLOBAL_ENTITY, bookingKey, classKey, columnName, type FeatureRef } from '../features/keys.ts';
@@ -27,10 +30,12 @@ import {
   rentalClassRefs,
 } from '../features/vocabulary.ts';
 import type { Logger } from '../log.ts';
+import type { PredictionInterval } from '../ml/registry/registry.ts';
 import { MicroBatcher, type MicroBatcherOptions } from '../runtime/micro-batcher.ts';
 import type { AsyncOperator, OperatorContext, Rec } from '../runtime/operator.ts';
-import type { ClassEvent, PosTransaction, Prediction, RfidScan } from '../schemas/types.ts';
+import type { Alert, ClassEvent, PosTransaction, Prediction, RfidScan } from '../schemas/types.ts';
 import type { OnlineValue } from '../store/online.ts';
+import type { DriftMonitor } from './drift.ts';
 import { ensembleMembers, predictEnsemble, type ModelSource } from './ensemble.ts';
 import {
   demandCalendar,
@@ -72,12 +77,40 @@ export interface ServingDeps {
    * (serving.collapseClassForecasts; default false here, true in the configuration).
    */
   readonly collapseClassForecasts?: boolean;
+  /** Counts the scored rows against each model's training reference and raises drift alerts (none: no drift). */
+  readonly drift?: DriftMonitor;
 }
+
+/** The side port drift alerts leave the scoring stages on (pipelines/serving.ts binds it to the alerts topic). */
+export const ALERTS_PORT = 'alerts';
 
 interface Scored {
   readonly value: number;
   readonly versions: readonly string[];
   readonly latencyUs: number;
+  /** The interval of the first member that has one (an ensemble's members carry the same). */
+  readonly interval: PredictionInterval | null;
+}
+
+/** Which scored rows the drift monitor counts (the rows of the events' own predictions) and their newest event. */
+interface Observe {
+  /** Indices into the scored records; all of them when absent. */
+  readonly rows?: readonly number[];
+  readonly eventTime: number;
+  /** Where the monitor's alerts go (the stage's side port). */
+  readonly alerts: Alert[];
+}
+
+/** Lower and upper bound of a point prediction from the model's interval, within [min, max]; null without one. */
+export function bounds(
+  point: number,
+  interval: PredictionInterval | null,
+  min = -Infinity,
+  max = Infinity,
+): { lower: number | null; upper: number | null } {
+  if (interval === null) return { lower: null, upper: null };
+  const clip = (x: number): number => Math.min(max, Math.max(min, x));
+  return { lower: clip(point + interval.lower), upper: clip(point + interval.upper) };
 }
 
 /** Values of one entity kind: by column name, and the event time of the newest value read. */
@@ -197,15 +230,16 @@ export class ScoringService {
     >(
       'item-scoring',
       (scan) => (scan.scan_type === 'out' ? scan : null),
-      async (scans) => {
+      async (scans, alerts) => {
         if (!this.serves('maintenance') && !this.serves('quality')) {
           this.skipAll(['maintenance', 'quality'], scans.length);
           return scans.map(() => ({ maintenance: null, quality: null, snapshotAt: 0 }));
         }
         const { records, newest } = await this.rentalRecords(scans.map(rentalOf));
+        const observe = { eventTime: Math.max(...scans.map((s) => s.scan_date)), alerts };
         const [maintenance, quality] = await Promise.all([
-          this.scoreService('maintenance', records),
-          this.scoreService('quality', records),
+          this.scoreService('maintenance', records, observe),
+          this.scoreService('quality', records, observe),
         ]);
         return scans.map((s, i) => ({
           maintenance: maintenance[i]!,
@@ -221,19 +255,22 @@ export class ScoringService {
           feature_snapshot_at: r.snapshotAt,
           event_time: scan.scan_date,
         };
-        if (r.quality)
+        if (r.quality) {
+          const grade = Math.min(5, Math.max(1, r.quality.value));
           ctx.emitSide(
             'quality',
             this.prediction({
               ...common,
               service: 'quality',
-              prediction: Math.min(5, Math.max(1, r.quality.value)),
+              prediction: grade,
+              ...bounds(grade, r.quality.interval, 1, 5),
               horizon: 'next_return',
               model_versions: [...r.quality.versions],
               inference_latency_us: r.quality.latencyUs,
               details: JSON.stringify({ grade_at_out: scan.quality_grade }),
             }),
           );
+        }
         if (!r.maintenance) return [];
         return [
           this.prediction({
@@ -284,7 +321,7 @@ export class ScoringService {
     return this.batchedStage<ClassEvent, ClassQuery, { all: ClassForecast[]; superseded: boolean }>(
       'class-scoring',
       (e) => ({ storeId: e.store_id, rentalClass: e.rental_class_num, time: e.event_time }),
-      async (queries) => {
+      async (queries, alerts) => {
         if (!this.serves('demand')) {
           this.skipAll(['demand'], queries.length);
           return queries.map(() => ({ all: [], superseded: false }));
@@ -329,9 +366,13 @@ export class ScoringService {
             },
           );
         });
+        // The drift monitor counts each event's own forecast once per micro-batch, as its prediction is published.
+        const position = new Map([...targets.keys()].map((k, i) => [k, i]));
+        const own = [...new Set(queries.map((q, i) => position.get(keys[i]![stores.indexOf(q.storeId)]!)!))];
+        const observe = { rows: own, eventTime: Math.max(...queries.map((q) => q.time)), alerts };
         const [demand, demand7d] = await Promise.all([
-          this.scoreService('demand', records),
-          this.scoreService('demand_7d', records),
+          this.scoreService('demand', records, observe),
+          this.scoreService('demand_7d', records, observe),
         ]);
         const forecasts = new Map<string, ClassForecast>();
         list.forEach((t, i) => {
@@ -375,17 +416,24 @@ export class ScoringService {
           event_time: e.event_time,
         };
         const targetDay = new Date(own.day * 86_400_000).toISOString().slice(0, 10);
+        const forecast7d = own.demand7d ? Math.max(0, own.demand7d.value) : null;
+        const interval7d =
+          own.demand7d && forecast7d !== null ? bounds(forecast7d, own.demand7d.interval, 0) : null;
         const out = [
           this.prediction({
             ...common,
             service: 'demand',
             prediction: forecast,
+            ...bounds(forecast, own.demand.interval, 0),
             horizon: '1d',
             model_versions: [...own.demand.versions, ...(own.demand7d?.versions ?? [])],
             inference_latency_us: own.demand.latencyUs + (own.demand7d?.latencyUs ?? 0),
             details: JSON.stringify({
               target_day: targetDay,
-              forecast_7d: own.demand7d ? Math.max(0, own.demand7d.value) : null,
+              forecast_7d: forecast7d,
+              ...(interval7d?.lower != null
+                ? { forecast_7d_lower: interval7d.lower, forecast_7d_upper: interval7d.upper }
+                : {}),
             }),
           }),
         ];
@@ -594,21 +642,28 @@ export class ScoringService {
   // -------------------------------------------------------------------------------------------------------------
   // Shared by the stages
 
-  /** A stage whose records are scored together: select → batch → score → emit (per input record, in order). */
+  /**
+   * A stage whose records are scored together: select → batch → score → emit (per input record, in order). Alerts
+   * the scoring raised (drift) leave on the side port ALERTS_PORT with the next record emitted.
+   */
   private batchedStage<In, Q, R>(
     name: string,
     select: (value: In, rec: Rec<In>) => Q | null,
-    score: (queries: readonly Q[]) => Promise<readonly R[]>,
+    score: (queries: readonly Q[], alerts: Alert[]) => Promise<readonly R[]>,
     emit: (result: R, rec: Rec<In>, ctx: OperatorContext) => Rec<Prediction>[],
   ): AsyncOperator<In, Prediction> {
-    const batcher = new MicroBatcher<Q, R>(score, this.deps.batch);
+    const alerts: Alert[] = [];
+    const batcher = new MicroBatcher<Q, R>((queries) => score(queries, alerts), this.deps.batch);
     return {
       name,
       async: true,
       async process(rec, ctx) {
         const q = select(rec.value, rec);
         if (q === null) return [];
-        return emit(await batcher.submit(q), rec, ctx);
+        const out = emit(await batcher.submit(q), rec, ctx);
+        for (const a of alerts.splice(0))
+          ctx.emitSide(ALERTS_PORT, { key: Buffer.from(a.entity_id), value: a, timestamp: a.event_time });
+        return out;
       },
     };
   }
@@ -633,8 +688,15 @@ export class ScoringService {
     return out;
   }
 
-  /** Scores records with a service's ensemble, or null for each when no model serves it (counted, and logged once). */
-  private async scoreService(service: string, records: readonly FeatureRecord[]): Promise<(Scored | null)[]> {
+  /**
+   * Scores records with a service's ensemble, or null for each when no model serves it (counted, and logged once).
+   * With `observe`, the drift monitor counts the rows it names against the reference of the first member with one.
+   */
+  private async scoreService(
+    service: string,
+    records: readonly FeatureRecord[],
+    observe?: Observe,
+  ): Promise<(Scored | null)[]> {
     const { deps } = this;
     const members = this.members(service);
     if (members.length === 0) {
@@ -643,11 +705,31 @@ export class ScoringService {
       return records.map(() => null);
     }
     const started = performance.now();
-    const { values, versions } = await predictEnsemble(members, records);
+    const { values, versions, byMember } = await predictEnsemble(members, records);
     const seconds = (performance.now() - started) / 1000;
     deps.metrics.inference(service, records.length, seconds);
     const latencyUs = Math.round((seconds * 1e6) / Math.max(1, records.length));
-    return [...values].map((value) => ({ value, versions, latencyUs }));
+    // The members' full records (interval, drift reference), as the watcher serves them now.
+    const loaded = members.map((m) => ({ model: deps.models.current(m.service) }));
+    const interval = loaded.find((m) => m.model?.interval !== undefined)?.model?.interval ?? null;
+    // Drift: the first member with a reference, its own predictions against its own training predictions (an
+    // ensemble's weighted output is not what any member's reference binned).
+    const at = loaded.findIndex((m) => m.model?.reference !== undefined);
+    if (observe && deps.drift && at >= 0) {
+      const { version, reference } = loaded[at]!.model!;
+      const own = byMember[at]!;
+      const rows = observe.rows ?? records.map((_, i) => i);
+      observe.alerts.push(
+        ...(await deps.drift.observe(
+          service,
+          { version, reference: reference! },
+          rows.map((i) => records[i]!),
+          rows.map((i) => own[i]!),
+          observe.eventTime,
+        )),
+      );
+    }
+    return [...values].map((value) => ({ value, versions, latencyUs, interval }));
   }
 
   /** The models serving the service now; when there are some, a later loss of them is warned about again. */

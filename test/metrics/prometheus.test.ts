@@ -260,6 +260,21 @@ describe('prometheusServingMetrics', () => {
     expect(lines).toContain('tagstream_serving_feature_read_entities_total 50');
   });
 
+  it("reports a service's drift PSI per column and its window rows; a window refilling drops the PSI", async () => {
+    const registry = createMetricsRegistry(false);
+    const m = prometheusServingMetrics(registry);
+    m.drift('quality', { grade_at_out: 0.02, prediction: 0.31 }, 500);
+    let lines = (await samples(registry)).filter((l) => l.startsWith('tagstream_drift'));
+    expect(lines).toEqual([
+      'tagstream_drift_psi{service="quality",feature="grade_at_out"} 0.02',
+      'tagstream_drift_psi{service="quality",feature="prediction"} 0.31',
+      'tagstream_drift_window_rows{service="quality"} 500',
+    ]);
+    m.drift('quality', null, 12); // a new model version: its window is filling
+    lines = (await samples(registry)).filter((l) => l.startsWith('tagstream_drift'));
+    expect(lines).toEqual(['tagstream_drift_window_rows{service="quality"} 12']);
+  });
+
   it('two serving metric objects on one registry share the version series', async () => {
     const registry = createMetricsRegistry(false);
     prometheusServingMetrics(registry).modelVersion('demand', 'v1', 'gbm');

@@ -39,6 +39,7 @@ function populate(registry: Registry): void {
   serving.skipped('demand', 'no_model');
   serving.modelVersion('demand', '20260601-1', 'gradient_boosting');
   serving.modelMetrics('demand', { mae: 1.97 });
+  serving.drift('quality', { grade_at_out: 0.02, prediction: 0.31 }, 500);
   serving.featureRead(16, 0.001);
   alertsCounter(registry).raised('maintenance', 'warning');
 }

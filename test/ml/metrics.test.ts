@@ -1,7 +1,18 @@
 // Metrics against hand-computed cases and, for ROC AUC, against the pairwise definition it must equal.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LOG_LOSS_EPS, baseRate, baseRateLogLoss, logLoss, mae, rmse, rocAuc } from '../../src/ml/metrics.ts';
+import {
+  LOG_LOSS_EPS,
+  averagePrecision,
+  baseRate,
+  baseRateLogLoss,
+  conformalQuantile,
+  coverage,
+  logLoss,
+  mae,
+  rmse,
+  rocAuc,
+} from '../../src/ml/metrics.ts';
 
 /** P(score of a random positive > score of a random negative) + ½ P(tie), by enumerating every pair. */
 function pairwiseAuc(y: readonly number[], s: readonly number[]): number {
@@ -99,5 +110,60 @@ describe('ROC AUC', () => {
         },
       ),
     );
+  });
+});
+
+describe('average precision', () => {
+  it('by hand: precision at each positive, averaged over the positives', () => {
+    // Ranked: 0.9 (1), 0.8 (0), 0.7 (1), 0.1 (0): precision 1/1 at the first positive, 2/3 at the second.
+    expect(averagePrecision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1])).toBeCloseTo((1 + 2 / 3) / 2, 12);
+    expect(averagePrecision([1, 1, 0], [0.9, 0.8, 0.1])).toBe(1);
+    expect(averagePrecision([0, 0], [0.9, 0.8])).toBeNaN();
+  });
+
+  it('counts tied scores as one threshold (scikit-learn): all tied gives the positive rate', () => {
+    expect(averagePrecision([1, 0, 0, 1, 0], [0.5, 0.5, 0.5, 0.5, 0.5])).toBeCloseTo(0.4, 12);
+  });
+
+  it('equals the mean over positives of the precision at their threshold, for untied scores', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 10_000 }), { minLength: 2, maxLength: 40 }),
+        fc.infiniteStream(fc.boolean()),
+        (scores, flips) => {
+          const y = scores.map(() => (flips.next().value ? 1 : 0));
+          fc.pre(y.includes(1));
+          const order = scores.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
+          let tp = 0;
+          let sum = 0;
+          order.forEach((i, rank) => {
+            if (y[i] === 1) sum += ++tp / (rank + 1);
+          });
+          expect(averagePrecision(y, scores)).toBeCloseTo(sum / tp, 12);
+        },
+      ),
+    );
+  });
+});
+
+describe('split-conformal quantile', () => {
+  it('takes the ceil((m + 1) q)-th smallest residual, clamped to the sample', () => {
+    const r = [5, 1, 4, 2, 3]; // sorted 1..5, m = 5
+    expect(conformalQuantile(r, 0.5)).toBe(3); // ceil(6 * 0.5) = 3
+    expect(conformalQuantile(r, 0.9)).toBe(5); // ceil(5.4) = 6 -> clamped to 5
+    expect(conformalQuantile(r, 0.1)).toBe(1);
+    expect(conformalQuantile([], 0.9)).toBeNaN();
+  });
+
+  it('covers at least q of new exchangeable residuals', () => {
+    // 999 calibration residuals 0..998 shuffled; the 0.8 quantile must lie at or above 80% of the same values.
+    const cal = Array.from({ length: 999 }, (_, i) => (i * 7919) % 999);
+    const q = conformalQuantile(cal, 0.8);
+    expect(cal.filter((v) => v <= q).length / cal.length).toBeGreaterThanOrEqual(0.8);
+    expect(q).toBe(799);
+  });
+
+  it('coverage is the share inside [lower, upper], ends included', () => {
+    expect(coverage([1, 2, 3, 4], [0, 2, 4, 0], [1, 3, 5, 3])).toBe(0.5);
   });
 });

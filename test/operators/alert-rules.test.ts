@@ -1,5 +1,6 @@
 // Alert rules on the operator harness: thresholds and severities per service, throttling per entity and rule,
-// escalation at once, re-arming after the value clears, and drift by PSI; state survives a restart.
+// escalation at once, re-arming after the value clears; state survives a restart. Drift is no rule of theirs any
+// more: a shifting service raises nothing here (test/serving/drift.test.ts has drift against the training data).
 import { describe, expect, it } from 'vitest';
 import { alertRules, severityOf, type AlertRulesOptions } from '../../operators/alert-rules.ts';
 import type { Alert, Prediction } from '../../src/schemas/types.ts';
@@ -11,7 +12,6 @@ const OPTS: AlertRulesOptions = {
   maintenance: { warning: 0.5, critical: 0.8 },
   restock: { warning: 5, critical: 20 },
   quality: { warning: 2.5, critical: 1.5 },
-  drift: { window: 200, warning: 0.1, critical: 0.25, bins: 10 },
   throttleMs: 6 * HOUR,
 };
 
@@ -74,24 +74,13 @@ describe('alert rules', () => {
     expect(push(h, pred('pricing', 'S1|TENT', 99, T0))).toEqual([]);
   });
 
-  it('raises drift when a service shifts, not while it is stable', () => {
+  it('raises no drift from predictions alone, however they move (the scoring stages judge drift)', () => {
     const h = new OperatorHarness(() => alertRules(OPTS));
-    // Seeded noise (an LCG): two windows of it share one distribution.
-    let x = 42;
-    const wave = (_i: number, shift: number) => {
-      x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
-      return 0.3 + 0.2 * (x / 2_147_483_648) + shift;
-    };
-    const stable = Array.from({ length: 400 }, (_, i) =>
-      push(h, pred('demand', `S1|C${i % 5}`, wave(i, 0), T0 + i * 60_000)),
+    const alerts = Array.from({ length: 1200 }, (_, i) =>
+      push(h, pred('demand', `S1|C${i % 5}`, i < 600 ? 0.3 : 30, T0 + i * 60_000)),
     ).flat();
-    expect(stable.filter((a) => a.rule === 'drift')).toEqual([]);
-    const shifted = Array.from({ length: 200 }, (_, i) =>
-      push(h, pred('demand', `S1|C${i % 5}`, wave(i, 0.3), T0 + (400 + i) * 60_000)),
-    ).flat();
-    const drift = shifted.filter((a) => a.rule === 'drift');
-    expect(drift.map((a) => [a.entity_id, a.severity])).toEqual([['demand', 'critical']]);
-    expect(drift[0]?.value).toBeGreaterThan(0.25);
+    expect(alerts).toEqual([]);
+    expect(h.operator.stores).toEqual(['alert-rules.raised']);
   });
 
   it('keeps its throttle across a restart', () => {

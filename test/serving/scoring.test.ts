@@ -2,15 +2,19 @@
 // the label-history columns in the columns they were trained on, micro-batching (one read per entity kind and one
 // inference call per model per batch), the derived services, the ensemble, and what happens without a model. The
 // stages keep no state between events: a pack list's predicted damage rates are recomputed from the class's rentals.
-import { describe, expect, it } from 'vitest';
+import { table } from 'arquero';
+import { describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../config/load.ts';
 import { scoringBranches, servingTopology } from '../../pipelines/serving.ts';
+import { createLogger } from '../../src/log.ts';
+import { driftReference } from '../../src/ml/drift.ts';
 import type { ModelSpec } from '../../src/ml/model-spec.ts';
 import type { LoadedModel } from '../../src/ml/registry/watcher.ts';
 import { TestDriver } from '../../src/runtime/test-driver.ts';
 import { topology } from '../../src/runtime/topology.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
-import type { ClassEvent, PosTransaction, Prediction, RfidScan } from '../../src/schemas/types.ts';
+import type { Alert, ClassEvent, PosTransaction, Prediction, RfidScan } from '../../src/schemas/types.ts';
+import { DriftMonitor, memoryDriftWindows } from '../../src/serving/drift.ts';
 import { predictEnsemble, weigh, type ModelSource } from '../../src/serving/ensemble.ts';
 import type { ClassRental, DemandHistoryRow } from '../../src/serving/history.ts';
 import { noopServingMetrics, type ServingMetrics } from '../../src/serving/metrics.ts';
@@ -470,6 +474,7 @@ describe('ensemble', () => {
 
   it('combines the members of a service and lists their versions', async () => {
     const a = fakeModel('demand', 'a', { x: 1 }, 1);
+    (a as { spec: ModelSpec }).spec = { ...a.spec, members: ['demand-gbt'] };
     const b = fakeModel('demand-gbt', 'b', { x: 1 }, 3, 4);
     const other = fakeModel('demand_7d', 'c', { x: 100 }, 1);
     const src = models(a, b, other);
@@ -508,5 +513,106 @@ describe('serving topology', () => {
     expect(alerts.map((a) => [a.value.rule, a.value.severity, a.value.entity_id])).toEqual([
       ['maintenance_risk', 'critical', 'TAG-1'],
     ]);
+  });
+});
+
+describe('prediction intervals and drift', () => {
+  const INTERVAL = { coverage: 0.9, lower: -3, upper: 2 };
+  const withExtras = <M extends LoadedModel>(m: M, extras: Partial<LoadedModel>): M =>
+    Object.assign(m, extras);
+
+  it("fills demand's and quality's bounds from the model's interval, within the value's range", async () => {
+    const store = online({ 'S1|TENT': { available_stock: { value: 2, timestamp: T0 - 60_000 } } });
+    const driver = await driverFor(
+      deps({
+        online: store,
+        models: models(
+          withExtras(fakeModel('demand', 'd-v1', { level_weekday_28: 1 }), { interval: INTERVAL }),
+          withExtras(fakeModel('demand_7d', 'w-v1', { level_weekday_28: 7 }), {
+            interval: { coverage: 0.9, lower: -10, upper: 8 },
+          }),
+          withExtras(fakeModel('quality', 'q-v1', { grade_at_out: 1 }), { interval: INTERVAL }),
+          fakeModel('maintenance', 'm-v1', { prior_rentals: 0.01 }),
+        ),
+      }),
+    );
+    await driver.pipeBatch(topicOf('classEvents'), loadSchema('classEvent'), [
+      { value: classEvent('S1', 'TENT', T0) },
+    ]);
+    const [d] = (await driver.read<Prediction>(pred('demand'))).map((r) => r.value);
+    // forecast 5: [5 - 3, 5 + 2]; the 7-day 35: [25, 43]
+    expect(d).toMatchObject({ prediction: 5, lower: 2, upper: 7 });
+    expect(JSON.parse(d!.details!)).toMatchObject({
+      forecast_7d: 35,
+      forecast_7d_lower: 25,
+      forecast_7d_upper: 43,
+    });
+    // Pricing keeps its own bounds (the policy's range).
+    const [p] = (await driver.read<Prediction>(pred('pricing'))).map((r) => r.value);
+    expect(p).toMatchObject({ lower: 0.8, upper: 1.5 });
+
+    await driver.pipeBatch(SCANS, loadSchema('rfidScan'), [{ value: scan(1) }]);
+    const [q] = (await driver.read<Prediction>(pred('quality'))).map((r) => r.value);
+    // grade 4: [1, 6] kept within the grades, [1, 5]
+    expect(q).toMatchObject({ prediction: 4, lower: 1, upper: 5 });
+    const [m] = (await driver.read<Prediction>(pred('maintenance'))).map((r) => r.value);
+    expect(m).toMatchObject({ lower: null, upper: null });
+  });
+
+  it("clips demand's lower bound at 0", async () => {
+    const driver = await driverFor(
+      deps({
+        models: models(
+          withExtras(fakeModel('demand', 'd-v1', { level_weekday_28: 0.2 }), { interval: INTERVAL }),
+        ),
+      }),
+    );
+    await driver.pipeBatch(topicOf('classEvents'), loadSchema('classEvent'), [
+      { value: classEvent('S1', 'TENT', T0) },
+    ]);
+    const [d] = (await driver.read<Prediction>(pred('demand'))).map((r) => r.value);
+    expect(d!.lower).toBe(0);
+    expect(d!.upper).toBeCloseTo(3, 5);
+  });
+
+  it('raises drift on the alerts topic when what a model scores left its training data', async () => {
+    // Trained on items with 0..3 prior rentals; the live ones have 7 (deps' rental history).
+    const maintenance = fakeModel('maintenance', 'm-v1', { prior_rentals: 0.1 });
+    const train = table({
+      prior_rentals: Array.from({ length: 400 }, (_, i) => i % 4),
+      store_id: Array.from({ length: 400 }, () => 'S1'),
+    });
+    withExtras(maintenance, {
+      reference: driftReference(
+        maintenance.spec,
+        train,
+        Float64Array.from(train.array('prior_rentals') as number[], (v) => 0.1 * v),
+      ),
+    });
+    const metrics = { ...noopServingMetrics, drift: vi.fn() };
+    const monitor = new DriftMonitor({
+      settings: { window: 4, warning: 0.1, critical: 0.25, throttleMs: 3_600_000 },
+      windows: memoryDriftWindows(),
+      metrics,
+      log: createLogger('scoring-test', 'silent'),
+      now: () => T0 + 2_000,
+    });
+    const driver = await driverFor(deps({ models: models(maintenance), metrics, drift: monitor }));
+    await driver.pipeBatch(
+      SCANS,
+      loadSchema('rfidScan'),
+      [1, 2, 3, 4, 5].map((i) => ({ value: scan(i) })),
+    );
+    expect(await driver.read(pred('maintenance'))).toHaveLength(5);
+    const alerts = (await driver.read<Alert>(config.topics.alerts)).map((r) => r.value);
+    expect(alerts.map((a) => [a.rule, a.severity, a.entity_id, a.service])).toEqual([
+      ['drift', 'critical', 'maintenance', 'maintenance'],
+    ]);
+    expect(alerts[0]!.event_time).toBe(T0 + 5);
+    expect(metrics.drift).toHaveBeenCalledWith(
+      'maintenance',
+      expect.objectContaining({ prior_rentals: expect.any(Number) }),
+      4,
+    );
   });
 });

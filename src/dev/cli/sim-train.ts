@@ -8,9 +8,16 @@ import { runCli } from '../../cli/run.ts';
 import { migrate } from '../../io/mysql/migrate.ts';
 import { createSql, redactUrl } from '../../io/mysql/pool.ts';
 import { loggerFor } from '../../log.ts';
-import { DEFAULT_HOLDOUT_DAYS, DEFAULT_K } from '../../ml/train/job.ts';
+import {
+  DEFAULT_HOLDOUT_DAYS,
+  DEFAULT_K,
+  TRAIN_SERVICES,
+  summaryLines,
+  type TrainService,
+} from '../../ml/train/job.ts';
+import { trainWithConfig } from '../../ml/train/run.ts';
 import { backfillFromSim } from '../ml/backfill.ts';
-import { demandCeiling, maintenanceCeiling } from '../ml/ground-truth.ts';
+import { demandCeiling, groundTruthFrom, maintenanceCeiling } from '../ml/ground-truth.ts';
 
 const say = (line: string): void => console.log(line);
 
@@ -101,6 +108,52 @@ program
             `ROC AUC of the true probabilities ${m.oracleAuc.toFixed(4)} (this rental's alone: ${m.oracleFirstRentalAuc.toFixed(4)})`,
         );
       }
+    }),
+  );
+
+program
+  .command('train')
+  .description(
+    "The training job (npm run train) with the simulator's ground truth: each run also prints the ceiling the " +
+      "true damage probabilities reach on the maintenance holdout's own rows at the same K, and the model's share of " +
+      'it (also in ml_model_performance). The database must hold that simulation (backfill, or the demo).',
+  )
+  .requiredOption('--from-sim <dir>', 'the simulator output folder')
+  .addOption(
+    new Option('--service <name>', `${TRAIN_SERVICES.join(' | ')} | all`)
+      .choices([...TRAIN_SERVICES, 'all'])
+      .default('all'),
+  )
+  .addOption(
+    new Option('--k <n>', 'maintenance label: the next K rentals').default(DEFAULT_K).argParser(int(1)),
+  )
+  .addOption(
+    new Option('--holdout-days <n>', 'the later-in-time holdout the gate compares on')
+      .default(DEFAULT_HOLDOUT_DAYS)
+      .argParser(int(1)),
+  )
+  .addOption(new Option('--no-promote', 'register and log candidates, promote nothing'))
+  .action((opts: { fromSim: string; service: string; k: number; holdoutDays: number; promote: boolean }) =>
+    runCli(async () => {
+      const config = loadConfig();
+      const log = loggerFor(config, 'train');
+      await migrate(config.mysql.url);
+      const started = Date.now();
+      const result = await trainWithConfig(
+        config,
+        {
+          services: opts.service === 'all' ? TRAIN_SERVICES : [opts.service as TrainService],
+          k: opts.k,
+          holdoutDays: opts.holdoutDays,
+          promote: opts.promote,
+          groundTruth: groundTruthFrom(opts.fromSim),
+        },
+        { log, progress: say },
+      );
+      say('');
+      say(`summary (${((Date.now() - started) / 1000).toFixed(0)} s):`);
+      for (const line of summaryLines(result)) say(line);
+      if (result.failures.length > 0) process.exitCode = 1;
     }),
   );
 

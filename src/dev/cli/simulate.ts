@@ -14,6 +14,7 @@ import {
   type ProduceStats,
   type Speed,
 } from '../sim/producer.ts';
+import { SHIFT_KINDS, formatShiftChange, parseShiftChange, type ShiftChange } from '../sim/shift.ts';
 import { DAY_MS, epochDayOf, isoDate, parseIsoDate } from '../sim/time.ts';
 import { int, withLogOptions } from '../../cli/args.ts';
 import { runCli } from '../../cli/run.ts';
@@ -39,6 +40,14 @@ const dateArg = (text: string): number => {
   return day * DAY_MS;
 };
 
+const shiftArg = (text: string, previous: ShiftChange[] = []): ShiftChange[] => {
+  try {
+    return [...previous, parseShiftChange(text)];
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+};
+
 interface Opts {
   stores: number;
   days: number;
@@ -51,6 +60,8 @@ interface Opts {
   lateRate: number;
   malformedRate: number;
   batchSize: number;
+  shiftFrom?: number;
+  shift?: ShiftChange[];
 }
 
 const program = new Command('simulate')
@@ -107,8 +118,25 @@ const program = new Command('simulate')
       .argParser(probability),
   )
   .addOption(new Option('--batch-size <n>', 'records per Kafka batch').default(5000).argParser(int(1)))
+  .addOption(
+    new Option(
+      '--shift <change>',
+      `change the business from --shift-from on (repeatable), to test drift detection: ${SHIFT_KINDS.join(', ')}; ` +
+        "price:+40% (prices, and demand through each class's elasticity), demand:+50%, temperature:+15 (deg F), " +
+        'precipitation:+0.5 (inches a day), grade:-1 (grades readers report)',
+    ).argParser(shiftArg),
+  )
+  .addOption(
+    new Option('--shift-from <YYYY-MM-DD>', 'first day the --shift changes apply to (UTC)').argParser(
+      dateArg,
+    ),
+  )
   .showHelpAfterError()
-  .action((opts: Opts) => runCli(() => run(opts)));
+  .action((opts: Opts) => {
+    if ((opts.shift === undefined) !== (opts.shiftFrom === undefined))
+      program.error('error: --shift and --shift-from go together');
+    return runCli(() => run(opts));
+  });
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 const say = (line: string): void => console.log(line);
@@ -119,12 +147,19 @@ async function run(opts: Opts): Promise<void> {
   const today = epochDayOf(Date.now()) * DAY_MS;
   const start = opts.start ?? today - opts.days * DAY_MS;
   const out = opts.out ?? defaultOutDir(opts.seed);
+  const shift =
+    opts.shift && opts.shiftFrom !== undefined ? { from: opts.shiftFrom, changes: opts.shift } : undefined;
+  if (shift)
+    console.error(
+      `shift from ${isoDate(shift.from / DAY_MS)}: ${shift.changes.map(formatShiftChange).join(', ')}`,
+    );
   const sim = simulate({
     stores: opts.stores,
     days: opts.days,
     seed: opts.seed,
     start,
     noise: { dupRate: opts.dupRate, lateRate: opts.lateRate, malformedRate: opts.malformedRate },
+    ...(shift ? { shift } : {}),
   });
   checkAgainstPipeline(sim, config.validation);
 

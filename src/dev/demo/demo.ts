@@ -26,10 +26,11 @@ import { promoteAndPublish, kafkaModelPublisher } from '../../ml/registry/publis
 import { createModelRegistry } from '../../ml/registry/registry.ts';
 import { summaryLines } from '../../ml/train/job.ts';
 import { trainWithConfig } from '../../ml/train/run.ts';
+import { groundTruthOf } from '../ml/ground-truth.ts';
 import { AvroSerde, confluentRegistry } from '../../io/registry/registry.ts';
 import { inArrivalOrder, stretches } from '../sim/arrival.ts';
 import { makeStores, type Store } from '../sim/catalogue.ts';
-import { simulate } from '../sim/model.ts';
+import { simulate, type DamageTruth } from '../sim/model.ts';
 import { SimFiles } from '../sim/output.ts';
 import { openKafkaSink, produce, toMessage } from '../sim/producer.ts';
 import type { StreamEvent } from '../sim/model.ts';
@@ -183,7 +184,12 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     const sim = simulate({ stores: opts.stores, days: opts.historyDays + 1, seed: opts.seed, start });
     const files = new SimFiles(dir);
     files.writeExternal(sim);
-    const events = inArrivalOrder(sim.events, (ev) => files.record(ev));
+    // The damage truth seen so far: training reports the maintenance ceiling on its holdout with it.
+    const truths: DamageTruth[] = [];
+    const events = inArrivalOrder(sim.events, (ev) => {
+      files.record(ev);
+      if (ev.kind === 'damage-truth') truths.push(ev.truth);
+    });
     const sink = await openKafkaSink(config, log);
     closeSink = () => sink.close();
     const encode = (ev: StreamEvent, now: number) => toMessage(ev, sink.topics, sink.encoders, now);
@@ -201,10 +207,14 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     await waitCaughtUp(admin, groups, say, opts.tty, 'streaming the history through the pipeline');
 
     step(5, 'training: demand, maintenance, quality (time-ordered CV, validation gate, registry)');
-    const result = await trainWithConfig(config, demoTraining(opts.quick, opts.historyDays), {
-      log,
-      progress: (line) => log.debug(line),
-    });
+    const result = await trainWithConfig(
+      config,
+      { ...demoTraining(opts.quick, opts.historyDays), groundTruth: groundTruthOf(truths) },
+      {
+        log,
+        progress: (line) => log.debug(line),
+      },
+    );
     for (const line of summaryLines(result)) say(`  ${line}`);
     const production = await promoteFirstModels(config, kafka, say);
     // The running pipeline swaps the new versions in without a restart.
@@ -372,9 +382,17 @@ export async function promoteFirstModels(config: Config, kafka: KafkaClient, say
       const mine = all.filter((m) => m.service === service);
       if (mine.some((m) => m.status === 'production')) continue;
       const newest = mine[0]!;
+      // Ensemble members go with their primary, never on their own.
+      if (newest.metrics['member_of'] !== undefined) continue;
+      const ensemble = newest.metrics['ensemble'] as
+        { served?: boolean; members?: { service: string; version: string }[] } | undefined;
+      if (ensemble?.served)
+        for (const m of ensemble.members ?? [])
+          await promoteAndPublish(registry, publisher, m.service, m.version);
       await promoteAndPublish(registry, publisher, service, newest.version);
       say(
-        `  ${service}: no production model yet, so the demo promotes ${newest.version} (${newest.notes ?? ''})`,
+        `  ${service}: no production model yet, so the demo promotes ${newest.version}` +
+          `${ensemble?.served ? ' and its ensemble members' : ''} (${newest.notes ?? ''})`,
       );
     }
     return [

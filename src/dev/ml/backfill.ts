@@ -35,6 +35,7 @@ import type { FeatureRow, FeatureVector, PosTransaction, RfidScan } from '../../
 import { inArrivalOrder } from '../sim/arrival.ts';
 import { simulate, type SimOptions, type StreamEvent } from '../sim/model.ts';
 import { FILES } from '../sim/output.ts';
+import { parseShiftChange } from '../sim/shift.ts';
 import { trainedOn } from '../../store/feature-store.ts';
 import { createOfflineStore } from '../../store/offline.ts';
 
@@ -70,6 +71,8 @@ interface Manifest {
     readonly seed: number;
     readonly start: string;
     readonly noise: SimOptions['noise'];
+    /** `{ from: 'YYYY-MM-DD', changes: ['price:+40%'] }` when the run injected a shift. */
+    readonly shift?: { readonly from: string; readonly changes: readonly string[] };
   };
 }
 
@@ -92,6 +95,14 @@ export function simOptionsOf(simDir: string): SimOptions {
     seed: m.options.seed,
     start,
     ...(m.options.noise ? { noise: m.options.noise } : {}),
+    ...(m.options.shift
+      ? {
+          shift: {
+            from: Date.parse(`${m.options.shift.from}T00:00:00Z`),
+            changes: m.options.shift.changes.map(parseShiftChange),
+          },
+        }
+      : {}),
   };
 }
 

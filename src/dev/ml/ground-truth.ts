@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mae, rocAuc } from '../../ml/metrics.ts';
+import type { GroundTruth } from '../../ml/train/job.ts';
 import { FILES } from '../sim/output.ts';
 
 interface DemandRow {
@@ -122,4 +123,50 @@ export function maintenanceCeiling(simDir: string, k: number, holdoutDays: numbe
       hold.map((l) => l.p1),
     ),
   };
+}
+
+/** How far a label's checkout time may be from the simulator's `out_at` of the same rental. */
+const MATCH_MS = 60_000;
+
+/**
+ * The simulator's damage truth as the training job's GroundTruth: for a rental (tag, checkout time) the true
+ * probability that the item is damaged in it or the K - 1 rentals after it, 1 - Π(1 - p_damage); NaN when the
+ * rental is not in the truth (returned after the period) or fewer than K rentals follow it there.
+ */
+export function groundTruthOf(
+  rows: readonly Pick<DamageRow, 'tag_id' | 'out_at' | 'p_damage'>[],
+): GroundTruth {
+  const byTag = new Map<string, { out: number[]; p: number[] }>();
+  for (const r of [...rows].sort((a, b) => a.out_at - b.out_at)) {
+    let t = byTag.get(r.tag_id);
+    if (!t) byTag.set(r.tag_id, (t = { out: [], p: [] }));
+    t.out.push(r.out_at);
+    t.p.push(r.p_damage);
+  }
+  return {
+    maintenance(labels, k) {
+      return Float64Array.from(labels, ({ tagId, time }) => {
+        const t = byTag.get(tagId);
+        if (!t) return NaN;
+        // The rental whose out_at is nearest the checkout (binary search for the first out_at >= time).
+        let lo = 0;
+        let hi = t.out.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (t.out[mid]! < time) lo = mid + 1;
+          else hi = mid;
+        }
+        const i = lo > 0 && (lo === t.out.length || time - t.out[lo - 1]! < t.out[lo]! - time) ? lo - 1 : lo;
+        if (i >= t.out.length || Math.abs(t.out[i]! - time) > MATCH_MS || i + k > t.out.length) return NaN;
+        let none = 1;
+        for (let j = i; j < i + k; j++) none *= 1 - t.p[j]!;
+        return 1 - none;
+      });
+    },
+  };
+}
+
+/** groundTruthOf the damage truth of a simulator output folder. */
+export function groundTruthFrom(simDir: string): GroundTruth {
+  return groundTruthOf(jsonl<DamageRow>(join(simDir, FILES.damage)));
 }

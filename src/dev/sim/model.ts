@@ -10,6 +10,7 @@ import { CLASSES, SEASON_PROFILES, WEEKDAY, makeStores, type RentalClass, type S
 import { eventBoost, generateExternal, type CalendarEntry, type External } from './external.ts';
 import { MinHeap } from '../../../operators/lib/heap.ts';
 import { Rng, sigmoid } from './rng.ts';
+import { reportedGrade, shiftOn, type Shift } from './shift.ts';
 import { DAY_MS, HOUR_MS, LocalDays, MINUTE_MS, dayOfYear, weekdayOf, ymdOf } from './time.ts';
 
 /** Reader and delivery noise; all rates are probabilities per scan (per event for arrival delays). */
@@ -41,6 +42,8 @@ export interface SimOptions {
   /** First simulated day, ms at UTC midnight. Default 2025-01-01. */
   readonly start?: number;
   readonly noise?: Partial<NoiseOptions>;
+  /** A change of the business from one day on (src/dev/sim/shift.ts); days before it are as without it. */
+  readonly shift?: Shift;
 }
 
 export interface ResolvedOptions {
@@ -51,6 +54,7 @@ export interface ResolvedOptions {
   /** start + days: nothing at or after it is emitted. */
   readonly end: number;
   readonly noise: NoiseOptions;
+  readonly shift: Shift | null;
 }
 
 /** Contracts are booked 1..30 days before their event, so transactions start up to 30 days before `start`. */
@@ -132,7 +136,10 @@ export interface DemandTruth {
   /** Booked units no item was available for on the day. */
   unfulfilled_units: number;
   readonly price_multiplier: number;
-  /** The multiplicative factors of true_rate = base * season * weekday * weather * events * price * economy. */
+  /**
+   * The multiplicative factors of true_rate = base * season * weekday * weather * events * price * economy * shift
+   * (shift: an injected demand change, 1 without one).
+   */
   readonly factors: {
     readonly base: number;
     readonly season: number;
@@ -141,6 +148,7 @@ export interface DemandTruth {
     readonly events: number;
     readonly price: number;
     readonly economy: number;
+    readonly shift: number;
   };
 }
 
@@ -262,6 +270,12 @@ export function resolveOptions(options: SimOptions): ResolvedOptions {
     check(noise[k] >= 0 && noise[k] <= 1, `noise.${k} must be within 0..1`);
   check(noise.lateRate + noise.minuteRate <= 1, 'noise.lateRate + noise.minuteRate must be at most 1');
   check(noise.maxLateMs >= HOUR_MS, 'noise.maxLateMs must be at least an hour');
+  const shift = options.shift ?? null;
+  if (shift !== null)
+    check(
+      Number.isInteger(shift.from) && shift.from % DAY_MS === 0,
+      'shift.from must be a UTC midnight in ms',
+    );
   return {
     stores: options.stores,
     days: options.days,
@@ -269,6 +283,7 @@ export function resolveOptions(options: SimOptions): ResolvedOptions {
     start,
     end: start + options.days * DAY_MS,
     noise,
+    shift,
   };
 }
 
@@ -359,7 +374,10 @@ class Run {
     this.startDay = options.start / DAY_MS;
     this.stores = makeStores(options.stores);
     this.local = this.stores.map((s) => new LocalDays(s.zone));
-    this.external = generateExternal(this.stores, this.startDay, options.days, seed);
+    this.external = shiftWeather(
+      generateExternal(this.stores, this.startDay, options.days, seed),
+      options.shift ?? undefined,
+    );
     for (const e of this.external.calendar) {
       const key = `${e.store_id ?? '*'}:${e.event_date}`;
       const list = this.eventsByDay.get(key) ?? [];
@@ -469,17 +487,19 @@ class Run {
     ];
     const weekday = WEEKDAY[weekdayOf(epochDay)]!;
     const economy = economyFactor(week.consumer_confidence, week.unemployment_rate);
+    const shift = shiftOn(this.options.shift ?? undefined, epochDay);
     const truths: DemandTruth[] = [];
     const units: number[] = [];
     const prices: number[] = [];
     CLASSES.forEach((rc) => {
       const u = this.rngPrice.float();
-      const multiplier =
+      const drawn =
         u < 0.12
           ? Math.round(this.rngPrice.between(0.8, 0.92) * 100) / 100
           : u < 0.24
             ? Math.round(this.rngPrice.between(1.08, 1.25) * 100) / 100
             : 1;
+      const multiplier = shift.price === 1 ? drawn : Math.round(drawn * shift.price * 100) / 100;
       const factors = {
         base: rc.base,
         season: seasonFactor(SEASON_PROFILES[rc.season], epochDay),
@@ -488,6 +508,7 @@ class Run {
         events: eventBoost(events, rc),
         price: multiplier ** -rc.elasticity,
         economy,
+        shift: shift.demand,
       };
       const rate =
         factors.base *
@@ -496,7 +517,8 @@ class Run {
         factors.weather *
         factors.events *
         factors.price *
-        factors.economy;
+        factors.economy *
+        factors.shift;
       const n = this.rngDemand.poisson(rate);
       units.push(n);
       prices.push(cents(rc.price * multiplier) / 100);
@@ -746,7 +768,7 @@ class Run {
       scan_date: time,
       reader_id: reader,
       store_id: store.id,
-      quality_grade: quality,
+      quality_grade: reportedGrade(this.options.shift ?? undefined, time, quality),
       notes,
     };
     this.pushScan(scan, false, null, null, scan.tag_id);
@@ -797,6 +819,26 @@ class Run {
     };
     this.heap.push(time, ev);
   }
+}
+
+/** The weather with an injected temperature or precipitation shift applied from its first day on. */
+function shiftWeather(external: External, shift: Shift | undefined): External {
+  if (shift === undefined) return external;
+  const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits;
+  return {
+    ...external,
+    weather: external.weather.map((days) =>
+      days.map((w) => {
+        const s = shiftOn(shift, w.date);
+        if (s.temperature === 0 && s.precipitation === 0) return w;
+        return {
+          ...w,
+          temperature_f: round(w.temperature_f + s.temperature, 1),
+          precipitation_in: Math.max(0, round(w.precipitation_in + s.precipitation, 2)),
+        };
+      }),
+    ),
+  };
 }
 
 /** Runs the simulation lazily: nothing is generated until `events` is iterated. */

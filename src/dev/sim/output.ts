@@ -10,6 +10,7 @@ import {
   type SimEvent,
   type Simulation,
 } from './model.ts';
+import { formatShiftChange } from './shift.ts';
 import { isoDate } from './time.ts';
 
 export const defaultOutDir = (seed: number): string => join('.stack', 'sim', String(seed));
@@ -70,6 +71,7 @@ export function demandRow(t: DemandTruth): object {
       events: round(f.events, 4),
       price: round(f.price, 4),
       economy: round(f.economy, 4),
+      ...(f.shift === 1 ? {} : { shift: round(f.shift, 4) }),
     },
   };
 }
@@ -190,6 +192,14 @@ export function manifest(sim: Simulation, files: readonly string[]): object {
       seed: o.seed,
       start: isoDate(o.start / 86_400_000),
       noise: o.noise,
+      ...(o.shift === null
+        ? {}
+        : {
+            shift: {
+              from: isoDate(o.shift.from / 86_400_000),
+              changes: o.shift.changes.map(formatShiftChange),
+            },
+          }),
     },
     period: { start: isoTime(o.start), end: isoTime(o.end) },
     store_ids: sim.stores.map((s) => s.id),

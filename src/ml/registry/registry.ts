@@ -1,11 +1,13 @@
 // The model registry over the ml_models table (schemas/sql/003_models.sql): register a trained model (ONNX bytes,
 // spec, metrics), list and read versions, and move them through candidate → production → archived. Promotion and
 // rollback run in one SQL transaction that keeps at most one production row per service; announcing the result on
-// models.versions is publisher.ts's job.
+// models.versions is publisher.ts's job. A model may carry its drift reference (src/ml/drift.ts) and its prediction
+// interval (schemas/sql/005_model_drift.sql): serving reads both with the model.
 import { createHash } from 'node:crypto';
 import { TagstreamError } from '../../errors.ts';
 import type { Sql } from '../../io/mysql/pool.ts';
 import type { ModelVersion } from '../../schemas/types.ts';
+import { isDriftReference, type DriftReference } from '../drift.ts';
 import type { ModelSpec } from '../model-spec.ts';
 import { loadModel } from '../onnx/session.ts';
 import { checkSpec } from '../predict.ts';
@@ -33,10 +35,23 @@ export interface ModelSummary {
   readonly onnxBytes: number;
 }
 
-/** A whole registry row: the summary plus the spec and the ONNX bytes. */
+/**
+ * A split-conformal prediction interval: `lower` and `upper` are offsets added to the point prediction, and the true
+ * value fell inside [prediction + lower, prediction + upper] for `coverage` of the calibration rows (e.g. 0.9).
+ */
+export interface PredictionInterval {
+  readonly coverage: number;
+  readonly lower: number;
+  readonly upper: number;
+}
+
+/** A whole registry row: the summary plus the spec, the ONNX bytes, and the drift reference and interval if stored. */
 export interface ModelRecord extends ModelSummary {
   readonly spec: ModelSpec;
   readonly onnx: Uint8Array;
+  /** The training data binned (src/ml/drift.ts); absent for models registered without one. */
+  readonly reference?: DriftReference;
+  readonly interval?: PredictionInterval;
 }
 
 export interface RegisterInput {
@@ -49,6 +64,10 @@ export interface RegisterInput {
   /** Model inputs in graph order; default: the spec's numeric then categorical columns. */
   readonly featureNames?: readonly string[];
   readonly notes?: string | null;
+  /** What serving compares live inputs and predictions with (driftReference over the training rows). */
+  readonly reference?: DriftReference;
+  /** Offsets serving adds to each point prediction for its lower and upper bound. */
+  readonly interval?: PredictionInterval;
 }
 
 export interface ModelRegistry {
@@ -128,6 +147,23 @@ function checkService(service: string): void {
     );
 }
 
+/** Throws MODEL_ERROR unless the interval is finite offsets around 0 with a coverage in (0, 1). */
+export function checkInterval(i: PredictionInterval): void {
+  const ok =
+    Number.isFinite(i.coverage) &&
+    i.coverage > 0 &&
+    i.coverage < 1 &&
+    Number.isFinite(i.lower) &&
+    Number.isFinite(i.upper) &&
+    i.lower <= i.upper;
+  if (!ok)
+    throw new TagstreamError(
+      'MODEL_ERROR',
+      `interval: expected a coverage in (0, 1) and finite offsets lower <= upper, got ${JSON.stringify(i)}`,
+      { details: { path: 'interval' } },
+    );
+}
+
 function notFound(service: string, version: string): TagstreamError {
   return new TagstreamError(
     'MODEL_NOT_FOUND',
@@ -152,6 +188,8 @@ interface Row {
   onnx_bytes: number | string;
   spec?: string;
   onnx?: Buffer;
+  drift_reference?: string | null;
+  prediction_interval?: string | null;
 }
 
 const SUMMARY_COLUMNS =
@@ -176,12 +214,22 @@ function toSummary(r: Row): ModelSummary {
   };
 }
 
+/** The large columns a record adds to the summary. */
+const RECORD_COLUMNS = 'spec, onnx, drift_reference, prediction_interval';
+
 function toRecord(r: Row): ModelRecord {
   const onnx = r.onnx!;
+  const reference: unknown = r.drift_reference ? JSON.parse(r.drift_reference) : undefined;
+  const interval = r.prediction_interval
+    ? (JSON.parse(r.prediction_interval) as PredictionInterval)
+    : undefined;
   return {
     ...toSummary(r),
     spec: JSON.parse(r.spec!) as ModelSpec,
     onnx: new Uint8Array(onnx.buffer, onnx.byteOffset, onnx.byteLength),
+    // A reference of another shape (written by a later version) is left out rather than misread.
+    ...(isDriftReference(reference) ? { reference } : {}),
+    ...(interval === undefined ? {} : { interval }),
   };
 }
 
@@ -207,7 +255,7 @@ export function createModelRegistry(sql: Sql, options: RegistryOptions = {}): Mo
 
   async function getRow(db: Sql, service: string, version: string): Promise<Row | undefined> {
     const [row] = await db.query<Row>(
-      `SELECT ${SUMMARY_COLUMNS}, spec, onnx FROM ml_models WHERE service = ? AND version = ?`,
+      `SELECT ${SUMMARY_COLUMNS}, ${RECORD_COLUMNS} FROM ml_models WHERE service = ? AND version = ?`,
       [service, version],
     );
     return row;
@@ -256,6 +304,15 @@ export function createModelRegistry(sql: Sql, options: RegistryOptions = {}): Mo
           details: { path: 'algorithm' },
         });
       checkSpec(input.spec);
+      if (input.reference !== undefined && !isDriftReference(input.reference))
+        throw new TagstreamError(
+          'MODEL_ERROR',
+          'reference: not a drift reference (src/ml/drift.ts driftReference)',
+          {
+            details: { path: 'reference' },
+          },
+        );
+      if (input.interval !== undefined) checkInterval(input.interval);
       if (input.onnx.byteLength === 0)
         throw new TagstreamError('MODEL_ERROR', 'onnx: no bytes', { details: { path: 'onnx' } });
       await checkArtefact(input);
@@ -276,8 +333,8 @@ export function createModelRegistry(sql: Sql, options: RegistryOptions = {}): Mo
       }
       await sql.execute(
         `INSERT INTO ml_models (service, version, algorithm, feature_names, spec, metrics, onnx, sha256, status,
-                                created_at, validation_score, notes)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'candidate', ?, ?, ?)`,
+                                created_at, validation_score, notes, drift_reference, prediction_interval)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'candidate', ?, ?, ?, ?, ?)`,
         [
           input.service,
           version,
@@ -290,6 +347,8 @@ export function createModelRegistry(sql: Sql, options: RegistryOptions = {}): Mo
           new Date(createdAt),
           input.validationScore ?? null,
           input.notes ?? null,
+          input.reference === undefined ? null : JSON.stringify(input.reference),
+          input.interval === undefined ? null : JSON.stringify(input.interval),
         ],
       );
       return { version };
@@ -311,7 +370,7 @@ export function createModelRegistry(sql: Sql, options: RegistryOptions = {}): Mo
 
     async production(service) {
       const [row] = await sql.query<Row>(
-        `SELECT ${SUMMARY_COLUMNS}, spec, onnx FROM ml_models WHERE service = ? AND status = 'production'
+        `SELECT ${SUMMARY_COLUMNS}, ${RECORD_COLUMNS} FROM ml_models WHERE service = ? AND status = 'production'
          ORDER BY promoted_at DESC LIMIT 1`,
         [service],
       );

@@ -17,7 +17,14 @@ import type { ModelVersion } from '../../schemas/types.ts';
 import type { ModelSpec } from '../model-spec.ts';
 import { loadModel, type LoadOptions, type OnnxModel } from '../onnx/session.ts';
 import { ensureModelVersionsTopic } from './publisher.ts';
-import { verifySha256, type ModelMetrics, type ModelRecord, type ModelRegistry } from './registry.ts';
+import type { DriftReference } from '../drift.ts';
+import {
+  verifySha256,
+  type ModelMetrics,
+  type ModelRecord,
+  type ModelRegistry,
+  type PredictionInterval,
+} from './registry.ts';
 
 /** What orders two promotions of one service. */
 export interface PromotionRef {
@@ -57,6 +64,10 @@ export interface LoadedModelInfo extends PromotionRef {
   readonly spec: ModelSpec;
   readonly metrics: ModelMetrics;
   readonly validationScore: number | null;
+  /** The training data binned, for drift (absent for models registered without one). */
+  readonly reference?: DriftReference;
+  /** Offsets of the prediction interval (absent for models registered without one). */
+  readonly interval?: PredictionInterval;
 }
 
 /**
@@ -74,6 +85,8 @@ export class LoadedModel implements LoadedModelInfo {
   readonly spec: ModelSpec;
   readonly metrics: ModelMetrics;
   readonly validationScore: number | null;
+  readonly reference?: DriftReference;
+  readonly interval?: PredictionInterval;
 
   private running = 0;
   private status: ModelState = 'serving';
@@ -96,6 +109,8 @@ export class LoadedModel implements LoadedModelInfo {
     this.spec = info.spec;
     this.metrics = info.metrics;
     this.validationScore = info.validationScore;
+    if (info.reference !== undefined) this.reference = info.reference;
+    if (info.interval !== undefined) this.interval = info.interval;
     this.closedSignal = new Promise((resolve) => (this.signalClosed = resolve));
   }
 
@@ -416,6 +431,8 @@ export class ModelWatcher {
         spec: row.spec,
         metrics: row.metrics,
         validationScore: row.validationScore,
+        ...(row.reference === undefined ? {} : { reference: row.reference }),
+        ...(row.interval === undefined ? {} : { interval: row.interval }),
       },
       onnx,
       this.options.timer,

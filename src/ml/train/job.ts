@@ -21,13 +21,24 @@ import {
   type Task,
   type TrainProgress,
 } from '../cv.ts';
-import { baseRate, logLoss, mae, rmse, rocAuc } from '../metrics.ts';
+import {
+  averagePrecision,
+  baseRate,
+  conformalQuantile,
+  coverage,
+  logLoss,
+  mae,
+  rmse,
+  rocAuc,
+} from '../metrics.ts';
+import { driftReference } from '../drift.ts';
 import type { ModelSpec } from '../model-spec.ts';
 import { exportOnnx } from '../onnx/export.ts';
 import { predictSpec, type CategoricalRow, type NumericRow } from '../predict.ts';
 import { categoryValue, deriveFeatures, numericValue } from '../preprocess.ts';
 import { promoteAndPublish, type ModelVersionPublisher } from '../registry/publisher.ts';
 import type { ModelRecord, ModelRegistry } from '../registry/registry.ts';
+import { weigh } from '../weights.ts';
 import { demandFrame, rentalFrame, type Frame } from './features.ts';
 import { gate, type GateDecision, type GateMetric } from './gate.ts';
 import { loadScans } from './history.ts';
@@ -49,6 +60,20 @@ export type TrainService = (typeof TRAIN_SERVICES)[number];
 
 export const DEFAULT_HOLDOUT_DAYS = 60;
 export const DEFAULT_K = 3;
+/** Nominal coverage of the regression services' prediction intervals. */
+export const DEFAULT_INTERVAL_COVERAGE = 0.8;
+
+/** The registry service of an ensemble member: `<service>-<algorithm>`, e.g. `demand-random_forest`. */
+export const memberService = (service: string, algorithm: string): string => `${service}-${algorithm}`;
+
+/**
+ * What generated the data, when it is known (the simulator's ground truth): the training run then reports the
+ * ceiling a model can reach on the same holdout rows beside the model's own figures.
+ */
+export interface GroundTruth {
+  /** The true probability that each rental's item needs repair within K rentals from its checkout (NaN: unknown). */
+  maintenance(rows: readonly { readonly tagId: string; readonly time: number }[], k: number): Float64Array;
+}
 
 /** A small grid for tests and quick runs: one candidate per algorithm. */
 export const SMALL_GRIDS: Readonly<Record<Task, Grid>> = {
@@ -83,6 +108,10 @@ export interface JobOptions {
   readonly historicalWindow: string;
   /** Required relative improvement over the baseline (default 0). */
   readonly minImprovement?: number;
+  /** Nominal coverage of the regression services' intervals (default DEFAULT_INTERVAL_COVERAGE). */
+  readonly intervalCoverage?: number;
+  /** The data's ground truth, when known: reported beside the model (the maintenance ceiling). */
+  readonly groundTruth?: GroundTruth;
 }
 
 export interface JobDeps {
@@ -102,6 +131,8 @@ export interface HoldoutMetrics {
   readonly rmse?: number;
   readonly log_loss?: number;
   readonly auc?: number;
+  /** Average precision (area under the precision-recall curve). */
+  readonly pr_auc?: number;
   readonly base_rate?: number;
 }
 
@@ -117,7 +148,39 @@ export interface TargetReport {
   readonly best: { readonly algorithm: string; readonly params: unknown; readonly cvScore: number };
   /** Per algorithm: latest-fold CV score and holdout metrics. */
   readonly algorithms: readonly { algorithm: string; cvScore: number; holdout: HoldoutMetrics }[];
+  /** The weighted ensemble of every algorithm, on the same holdout; served only where it beats the best member. */
+  readonly ensemble: {
+    readonly served: boolean;
+    readonly metrics: HoldoutMetrics;
+    readonly weights: readonly { readonly algorithm: string; readonly weight: number }[];
+    readonly bestMember: string;
+    /** The members registered beside the primary (`<service>-<algorithm>`). */
+    readonly members: readonly {
+      readonly service: string;
+      readonly algorithm: string;
+      readonly version: string;
+    }[];
+  };
+  /** The served predictor's holdout metrics (the ensemble's or the chosen algorithm's). */
   readonly holdout: HoldoutMetrics;
+  /** Regression: the split-conformal interval, offsets added to the prediction, and its holdout coverage. */
+  readonly interval: {
+    readonly coverage: number;
+    readonly lower: number;
+    readonly upper: number;
+    readonly calibrationRows: number;
+    readonly holdoutCoverage: number;
+  } | null;
+  /** Classification with ground truth: the true probabilities' scores on the same holdout rows, and the model's. */
+  readonly ceiling: {
+    readonly rows: number;
+    readonly auc: number;
+    readonly prAuc: number;
+    readonly modelAuc: number;
+    readonly modelPrAuc: number;
+    /** modelAuc / auc */
+    readonly ratio: number;
+  } | null;
   readonly baseline: { readonly name: string; readonly metrics: HoldoutMetrics };
   readonly production: {
     readonly version: string;
@@ -144,6 +207,8 @@ interface TargetSpec {
   readonly settledBefore: (row: LabelRow, holdout: { firstDay: number; firstTime: number }) => boolean;
   readonly gap: number;
   readonly gateMetric: GateMetric;
+  /** The least value the target takes (an interval's lower end is clipped to it). */
+  readonly lowerBound?: number;
   readonly baseline: {
     readonly name: string;
     readonly predict: (train: ColumnTable, holdout: ColumnTable) => Float64Array;
@@ -161,7 +226,13 @@ function numbers(t: ColumnTable, column: string): Float64Array {
 
 function metricsOf(task: Task, y: Float64Array, pred: Float64Array): HoldoutMetrics {
   if (task === 'regression') return { rows: y.length, mae: mae(y, pred), rmse: rmse(y, pred) };
-  return { rows: y.length, log_loss: logLoss(y, pred), auc: rocAuc(y, pred), base_rate: baseRate(y) };
+  return {
+    rows: y.length,
+    log_loss: logLoss(y, pred),
+    auc: rocAuc(y, pred),
+    pr_auc: averagePrecision(y, pred),
+    base_rate: baseRate(y),
+  };
 }
 
 /** The spec's predictions for every row of a derived table, or the columns the table lacks. */
@@ -249,6 +320,7 @@ function targetSpecs(service: TrainService): TargetSpec[] {
           settledBefore: (r, h) => r.day + 1 <= h.firstDay,
           gap: 0,
           gateMetric: 'mae',
+          lowerBound: 0,
           baseline: {
             name: 'seasonal-naive (same weekday last week)',
             predict: (_, h) => numbers(h, 'units_lag_7'),
@@ -262,6 +334,7 @@ function targetSpecs(service: TrainService): TargetSpec[] {
           settledBefore: (r, h) => r.day + 7 <= h.firstDay,
           gap: 6,
           gateMetric: 'mae',
+          lowerBound: 0,
           baseline: { name: 'seasonal-naive (the 7 days before)', predict: (_, h) => numbers(h, 'naive_7d') },
         },
       ];
@@ -306,22 +379,36 @@ export const runId = (ms: number): string =>
     .replace(/\.\d{3}Z$/, '')
     .replace(/[-T:]/g, '')}`;
 
-/** The production model's holdout score, or why it has none. */
-function scoreProduction(
+/**
+ * The production model's holdout score, or why it has none. A production primary that serves an ensemble is scored
+ * as served: with its members' production models, weighted as serving weighs them.
+ */
+async function scoreProduction(
   prod: ModelRecord,
+  registry: Pick<ModelRegistry, 'production'>,
   derivedHoldout: ColumnTable,
   task: Task,
   y: Float64Array,
-): { metrics: HoldoutMetrics } | { unscorable: string } {
-  let pred: Float64Array | { missing: string[] };
-  try {
-    pred = predictTable(prod.spec, derivedHoldout);
-  } catch (e) {
-    return { unscorable: `its spec does not run: ${(e as Error).message}` };
+): Promise<{ metrics: HoldoutMetrics } | { unscorable: string }> {
+  const records = [prod];
+  for (const s of prod.spec.members ?? []) {
+    const m = await registry.production(s);
+    if (m) records.push(m);
   }
-  if (!(pred instanceof Float64Array))
-    return { unscorable: `it needs columns this frame lacks: ${pred.missing.join(', ')}` };
-  return { metrics: metricsOf(task, y, pred) };
+  const weighted = weigh(records.map((r) => ({ service: r.service, model: r })));
+  const combined = new Float64Array(y.length);
+  for (const { model, weight } of weighted) {
+    let pred: Float64Array | { missing: string[] };
+    try {
+      pred = predictTable(model.spec, derivedHoldout);
+    } catch (e) {
+      return { unscorable: `${model.version}'s spec does not run: ${(e as Error).message}` };
+    }
+    if (!(pred instanceof Float64Array))
+      return { unscorable: `${model.version} needs columns this frame lacks: ${pred.missing.join(', ')}` };
+    for (let i = 0; i < combined.length; i++) combined[i]! += weight * pred[i]!;
+  }
+  return { metrics: metricsOf(task, y, combined) };
 }
 
 async function trainTarget(
@@ -404,25 +491,130 @@ async function trainTarget(
       ),
   });
 
-  // Holdout: every algorithm's refitted model, the baseline and production on the same rows.
+  // Holdout: every algorithm's refitted model, their weighted ensemble, the baseline and production on the same rows.
   const derived = deriveFeatures(holdout);
   const y = numbers(holdout, spec.target);
+  const metricValue = (m: HoldoutMetrics): number => gateValue(spec.gateMetric, m);
   const algorithms = result.algorithms.map((a: AlgorithmResult) => {
     const pred = predictTable(a.spec, derived);
     if (!(pred instanceof Float64Array))
       throw new TagstreamError('INTERNAL', `holdout lacks ${pred.missing.join(', ')}`);
-    return { algorithm: a.algorithm, cvScore: a.score, holdout: metricsOf(spec.task, y, pred), result: a };
+    return {
+      algorithm: a.algorithm,
+      cvScore: a.score,
+      holdout: metricsOf(spec.task, y, pred),
+      pred,
+      result: a,
+    };
   });
   const chosen = algorithms.find((a) => a.algorithm === result.best.algorithm)!;
+
+  // The ensemble: every algorithm with a CV score, weighted as serving weighs them (inverse latest-fold score, which
+  // precedes the holdout), so the holdout judges it as fairly as the single models. The primary is the CV winner.
+  const members = [chosen, ...algorithms.filter((a) => a !== chosen && Number.isFinite(a.cvScore))];
+  const weights = weigh(
+    members.map((a) => ({ service: a.algorithm, model: { validationScore: a.cvScore } })),
+  );
+  const combine = (preds: readonly Float64Array[]): Float64Array => {
+    const out = new Float64Array(preds[0]!.length);
+    weights.forEach(({ weight }, m) => {
+      const p = preds[m]!;
+      for (let i = 0; i < out.length; i++) out[i]! += weight * p[i]!;
+    });
+    return out;
+  };
+  const ensemblePred = combine(members.map((a) => a.pred));
+  const ensembleMetrics = metricsOf(spec.task, y, ensemblePred);
+  let bestMember = algorithms[0]!;
+  for (const a of algorithms) if (metricValue(a.holdout) < metricValue(bestMember.holdout)) bestMember = a;
+  // Promoted as an ensemble only where it beats the best single member on the holdout (chosen after the fact, so
+  // the bar is higher than the CV winner's).
+  const useEnsemble = members.length > 1 && metricValue(ensembleMetrics) < metricValue(bestMember.holdout);
+  const served = useEnsemble
+    ? {
+        pred: ensemblePred,
+        validation: combine(members.map((a) => a.result.validation.pred)),
+        metrics: ensembleMetrics,
+      }
+    : { pred: chosen.pred, validation: chosen.result.validation.pred, metrics: chosen.holdout };
+  say(
+    `holdout ${metricName(spec.gateMetric)}: ` +
+      algorithms.map((a) => `${a.algorithm} ${fmt(metricValue(a.holdout))}`).join(', ') +
+      `; ensemble (${weights.map((w) => `${w.service} ${w.weight.toFixed(2)}`).join(', ')}) ${fmt(metricValue(ensembleMetrics))}: ` +
+      (useEnsemble
+        ? `beats the best single member (${bestMember.algorithm}), serving the ensemble`
+        : `does not beat the best single member (${bestMember.algorithm}), serving ${chosen.algorithm} alone`),
+  );
+
+  // Split-conformal interval (regression): residual quantiles of the served predictor on the latest CV fold's
+  // validation block (fitted before it; it precedes the holdout), checked on the holdout.
+  let interval: TargetReport['interval'] = null;
+  if (spec.task === 'regression') {
+    const c = opts.intervalCoverage ?? DEFAULT_INTERVAL_COVERAGE;
+    const yv = chosen.result.validation.y;
+    const residual = Float64Array.from(yv, (v, i) => v - served.validation[i]!);
+    const tail = (1 + c) / 2;
+    const lower = -conformalQuantile(
+      residual.map((r) => -r),
+      tail,
+    );
+    const upper = conformalQuantile(residual, tail);
+    const floor = spec.lowerBound ?? -Infinity;
+    const lo = served.pred.map((p) => Math.max(floor, p + lower));
+    const hi = served.pred.map((p) => p + upper);
+    interval = {
+      coverage: c,
+      lower,
+      upper,
+      calibrationRows: yv.length,
+      holdoutCoverage: coverage(y, lo, hi),
+    };
+    say(
+      `${(100 * c).toFixed(0)}% interval [prediction ${fmt(lower)}, prediction + ${fmt(upper)}] from ${yv.length} ` +
+        `calibration rows; holdout coverage ${(100 * interval.holdoutCoverage).toFixed(1)}%`,
+    );
+  }
+
+  // The maintenance ceiling: the simulator's true probabilities on the same holdout rows and K.
+  let ceiling: TargetReport['ceiling'] = null;
+  if (spec.task === 'classification' && opts.groundTruth) {
+    const tags = holdout.array('tag_id');
+    const truth = opts.groundTruth.maintenance(
+      Array.from({ length: holdout.numRows() }, (_, i) => ({
+        tagId: String(tags[i]),
+        time: numericValue(holdout.get(spec.labelTime, i)),
+      })),
+      opts.k,
+    );
+    const known: number[] = [];
+    for (let i = 0; i < truth.length; i++) if (Number.isFinite(truth[i])) known.push(i);
+    const pick = (a: Float64Array): Float64Array => Float64Array.from(known, (i) => a[i]!);
+    const yk = pick(y);
+    const auc = rocAuc(yk, pick(truth));
+    const modelAuc = rocAuc(yk, pick(served.pred));
+    ceiling = {
+      rows: known.length,
+      auc,
+      prAuc: averagePrecision(yk, pick(truth)),
+      modelAuc,
+      modelPrAuc: averagePrecision(yk, pick(served.pred)),
+      ratio: modelAuc / auc,
+    };
+    say(
+      `ceiling (simulator's true probabilities, same ${known.length} of ${truth.length} holdout rows, K=${opts.k}): ` +
+        `ROC AUC ${fmt(auc)}, PR-AUC ${fmt(ceiling.prAuc)}; model ROC AUC ${fmt(modelAuc)} = ` +
+        `${(100 * ceiling.ratio).toFixed(1)}% of the ceiling, PR-AUC ${fmt(ceiling.modelPrAuc)}`,
+    );
+  }
+
   const baselinePred = spec.baseline.predict(train, holdout);
   const baselineMetrics = metricsOf(spec.task, y, baselinePred);
-  const metricValue = (m: HoldoutMetrics): number => gateValue(spec.gateMetric, m);
 
   const prod = await deps.registry.production(spec.service);
   let production: TargetReport['production'] = null;
   let gateProduction: Parameters<typeof gate>[0]['production'] = null;
   if (prod) {
-    const scored = scoreProduction(prod, derived, spec.task, y);
+    const scored = await scoreProduction(prod, deps.registry, derived, spec.task, y);
     const trainedUntil = Number((prod.metrics as { train_until?: unknown }).train_until);
     const note =
       Number.isFinite(trainedUntil) && trainedUntil > holdoutRange[0]
@@ -439,21 +631,17 @@ async function trainTarget(
   const decision = gate({
     service: spec.service,
     metric: spec.gateMetric,
-    candidate: metricValue(chosen.holdout),
+    candidate: metricValue(served.metrics),
     baseline: { name: spec.baseline.name, value: metricValue(baselineMetrics) },
     production: gateProduction,
     ...(opts.minImprovement === undefined ? {} : { minImprovement: opts.minImprovement }),
   });
 
-  // Register the chosen model (ONNX, preprocessing inside) as a candidate; the gate decides on promotion.
+  // Register every member (ONNX, preprocessing inside) as a candidate, the primary last: it names the members it
+  // serves with. The gate decides on promotion.
   const [trainFrom, trainTo] = span(numbers(train, spec.labelTime));
-  const modelMetrics = {
-    ...chosen.holdout,
-    cv_score: chosen.cvScore,
+  const common = {
     cv_metric: result.metric,
-    baseline: { name: spec.baseline.name, ...baselineMetrics },
-    production: production === null ? null : { version: production.version, ...(production.metrics ?? {}) },
-    gate: { pass: decision.pass, reasons: decision.reasons, improvement: decision.improvement },
     train_rows: train.numRows(),
     holdout_rows: holdout.numRows(),
     train_from: trainFrom,
@@ -461,57 +649,131 @@ async function trainTarget(
     holdout_from: holdoutRange[0],
     holdout_to: holdoutRange[1],
     target: spec.target,
+    ...(interval ? { interval } : {}),
   };
-  const onnx = exportOnnx(chosen.result.spec, { docString: `tagstream ${spec.service} (${spec.target})` });
-  const { version } = await deps.registry.register({
-    service: spec.service,
-    algorithm: chosen.algorithm,
-    spec: chosen.result.spec,
-    onnx,
-    metrics: modelMetrics,
-    validationScore: metricValue(chosen.holdout),
-    notes: `gate ${decision.pass ? 'passed' : 'failed'}: ${decision.reasons.join('; ')}`,
-  });
-  say(`registered ${version} (${chosen.algorithm}) as candidate`);
+  const ensembleReport = {
+    served: useEnsemble,
+    ...ensembleMetrics,
+    weights: Object.fromEntries(weights.map((w) => [w.service, w.weight])),
+    best_member: bestMember.algorithm,
+  };
+  const registerOne = async (
+    a: (typeof algorithms)[number],
+    service: string,
+    metrics: Record<string, unknown>,
+    memberServices?: readonly string[],
+  ): Promise<string> => {
+    const modelSpec: ModelSpec = {
+      ...a.result.spec,
+      service,
+      ...(memberServices && memberServices.length > 0 ? { members: memberServices } : {}),
+    };
+    const { version } = await deps.registry.register({
+      service,
+      algorithm: a.algorithm,
+      spec: modelSpec,
+      onnx: exportOnnx(modelSpec, { docString: `tagstream ${service} (${spec.target})` }),
+      metrics,
+      // The latest CV fold's score: what serving weighs an ensemble by (it precedes the holdout).
+      validationScore: a.cvScore,
+      ...(interval
+        ? { interval: { coverage: interval.coverage, lower: interval.lower, upper: interval.upper } }
+        : {}),
+      // Drift reference: the holdout rows and the model's out-of-sample predictions on them, the latest data and
+      // the way live predictions are made (in-sample predictions on older training rows read as drift in serving).
+      reference: driftReference(modelSpec, derived, a.pred),
+      notes: `gate ${decision.pass ? 'passed' : 'failed'}: ${decision.reasons.join('; ')}`,
+    });
+    return version;
+  };
+  const memberVersions: { service: string; algorithm: string; version: string }[] = [];
+  for (const a of members.slice(1)) {
+    const service = memberService(spec.service, a.algorithm);
+    const version = await registerOne(a, service, {
+      ...a.holdout,
+      cv_score: a.cvScore,
+      member_of: spec.service,
+      ...common,
+    });
+    memberVersions.push({ service, algorithm: a.algorithm, version });
+  }
+  const modelMetrics = {
+    ...served.metrics,
+    algorithm_holdout: chosen.holdout,
+    cv_score: chosen.cvScore,
+    baseline: { name: spec.baseline.name, ...baselineMetrics },
+    production: production === null ? null : { version: production.version, ...(production.metrics ?? {}) },
+    gate: { pass: decision.pass, reasons: decision.reasons, improvement: decision.improvement },
+    ensemble: {
+      ...ensembleReport,
+      members: memberVersions.map((m) => ({ service: m.service, version: m.version })),
+    },
+    ...(ceiling ? { ceiling } : {}),
+    ...common,
+  };
+  const version = await registerOne(
+    chosen,
+    spec.service,
+    modelMetrics,
+    useEnsemble ? memberVersions.map((m) => m.service) : undefined,
+  );
+  say(
+    `registered ${version} (${chosen.algorithm})` +
+      (memberVersions.length > 0 ? ` and members ${memberVersions.map((m) => m.version).join(', ')}` : '') +
+      ' as candidates',
+  );
 
   let promoted = false;
   if (decision.pass && opts.promote) {
     const publisher = await deps.publisher();
+    // Members first: the primary's announcement is what makes serving combine them.
+    if (useEnsemble)
+      for (const m of memberVersions) await promoteAndPublish(deps.registry, publisher, m.service, m.version);
     await promoteAndPublish(deps.registry, publisher, spec.service, version);
     promoted = true;
   }
   for (const r of decision.reasons) say(`gate: ${r}`);
-  if (promoted) say(`gate passed: ${version} is production`);
+  if (promoted) say(`gate passed: ${version} is production${useEnsemble ? ', serving the ensemble' : ''}`);
   else if (decision.pass) say(`gate passed; not promoted (--no-promote)`);
   else say(`gate failed: production stays ${prod ? prod.version : '(none)'}`);
 
   const trainedAt = deps.now();
-  const perf: PerformanceRow[] = algorithms.map((a) => ({
-    service: spec.service,
-    modelType: a.algorithm,
-    modelVersion: a === chosen ? version : run,
-    trainedAt,
-    metrics:
-      a === chosen
-        ? modelMetrics
-        : { ...a.holdout, cv_score: a.cvScore, cv_metric: result.metric, chosen: false, target: spec.target },
-    accuracy: spec.task === 'regression' ? (a.holdout.mae ?? null) : (a.holdout.auc ?? null),
-    params: {
-      ...a.result.bestParams,
-      seed: opts.seed,
-      folds: opts.folds,
-      gap: spec.gap,
-      candidates: a.result.candidates.map((c) => ({ params: c.params, cv: c.folds.map((f) => f.score) })),
-    },
-    isActive: a === chosen && promoted,
-  }));
+  const perf: PerformanceRow[] = algorithms.map((a) => {
+    const member = memberVersions.find((m) => m.algorithm === a.algorithm);
+    return {
+      service: spec.service,
+      modelType: a.algorithm,
+      modelVersion: a === chosen ? version : (member?.version ?? run),
+      trainedAt,
+      metrics:
+        a === chosen
+          ? modelMetrics
+          : {
+              ...a.holdout,
+              cv_score: a.cvScore,
+              cv_metric: result.metric,
+              chosen: false,
+              ...(member ? { member_of: spec.service, ensemble_served: useEnsemble } : {}),
+              target: spec.target,
+            },
+      accuracy: accuracyOf(spec.task, a === chosen ? served.metrics : a.holdout),
+      params: {
+        ...a.result.bestParams,
+        seed: opts.seed,
+        folds: opts.folds,
+        gap: spec.gap,
+        candidates: a.result.candidates.map((c) => ({ params: c.params, cv: c.folds.map((f) => f.score) })),
+      },
+      isActive: promoted && (a === chosen || (useEnsemble && member !== undefined)),
+    };
+  });
   perf.push({
     service: spec.service,
     modelType: 'naive_baseline',
     modelVersion: run,
     trainedAt,
     metrics: { name: spec.baseline.name, ...baselineMetrics, target: spec.target },
-    accuracy: spec.task === 'regression' ? (baselineMetrics.mae ?? null) : (baselineMetrics.auc ?? null),
+    accuracy: accuracyOf(spec.task, baselineMetrics),
     params: null,
   });
   await logPerformance(deps.sql, perf);
@@ -526,16 +788,31 @@ async function trainTarget(
     holdoutRange,
     best: { algorithm: chosen.algorithm, params: chosen.result.bestParams, cvScore: chosen.cvScore },
     algorithms: algorithms.map(({ algorithm, cvScore, holdout: h }) => ({ algorithm, cvScore, holdout: h })),
-    holdout: chosen.holdout,
+    ensemble: {
+      served: useEnsemble,
+      metrics: ensembleMetrics,
+      weights: weights.map((w) => ({ algorithm: w.service, weight: w.weight })),
+      bestMember: bestMember.algorithm,
+      members: memberVersions,
+    },
+    holdout: served.metrics,
     baseline: { name: spec.baseline.name, metrics: baselineMetrics },
     production,
     gate: decision,
     version,
     promoted,
+    interval,
+    ceiling,
     droppedColumns: dropped,
     seconds: (performance.now() - started) / 1000,
   };
 }
+
+/** ml_model_performance.accuracy: MAE for regression, ROC AUC for classification. */
+const accuracyOf = (task: Task, m: HoldoutMetrics): number | null =>
+  (task === 'regression' ? m.mae : m.auc) ?? null;
+
+const metricName = (m: GateMetric): string => (m === 'log_loss' ? 'log-loss' : m.toUpperCase());
 
 function gateValue(metric: GateMetric, m: HoldoutMetrics): number {
   const v = metric === 'mae' ? m.mae : metric === 'rmse' ? m.rmse : m.log_loss;
@@ -661,6 +938,12 @@ export async function runTrainingJob(opts: JobOptions, deps: JobDeps): Promise<J
   return { reports, failures };
 }
 
+/** What serves: `ensemble of a + b + c` or the chosen algorithm. */
+const served = (r: TargetReport): string =>
+  r.ensemble.served
+    ? `ensemble of ${r.ensemble.weights.map((w) => w.algorithm).join(' + ')}`
+    : r.best.algorithm;
+
 /** The lines of the final summary. */
 export function summaryLines({ reports, failures }: JobResult): string[] {
   const lines: string[] = [];
@@ -672,15 +955,30 @@ export function summaryLines({ reports, failures }: JobResult): string[] {
       const b = gateValue(r.gateMetric, r.baseline.metrics);
       const m = gateValue(r.gateMetric, r.holdout);
       lines.push(
-        `${r.service}: ${r.baseline.name} ${metric} ${fmt(b)}, model ${metric} ${fmt(m)} (${r.best.algorithm}), ` +
+        `${r.service}: ${r.baseline.name} ${metric} ${fmt(b)}, model ${metric} ${fmt(m)} (${served(r)}), ` +
           `improvement ${(100 * (1 - m / b)).toFixed(1)}%; ${holdout}`,
       );
     } else {
       lines.push(
-        `${r.service}: ROC AUC ${fmt(r.holdout.auc)} (${r.best.algorithm}), log-loss ${fmt(r.holdout.log_loss)}; ` +
+        `${r.service}: ROC AUC ${fmt(r.holdout.auc)}, PR-AUC ${fmt(r.holdout.pr_auc)} (${served(r)}), log-loss ${fmt(r.holdout.log_loss)}; ` +
           `${r.baseline.name}: ROC AUC ${fmt(r.baseline.metrics.auc)}, log-loss ${fmt(r.baseline.metrics.log_loss)}; ${holdout}`,
       );
     }
+    const e = r.ensemble;
+    lines.push(
+      `  members ${r.algorithms.map((a) => `${a.algorithm} ${fmt(gateValue(r.gateMetric, a.holdout))}`).join(', ')}; ` +
+        `ensemble ${fmt(gateValue(r.gateMetric, e.metrics))}: ` +
+        (e.served ? 'serves (beats the best member)' : `not served (does not beat ${e.bestMember})`),
+    );
+    if (r.interval)
+      lines.push(
+        `  ${(100 * r.interval.coverage).toFixed(0)}% interval: holdout coverage ${(100 * r.interval.holdoutCoverage).toFixed(1)}%`,
+      );
+    if (r.ceiling)
+      lines.push(
+        `  ceiling (true probabilities, same rows): ROC AUC ${fmt(r.ceiling.auc)}, PR-AUC ${fmt(r.ceiling.prAuc)}; ` +
+          `model ${(100 * r.ceiling.ratio).toFixed(1)}% of the ceiling's ROC AUC, PR-AUC ${fmt(r.ceiling.modelPrAuc)}`,
+      );
     if (r.production)
       lines.push(
         `  production ${r.production.version}: ${r.production.metrics ? `${r.gateMetric} ${fmt(gateValue(r.gateMetric, r.production.metrics))}` : 'not scored'}` +

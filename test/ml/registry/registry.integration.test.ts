@@ -1,14 +1,17 @@
 // The model registry end to end on the real MariaDB, Kafka and schema registry: register two hand-built linear
 // models, promote them and roll back while a ModelWatcher serves predictions in a tight loop (no error, no gap,
-// every value from one whole model), stale and failed announcements, and a second watcher that starts later.
+// every value from one whole model), stale and failed announcements, and a second watcher that starts later. A
+// model's drift reference and prediction interval go through register → get → the watcher's loaded model.
 // The file gets its own database (tagstream_test_<id>, dropped after) and its own models.versions topic.
 import { randomUUID } from 'node:crypto';
+import { table } from 'arquero';
 import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSql, type Sql } from '../../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../../src/io/registry/registry.ts';
 import { createKafka } from '../../../src/io/kafka/client.ts';
 import { createLogger } from '../../../src/log.ts';
+import { driftReference } from '../../../src/ml/drift.ts';
 import type { ModelSpec } from '../../../src/ml/model-spec.ts';
 import { exportOnnx } from '../../../src/ml/onnx/export.ts';
 import { predictSpec } from '../../../src/ml/predict.ts';
@@ -74,6 +77,20 @@ function linear(
 
 const SPEC1 = linear([2, 3], 1);
 const SPEC2 = linear([-1, 0.5], 100);
+/** v2's training data binned, and its interval: stored with v2, absent for v1. */
+const TRAIN2 = table({
+  rentals_7d: Array.from({ length: 50 }, (_, i) => i % 13),
+  temp_f: Array.from({ length: 50 }, (_, i) => 50 + (i % 7) * 3),
+});
+const REFERENCE2 = driftReference(
+  SPEC2,
+  TRAIN2,
+  predictSpec(
+    SPEC2,
+    TRAIN2.objects().map((r) => Object.values(r) as number[]),
+  ),
+);
+const INTERVAL2 = { coverage: 0.9, lower: -2.5, upper: 3.25 };
 const ROWS = [
   [1, 2],
   [3, 4],
@@ -181,6 +198,8 @@ describe('model registry', () => {
       validationScore: 0.8,
       featureNames: ['rentals_7d', 'temp_f'],
       notes: 'hand-built',
+      reference: REFERENCE2,
+      interval: INTERVAL2,
     }));
     const bytes1 = exportOnnx(SPEC1);
     expect(v1).toMatch(new RegExp(`^demand-\\d{14}-${sha256Hex(bytes1).slice(0, 8)}$`));
@@ -202,6 +221,9 @@ describe('model registry', () => {
       spec: SPEC1,
     });
     expect([...row!.onnx]).toEqual([...bytes1]);
+    expect(row).not.toHaveProperty('reference');
+    expect(row).not.toHaveProperty('interval');
+    expect(await registry.get(SERVICE, v2)).toMatchObject({ reference: REFERENCE2, interval: INTERVAL2 });
     expect((await registry.list(SERVICE)).map((m) => m.status)).toEqual(['candidate', 'candidate']);
     expect(await registry.get(SERVICE, 'nope')).toBeUndefined();
     expect(await registry.production(SERVICE)).toBeUndefined();
@@ -247,6 +269,21 @@ describe('model registry', () => {
       }),
     );
     expect(otherService.code).toBe('MODEL_ERROR');
+    const input = {
+      service: SERVICE,
+      algorithm: 'linear',
+      spec: SPEC1,
+      onnx: exportOnnx(SPEC1),
+      metrics: {},
+    };
+    const badInterval = await rejectionOf(
+      registry.register({ ...input, interval: { coverage: 1.5, lower: 1, upper: 0 } }),
+    );
+    expect(badInterval.details).toMatchObject({ path: 'interval' });
+    const badReference = await rejectionOf(
+      registry.register({ ...input, reference: { rows: 3 } as unknown as typeof REFERENCE2 }),
+    );
+    expect(badReference.details).toMatchObject({ path: 'reference' });
     expect(await registry.list(SERVICE)).toHaveLength(2);
   });
 
@@ -332,6 +369,7 @@ describe('model registry', () => {
 
     expectValues((await a.watcher.predict(SERVICE, ROWS32, ROWS.length)).values, 'v2');
     expect(a.watcher.current(SERVICE)!.promotedAt).toBe(record.promoted_at);
+    expect(a.watcher.current(SERVICE)).toMatchObject({ reference: REFERENCE2, interval: INTERVAL2 });
     // The replaced session closes after the grace period, once nothing runs on it.
     await old.whenClosed();
     expect(old.state).toBe('closed');

@@ -63,6 +63,22 @@ describe('summary', () => {
       target: 'units_1d',
       gateMetric: 'mae',
       best: { algorithm: 'gradient_boosting', params: {}, cvScore: 1.7 },
+      algorithms: [
+        { algorithm: 'linear', cvScore: 2, holdout: { rows: 20, mae: 2.1, rmse: 2.8 } },
+        { algorithm: 'gradient_boosting', cvScore: 1.7, holdout: { rows: 20, mae: 1.9, rmse: 2.6 } },
+      ],
+      ensemble: {
+        served: true,
+        metrics: { rows: 20, mae: 1.8, rmse: 2.5 },
+        weights: [
+          { algorithm: 'gradient_boosting', weight: 0.54 },
+          { algorithm: 'linear', weight: 0.46 },
+        ],
+        bestMember: 'gradient_boosting',
+        members: [{ service: 'demand-linear', algorithm: 'linear', version: 'demand-linear-20261001000000-00000000' }],
+      },
+      interval: { coverage: 0.8, lower: -1.5, upper: 2, calibrationRows: 30, holdoutCoverage: 0.815 },
+      ceiling: null,
       holdout: { rows: 20, mae: 1.8, rmse: 2.5 },
       baseline: { name: 'seasonal-naive', metrics: { rows: 20, mae: 2.5, rmse: 3.4 } },
       gate: gate({
@@ -81,7 +97,16 @@ describe('summary', () => {
       target: 'needs_repair',
       gateMetric: 'log_loss',
       best: { algorithm: 'logistic', params: {}, cvScore: 0.4 },
-      holdout: { rows: 20, log_loss: 0.38, auc: 0.71, base_rate: 0.14 },
+      ensemble: {
+        served: false,
+        metrics: { rows: 20, log_loss: 0.39, auc: 0.7, base_rate: 0.14 },
+        weights: [{ algorithm: 'logistic', weight: 1 }],
+        bestMember: 'logistic',
+        members: [],
+      },
+      interval: null,
+      ceiling: { rows: 20, auc: 0.74, prAuc: 0.3, modelAuc: 0.71, modelPrAuc: 0.25, ratio: 0.71 / 0.74 },
+      holdout: { rows: 20, log_loss: 0.38, auc: 0.71, pr_auc: 0.25, base_rate: 0.14 },
       baseline: { name: 'class base rate', metrics: { rows: 20, log_loss: 0.4, auc: 0.6 } },
       gate: gate({
         service: 'maintenance',
@@ -94,13 +119,18 @@ describe('summary', () => {
       promoted: true,
     };
     const lines = summaryLines({ reports: [demand, maintenance], failures: [] });
-    expect(lines[0]).toBe(
-      'demand: seasonal-naive MAE 2.5000, model MAE 1.8000 (gradient_boosting), improvement 28.0%; holdout 2026-09-01..2026-10-30 (20 rows)',
-    );
-    expect(lines[1]).toMatch(/^ {2}gate PASSED: .*demand-20261001000000-00000000 promoted to production$/);
-    expect(lines[2]).toMatch(
-      /^maintenance: ROC AUC 0.7100 \(logistic\), log-loss 0.3800; class base rate: ROC AUC 0.6000/,
-    );
+    expect(lines).toEqual([
+      'demand: seasonal-naive MAE 2.5000, model MAE 1.8000 (ensemble of gradient_boosting + linear), improvement 28.0%; holdout 2026-09-01..2026-10-30 (20 rows)',
+      '  members linear 2.1000, gradient_boosting 1.9000; ensemble 1.8000: serves (beats the best member)',
+      '  80% interval: holdout coverage 81.5%',
+      expect.stringMatching(/^ {2}gate PASSED: .*demand-20261001000000-00000000 promoted to production$/),
+      expect.stringMatching(
+        /^maintenance: ROC AUC 0.7100, PR-AUC 0.2500 \(logistic\), log-loss 0.3800; class base rate: ROC AUC 0.6000/,
+      ),
+      '  members ; ensemble 0.3900: not served (does not beat logistic)',
+      "  ceiling (true probabilities, same rows): ROC AUC 0.7400, PR-AUC 0.3000; model 95.9% of the ceiling's ROC AUC, PR-AUC 0.2500",
+      expect.stringMatching(/^ {2}gate PASSED/),
+    ]);
   });
 
   it('names a run by its UTC time', () => {

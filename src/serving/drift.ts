@@ -1,0 +1,332 @@
+// Drift of live inputs and predictions against each model's training reference (src/ml/drift.ts): the scoring
+// stages hand every scored row to the monitor, which counts its inputs' and prediction's bins into a sliding window
+// of the last `window` rows per service, computes PSI per input column and of the predictions once the window is
+// full, reports them (tagstream_drift_psi), and raises a `drift` alert when the predictions' PSI reaches a threshold.
+//
+// Where the window lives: in Redis (redisDriftWindows), shared by every serving instance and kept across restarts.
+// An instance sees only the partitions it owns, and partitions split entities (stores, classes, items), so a
+// per-instance window would differ from the training population by construction once the pipeline scales out; the
+// shared window holds the latest rows whoever scored them. The window belongs to the reference (the model version
+// that carries it): a new model starts an empty window. Throttling is shared too: an alert of a severity is raised
+// once per throttle period by whichever instance gets there first. Best effort: a row scored twice (a batch retried
+// after a crash) counts twice, and a Redis failure skips the batch's rows (logged), never a prediction.
+import type { Alert } from '../schemas/types.ts';
+import type { FeatureRecord } from '../features/derive.ts';
+import {
+  categoryShares,
+  categorySlot,
+  numericShares,
+  numericSlot,
+  psiOfCounts,
+  type DriftReference,
+} from '../ml/drift.ts';
+import { defineScript, scriptCall, type RedisClient, type RedisReply } from '../io/redis/client.ts';
+import type { Logger } from '../log.ts';
+import type { ServingMetrics } from './metrics.ts';
+
+export type Severity = 'warning' | 'critical';
+const RANK: Readonly<Record<Severity, number>> = { warning: 1, critical: 2 };
+
+export interface DriftSettings {
+  /** Rows per service in the sliding window; PSI is computed once it is full. */
+  readonly window: number;
+  /** PSI of the predictions at or above → warning / critical. */
+  readonly warning: number;
+  readonly critical: number;
+  /** An alert of a severity is raised again only after this long (wall clock), or at once when it rises. */
+  readonly throttleMs: number;
+}
+
+/** The column a prediction's PSI is reported under, next to the input columns. */
+export const PREDICTION_COLUMN = 'prediction';
+
+/** What the window of a service holds now: its rows and, per `column:slot`, how many of them fall there. */
+export interface WindowCounts {
+  readonly rows: number;
+  readonly counts: ReadonlyMap<string, number>;
+}
+
+/** Where the windows live (redisDriftWindows; memoryDriftWindows for tests and a single process). */
+export interface DriftWindows {
+  /**
+   * Appends rows (their slots, comma-separated in column order) to window `key` and adds `increments` (the rows'
+   * `column:slot` counts) to its counts; drops the oldest rows beyond `size`, subtracting theirs. Returns the result.
+   */
+  add(
+    key: string,
+    rows: readonly string[],
+    increments: ReadonlyMap<string, number>,
+    size: number,
+  ): Promise<WindowCounts>;
+  /** May an alert of `rank` for `key` be raised now? No while one of this rank or higher was, within `ttlMs`. */
+  claim(key: string, rank: number, ttlMs: number): Promise<boolean>;
+}
+
+/** The model a service's rows are compared for: the first member that carries a reference. */
+export interface ReferencedModel {
+  readonly version: string;
+  readonly reference: DriftReference;
+}
+
+/** One row's slots (the column order: numeric inputs, categorical inputs, prediction). */
+export function rowSlots(reference: DriftReference, record: FeatureRecord, prediction: number): number[] {
+  const out: number[] = [];
+  for (const [name, bins] of Object.entries(reference.numeric)) out.push(numericSlot(bins, record[name]));
+  for (const [name, shares] of Object.entries(reference.categorical))
+    out.push(categorySlot(shares, record[name]));
+  out.push(numericSlot(reference.prediction, prediction));
+  return out;
+}
+
+/** PSI per column (input names, then PREDICTION_COLUMN) of a window's counts against the reference. */
+export function windowPsi(
+  reference: DriftReference,
+  counts: ReadonlyMap<string, number>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  let c = 0;
+  const psiOf = (shares: number[]): number =>
+    psiOfCounts(
+      shares,
+      shares.map((_, s) => counts.get(`${c}:${s}`) ?? 0),
+    );
+  for (const [name, bins] of Object.entries(reference.numeric)) {
+    out[name] = psiOf(numericShares(bins));
+    c++;
+  }
+  for (const [name, shares] of Object.entries(reference.categorical)) {
+    out[name] = psiOf(categoryShares(shares));
+    c++;
+  }
+  out[PREDICTION_COLUMN] = psiOf(numericShares(reference.prediction));
+  return out;
+}
+
+/** Which severity a PSI reaches, or null. */
+export function driftSeverity(psi: number, s: Pick<DriftSettings, 'warning' | 'critical'>): Severity | null {
+  if (psi >= s.critical) return 'critical';
+  if (psi >= s.warning) return 'warning';
+  return null;
+}
+
+/** The inputs that moved most, for the alert's message: `name PSI` of the `n` largest. */
+export function topInputs(psi: Readonly<Record<string, number>>, n = 3): string {
+  return Object.entries(psi)
+    .filter(([k]) => k !== PREDICTION_COLUMN)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
+}
+
+export interface DriftMonitorOptions {
+  readonly settings: DriftSettings;
+  readonly windows: DriftWindows;
+  readonly metrics: Pick<ServingMetrics, 'drift'>;
+  readonly log: Logger;
+  /** Wall clock (ms) for raised_at. */
+  readonly now: () => number;
+  /** Called once per alert raised (tagstream_alerts_total). */
+  readonly onAlert?: (alert: Alert) => void;
+}
+
+/** Counts scored rows into each service's window and raises drift alerts; one per serving flow. */
+export class DriftMonitor {
+  /** Failures are logged once until a call succeeds again: Redis away would otherwise log every batch. */
+  private failing = false;
+
+  constructor(private readonly options: DriftMonitorOptions) {}
+
+  /**
+   * Adds scored rows of `service` to its window; returns the alerts to publish (none while the window fills, the
+   * PSI stays below the thresholds, or the throttle holds). `eventTime`: of the newest event among the rows.
+   */
+  async observe(
+    service: string,
+    model: ReferencedModel,
+    records: readonly FeatureRecord[],
+    predictions: ArrayLike<number>,
+    eventTime: number,
+  ): Promise<Alert[]> {
+    if (records.length === 0) return [];
+    const { settings, windows, metrics, log } = this.options;
+    const { reference } = model;
+    const rows: string[] = [];
+    const increments = new Map<string, number>();
+    records.forEach((r, i) => {
+      const slots = rowSlots(reference, r, predictions[i]!);
+      rows.push(slots.join(','));
+      slots.forEach((s, c) => {
+        const k = `${c}:${s}`;
+        increments.set(k, (increments.get(k) ?? 0) + 1);
+      });
+    });
+    let window: WindowCounts;
+    try {
+      window = await windows.add(`${service}:${model.version}`, rows, increments, settings.window);
+      if (this.failing) log.info({ service }, 'drift window reachable again');
+      this.failing = false;
+    } catch (e) {
+      if (!this.failing)
+        log.warn({ err: e, service }, 'drift window unavailable: rows not counted until it is back');
+      this.failing = true;
+      return [];
+    }
+    if (window.rows < settings.window) {
+      metrics.drift(service, null, window.rows);
+      return [];
+    }
+    const psi = windowPsi(reference, window.counts);
+    metrics.drift(service, psi, window.rows);
+    const value = psi[PREDICTION_COLUMN]!;
+    const severity = driftSeverity(value, settings);
+    if (severity === null) return [];
+    let claimed: boolean;
+    try {
+      claimed = await windows.claim(`${service}:raised`, RANK[severity], settings.throttleMs);
+    } catch (e) {
+      log.warn({ err: e, service }, 'drift alert throttle unavailable: alert not raised');
+      return [];
+    }
+    if (!claimed) return [];
+    const alert: Alert = {
+      alert_id: `drift:${service}:${eventTime}`,
+      rule: 'drift',
+      severity,
+      entity_id: service,
+      service,
+      message:
+        `${service} predictions drifted from the training data of ${model.version}: PSI ${value.toFixed(3)} over the ` +
+        `last ${window.rows} rows; inputs that moved most: ${topInputs(psi)}`,
+      value,
+      threshold: settings[severity],
+      raised_at: this.options.now(),
+      event_time: eventTime,
+    };
+    this.options.onAlert?.(alert);
+    log.info({ service, severity, psi: value, version: model.version }, alert.message);
+    return [alert];
+  }
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// Redis
+
+/**
+ * KEYS[1]: the window's rows (a list, newest first); KEYS[2]: its counts (a hash `column:slot` → rows).
+ * ARGV[1]: size; ARGV[2]: TTL in seconds; ARGV[3]: how many rows follow; then the rows; then `field, increment`
+ * pairs. Drops the rows beyond `size`, subtracting their slots (gathered first, so each field is written once).
+ * Returns { rows, HGETALL counts }.
+ */
+export const WINDOW_SCRIPT = defineScript(`
+local size = tonumber(ARGV[1])
+local ttl = ARGV[2]
+local n = tonumber(ARGV[3])
+for i = 4, 3 + n do redis.call('LPUSH', KEYS[1], ARGV[i]) end
+for i = 4 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local len = redis.call('LLEN', KEYS[1])
+if len > size then
+  local old = redis.call('LRANGE', KEYS[1], size, -1)
+  redis.call('LTRIM', KEYS[1], 0, size - 1)
+  local minus = {}
+  for _, row in ipairs(old) do
+    local c = 0
+    for slot in string.gmatch(row, '[^,]+') do
+      local f = c .. ':' .. slot
+      minus[f] = (minus[f] or 0) + 1
+      c = c + 1
+    end
+  end
+  for f, k in pairs(minus) do
+    if redis.call('HINCRBY', KEYS[2], f, -k) <= 0 then redis.call('HDEL', KEYS[2], f) end
+  end
+  len = size
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+return { len, redis.call('HGETALL', KEYS[2]) }
+`);
+
+/** KEYS[1]: the last raised rank; ARGV[1]: this rank; ARGV[2]: throttle in ms. 1 when this one may be raised. */
+export const CLAIM_SCRIPT = defineScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`);
+
+/** A window untouched this long is dropped (a model no longer served, a service gone). */
+export const WINDOW_TTL_SECONDS = 7 * 86_400;
+
+const text = (r: RedisReply | undefined): string =>
+  typeof r === 'string' ? r : Buffer.isBuffer(r) ? r.toString('utf8') : String(r);
+
+/** The window script's reply as counts. */
+export function decodeWindow(reply: RedisReply): WindowCounts {
+  const [len, flat] = Array.isArray(reply) ? reply : [0, []];
+  const counts = new Map<string, number>();
+  const pairs = Array.isArray(flat) ? flat : [];
+  for (let i = 0; i + 1 < pairs.length; i += 2) counts.set(text(pairs[i]), Number(text(pairs[i + 1])));
+  return { rows: Number(len), counts };
+}
+
+/** The script calls of one `add`, for tests: keys under `<prefix>drift:<key>:`. */
+export function windowCall(
+  prefix: string,
+  key: string,
+  rows: readonly string[],
+  increments: ReadonlyMap<string, number>,
+  size: number,
+): { keys: string[]; args: (string | number)[] } {
+  return {
+    keys: [`${prefix}drift:${key}:rows`, `${prefix}drift:${key}:counts`],
+    args: [size, WINDOW_TTL_SECONDS, rows.length, ...rows, ...[...increments].flat()],
+  };
+}
+
+/** Windows in Redis under `<prefix>drift:`, shared by every instance on the same Redis and prefix. */
+export function redisDriftWindows(redis: RedisClient, prefix: string): DriftWindows {
+  return {
+    async add(key, rows, increments, size) {
+      const { keys, args } = windowCall(prefix, key, rows, increments, size);
+      const [reply] = await redis.pipeline([scriptCall(WINDOW_SCRIPT, keys, args)]);
+      return decodeWindow(reply ?? null);
+    },
+    async claim(key, rank, ttlMs) {
+      const [reply] = await redis.pipeline([
+        scriptCall(CLAIM_SCRIPT, [`${prefix}drift:${key}`], [rank, Math.max(1, Math.round(ttlMs))]),
+      ]);
+      return Number(reply) === 1;
+    },
+  };
+}
+
+/** Windows in this process only (tests; a single instance that need not survive restarts). */
+export function memoryDriftWindows(now: () => number = Date.now): DriftWindows {
+  const windows = new Map<string, { rows: string[]; counts: Map<string, number> }>();
+  const raised = new Map<string, { rank: number; until: number }>();
+  return {
+    add(key, rows, increments, size) {
+      let w = windows.get(key);
+      if (!w) windows.set(key, (w = { rows: [], counts: new Map() }));
+      w.rows.push(...rows);
+      for (const [f, k] of increments) w.counts.set(f, (w.counts.get(f) ?? 0) + k);
+      const old = w.rows.splice(0, Math.max(0, w.rows.length - size));
+      for (const row of old)
+        row.split(',').forEach((slot, c) => {
+          const f = `${c}:${slot}`;
+          const left = (w.counts.get(f) ?? 0) - 1;
+          if (left <= 0) w.counts.delete(f);
+          else w.counts.set(f, left);
+        });
+      return Promise.resolve({ rows: w.rows.length, counts: new Map(w.counts) });
+    },
+    claim(key, rank, ttlMs) {
+      const cur = raised.get(key);
+      const t = now();
+      if (cur && cur.until > t && cur.rank >= rank) return Promise.resolve(false);
+      raised.set(key, { rank, until: t + ttlMs });
+      return Promise.resolve(true);
+    },
+  };
+}

@@ -1,0 +1,227 @@
+// The serving drift monitor on in-memory windows: rows binned by the model's training reference, nothing while the
+// window fills, PSI per input and of the predictions once it is full, a `drift` alert when the predictions' PSI
+// reaches a threshold (throttled, escalating at once), a new window per model version, and a window store that
+// fails without failing scoring. The Redis windows run the same protocol (test/serving/drift.integration.test.ts).
+import { table } from 'arquero';
+import { describe, expect, it } from 'vitest';
+import type { FeatureRecord } from '../../src/features/derive.ts';
+import { createLogger } from '../../src/log.ts';
+import { driftReference } from '../../src/ml/drift.ts';
+import type { ModelSpec } from '../../src/ml/model-spec.ts';
+import {
+  DriftMonitor,
+  PREDICTION_COLUMN,
+  decodeWindow,
+  memoryDriftWindows,
+  rowSlots,
+  topInputs,
+  windowCall,
+  windowPsi,
+  type DriftWindows,
+} from '../../src/serving/drift.ts';
+
+const SPEC: ModelSpec = {
+  service: 'maintenance',
+  algorithm: 'linear',
+  preprocessing: {
+    numeric: ['grade_at_out', 'prior_rentals'],
+    impute: [0, 0],
+    categorical: ['store_id'],
+    categories: [['S1', 'S2']],
+    offset: [0, 0, 0, 0],
+    scale: [1, 1, 1, 1],
+  },
+  estimator: { kind: 'linear-regressor', coefficients: [-0.1, 0.01, 0, 0], intercept: 0.6 },
+};
+
+/** A seeded uniform stream (an LCG). */
+function uniform(seed: number): () => number {
+  let x = seed;
+  return () => (x = (x * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
+}
+
+function rows(n: number, seed: number, gradeShift = 0): { records: FeatureRecord[]; predictions: number[] } {
+  const u = uniform(seed);
+  const records = Array.from({ length: n }, () => ({
+    grade_at_out: Math.max(1, Math.min(5, 1 + Math.floor(u() * 5) + gradeShift)),
+    prior_rentals: Math.floor(u() * 40),
+    store_id: u() < 0.5 ? 'S1' : 'S2',
+  }));
+  const predictions = records.map((r) => 0.6 - 0.1 * r.grade_at_out + 0.01 * r.prior_rentals);
+  return { records, predictions };
+}
+
+const train = rows(3000, 1);
+const REFERENCE = driftReference(SPEC, table(toColumns(train.records)), Float64Array.from(train.predictions));
+const MODEL = { version: 'maintenance-v1', reference: REFERENCE };
+
+function toColumns(records: readonly FeatureRecord[]): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const r of records) for (const [k, v] of Object.entries(r)) (out[k] ??= []).push(v);
+  return out;
+}
+
+const log = createLogger('drift-test', 'silent');
+
+function monitor(windows: DriftWindows = memoryDriftWindows(), window = 200) {
+  const reports: Array<{ service: string; psi: Readonly<Record<string, number>> | null; rows: number }> = [];
+  const raised: string[] = [];
+  const m = new DriftMonitor({
+    settings: { window, warning: 0.1, critical: 0.25, throttleMs: 3_600_000 },
+    windows,
+    metrics: { drift: (service, psi, n) => reports.push({ service, psi, rows: n }) },
+    log,
+    now: () => 1_000,
+    onAlert: (a) => raised.push(a.severity),
+  });
+  return { m, reports, raised };
+}
+
+describe('slots and PSI', () => {
+  it('bin a row in reference column order, the prediction last', () => {
+    const slots = rowSlots(REFERENCE, { grade_at_out: 5, prior_rentals: null, store_id: 'S9' }, 0.1);
+    const g = REFERENCE.numeric['grade_at_out']!;
+    expect(slots).toEqual([
+      g.edges.length,
+      REFERENCE.numeric['prior_rentals']!.edges.length + 1,
+      2,
+      slots[3],
+    ]);
+  });
+
+  it('is about 0 for a window drawn like the training rows, per input and for the predictions', () => {
+    const live = rows(500, 99);
+    const counts = new Map<string, number>();
+    live.records.forEach((r, i) =>
+      rowSlots(REFERENCE, r, live.predictions[i]!).forEach((s, c) =>
+        counts.set(`${c}:${s}`, (counts.get(`${c}:${s}`) ?? 0) + 1),
+      ),
+    );
+    const psi = windowPsi(REFERENCE, counts);
+    expect(Object.keys(psi)).toEqual(['grade_at_out', 'prior_rentals', 'store_id', PREDICTION_COLUMN]);
+    for (const v of Object.values(psi)) expect(v).toBeLessThan(0.05);
+    expect(topInputs({ a: 0.1, b: 0.5, prediction: 9, c: 0.2 }, 2)).toBe('b 0.50, c 0.20');
+  });
+});
+
+describe('DriftMonitor', () => {
+  it('says nothing while the window fills, then PSI per input; a stable service raises nothing', async () => {
+    const { m, reports, raised } = monitor();
+    const a = rows(150, 2);
+    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, 1)).toEqual([]);
+    expect(reports.at(-1)).toEqual({ service: 'maintenance', psi: null, rows: 150 });
+    for (let k = 0; k < 5; k++) {
+      const b = rows(100, 3 + k);
+      expect(await m.observe('maintenance', MODEL, b.records, b.predictions, 2)).toEqual([]);
+    }
+    const last = reports.at(-1)!;
+    expect(last.rows).toBe(200);
+    expect(Object.keys(last.psi!)).toContain(PREDICTION_COLUMN);
+    expect(last.psi![PREDICTION_COLUMN]).toBeLessThan(0.1);
+    expect(raised).toEqual([]);
+  });
+
+  it('raises drift when the inputs shift the predictions, once per severity within the throttle', async () => {
+    const { m, raised } = monitor();
+    const stable = rows(200, 4);
+    await m.observe('maintenance', MODEL, stable.records, stable.predictions, 1);
+    const alerts = [];
+    for (let k = 0; k < 8; k++) {
+      const s = rows(50, 10 + k, -2);
+      alerts.push(...(await m.observe('maintenance', MODEL, s.records, s.predictions, 100 + k)));
+    }
+    // Warning as the shifted rows come in, critical as they take over; each once.
+    expect(alerts.map((a) => a.severity)).toEqual(['warning', 'critical']);
+    expect(raised).toEqual(['warning', 'critical']);
+    const critical = alerts[1]!;
+    expect(critical).toMatchObject({
+      rule: 'drift',
+      entity_id: 'maintenance',
+      service: 'maintenance',
+      threshold: 0.25,
+      raised_at: 1_000,
+    });
+    expect(critical.value).toBeGreaterThanOrEqual(0.25);
+    expect(critical.message).toMatch(
+      /maintenance predictions drifted from the training data of maintenance-v1/,
+    );
+    expect(critical.message).toContain('grade_at_out');
+    expect(critical.alert_id).toBe(`drift:maintenance:${critical.event_time}`);
+  });
+
+  it('starts a new window for a new model version', async () => {
+    const { m, reports } = monitor();
+    const a = rows(200, 5);
+    await m.observe('maintenance', MODEL, a.records, a.predictions, 1);
+    expect(reports.at(-1)!.rows).toBe(200);
+    await m.observe(
+      'maintenance',
+      { ...MODEL, version: 'maintenance-v2' },
+      a.records.slice(0, 10),
+      a.predictions,
+      2,
+    );
+    expect(reports.at(-1)).toEqual({ service: 'maintenance', psi: null, rows: 10 });
+  });
+
+  it('skips the rows when the window store fails, and scoring goes on', async () => {
+    const broken: DriftWindows = {
+      add: () => Promise.reject(new Error('redis away')),
+      claim: () => Promise.reject(new Error('redis away')),
+    };
+    const { m, reports } = monitor(broken);
+    const a = rows(300, 6, -2);
+    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, 1)).toEqual([]);
+    expect(reports).toEqual([]);
+  });
+});
+
+describe('memoryDriftWindows', () => {
+  it('keeps the newest rows and counts exactly what it holds', async () => {
+    const w = memoryDriftWindows();
+    const inc = (rs: string[]) => {
+      const m = new Map<string, number>();
+      for (const r of rs) r.split(',').forEach((s, c) => m.set(`${c}:${s}`, (m.get(`${c}:${s}`) ?? 0) + 1));
+      return m;
+    };
+    await w.add('k', ['0,1', '0,2', '1,1'], inc(['0,1', '0,2', '1,1']), 3);
+    const r = await w.add('k', ['2,2', '2,2'], inc(['2,2', '2,2']), 3);
+    expect(r.rows).toBe(3);
+    expect(Object.fromEntries(r.counts)).toEqual({ '0:1': 1, '0:2': 2, '1:1': 1, '1:2': 2 });
+  });
+
+  it('lets an alert through once per rank and throttle, a higher rank at once', async () => {
+    let t = 0;
+    const w = memoryDriftWindows(() => t);
+    expect(await w.claim('s', 1, 100)).toBe(true);
+    expect(await w.claim('s', 1, 100)).toBe(false);
+    expect(await w.claim('s', 2, 100)).toBe(true);
+    expect(await w.claim('s', 1, 100)).toBe(false);
+    t = 150;
+    expect(await w.claim('s', 1, 100)).toBe(true);
+  });
+});
+
+describe('the Redis protocol', () => {
+  it('sends the rows and increments under the prefix, and reads the reply back', () => {
+    const call = windowCall(
+      'p:',
+      'demand:v1',
+      ['0,1', '2,0'],
+      new Map([
+        ['0:0', 1],
+        ['0:2', 1],
+      ]),
+      500,
+    );
+    expect(call.keys).toEqual(['p:drift:demand:v1:rows', 'p:drift:demand:v1:counts']);
+    expect(call.args).toEqual([500, 604_800, 2, '0,1', '2,0', '0:0', 1, '0:2', 1]);
+    expect(decodeWindow([2, ['0:0', '1', Buffer.from('0:2'), '1']])).toEqual({
+      rows: 2,
+      counts: new Map([
+        ['0:0', 1],
+        ['0:2', 1],
+      ]),
+    });
+  });
+});
