@@ -44,6 +44,18 @@ const SHORTCUTS: ReadonlyArray<[string, string[], (v: string) => Json]> = [
   ['KAFKA_SSL_KEY_FILE', ['kafka', 'ssl', 'keyFile'], (v) => v],
   ['KAFKA_SSL_KEY_PASSWORD', ['kafka', 'ssl', 'keyPassword'], (v) => v],
   ['KAFKA_SSL_KEY_PASSWORD_FILE', ['kafka', 'ssl', 'keyPasswordFile'], (v) => v],
+  // Redis, MariaDB and the registry: merged into their URLs at load (withConnectionSettings).
+  ['REDIS_PASSWORD', ['redis', 'password'], (v) => v],
+  ['REDIS_PASSWORD_FILE', ['redis', 'passwordFile'], (v) => v],
+  ['REDIS_TLS_CA_FILE', ['redis', 'tls', 'caFile'], (v) => v],
+  ['MYSQL_PASSWORD', ['mysql', 'password'], (v) => v],
+  ['MYSQL_PASSWORD_FILE', ['mysql', 'passwordFile'], (v) => v],
+  ['MYSQL_SSL_MODE', ['mysql', 'ssl', 'mode'], (v) => v],
+  ['MYSQL_SSL_CA_FILE', ['mysql', 'ssl', 'caFile'], (v) => v],
+  ['SCHEMA_REGISTRY_USERNAME', ['schemaRegistry', 'username'], (v) => v],
+  ['SCHEMA_REGISTRY_PASSWORD', ['schemaRegistry', 'password'], (v) => v],
+  ['SCHEMA_REGISTRY_PASSWORD_FILE', ['schemaRegistry', 'passwordFile'], (v) => v],
+  ['SCHEMA_REGISTRY_TLS_CA_FILE', ['schemaRegistry', 'tls', 'caFile'], (v) => v],
 ];
 
 /**
@@ -66,6 +78,18 @@ export const SECRET_FILES: ReadonlyArray<readonly [string[], string[]]> = [
   [
     ['api', 'adminToken'],
     ['api', 'adminTokenFile'],
+  ],
+  [
+    ['redis', 'password'],
+    ['redis', 'passwordFile'],
+  ],
+  [
+    ['mysql', 'password'],
+    ['mysql', 'passwordFile'],
+  ],
+  [
+    ['schemaRegistry', 'password'],
+    ['schemaRegistry', 'passwordFile'],
   ],
 ];
 
@@ -100,6 +124,91 @@ function readSecretFiles(config: Config): Config {
       details: { issues: problems },
     });
   return out;
+}
+
+/** `url` with `params` set, values readable (a file path keeps its slashes); an empty value leaves a param alone. */
+function withParams(url: URL, params: Record<string, string | undefined>): void {
+  const kept = [...url.searchParams].filter(([k]) => !(params[k] ?? ''));
+  const set = Object.entries(params).filter((e): e is [string, string] => Boolean(e[1]));
+  const all = [...kept, ...set];
+  url.search = all.length
+    ? `?${all.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v).replaceAll('%2F', '/')}`).join('&')}`
+    : '';
+}
+
+/**
+ * Merges the Redis, MariaDB and registry security keys into their URLs, where every client of the service reads
+ * them (src/io/redis/client.ts, src/io/mysql/pool.ts, src/io/registry/registry.ts): the password (read from its file
+ * already) as the URL's, the user as its user, the CA and the TLS mode as URL options. Idempotent (a loaded config
+ * parsed again is the same); a password set both in the URL and as a key, differently, is CONFIG_INVALID.
+ */
+function withConnectionSettings(config: Config): Config {
+  const problems: string[] = [];
+  const merge = (section: 'redis' | 'mysql' | 'schemaRegistry', change: (u: URL) => void): string => {
+    const { url, ...keys } = config[section];
+    // Nothing to merge: the URL as given (URL would normalise it, a trailing '/' added).
+    if (
+      !Object.values(keys).some((v) => (typeof v === 'object' ? Object.values(v).some(Boolean) : Boolean(v)))
+    )
+      return url;
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      problems.push(`${section}.url: ${redactUrl(url)} is not a URL`);
+      return url;
+    }
+    change(u);
+    return u.toString();
+  };
+  const credentials = (
+    section: string,
+    u: URL,
+    username: string | undefined,
+    password: string | undefined,
+  ) => {
+    if (username) {
+      if (u.username && decodeURIComponent(u.username) !== username)
+        problems.push(`${section}.username: set the user in ${section}.url or ${section}.username, not both`);
+      u.username = username;
+    }
+    if (password) {
+      if (u.password && decodeURIComponent(u.password) !== password)
+        problems.push(
+          `${section}.password: set the password in ${section}.url or ${section}.password / passwordFile, not both`,
+        );
+      u.password = password;
+    }
+  };
+  const { redis, mysql, schemaRegistry } = config;
+  const redisUrl = merge('redis', (u) => {
+    credentials('redis', u, undefined, redis.password);
+    if (redis.tls?.caFile && u.protocol !== 'rediss:')
+      problems.push(`redis.tls.caFile: set, but redis.url is ${u.protocol}//: use rediss:// for TLS`);
+    withParams(u, { 'tls-ca': redis.tls?.caFile });
+  });
+  const mysqlUrl = merge('mysql', (u) => {
+    credentials('mysql', u, undefined, mysql.password);
+    withParams(u, { 'ssl-mode': mysql.ssl?.mode, 'ssl-ca': mysql.ssl?.caFile });
+  });
+  const registryUrl = merge('schemaRegistry', (u) => {
+    credentials('schemaRegistry', u, schemaRegistry.username, schemaRegistry.password);
+    if (schemaRegistry.tls?.caFile && u.protocol !== 'https:')
+      problems.push(
+        `schemaRegistry.tls.caFile: set, but schemaRegistry.url is ${u.protocol}//: use https://`,
+      );
+    withParams(u, { 'tls-ca': schemaRegistry.tls?.caFile });
+  });
+  if (problems.length)
+    throw new TagstreamError('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, {
+      details: { issues: problems },
+    });
+  return {
+    ...config,
+    redis: { ...redis, url: redisUrl },
+    mysql: { ...mysql, url: mysqlUrl },
+    schemaRegistry: { ...schemaRegistry, url: registryUrl },
+  };
 }
 
 function setPath(obj: Record<string, Json>, path: readonly string[], value: Json): void {
@@ -153,7 +262,7 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 export function parseConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw);
   if (result.success) {
-    const data = readSecretFiles(result.data);
+    const data = withConnectionSettings(readSecretFiles(result.data));
     const { topics } = data;
     return topics.namespace ? { ...data, topics: withNamespace(topics, topics.namespace) } : data;
   }
@@ -171,6 +280,15 @@ export function loadConfig(env: Env = process.env): Config {
 
 const hidden = (secret: string): string => (secret ? '***' : '');
 
+/** A service section with its URL's password and its `password` key hidden. */
+function hideUrlSecret<T extends { url: string; password?: string | undefined }>(section: T): T {
+  return {
+    ...section,
+    url: redactUrl(section.url),
+    ...(section.password ? { password: hidden(section.password) } : {}),
+  };
+}
+
 /** Config as printed in logs and `--help`: passwords in URLs and every secret (SECRET_FILES) are redacted. */
 export function redactConfig(config: Config): Config {
   const { kafka } = config;
@@ -181,9 +299,9 @@ export function redactConfig(config: Config): Config {
       sasl: { ...kafka.sasl, password: hidden(kafka.sasl.password) },
       ssl: { ...kafka.ssl, keyPassword: hidden(kafka.ssl.keyPassword) },
     },
-    schemaRegistry: { url: redactUrl(config.schemaRegistry.url) },
-    redis: { url: redactUrl(config.redis.url) },
-    mysql: { url: redactUrl(config.mysql.url) },
+    schemaRegistry: hideUrlSecret(config.schemaRegistry),
+    redis: hideUrlSecret(config.redis),
+    mysql: hideUrlSecret(config.mysql),
     api: {
       ...config.api,
       readToken: hidden(config.api.readToken),

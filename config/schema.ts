@@ -75,17 +75,51 @@ export const configSchema = z.object({
         );
     })
     .prefault({}),
+  // Redis, MariaDB and the registry: each client takes its URL; the optional keys below are merged into it at load
+  // (config/load.ts `withConnectionSettings`), so that every caller of the URL gets them (docs/security.md), and
+  // configs built from a URL alone (`{ url }`) stay valid.
   schemaRegistry: z
     .object({
       /** Confluent-compatible API base. Env: SCHEMA_REGISTRY_URL. Apicurio serves it under /apis/ccompat/v7. */
       url: z.url().default('http://127.0.0.1:8081/apis/ccompat/v7'),
+      /** HTTP basic auth (Confluent Cloud: an API key and secret). Env: SCHEMA_REGISTRY_USERNAME, _PASSWORD(_FILE). */
+      username: z.string().optional(),
+      /** A secret: redacted when printed; or read from passwordFile when loading. */
+      password: z.string().optional(),
+      passwordFile: z.string().optional(),
+      /** PEM CAs to trust for an https:// registry (unset: the system's). Env: SCHEMA_REGISTRY_TLS_CA_FILE. */
+      tls: z.object({ caFile: z.string().optional() }).optional(),
     })
     .prefault({}),
-  redis: z.object({ url: z.string().default('redis://127.0.0.1:6379') }).prefault({}),
+  redis: z
+    .object({
+      /** Env: REDIS_URL. `rediss://` for TLS; `rediss://<user>@host:port` logs in as an ACL user. */
+      url: z.string().default('redis://127.0.0.1:6379'),
+      /** The user's password (a secret), or a file holding it. Env: REDIS_PASSWORD(_FILE). */
+      password: z.string().optional(),
+      passwordFile: z.string().optional(),
+      /** PEM CAs to trust for a rediss:// URL (unset: the system's). Env: REDIS_TLS_CA_FILE. */
+      tls: z.object({ caFile: z.string().optional() }).optional(),
+    })
+    .prefault({}),
   mysql: z
     .object({
       /** Env: MYSQL_URL. The database in the URL is created by `npm run stack -- up` if missing. */
       url: z.string().default('mysql://root@127.0.0.1:3306/tagstream'),
+      /** The URL user's password (a secret), or a file holding it. Env: MYSQL_PASSWORD(_FILE). */
+      password: z.string().optional(),
+      passwordFile: z.string().optional(),
+      /**
+       * TLS, as the mysql client's --ssl-mode and --ssl-ca: DISABLED, REQUIRED (encrypt, trust anyone),
+       * VERIFY_CA, VERIFY_IDENTITY (the CA and the host name); unset: as the URL says (plaintext unless it has
+       * ssl-mode / ssl-ca; ssl-ca alone is VERIFY_CA). Env: MYSQL_SSL_MODE, MYSQL_SSL_CA_FILE.
+       */
+      ssl: z
+        .object({
+          mode: z.enum(['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY']).optional(),
+          caFile: z.string().optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   topics: z

@@ -47,6 +47,16 @@ export const ERROR_CODES = [
   'MYSQL_ERROR',
   'REDIS_UNAVAILABLE',
   'REDIS_ERROR',
+  // Security of the data services (docs/security.md): a refused login, a missing grant or ACL, a failed or missing
+  // TLS handshake. Never retryable: the credentials, the grants or the TLS settings must change.
+  'REGISTRY_AUTH_FAILED',
+  'REGISTRY_TLS_FAILED',
+  'MYSQL_AUTH_FAILED',
+  'MYSQL_NOT_AUTHORIZED',
+  'MYSQL_TLS_FAILED',
+  'REDIS_AUTH_FAILED',
+  'REDIS_NOT_AUTHORIZED',
+  'REDIS_TLS_FAILED',
   'STACK_TOOL_MISSING',
   'STACK_START_FAILED',
   'SHUTDOWN_TIMEOUT',

@@ -4,7 +4,7 @@ import type { KafkaAdmin, KafkaClient } from '../io/kafka/client.ts';
 import { TagstreamError, toTagstreamError, type ErrorCode } from '../errors.ts';
 import { mapKafkaError } from '../io/kafka/client.ts';
 import type { Sql } from '../io/mysql/pool.ts';
-import { mapRegistryError } from '../io/registry/registry.ts';
+import { mapRegistryError, registryRequest } from '../io/registry/registry.ts';
 
 export interface ReadinessProbe {
   readonly name: string;
@@ -117,8 +117,7 @@ export function registryProbe(url: string): ReadinessProbe {
     unavailableCode: 'REGISTRY_UNAVAILABLE',
     async check(signal) {
       try {
-        const res = await fetch(`${url.replace(/\/$/, '')}/config`, { signal });
-        if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status}`), { status: res.status });
+        await registryRequest(url, '/config', { signal });
       } catch (e) {
         throw mapRegistryError(e, url, 'the readiness check');
       }

@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { TagstreamError, isTagstreamError } from '../errors.ts';
 import { createKafka, mapKafkaError, type ConsumedRecord, type KafkaClient } from '../io/kafka/client.ts';
-import { AvroSerde, confluentRegistry, mapRegistryError } from '../io/registry/registry.ts';
+import { AvroSerde, confluentRegistry, mapRegistryError, registryRequest } from '../io/registry/registry.ts';
 import { createLogger } from '../log.ts';
 import { ALERT_SEVERITIES, type AlertSeverity } from '../schemas/catalog.ts';
 import type { Alert } from '../schemas/types.ts';
@@ -101,8 +101,7 @@ async function requireServices(config: Config): Promise<void> {
     );
   const url = config.schemaRegistry.url;
   try {
-    const res = await fetch(`${url.replace(/\/$/, '')}/subjects`, { signal: AbortSignal.timeout(5_000) });
-    if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
+    await registryRequest(url, '/subjects', { timeoutMs: 5_000 });
   } catch (e) {
     throw mapRegistryError(e, url, `reading ${config.topics.alerts}`);
   }

@@ -5,11 +5,11 @@
 // off; of the rest, as many as both sides have are mismatched (same identity, another value), the reference's
 // surplus is lost, the run's surplus duplicated.
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { Config } from '../../../config/schema.ts';
 import { cleanTopic, dlqTopic, lateTopic } from '../../../config/topics.ts';
 import type { KafkaAdmin, KafkaClient } from '../../io/kafka/client.ts';
 import { createSql } from '../../io/mysql/pool.ts';
+import { command, createRedisClient } from '../../io/redis/client.ts';
 import { AvroSerde, confluentRegistry } from '../../io/registry/registry.ts';
 import { HEADER_BYTES, MAGIC_BYTE } from '../../io/registry/wire.ts';
 import { restoreChangelogs } from '../../runtime/restore.ts';
@@ -340,19 +340,26 @@ async function readOnline(
   excluded: Map<string, number>,
 ): Promise<void> {
   const prefix = `${config.featureStore.redisPrefix}feat:`;
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
-  redis.on('error', () => undefined);
+  const redis = createRedisClient(config.redis.url, { maxRetriesPerRequest: 3 });
   const online: Output = new Map();
   let left = 0;
   try {
-    await redis.connect();
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      const [[next, keys]] = (await redis.pipeline([
+        command('scan', cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000),
+      ])) as [[string, string[]]];
       cursor = next;
       for (const key of keys) {
         const entity = key.slice(prefix.length);
-        for (const [field, enc] of Object.entries(await redis.hgetall(key))) {
+        // ioredis turns an HGETALL reply into an object; a flat [field, value, ...] array is read too.
+        const [reply] = (await redis.pipeline([command('hgetall', key)])) as [
+          string[] | Record<string, string>,
+        ];
+        const hash: Record<string, string> = Array.isArray(reply)
+          ? Object.fromEntries(reply.flatMap((v, i) => (i % 2 === 0 ? [[v, reply[i + 1] ?? '']] : [])))
+          : reply;
+        for (const [field, enc] of Object.entries(hash)) {
           const [feature = '', window = ''] = field.split('|');
           if (excludedFeature(feature, window)) {
             left++;
@@ -365,7 +372,7 @@ async function readOnline(
       }
     } while (cursor !== '0');
   } finally {
-    redis.disconnect();
+    await redis.close();
   }
   outputs.set('redis online store', online);
   if (left) excluded.set('redis online store', left);

@@ -22,7 +22,7 @@ import { inArrivalOrder, stretches } from '../sim/arrival.ts';
 import { openKafkaSink, produce, toMessage, type KafkaSink, type MessageSink } from '../sim/producer.ts';
 import { stackUp } from '../stack/manager.ts';
 import { waitFor } from '../stack/process.ts';
-import { Redis } from 'ioredis';
+import { command, createRedisClient } from '../../io/redis/client.ts';
 import { compareSnapshots, snapshot, type Diff, type Snapshot } from './compare.ts';
 import { Instances } from './instances.ts';
 import { injectPoison } from './poison.ts';
@@ -334,13 +334,11 @@ export async function runChaos(base: Config, o: ChaosOptions, say: Say, log: Log
     // Redis came back empty: the instances refill it from the offline log within featureStore.onlineCheckMs.
     const refilled = await waitFor(
       async () => {
-        const r = new Redis(cfg.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-        r.on('error', () => undefined);
+        const r = createRedisClient(cfg.redis.url, { maxRetriesPerRequest: 1 });
         try {
-          await r.connect();
-          return (await r.exists(filledKey(cfg.featureStore.redisPrefix))) === 1;
+          return (await r.pipeline([command('exists', filledKey(cfg.featureStore.redisPrefix))]))[0] === 1;
         } finally {
-          r.disconnect();
+          await r.close();
         }
       },
       cfg.featureStore.onlineCheckMs * 2 + 60_000,

@@ -1,5 +1,6 @@
 // `npm run stack -- up|down|status|logs`: the local Kafka + schema registry, and checks of MariaDB and Redis; with
-// `up --secure` also a second Kafka with SASL_SSL, SCRAM users and ACLs (src/dev/stack/secure.ts).
+// `up --secure` also a second Kafka with SASL_SSL, SCRAM users and ACLs (src/dev/stack/secure.ts), and a Redis (TLS,
+// ACL users) and a MariaDB (TLS required, least-privilege users) of their own (src/dev/stack/secure-data.ts).
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../../../config/load.ts';
@@ -11,8 +12,17 @@ import {
   secureInstructions,
   secureKafkaService,
   securePaths,
+  secureProfile,
   type SecureUser,
 } from '../stack/secure.ts';
+import {
+  secureDataInstructions,
+  secureDataPaths,
+  secureMariadbService,
+  secureRedisService,
+  writeSecureDataProfiles,
+} from '../stack/secure-data.ts';
+import { usersScript } from '../../io/mysql/users.ts';
 import { stackPaths, stackServices, type StackService } from '../stack/services.ts';
 import { describeState, stackDown, stackStatus, stackUp, tailLines } from '../stack/manager.ts';
 import { runCli } from '../../cli/run.ts';
@@ -28,11 +38,19 @@ const program = new Command('stack')
 
 const say = (line: string): void => console.log(line);
 
-/** The stack's services, and the secure Kafka after them when asked for (`secure`) or when it was ever set up. */
+/**
+ * The stack's services, and the secure ones after them (Kafka, Redis, MariaDB) when asked for (`secure`) or when
+ * each was ever set up.
+ */
 function services(config: Config, secure: boolean): StackService[] {
   const paths = stackPaths(config);
-  const known = existsSync(securePaths(paths.stackDir).kafkaDir);
-  return [...stackServices(config), ...(secure || known ? [secureKafkaService(config, paths)] : [])];
+  const sd = secureDataPaths(paths.stackDir);
+  return [
+    ...stackServices(config),
+    ...(secure || existsSync(sd.kafkaDir) ? [secureKafkaService(config, paths)] : []),
+    ...(secure || existsSync(sd.redisDir) ? [secureRedisService(config, paths)] : []),
+    ...(secure || existsSync(sd.mariadbDir) ? [secureMariadbService(config, paths)] : []),
+  ];
 }
 
 program
@@ -44,7 +62,8 @@ program
     '--secure',
     `also run a second Kafka (kafka-secure, in .stack/secure/) with a SASL_SSL listener on 127.0.0.1:9192 (SCRAM users admin, ` +
       'tagstream, reader, producer; passwords in .stack/secure/secrets/), an mTLS listener on :9194 and ACLs per user; ' +
-      'prints the settings that point tagstream at it (docs/security.md)',
+      'a Redis with TLS only on :6390 and ACL users (redis-secure), a MariaDB requiring TLS on :3316 with ' +
+      'least-privilege users (mariadb-secure); prints the settings that point tagstream at them (docs/security.md)',
   )
   .action((opts: { secure?: boolean }) =>
     runCli(async () => {
@@ -53,7 +72,12 @@ program
       const list = opts.secure ? services(config, true) : stackServices(config);
       const { started } = await stackUp(config, say, list);
       say(started.length ? `stack up; started ${started.join(', ')}` : 'stack already up; nothing started');
-      if (opts.secure) say(secureInstructions(securePaths(stackPaths(config).stackDir)));
+      if (opts.secure) {
+        const sd = secureDataPaths(stackPaths(config).stackDir);
+        writeSecureDataProfiles(sd, (user) => secureProfile(sd, user));
+        say(secureInstructions(securePaths(stackPaths(config).stackDir)));
+        say(secureDataInstructions(sd));
+      }
     }),
   );
 
@@ -75,7 +99,7 @@ program
 program
   .command('down')
   .description('stop the services tagstream started (never external ones)')
-  .argument('[services...]', 'only these (kafka, registry, kafka-secure)')
+  .argument('[services...]', 'only these (kafka, registry, kafka-secure, redis-secure, mariadb-secure)')
   .action((names: string[]) =>
     runCli(async () => {
       const config = loadConfig();
@@ -98,7 +122,10 @@ program
 program
   .command('logs')
   .description('print the last lines of the logs of the services tagstream runs')
-  .argument('[service]', 'kafka, registry or kafka-secure (default: each that ran)')
+  .argument(
+    '[service]',
+    'kafka, registry, kafka-secure, redis-secure or mariadb-secure (default: each that ran)',
+  )
   .option('-n, --lines <n>', 'lines per log', '50')
   .action((service: string | undefined, opts: { lines: string }) =>
     runCli(async () => {
@@ -109,6 +136,16 @@ program
         say(tailLines(s.logFile, Number(opts.lines)));
       }
     }),
+  );
+
+program
+  .command('db-users')
+  .description(
+    'print the SQL that creates the least-privilege MariaDB users (tagstream, trainer, api) and their grants, passwords as placeholders (schemas/users.sql; src/io/mysql/users.ts)',
+  )
+  .option('--database <name>', 'the database to grant on', 'tagstream')
+  .action((opts: { database: string }) =>
+    runCli(async () => void process.stdout.write(usersScript(opts.database))),
   );
 
 withLogOptions(program);

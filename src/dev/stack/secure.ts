@@ -36,6 +36,9 @@ export interface SecurePaths {
   readonly clientCert: string;
   readonly clientKey: string;
   readonly clientKeyPasswordFile: string;
+  /** The secure Redis's and MariaDB's certificate (127.0.0.1, localhost) and its key. */
+  readonly serverCert: string;
+  readonly serverKey: string;
   passwordFile(user: SecureUser): string;
 }
 
@@ -54,16 +57,18 @@ export function securePaths(stackDir: string): SecurePaths {
     clientCert: join(tlsDir, 'tagstream-client.pem'),
     clientKey: join(secretsDir, 'tagstream-client.key'),
     clientKeyPasswordFile: join(secretsDir, 'tagstream-client.key-password'),
+    serverCert: join(tlsDir, 'server.pem'),
+    serverKey: join(secretsDir, 'server.key'),
     passwordFile: (user) => join(secretsDir, `${user}.password`),
   };
 }
 
 export const secureBrokers = (port: number = SECURE_PORTS.sasl): string[] => [`${SECURE_HOST}:${port}`];
 
-const readSecret = (file: string): string => readFileSync(file, 'utf8').trim();
+export const readSecret = (file: string): string => readFileSync(file, 'utf8').trim();
 
 /** Writes a secret readable by its owner only. */
-function writeSecret(file: string, value: string): void {
+export function writeSecret(file: string, value: string): void {
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
 }
@@ -91,6 +96,50 @@ function openssl(args: string[], what: string): void {
 }
 
 /**
+ * Signs a certificate for `name` with the stack's CA: its key in the secrets folder (encrypted when `keyArgs` say
+ * how, then removed unencrypted), the certificate in the tls folder.
+ */
+function signCertificate(
+  paths: SecurePaths,
+  name: string,
+  subject: string,
+  ext: string,
+  keyArgs: string[],
+): { key: string; cert: string } {
+  const t = (file: string) => join(paths.secretsDir, file);
+  const days = '825';
+  // A key to be encrypted is made beside its final place, and removed once encrypted.
+  const key = t(keyArgs.length ? `${name}.plain.key` : `${name}.key`);
+  const csr = t(`${name}.csr`);
+  const extFile = t(`${name}.ext`);
+  const cert = join(paths.tlsDir, `${name}.pem`);
+  openssl(
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', key, '-out', csr],
+    `make the ${name} key`,
+  );
+  writeFileSync(extFile, ext);
+  openssl(
+    [
+      'x509', '-req', '-in', csr, '-CA', paths.caFile, '-CAkey', paths.caKey, '-CAcreateserial',
+      '-days', days, '-sha256', '-extfile', extFile, '-out', cert,
+    ],
+    `sign the ${name} certificate`,
+  ); // prettier-ignore
+  if (keyArgs.length) {
+    openssl(['pkcs8', '-topk8', '-in', key, ...keyArgs], `encrypt the ${name} key`);
+    rmSync(key);
+  }
+  for (const f of [csr, extFile]) rmSync(f, { force: true });
+  if (existsSync(key)) chmodSync(key, 0o600);
+  return { key, cert };
+}
+
+/** What a server certificate of the local stack holds: 127.0.0.1 and localhost, for TLS servers. */
+const SERVER_EXT =
+  'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n' +
+  'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n';
+
+/**
  * A CA, the broker's certificate (for 127.0.0.1 and localhost) and the pipeline's mTLS client certificate, once.
  * PEM throughout: Kafka reads a PEM keystore and truststore (ssl.keystore.type=PEM), kafkajs and librdkafka PEM files.
  */
@@ -100,7 +149,6 @@ export function ensureCertificates(paths: SecurePaths, log: (l: string) => void)
   log(`kafka-secure: making a CA and certificates in ${paths.tlsDir}`);
   mkdirSync(paths.tlsDir, { recursive: true });
   mkdirSync(paths.secretsDir, { recursive: true, mode: 0o700 });
-  const t = (name: string) => join(paths.secretsDir, name);
   const days = '825';
   openssl(
     [
@@ -112,38 +160,7 @@ export function ensureCertificates(paths: SecurePaths, log: (l: string) => void)
     ],
     'make the CA',
   ); // prettier-ignore
-  const sign = (name: string, subject: string, ext: string, keyArgs: string[]) => {
-    // A key to be encrypted is made beside its final place, and removed once encrypted.
-    const key = t(keyArgs.length ? `${name}.plain.key` : `${name}.key`);
-    const csr = t(`${name}.csr`);
-    const extFile = t(`${name}.ext`);
-    const cert = join(paths.tlsDir, `${name}.pem`);
-    openssl(
-      ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', key, '-out', csr],
-      `make the ${name} key`,
-    );
-    writeFileSync(extFile, ext);
-    openssl(
-      [
-        'x509', '-req', '-in', csr, '-CA', paths.caFile, '-CAkey', paths.caKey, '-CAcreateserial',
-        '-days', days, '-sha256', '-extfile', extFile, '-out', cert,
-      ],
-      `sign the ${name} certificate`,
-    ); // prettier-ignore
-    if (keyArgs.length) {
-      openssl(['pkcs8', '-topk8', '-in', key, ...keyArgs], `encrypt the ${name} key`);
-      rmSync(key);
-    }
-    for (const f of [csr, extFile]) rmSync(f, { force: true });
-    return { key, cert };
-  };
-  const broker = sign(
-    'broker',
-    '/CN=localhost',
-    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n' +
-      'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n',
-    [],
-  );
+  const broker = signCertificate(paths, 'broker', '/CN=localhost', SERVER_EXT, []);
   // The broker's keystore: its unencrypted PKCS#8 key (openssl 3's default) and its certificate, then the CA's.
   writeSecret(
     paths.brokerKeystore,
@@ -154,13 +171,26 @@ export function ensureCertificates(paths: SecurePaths, log: (l: string) => void)
   // The pipeline's client certificate for the mTLS listener (the broker maps CN=tagstream to User:tagstream); its
   // key encrypted with a password of its own, so that kafka.ssl.keyPasswordFile is exercised.
   writeSecret(paths.clientKeyPasswordFile, randomBytes(18).toString('hex'));
-  sign(
+  signCertificate(
+    paths,
     'tagstream-client',
     '/CN=tagstream',
     'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n',
     ['-v2', 'aes-256-cbc', '-passout', `file:${paths.clientKeyPasswordFile}`, '-out', paths.clientKey],
   );
-  for (const f of [paths.caKey, t('broker.key'), paths.clientKey]) if (existsSync(f)) chmodSync(f, 0o600);
+  for (const f of [paths.caKey, paths.clientKey]) if (existsSync(f)) chmodSync(f, 0o600);
+}
+
+/**
+ * The certificate of the secure Redis and MariaDB (`tls/server.pem`, key `secrets/server.key`), signed by the
+ * stack's CA (made first when missing), for 127.0.0.1 and localhost; once.
+ */
+export function ensureServerCertificate(paths: SecurePaths, log: (l: string) => void): void {
+  ensureCertificates(paths, log);
+  if (existsSync(paths.serverCert) && existsSync(paths.serverKey)) return;
+  requireTool('openssl', 'install it (apt-get install openssl) to make the secure stack certificates');
+  log(`secure stack: making the Redis and MariaDB server certificate in ${paths.tlsDir}`);
+  signCertificate(paths, 'server', '/CN=localhost', SERVER_EXT, []);
 }
 
 /** The `kafka-storage format` arguments adding each user's SCRAM credentials (both SHA-256 and SHA-512). */

@@ -4,11 +4,11 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { Redis } from 'ioredis';
 import type { Config } from '../../../config/schema.ts';
 import { TagstreamError } from '../../errors.ts';
 import { migrate } from '../../io/mysql/migrate.ts';
 import { redactUrl } from '../../io/mysql/pool.ts';
+import { command, createRedisClient } from '../../io/redis/client.ts';
 import { ensureTopics } from '../../io/kafka/client.ts';
 import { kafkajsClient } from '../../io/kafka/kafkajs.ts';
 import { securityFrom, type KafkaSecurity } from '../../io/kafka/security.ts';
@@ -526,23 +526,16 @@ export function mysqlService(config: Config): StackService {
   };
 }
 
-/** Redis: never started by us; `up` checks that it answers PING. */
+/** Redis: never started by us; `up` checks that it answers PING (through our client: TLS and ACL users included). */
 export function redisService(config: Config): StackService {
   const ping = async (): Promise<boolean> => {
-    const client = new Redis(config.redis.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      connectTimeout: 2_000,
-    });
-    client.on('error', () => undefined);
+    const client = createRedisClient(config.redis.url, { maxRetriesPerRequest: 0, connectTimeoutMs: 2_000 });
     try {
-      await client.connect();
-      return (await client.ping()) === 'PONG';
+      return (await client.pipeline([command('ping')]))[0] === 'PONG';
     } catch {
       return false;
     } finally {
-      client.disconnect();
+      await client.close();
     }
   };
   return {

@@ -56,18 +56,25 @@ export async function migrate(
   opts: { lockWaitS?: number } = {},
 ): Promise<string[]> {
   const { serverUrl, database } = splitDatabase(url);
-  const server = createSql(serverUrl, { connectionLimit: 1 });
-  try {
-    await server.execute(`CREATE DATABASE IF NOT EXISTS \`${database.replaceAll('`', '')}\``);
-  } finally {
-    await server.end();
-  }
   // One connection: the lock belongs to it, and every statement below runs on it.
   const db = createSql(url, { connectionLimit: 1 });
   const lock = migrationLockName(database);
   const wait = opts.lockWaitS ?? MIGRATION_LOCK_WAIT_S;
   try {
-    const [got] = await db.query<{ ok: number | null }>('SELECT GET_LOCK(?, ?) AS ok', [lock, wait]);
+    // The database is created only when it is missing: a least-privilege user (docs/security.md), which may not
+    // CREATE it, starts against a migrated database as root does.
+    const [got] = await db
+      .query<{ ok: number | null }>('SELECT GET_LOCK(?, ?) AS ok', [lock, wait])
+      .catch(async (e: unknown) => {
+        if (errnoOf(e) !== 1049) throw e;
+        const server = createSql(serverUrl, { connectionLimit: 1 });
+        try {
+          await server.execute(`CREATE DATABASE IF NOT EXISTS \`${database.replaceAll('`', '')}\``);
+        } finally {
+          await server.end();
+        }
+        return db.query<{ ok: number | null }>('SELECT GET_LOCK(?, ?) AS ok', [lock, wait]);
+      });
     if (got?.ok !== 1)
       throw new TagstreamError(
         'MYSQL_ERROR',
@@ -79,25 +86,53 @@ export async function migrate(
     throw e;
   }
   try {
-    await db.execute(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (
-         name VARCHAR(255) PRIMARY KEY,
-         sha256 CHAR(64) NOT NULL,
-         applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))`,
-    );
-    const done = new Set(
-      (await db.query<{ name: string }>('SELECT name FROM schema_migrations')).map((r) => r.name),
-    );
+    const recorded = await db
+      .query<{ name: string }>('SELECT name FROM schema_migrations')
+      .catch(async (e: unknown) => {
+        if (errnoOf(e) !== 1146) throw e;
+        await db.execute(
+          `CREATE TABLE IF NOT EXISTS schema_migrations (
+             name VARCHAR(255) PRIMARY KEY,
+             sha256 CHAR(64) NOT NULL,
+             applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))`,
+        );
+        return [];
+      });
+    const done = new Set(recorded.map((r) => r.name));
     const applied: string[] = [];
     for (const m of listMigrations(dir)) {
       if (done.has(m.name)) continue;
-      for (const statement of splitStatements(m.sql)) await db.execute(statement);
-      await db.execute('INSERT INTO schema_migrations (name, sha256) VALUES (?, ?)', [m.name, m.sha256]);
+      try {
+        for (const statement of splitStatements(m.sql)) await db.execute(statement);
+        await db.execute('INSERT INTO schema_migrations (name, sha256) VALUES (?, ?)', [m.name, m.sha256]);
+      } catch (e) {
+        throw notMigrator(e, m.name);
+      }
       applied.push(m.name);
     }
     return applied;
+  } catch (e) {
+    throw notMigrator(e, 'the migrations');
   } finally {
     await db.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => undefined);
     await db.end();
   }
+}
+
+/** The server's errno behind a mapped error. */
+function errnoOf(e: unknown): number | undefined {
+  const cause = e instanceof TagstreamError ? e.cause : e;
+  return (cause as { errno?: number } | undefined)?.errno;
+}
+
+/** A user without the rights to migrate (the pipeline's, the API's): say that migrations run as another user. */
+function notMigrator(e: unknown, what: string): unknown {
+  if (!(e instanceof TagstreamError) || e.code !== 'MYSQL_NOT_AUTHORIZED' || e.details['migration']) return e;
+  return new TagstreamError(
+    'MYSQL_NOT_AUTHORIZED',
+    `${what} cannot be applied: ${e.message}. Migrations need a user that may create and alter the tables (root ` +
+      'on the secure stack, where `npm run stack -- up --secure` applies them); the pipeline, training and API ' +
+      'users only read and write rows',
+    { cause: e, details: { ...e.details, migration: what } },
+  );
 }

@@ -1,5 +1,11 @@
 // Schema registry access behind our interface: register with BACKWARD compatibility, and a serde over the wire format.
 // Two implementations: the Confluent-API client (Apicurio ccompat or Confluent), and an in-memory one for unit tests.
+// The URL says how to connect: `https://` with `?tls-ca=<PEM file>` for a private CA, `user:password@` for HTTP basic
+// auth (Confluent's basic.auth.credentials.source=URL); config/load.ts merges schemaRegistry.username, password and
+// tls.caFile into it.
+import { readFileSync } from 'node:fs';
+import { request as httpRequest, type Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import avro from 'avsc';
 import {
   SchemaRegistry as ConfluentClient,
@@ -7,6 +13,7 @@ import {
   SchemaType,
 } from '@kafkajs/confluent-schema-registry';
 import { TagstreamError, recordError } from '../../errors.ts';
+import { redactUrl } from '../../redact.ts';
 import { decodeWire, encodeWire } from './wire.ts';
 
 /** A parsed Avro schema (JSON). */
@@ -123,15 +130,176 @@ interface HttpishError {
   cause?: { code?: string };
 }
 
-/** Maps client errors onto our codes: 404 on an id is the record's fault; network failures are the registry's. */
+/** How to reach a registry: its API base (no credentials, no options), basic auth and a CA, from its URL. */
+export interface RegistryConnection {
+  readonly base: string;
+  readonly auth?: { readonly username: string; readonly password: string };
+  readonly caFile?: string;
+}
+
+/** The URL for messages: no password, no options. */
+export const registryWhere = (url: string): string =>
+  redactUrl(url)
+    .replace(/[?&]tls-ca=[^&#]*/, '')
+    .replace(/\/$/, '');
+
+/** Splits a registry URL into its API base, basic auth (`user:password@`) and CA (`?tls-ca=`). */
+export function parseRegistryUrl(url: string): RegistryConnection {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TagstreamError('CONFIG_INVALID', `schemaRegistry.url: ${registryWhere(url)} is not a URL`);
+  }
+  const caFile = u.searchParams.get('tls-ca') ?? '';
+  u.searchParams.delete('tls-ca');
+  const username = decodeURIComponent(u.username);
+  const password = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  if (caFile && u.protocol !== 'https:')
+    throw new TagstreamError(
+      'CONFIG_INVALID',
+      `schemaRegistry.tls.caFile (tls-ca) is set but schemaRegistry.url is ${u.protocol}//: use https://`,
+    );
+  return {
+    base: u.toString().replace(/\/$/, ''),
+    ...(username || password ? { auth: { username, password } } : {}),
+    ...(caFile ? { caFile } : {}),
+  };
+}
+
+/** An agent trusting the connection's CA (an https:// URL with tls-ca); undefined: Node's defaults. */
+function agentFor(conn: RegistryConnection): HttpsAgent | undefined {
+  if (!conn.caFile) return undefined;
+  try {
+    return new HttpsAgent({ ca: readFileSync(conn.caFile), keepAlive: true });
+  } catch (e) {
+    throw new TagstreamError(
+      'CONFIG_INVALID',
+      `schemaRegistry.tls.caFile (tls-ca): cannot read ${conn.caFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+}
+
+/**
+ * One request to the registry's API: `path` under its base, basic auth and the CA from the URL; JSON in and out. A
+ * non-2xx answer throws an Error with its `status` (mapRegistryError reads it), a socket or TLS failure its `code`.
+ */
+export function registryRequest<T>(
+  url: string,
+  path: string,
+  init: {
+    method?: string;
+    body?: unknown;
+    timeoutMs?: number;
+    agent?: HttpsAgent | HttpAgent;
+    signal?: AbortSignal;
+  } = {},
+): Promise<T> {
+  const conn = parseRegistryUrl(url);
+  const target = new URL(`${conn.base}${path}`);
+  const agent = init.agent ?? agentFor(conn);
+  const body = init.body === undefined ? undefined : JSON.stringify(init.body);
+  const headers: Record<string, string> = {
+    Accept: 'application/vnd.schemaregistry.v1+json, application/json',
+  };
+  if (body !== undefined) headers['Content-Type'] = 'application/vnd.schemaregistry.v1+json';
+  if (conn.auth)
+    headers['Authorization'] =
+      `Basic ${Buffer.from(`${conn.auth.username}:${conn.auth.password}`).toString('base64')}`;
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<T>((resolve, reject) => {
+    const req = send(
+      target,
+      {
+        method: init.method ?? 'GET',
+        headers,
+        ...(agent ? { agent } : {}),
+        timeout: init.timeoutMs ?? 10_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300) {
+            reject(Object.assign(new Error(text.slice(0, 500) || `HTTP ${status}`), { status }));
+            return;
+          }
+          try {
+            resolve((text ? JSON.parse(text) : null) as T);
+          } catch (e) {
+            reject(e instanceof Error ? e : new Error(String(e)));
+          }
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(Object.assign(new Error('ETIMEDOUT'), { code: 'ETIMEDOUT' })));
+    init.signal?.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Node's TLS error codes for a certificate the client does not trust or that names another host. */
+const TLS_CERT_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'EPROTO',
+]);
+/** The same failures as the Confluent client reports them (status 400, the socket error's text in the message). */
+const TLS_MESSAGES =
+  /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match|certificate has expired|wrong version number/i;
+
+function userOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).username);
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Maps client errors onto our codes: 404 on an id is the record's fault; network failures are the registry's; a
+ * refused login (401, 403) and a failed TLS handshake say what to set. Messages never carry the password.
+ */
 export function mapRegistryError(e: unknown, url: string, what: string): TagstreamError {
   const err = (e ?? {}) as HttpishError;
+  const where = registryWhere(url);
   if (err.status === 404 && what.startsWith('schema id'))
     return recordError('DECODE_UNKNOWN_SCHEMA', `${what} is not in the schema registry`);
   if (err.status === 409)
     return new TagstreamError(
       'REGISTRY_INCOMPATIBLE',
       `${what}: the registry rejected the schema as incompatible: ${err.message ?? ''}`,
+      { cause: e },
+    );
+  if (err.status === 401 || err.status === 403) {
+    const user = userOf(url);
+    return new TagstreamError(
+      'REGISTRY_AUTH_FAILED',
+      err.status === 401
+        ? `schema registry at ${where} refused ${user ? `the login of ${user}` : 'a request without a login'} for ${what} (401): ${
+            user ? 'check' : 'set'
+          } schemaRegistry.username and schemaRegistry.password (or passwordFile)`
+        : `schema registry at ${where}: ${user || 'this client'} may not do this for ${what} (403): the registry's roles must allow it`,
+      { cause: e, details: { status: err.status, ...(user ? { user } : {}) } },
+    );
+  }
+  const code = err.code ?? err.cause?.code ?? '';
+  if (TLS_CERT_CODES.has(code) || TLS_MESSAGES.test(err.message ?? ''))
+    return new TagstreamError(
+      'REGISTRY_TLS_FAILED',
+      `TLS to the schema registry at ${where} failed for ${what} (${code || err.message}): its certificate must be signed by a CA in schemaRegistry.tls.caFile (unset: the system CAs) and name its host; a plaintext registry needs an http:// URL`,
       { cause: e },
     );
   // The Confluent client reports network failures as status 400 with the socket error in the message.
@@ -141,7 +309,7 @@ export function mapRegistryError(e: unknown, url: string, what: string): Tagstre
   if (network || err.status === undefined || err.status >= 500)
     return new TagstreamError(
       'REGISTRY_UNAVAILABLE',
-      `schema registry at ${url} failed for ${what} (${err.message ?? err.code ?? err.cause?.code ?? 'no answer'}): is it up? run \`npm run stack -- up\` or set SCHEMA_REGISTRY_URL`,
+      `schema registry at ${where} failed for ${what} (${err.message ?? err.code ?? err.cause?.code ?? 'no answer'}): is it up? run \`npm run stack -- up\` or set SCHEMA_REGISTRY_URL`,
       { cause: e, retryable: true },
     );
   return new TagstreamError(
@@ -152,23 +320,18 @@ export function mapRegistryError(e: unknown, url: string, what: string): Tagstre
 }
 
 export function confluentRegistry(url: string): SchemaRegistryClient {
-  const client = new ConfluentClient({ host: url, retry: { retries: 2 } });
-  const base = url.replace(/\/$/, '');
+  const conn = parseRegistryUrl(url);
+  const agent = agentFor(conn);
+  const client = new ConfluentClient({
+    host: conn.base,
+    retry: { retries: 2 },
+    ...(conn.auth ? { auth: conn.auth } : {}),
+    // The client's type names http.Agent; mappersmith hands it to https.request for an https:// host.
+    ...(agent ? { agent: agent as unknown as HttpAgent } : {}),
+  });
   /** One call of the Confluent API; a non-2xx answer throws with its status (mapRegistryError reads it). */
-  const call = async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
-    const res = await fetch(`${base}${path}`, {
-      ...(init.method === undefined ? {} : { method: init.method }),
-      ...(init.body === undefined
-        ? {}
-        : {
-            headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json' },
-            body: JSON.stringify(init.body),
-          }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) throw Object.assign(new Error(await res.text()), { status: res.status });
-    return (await res.json()) as T;
-  };
+  const call = <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> =>
+    registryRequest<T>(url, path, { ...init, ...(agent ? { agent } : {}) });
   return {
     async register(subject, schema) {
       try {

@@ -29,7 +29,7 @@ describe('mapMysqlError', () => {
     expect(e.message).not.toContain('s3cret');
   });
 
-  it('errno 1045 (access denied) is MYSQL_UNAVAILABLE and not retryable', () => {
+  it('errno 1045 (access denied) is MYSQL_AUTH_FAILED naming the user, not retryable', () => {
     const e = mapMysqlError(
       driverError("Access denied for user 'tagstream'@'localhost'", {
         code: 'ER_ACCESS_DENIED_ERROR',
@@ -37,9 +37,9 @@ describe('mapMysqlError', () => {
       }),
       URL_WITH_PASSWORD,
     );
-    expect(e.code).toBe('MYSQL_UNAVAILABLE');
+    expect(e.code).toBe('MYSQL_AUTH_FAILED');
     expect(e.retryable).toBe(false);
-    expect(e.message).toContain('refused the credentials');
+    expect(e.message).toContain('refused the login of user tagstream');
     expect(e.message).toContain('MYSQL_URL');
     expect(e.message).not.toContain('s3cret');
   });

@@ -73,12 +73,12 @@ describe('mapRedisError', () => {
   });
 
   it.each(['NOAUTH Authentication required.', 'WRONGPASS invalid username-password pair'])(
-    'reply %s is REDIS_UNAVAILABLE, not retryable, pointing at the credentials',
+    'reply %s is REDIS_AUTH_FAILED, not retryable, pointing at the credentials',
     (message) => {
       const e = mapRedisError(reply(message), URL_WITH_PASSWORD);
-      expect(e.code).toBe('REDIS_UNAVAILABLE');
+      expect(e.code).toBe('REDIS_AUTH_FAILED');
       expect(e.retryable).toBe(false);
-      expect(e.message).toContain('credentials in REDIS_URL');
+      expect(e.message).toMatch(/REDIS_URL.*redis\.password/);
     },
   );
 
