@@ -2,6 +2,11 @@
 // algorithm, preprocessing refitted on every fold's training rows, and selection by the LATEST fold's metric (MAE
 // for regression, log-loss for classification). The latest fold's validation block is the holdout: each
 // algorithm's final ModelSpec is the one fitted on all rows before it, so its holdout score is the one reported.
+// Since only the latest fold selects, it runs every candidate and the earlier folds only the chosen ones. Boosting
+// finds its number of rounds by early stopping on the latest rows of the fold's own training set (never on the fold's
+// validation block, so CV scores and the validation predictions stay out of sample); the earlier folds and the refit
+// on every row take the rounds the latest fold found. Trees are scored on validation rows preprocessed in float32 exactly as served (toMatrix32): a threshold
+// between a value and its float32 rounding sends the row where serving does, so each score is the served model's.
 import type { ColumnTable } from 'arquero';
 import { TagstreamError } from '../errors.ts';
 import { baseRate, baseRateLogLoss, logLoss, mae, rmse, rocAuc } from './metrics.ts';
@@ -14,6 +19,7 @@ import {
   type LinearParams,
 } from './models/linear.ts';
 import {
+  boost,
   fitGradientBoosting,
   fitRandomForest,
   mixSeed,
@@ -24,7 +30,7 @@ import {
   type Task,
   type TreeData,
 } from './models/trees.ts';
-import { deriveFeatures, fitPreprocessing, numericValue, toMatrix } from './preprocess.ts';
+import { deriveFeatures, fitPreprocessing, numericValue, toMatrix, toMatrix32 } from './preprocess.ts';
 
 export type { Task } from './models/trees.ts';
 export type Algorithm = 'linear' | 'logistic' | 'random_forest' | 'gradient_boosting';
@@ -45,34 +51,42 @@ export interface Grid {
   readonly gradient_boosting?: readonly BoostGridPoint[];
 }
 
+const BOOST_DEPTH_3: BoostGridPoint = {
+  nTrees: 500,
+  learningRate: 0.1,
+  maxDepth: 3,
+  minSamplesLeaf: 20,
+  subsample: 0.5,
+  earlyStoppingRounds: 20,
+};
+const BOOST_DEPTH_6: BoostGridPoint = {
+  nTrees: 500,
+  learningRate: 0.2,
+  maxDepth: 6,
+  minSamplesLeaf: 50,
+  subsample: 0.5,
+  earlyStoppingRounds: 20,
+};
+
 /**
- * Small on purpose: 7 candidates per task, sized so a year of daily demand per class and store (~44k rows) trains
- * in well under a minute (see the timing test in test/ml/cv.test.ts).
+ * 6 candidates per task, chosen on the simulated year (3 stores, seed 42; docs/benchmarks.md, training): the linear
+ * family over three penalties; one random forest of 30 depth-10 trees on 30% bootstrap samples (as accurate there
+ * as 50-100 deeper trees on larger samples, at a fraction of the time); boosting on half-samples with early stopping
+ * (up to 500 rounds, 20 of patience) at depth 3, rate 0.1 (best for maintenance and quality) and at depth 6, rate 0.2
+ * (best for demand and demand_7d; rate 0.1 scored within 1% at twice the rounds; full samples no better).
  */
 export const DEFAULT_GRIDS: Readonly<Record<Task, Required<Grid>>> = {
   regression: {
     linear: [{ l2: DEFAULT_LINEAR_L2 }, { l2: 1e-3 }, { l2: 1e-1 }],
     logistic: [],
-    random_forest: [
-      { nTrees: 30, maxDepth: 8, minSamplesLeaf: 5, maxFeatures: 1 / 3 },
-      { nTrees: 30, maxDepth: 12, minSamplesLeaf: 5, maxFeatures: 1 / 3 },
-    ],
-    gradient_boosting: [
-      { nTrees: 100, learningRate: 0.1, maxDepth: 3, minSamplesLeaf: 20 },
-      { nTrees: 100, learningRate: 0.1, maxDepth: 5, minSamplesLeaf: 20 },
-    ],
+    random_forest: [{ nTrees: 30, maxDepth: 10, minSamplesLeaf: 10, maxFeatures: 1 / 3, maxSamples: 0.3 }],
+    gradient_boosting: [BOOST_DEPTH_3, BOOST_DEPTH_6],
   },
   classification: {
     linear: [],
     logistic: [{ l2: 1e-5 }, { l2: 1e-3 }, { l2: 1e-1 }],
-    random_forest: [
-      { nTrees: 30, maxDepth: 8, minSamplesLeaf: 5, maxFeatures: 'sqrt' },
-      { nTrees: 30, maxDepth: 12, minSamplesLeaf: 5, maxFeatures: 'sqrt' },
-    ],
-    gradient_boosting: [
-      { nTrees: 100, learningRate: 0.1, maxDepth: 3, minSamplesLeaf: 20 },
-      { nTrees: 100, learningRate: 0.1, maxDepth: 5, minSamplesLeaf: 20 },
-    ],
+    random_forest: [{ nTrees: 30, maxDepth: 10, minSamplesLeaf: 10, maxFeatures: 'sqrt', maxSamples: 0.3 }],
+    gradient_boosting: [BOOST_DEPTH_3, BOOST_DEPTH_6],
   },
 };
 
@@ -185,6 +199,12 @@ export interface TrainOptions {
    * 'all': refit the chosen parameters on every row (the holdout score then describes the earlier fit).
    */
   readonly refit?: 'before-holdout' | 'all';
+  /**
+   * Folds before the latest (which selects, so runs every candidate): 'best' (default) runs only each algorithm's
+   * chosen parameters there, for the per-fold picture; 'all' runs every candidate (scores selection never reads);
+   * 'none' skips them (nothing selected or refitted depends on them).
+   */
+  readonly earlierFolds?: 'best' | 'all' | 'none';
   readonly onProgress?: (p: TrainProgress) => void;
 }
 
@@ -211,6 +231,7 @@ export interface FoldScore {
 
 export interface CandidateResult {
   readonly params: GridPoint;
+  /** The folds it ran, in order: every fold for each algorithm's chosen parameters, else the latest (see earlierFolds). */
   readonly folds: readonly FoldScore[];
   /** The latest fold's score, which selects. */
   readonly score: number;
@@ -219,6 +240,11 @@ export interface CandidateResult {
 export interface AlgorithmResult {
   readonly algorithm: Algorithm;
   readonly bestParams: GridPoint;
+  /**
+   * The parameters the final spec was fitted with when they differ from bestParams: boosting with early stopping
+   * refits with the number of rounds it stopped at on the latest fold.
+   */
+  readonly refitParams?: GridPoint;
   readonly score: number;
   /** Per-fold scores of the best parameters. */
   readonly folds: readonly FoldScore[];
@@ -286,15 +312,29 @@ function algorithmsFor(task: Task): Algorithm[] {
     : ['logistic', 'random_forest', 'gradient_boosting'];
 }
 
+/** One fold's training and validation rows, preprocessed for both model families. */
 interface FoldData {
   readonly linearPre: Preprocessing;
   readonly treePre: Preprocessing;
+  /** Linear training rows (float64: the fit's precision is its own business). */
   readonly linearX: Float64Array[];
+  /** Tree training rows binned from their float32 values, the values serving sees. */
   readonly treeData: TreeData;
   readonly y: Float64Array;
+  /**
+   * Validation rows as src/ml/predict.ts computes them, so every score is the served model's: float32 for trees (the
+   * ONNX graph's precision; a branch can flip on it), float64 for linear models (float32 moves their prediction by
+   * about 1e-7 relative, never a branch).
+   */
   readonly linearVal: Float64Array[];
-  readonly treeVal: Float64Array[];
+  readonly treeVal: Float32Array[];
   readonly yVal: Float64Array;
+}
+
+interface Fitted {
+  readonly estimator: Estimator;
+  /** Validation predictions. */
+  readonly pred: Float64Array;
 }
 
 function fitCandidate(
@@ -314,6 +354,83 @@ function fitCandidate(
     case 'gradient_boosting':
       return fitGradientBoosting(d.treeData, d.y, { ...(params as BoostGridPoint), seed }, task);
   }
+}
+
+/** Share of a fit's training rows (the latest by time) that boosting holds out to stop early on. */
+export const EARLY_STOPPING_FRACTION = 0.2;
+
+/**
+ * Where the rows sorted by `times` split for early stopping: the last `fraction` of the rows, cut at a change of
+ * time, validates; training ends `gap` distinct times before it (as between a fold's training and validation
+ * rows). Null when the rows hold too few distinct times.
+ */
+export function earlyStoppingSplit(
+  times: ArrayLike<number>,
+  gap: number,
+  fraction: number = EARLY_STOPPING_FRACTION,
+): { readonly trainEnd: number; readonly validationStart: number } | null {
+  const n = times.length;
+  const starts: number[] = [];
+  for (let i = 0; i < n; i++) if (i === 0 || times[i] !== times[i - 1]) starts.push(i);
+  let g = starts.findIndex((s) => s >= n * (1 - fraction));
+  if (g < 0) g = starts.length - 1;
+  if (g - gap < 1) return null;
+  return { trainEnd: starts[g - gap]!, validationStart: starts[g]! };
+}
+
+/**
+ * Fits a candidate on a fold and predicts its validation block. Boosting with early stopping finds its number of
+ * rounds on the latest rows of the fold's training set (earlyStoppingSplit: fitted on the rows before them, scored
+ * every round), then fits every training row of the fold with that many rounds; the fold's own validation block stays
+ * untouched, so its score (and the residuals built on it) are out of sample.
+ */
+function fitAndPredict(
+  algorithm: Algorithm,
+  params: GridPoint,
+  task: Task,
+  seed: number,
+  d: FoldData,
+  times: ArrayLike<number>,
+  gap: number,
+): Fitted {
+  const rows: readonly ArrayLike<number>[] = isLinear(algorithm) ? d.linearVal : d.treeVal;
+  const predictAll = (estimator: Estimator): Fitted => {
+    const pred = new Float64Array(rows.length);
+    rows.forEach((x, i) => (pred[i] = predictEstimator(estimator, x)));
+    return { estimator, pred };
+  };
+  const boostParams = params as BoostGridPoint;
+  if (algorithm === 'gradient_boosting' && boostParams.earlyStoppingRounds !== undefined) {
+    const split = earlyStoppingSplit(times, gap);
+    if (split !== null) {
+      const { cols } = d.treeData;
+      const heldOut = Array.from({ length: d.y.length - split.validationStart }, (_, k) =>
+        Float64Array.from(cols, (c) => c[split.validationStart + k]!),
+      );
+      const r = boost(
+        d.treeData,
+        d.y,
+        { ...boostParams, seed },
+        task,
+        { X: heldOut, y: d.y.subarray(split.validationStart) },
+        split.trainEnd,
+      );
+      // Then every training row of the fold, with the rounds found (the latest rows matter most over time).
+      const rounds = treeCount(r.estimator);
+      return predictAll(fitCandidate(algorithm, withoutEarlyStopping(boostParams, rounds), task, seed, d));
+    }
+  }
+  return predictAll(fitCandidate(algorithm, params, task, seed, d));
+}
+
+function treeCount(e: Estimator): number {
+  return e.kind === 'tree-regressor' || e.kind === 'tree-classifier' ? e.trees.length : 0;
+}
+
+/** The boosting parameters with a fixed number of rounds. */
+function withoutEarlyStopping(params: BoostGridPoint, nTrees: number): BoostGridPoint {
+  const { earlyStoppingRounds: _, ...rest } = params;
+  return { ...rest, nTrees };
 }
 
 function isLinear(a: Algorithm): boolean {
@@ -387,96 +504,148 @@ export function trainCandidates(input: ColumnTable, opts: TrainOptions): TrainRe
 
   const pre = (train: ColumnTable, scale: boolean): Preprocessing =>
     fitPreprocessing(train, { numeric: opts.numeric, categorical: opts.categorical, scale });
-
-  const scores: FoldScore[][][] = plan.map((a) => a.points.map(() => []));
-  const latest: { estimator: Estimator; pre: Preprocessing; pred: Float64Array; yVal: Float64Array }[][] =
-    plan.map(() => []);
-  const summaries: FoldSummary[] = [];
-  for (const fold of cv.folds) {
+  const needLinear = plan.some((a) => isLinear(a.algorithm));
+  const needTrees = plan.some((a) => !isLinear(a.algorithm));
+  const foldData = (fold: Fold): FoldData => {
     const train = table.slice(0, fold.train.end);
     const val = table.slice(fold.validation.start, fold.validation.end);
     const linearPre = pre(train, true);
     const treePre = pre(train, false);
-    const yTrain = y.subarray(0, fold.train.end);
-    const yVal = y.subarray(fold.validation.start, fold.validation.end);
-    const needLinear = plan.some((a) => isLinear(a.algorithm));
-    const needTrees = plan.some((a) => !isLinear(a.algorithm));
-    const linearX = needLinear ? toMatrix(train, linearPre) : [];
-    const linearVal = needLinear ? toMatrix(val, linearPre) : [];
-    const treeX = needTrees ? toMatrix(train, treePre) : [];
-    const treeVal = needTrees ? toMatrix(val, treePre) : [];
-    const treeData = prepareTreeData(treeX);
-    summaries.push({
-      fold: fold.index,
-      trainRows: yTrain.length,
-      validationRows: yVal.length,
-      trainTimes: [t[0]!, t[fold.train.end - 1]!],
-      validationTimes: [t[fold.validation.start]!, t[fold.validation.end - 1]!],
-    });
+    return {
+      linearPre,
+      treePre,
+      linearX: needLinear ? toMatrix(train, linearPre) : [],
+      linearVal: needLinear ? toMatrix(val, linearPre) : [],
+      treeData: prepareTreeData(needTrees ? toMatrix32(train, treePre) : []),
+      treeVal: needTrees ? toMatrix32(val, treePre) : [],
+      y: y.subarray(0, fold.train.end),
+      yVal: y.subarray(fold.validation.start, fold.validation.end),
+    };
+  };
+  const summaries: FoldSummary[] = cv.folds.map((fold) => ({
+    fold: fold.index,
+    trainRows: fold.train.end,
+    validationRows: fold.validation.end - fold.validation.start,
+    trainTimes: [t[0]!, t[fold.train.end - 1]!],
+    validationTimes: [t[fold.validation.start]!, t[fold.validation.end - 1]!],
+  }));
 
-    let candidate = 0;
-    plan.forEach(({ algorithm, points }, a) => {
-      points.forEach((params, c) => {
-        candidate++;
-        const estimator = fitCandidate(algorithm, params, task, seedOf(a, c), {
-          linearX,
-          treeData,
-          y: yTrain,
-        });
-        const rows = isLinear(algorithm) ? linearVal : treeVal;
-        const pred = Float64Array.from(rows, (x) => predictEstimator(estimator, x));
-        const { metrics, score } = evaluate(task, yTrain, yVal, pred);
-        scores[a]![c]!.push({
-          fold: fold.index,
-          trainRows: yTrain.length,
-          validationRows: yVal.length,
-          metrics,
-          score,
-        });
-        if (fold.index === cv.folds.length)
-          latest[a]![c] = { estimator, pre: isLinear(algorithm) ? linearPre : treePre, pred, yVal };
-        opts.onProgress?.({
-          fold: fold.index,
-          folds: cv.folds.length,
-          candidate,
-          candidates: totalCandidates,
-          algorithm,
-          params,
-          score,
-        });
-      });
+  // Candidate c of algorithm a is number offset[a] + c + 1 in the progress reports.
+  const offset: number[] = [];
+  plan.reduce((s, p) => (offset.push(s), s + p.points.length), 0);
+  const scores: Map<number, FoldScore>[][] = plan.map((a) => a.points.map(() => new Map()));
+  const run = (
+    fold: Fold,
+    d: FoldData,
+    a: number,
+    c: number,
+    fitParams: GridPoint = plan[a]!.points[c]!,
+  ): Fitted => {
+    const { algorithm, points } = plan[a]!;
+    const params = points[c]!;
+    const fitted = fitAndPredict(
+      algorithm,
+      fitParams,
+      task,
+      seedOf(a, c),
+      d,
+      t.subarray(0, fold.train.end),
+      opts.gap ?? 0,
+    );
+    const { metrics, score } = evaluate(task, d.y, d.yVal, fitted.pred);
+    scores[a]![c]!.set(fold.index, {
+      fold: fold.index,
+      trainRows: d.y.length,
+      validationRows: d.yVal.length,
+      metrics,
+      score,
     });
+    opts.onProgress?.({
+      fold: fold.index,
+      folds: cv.folds.length,
+      candidate: offset[a]! + c + 1,
+      candidates: totalCandidates,
+      algorithm,
+      params,
+      score,
+    });
+    return fitted;
+  };
+
+  // The latest fold selects, so it runs every candidate; the earlier folds only add the per-fold picture, so by
+  // default they run each algorithm's chosen parameters alone (selection never reads the others' scores there).
+  const last = cv.folds[cv.folds.length - 1]!;
+  const lastData = foldData(last);
+  const latest = plan.map(({ points }, a) => points.map((_, c) => run(last, lastData, a, c)));
+  const chosen = plan.map(({ points }, a) => {
+    let best = 0;
+    points.forEach((_, c) => {
+      if (better(scores[a]![c]!.get(last.index)!.score, scores[a]![best]!.get(last.index)!.score)) best = c;
+    });
+    return best;
+  });
+  // Boosting runs there with the rounds the latest fold found (no second search for them).
+  const fixedRounds = (a: number, c: number): GridPoint => {
+    const params = plan[a]!.points[c]!;
+    return plan[a]!.algorithm === 'gradient_boosting' &&
+      (params as BoostGridPoint).earlyStoppingRounds !== undefined
+      ? withoutEarlyStopping(params as BoostGridPoint, treeCount(latest[a]![c]!.estimator))
+      : params;
+  };
+  const earlier = opts.earlierFolds ?? 'best';
+  for (const fold of earlier === 'none' ? [] : cv.folds.slice(0, -1)) {
+    const d = foldData(fold);
+    plan.forEach(({ points }, a) =>
+      points.forEach((_, c) => {
+        if (earlier === 'all' || c === chosen[a]) run(fold, d, a, c, fixedRounds(a, c));
+      }),
+    );
   }
 
+  // The refit's preprocessed rows, built once per model family.
+  const refitData = new Map<boolean, { pre: Preprocessing; linearX: Float64Array[]; treeData: TreeData }>();
+  const refitFor = (linear: boolean) => {
+    let d = refitData.get(linear);
+    if (d === undefined) {
+      const p = pre(table, linear);
+      d = {
+        pre: p,
+        linearX: linear ? toMatrix(table, p) : [],
+        treeData: prepareTreeData(linear ? [] : toMatrix32(table, p)),
+      };
+      refitData.set(linear, d);
+    }
+    return d;
+  };
   const algorithms: AlgorithmResult[] = plan.map(({ algorithm, points }, a) => {
     const candidates: CandidateResult[] = points.map((params, c) => {
-      const folds = scores[a]![c]!;
-      return { params, folds, score: folds[folds.length - 1]!.score };
+      const folds = [...scores[a]![c]!.values()].sort((x, z) => x.fold - z.fold);
+      return { params, folds, score: scores[a]![c]!.get(last.index)!.score };
     });
-    let best = 0;
-    candidates.forEach((cand, c) => {
-      if (better(cand.score, candidates[best]!.score)) best = c;
-    });
-    const chosen = candidates[best]!;
-    const { pred: validationPred, yVal: validationY } = latest[a]![best]!;
-    let { estimator, pre: preprocessing } = latest[a]![best]!;
+    const best = chosen[a]!;
+    const params = points[best]!;
+    const { estimator: latestEstimator, pred: validationPred } = latest[a]![best]!;
+    let estimator = latestEstimator;
+    let preprocessing = isLinear(algorithm) ? lastData.linearPre : lastData.treePre;
+    // Boosting refits with the rounds early stopping found on the latest fold (no later rows to stop on).
+    const refitParams: GridPoint =
+      algorithm === 'gradient_boosting' && (params as BoostGridPoint).earlyStoppingRounds !== undefined
+        ? withoutEarlyStopping(params as BoostGridPoint, treeCount(latestEstimator))
+        : params;
     if (opts.refit === 'all') {
-      preprocessing = pre(table, isLinear(algorithm));
-      const X = toMatrix(table, preprocessing);
-      estimator = fitCandidate(algorithm, chosen.params, task, seedOf(a, best), {
-        linearX: isLinear(algorithm) ? X : [],
-        treeData: prepareTreeData(isLinear(algorithm) ? [] : X),
-        y,
-      });
+      const d = refitFor(isLinear(algorithm));
+      preprocessing = d.pre;
+      estimator = fitCandidate(algorithm, refitParams, task, seedOf(a, best), { ...d, y });
     }
     return {
       algorithm,
-      bestParams: chosen.params,
-      score: chosen.score,
-      folds: chosen.folds,
+      bestParams: params,
+      ...(opts.refit === 'all' && refitParams !== params ? { refitParams } : {}),
+      score: candidates[best]!.score,
+      folds: candidates[best]!.folds,
       candidates,
       spec: { service: opts.service ?? target, algorithm, preprocessing, estimator },
-      validation: { y: validationY, pred: validationPred },
+      validation: { y: lastData.yVal, pred: validationPred },
     };
   });
   let best = algorithms[0]!;

@@ -109,28 +109,42 @@ export function fitPreprocessing(train: ColumnTable, opts: PreprocessOptions): P
   if (!opts.scale)
     return { ...unscaled, offset: new Array<number>(width).fill(0), scale: new Array<number>(width).fill(1) };
 
-  // Two passes over the encoded training rows (mean, then squared deviations) for a stable variance.
-  const rows = toMatrix(train, {
-    ...unscaled,
-    offset: new Array<number>(width).fill(0),
-    scale: new Array<number>(width).fill(1),
-  });
-  const mean = new Float64Array(width);
-  for (const r of rows) for (let j = 0; j < width; j++) mean[j]! += r[j]!;
-  for (let j = 0; j < width; j++) mean[j]! /= n;
-  const ss = new Float64Array(width);
-  for (const r of rows)
-    for (let j = 0; j < width; j++) {
-      const d = r[j]! - mean[j]!;
-      ss[j]! += d * d;
-    }
+  // Per column of the encoded training rows, two passes (mean, then squared deviations) for a stable variance, in
+  // row order; the encoded matrix itself is never built.
   const offset: number[] = [];
   const scale: number[] = [];
-  for (let j = 0; j < width; j++) {
-    const std = Math.sqrt(ss[j]! / n);
-    offset.push(mean[j]!);
-    scale.push(std > CONSTANT_STD * Math.max(1, Math.abs(mean[j]!)) ? 1 / std : 1);
-  }
+  const fit = (value: (i: number) => number): void => {
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += value(i);
+    mean /= n;
+    let ss = 0;
+    for (let i = 0; i < n; i++) {
+      const d = value(i) - mean;
+      ss += d * d;
+    }
+    const std = Math.sqrt(ss / n);
+    offset.push(mean);
+    scale.push(std > CONSTANT_STD * Math.max(1, Math.abs(mean)) ? 1 / std : 1);
+  };
+  opts.numeric.forEach((name, j) => {
+    const values = train.array(name);
+    const x = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = numericValue(values[i]);
+      x[i] = Number.isNaN(v) ? impute[j]! : v;
+    }
+    fit((i) => x[i]!);
+  });
+  opts.categorical.forEach((name, j) => {
+    const values = train.array(name);
+    const index = new Map(categories[j]!.map((c, k) => [c, k]));
+    const hit = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = categoryValue(values[i]);
+      hit[i] = c === null ? -1 : (index.get(c) ?? -1);
+    }
+    categories[j]!.forEach((_, k) => fit((i) => (hit[i] === k ? 1 : 0)));
+  });
   return { ...unscaled, offset, scale };
 }
 
@@ -148,14 +162,14 @@ export function featureNames(p: Preprocessing): string[] {
   return out;
 }
 
-/** Encodes one row; `num(j)` and `cat(j)` read the raw numeric and categorical inputs. */
+/** Encodes one row into `out`; `num(j)` and `cat(j)` read the raw numeric and categorical inputs. */
 function encode(
   p: Preprocessing,
   lookup: readonly Map<string, number>[],
   num: (j: number) => unknown,
   cat: (j: number) => unknown,
+  out: Float64Array = new Float64Array(p.offset.length),
 ): Float64Array {
-  const out = new Float64Array(p.offset.length);
   for (let j = 0; j < p.numeric.length; j++) {
     let v = numericValue(num(j));
     if (Number.isNaN(v)) v = p.impute[j]!;
@@ -177,23 +191,60 @@ function lookups(p: Preprocessing): Map<string, number>[] {
 
 /**
  * The preprocessed feature vectors of `table` (derived features must already be there): impute missing numerics,
- * one-hot the categoricals (an unknown or missing category is all zeros), then (x - offset) * scale.
+ * one-hot the categoricals (an unknown or missing category is all zeros), then (x - offset) * scale. The rows are
+ * views into one buffer.
  */
 export function toMatrix(table: ColumnTable, p: Preprocessing): Float64Array[] {
   checkColumns(table, [...p.numeric, ...p.categorical]);
   const num = p.numeric.map((c) => table.array(c));
   const cat = p.categorical.map((c) => table.array(c));
   const lookup = lookups(p);
+  const width = p.offset.length;
+  const n = table.numRows();
+  const buffer = new Float64Array(n * width);
   const rows: Float64Array[] = [];
-  for (let i = 0, n = table.numRows(); i < n; i++)
-    rows.push(
-      encode(
-        p,
-        lookup,
-        (j) => num[j]![i],
-        (j) => cat[j]![i],
-      ),
-    );
+  let i = 0;
+  const numAt = (j: number): unknown => num[j]![i];
+  const catAt = (j: number): unknown => cat[j]![i];
+  for (; i < n; i++) rows.push(encode(p, lookup, numAt, catAt, buffer.subarray(i * width, (i + 1) * width)));
+  return rows;
+}
+
+/**
+ * toMatrix as serving computes it: every value in float32 arithmetic, exactly as the ONNX graph and the tree path of
+ * src/ml/predict.ts do (input rounded to float32, float32 impute, float32 x - offset, then float32 times scale).
+ * Scoring a model on these rows takes the branches serving takes: a tree threshold can sit between a value and its
+ * float32 rounding. The rows are views into one buffer (row-major, featureWidth(p) values each).
+ */
+export function toMatrix32(table: ColumnTable, p: Preprocessing): Float32Array[] {
+  checkColumns(table, [...p.numeric, ...p.categorical]);
+  const num = p.numeric.map((c) => table.array(c));
+  const cat = p.categorical.map((c) => table.array(c));
+  const lookup = lookups(p);
+  const impute = Float32Array.from(p.impute);
+  const offset = Float32Array.from(p.offset);
+  const scale = Float32Array.from(p.scale);
+  const width = offset.length;
+  const n = table.numRows();
+  const buffer = new Float32Array(n * width);
+  const rows: Float32Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = buffer.subarray(i * width, (i + 1) * width);
+    for (let j = 0; j < p.numeric.length; j++) {
+      const v = numericValue(num[j]![i]);
+      x[j] = Number.isNaN(v) ? impute[j]! : v; // the store rounds to float32
+    }
+    let k = p.numeric.length;
+    for (let j = 0; j < p.categorical.length; j++) {
+      const c = categoryValue(cat[j]![i]);
+      const hit = c === null ? undefined : lookup[j]!.get(c);
+      if (hit !== undefined) x[k + hit] = 1;
+      k += p.categories[j]!.length;
+    }
+    // Storing into the Float32Array rounds the product; the difference needs its own rounding.
+    for (let m = 0; m < width; m++) x[m] = Math.fround(x[m]! - offset[m]!) * scale[m]!;
+    rows.push(x);
+  }
   return rows;
 }
 

@@ -197,16 +197,19 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
       labels: readonly LabelPoint[],
       refs: readonly FeatureRef[],
     ): Promise<TrainingRow[]> {
-      const cells = await timed(() => offline.asOf(labels, refs), timeRead('get_training_frame'));
+      const { values, times } = await timed(
+        () => offline.asOfColumns(labels, refs),
+        timeRead('get_training_frame'),
+      );
       const columns = refs.map(columnName);
       return labels.map((l, i) => {
         const features: Record<string, number | null> = {};
         const featureTimes: Record<string, number | null> = {};
-        columns.forEach((c, j) => {
-          const v = cells[i]![j] ?? null;
-          features[c] = v === null ? null : v.value;
-          featureTimes[c] = v === null ? null : v.timestamp;
-        });
+        for (let j = 0; j < columns.length; j++) {
+          const at = times[j]![i]!;
+          features[columns[j]!] = Number.isNaN(at) ? null : values[j]![i]!;
+          featureTimes[columns[j]!] = Number.isNaN(at) ? null : at;
+        }
         return { entityId: l.entityId, timestamp: l.timestamp, label: l.label, features, featureTimes };
       });
     },

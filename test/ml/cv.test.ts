@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TagstreamError } from '../../src/errors.ts';
 import {
+  earlyStoppingSplit,
   predictEstimator,
   timeSeriesFolds,
   trainCandidates,
@@ -13,6 +14,7 @@ import {
   type TrainProgress,
 } from '../../src/ml/cv.ts';
 import { mae } from '../../src/ml/metrics.ts';
+import type { Estimator, Tree } from '../../src/ml/model-spec.ts';
 import { predictSpec } from '../../src/ml/predict.ts';
 import { deriveRow } from '../../src/features/derive.ts';
 import { deriveFeatures, fitPreprocessing, transformRow } from '../../src/ml/preprocess.ts';
@@ -108,16 +110,20 @@ describe('trainCandidates', () => {
       'gradient_boosting',
     ]);
 
-    // Progress: fold i/3, candidate j/5 in order.
-    expect(progress.map((p) => [p.fold, p.candidate])).toEqual(
-      [1, 2, 3].flatMap((f) => [1, 2, 3, 4, 5].map((c) => [f, c])),
+    // Progress: the latest fold runs every candidate (it selects), then folds 1 and 2 each algorithm's chosen one.
+    const chosen = result.algorithms.map(
+      (a) => progress.find((p) => p.fold === 3 && p.params === a.bestParams)!.candidate,
     );
+    expect(progress.map((p) => [p.fold, p.candidate])).toEqual([
+      ...[1, 2, 3, 4, 5].map((c) => [3, c]),
+      ...[1, 2].flatMap((f) => chosen.map((c) => [f, c])),
+    ]);
     expect(progress.every((p) => p.folds === 3 && p.candidates === 5)).toBe(true);
 
     for (const a of result.algorithms) {
       for (const c of a.candidates) {
-        expect(c.folds.map((f) => f.fold)).toEqual([1, 2, 3]);
-        expect(c.score).toBe(c.folds[2]!.score);
+        expect(c.folds.map((f) => f.fold)).toEqual(c.params === a.bestParams ? [1, 2, 3] : [3]);
+        expect(c.score).toBe(c.folds.at(-1)!.score);
         expect(a.score).toBeLessThanOrEqual(c.score);
       }
       expect(a.candidates.find((c) => c.params === a.bestParams)?.score).toBe(a.score);
@@ -273,5 +279,120 @@ describe('trainCandidates', () => {
     expect(code(() => trainCandidates(t, { ...base, numeric: ['nope'] }))).toBe('CONFIG_INVALID');
     expect(code(() => trainCandidates(t, { ...base, task: 'classification' }))).toBe('CONFIG_INVALID');
     expect(code(() => trainCandidates(t, { ...base, folds: 200 }))).toBe('CONFIG_INVALID');
+  });
+});
+
+function treesOf(e: Estimator): readonly Tree[] {
+  if (e.kind !== 'tree-regressor' && e.kind !== 'tree-classifier')
+    throw new Error(`expected trees, got ${e.kind}`);
+  return e.trees;
+}
+
+describe('float32 as served', () => {
+  // x is 1 or 2 in training, so the stump splits at 1.5, itself a float32. Later rows hold 1.5 + 1e-9: above the
+  // threshold in float64, but its float32 (what the ONNX graph and predict.ts see) is 1.5, which goes left.
+  const justAbove = 1.5 + 1e-9;
+  const rows = Array.from({ length: 40 }, (_, day) => {
+    const x = day < 30 ? 1 + (day % 2) : justAbove;
+    return { day, x, y: day < 30 && x === 1 ? 0 : 10 };
+  });
+  const opts: TrainOptions = {
+    target: 'y',
+    time: 'day',
+    numeric: ['x'],
+    categorical: [],
+    task: 'regression',
+    grid: {
+      linear: [],
+      random_forest: [],
+      gradient_boosting: [{ nTrees: 1, learningRate: 1, maxDepth: 1, minSamplesLeaf: 1 }],
+    },
+    folds: 1,
+    derive: false,
+    seed: 1,
+  };
+
+  it('scores a tree on the branches serving takes, not on float64 values', () => {
+    expect(Math.fround(justAbove)).toBe(1.5);
+    const result = trainCandidates(tableOf(rows), opts);
+    const { spec, validation } = result.algorithms[0]!;
+    const tree = treesOf(spec.estimator)[0]!;
+    expect(tree.nodes[0]!.threshold).toBe(1.5);
+    // Served, the rows just above 1.5 get the left leaf (0) although their target is 10.
+    const served = predictSpec(
+      spec,
+      rows.slice(20).map((r) => [r.x]),
+    );
+    expect(Array.from(served.slice(10))).toEqual(new Array(10).fill(0));
+    expect(Array.from(validation.pred)).toEqual(Array.from(served));
+    // Ten of the twenty validation rows are off by 10: MAE 5 (float64 rows would have scored 0).
+    expect(result.best.score).toBe(5);
+    expect(result.best.score).toBe(mae(validation.y, served));
+  });
+});
+
+describe('early stopping', () => {
+  it('holds out the latest rows of a fit, cut at a change of time, with the gap before them', () => {
+    const times = Array.from({ length: 100 }, (_, i) => Math.floor(i / 4)); // 25 times, 4 rows each
+    expect(earlyStoppingSplit(times, 0)).toEqual({ trainEnd: 80, validationStart: 80 });
+    expect(earlyStoppingSplit(times, 2)).toEqual({ trainEnd: 72, validationStart: 80 });
+    expect(earlyStoppingSplit(times, 0, 0.3)).toEqual({ trainEnd: 72, validationStart: 72 });
+    expect(earlyStoppingSplit([1, 1, 1], 0)).toBeNull();
+    expect(earlyStoppingSplit([1, 2], 1)).toBeNull();
+  });
+
+  it('boosting stops on its own training rows, and the refit on all rows takes the rounds the latest fold found', () => {
+    const params = {
+      nTrees: 400,
+      learningRate: 0.3,
+      maxDepth: 3,
+      minSamplesLeaf: 5,
+      earlyStoppingRounds: 5,
+    };
+    const grid: Grid = { linear: [], random_forest: [], gradient_boosting: [params] };
+    const before = trainCandidates(tableOf(small), { ...base, grid });
+    const latest = before.algorithms[0]!;
+    const rounds = treesOf(latest.spec.estimator).length;
+    expect(rounds).toBeGreaterThan(0);
+    expect(rounds).toBeLessThan(400);
+    expect(latest.refitParams).toBeUndefined(); // its spec is the latest fold's own
+    // The validation block stays out of sample: its predictions are the served model's on rows it never saw.
+    const served = predictSpec(
+      latest.spec,
+      small
+        .filter((r) => (r['day'] as number) >= before.folds[2]!.validationTimes[0])
+        .map((r) => {
+          const d = deriveRow(r);
+          return latest.spec.preprocessing.numeric.map((c) => (d[c] ?? null) as number | null);
+        }),
+      small
+        .filter((r) => (r['day'] as number) >= before.folds[2]!.validationTimes[0])
+        .map((r) => latest.spec.preprocessing.categorical.map((c) => (r[c] ?? null) as string | null)),
+    );
+    expect(Array.from(latest.validation.pred)).toEqual(Array.from(served));
+    const all = trainCandidates(tableOf(small), { ...base, grid, refit: 'all' });
+    expect(all.algorithms[0]!.refitParams).toEqual({
+      ...params,
+      earlyStoppingRounds: undefined,
+      nTrees: rounds,
+    });
+    expect(treesOf(all.algorithms[0]!.spec.estimator)).toHaveLength(rounds);
+  });
+
+  it("earlierFolds 'all' runs every candidate on every fold, 'none' the latest fold alone, with the same result", () => {
+    const progress: TrainProgress[] = [];
+    const all = trainCandidates(tableOf(small), {
+      ...base,
+      earlierFolds: 'all',
+      onProgress: (p) => progress.push(p),
+    });
+    expect(progress).toHaveLength(15);
+    expect(new Set(progress.map((p) => `${p.fold}/${p.candidate}`)).size).toBe(15);
+    const none = trainCandidates(tableOf(small), { ...base, earlierFolds: 'none' });
+    for (const [i, a] of none.algorithms.entries()) {
+      expect(a.folds.map((f) => f.fold)).toEqual([3]);
+      expect(a.bestParams).toBe(all.algorithms[i]!.bestParams);
+      expect(JSON.stringify(a.spec)).toBe(JSON.stringify(all.algorithms[i]!.spec));
+    }
   });
 });

@@ -10,6 +10,7 @@ import {
   featureWidth,
   fitPreprocessing,
   toMatrix,
+  toMatrix32,
   transformRow,
 } from '../../src/ml/preprocess.ts';
 
@@ -224,6 +225,32 @@ describe('fitPreprocessing / toMatrix', () => {
     const p = fitPreprocessing(t.slice(0, 2), { numeric, categorical: ['store', 'cls'], scale: true });
     const X = toMatrix(t, p);
     rows.forEach((r, i) => expect(Array.from(transformRow(deriveRow(r), p))).toEqual(Array.from(X[i]!)));
+  });
+
+  it('toMatrix32 computes in float32 as the ONNX graph does: rounded input and impute, x - offset, times scale', () => {
+    const t = tableOf([
+      { x: 0.1, z: 1e-9, store: 'b' },
+      { x: null, z: 3.3, store: 'a' },
+      { x: 1.5 + 1e-9, z: -2, store: 'zz' },
+    ]);
+    const p = fitPreprocessing(t.slice(0, 2), { numeric: ['x', 'z'], categorical: ['store'], scale: true });
+    const f = Math.fround;
+    const X64 = toMatrix(t, p);
+    const X32 = toMatrix32(t, p);
+    const raw = [
+      [0.1, 1e-9, 0, 1],
+      [p.impute[0]!, 3.3, 1, 0],
+      [1.5 + 1e-9, -2, 0, 0],
+    ];
+    raw.forEach((r, i) => {
+      expect(X32[i]).toBeInstanceOf(Float32Array);
+      r.forEach((v, j) => expect(X32[i]![j]).toBe(f(f(f(v) - f(p.offset[j]!)) * f(p.scale[j]!))));
+      // Within float32 rounding of the float64 rows.
+      r.forEach((_, j) => expect(X32[i]![j]).toBeCloseTo(X64[i]![j]!, 5));
+    });
+    // Unscaled (trees): the float32 of each value, the threshold-relevant one.
+    const q = fitPreprocessing(t.slice(0, 2), { numeric: ['x'], categorical: [], scale: false });
+    expect(Array.from(toMatrix32(t, q), (r) => r[0])).toEqual([f(0.1), f(0.1), 1.5]);
   });
 
   it('names the missing columns', () => {

@@ -1,14 +1,17 @@
 // Tree learners that output model-spec Tree nodes: a CART regression tree (variance reduction, thresholds at
 // midpoints between adjacent distinct training values), random forests (bootstrap + per-split feature subsampling)
-// and gradient-boosted trees for squared loss and binary log-loss.
+// and gradient-boosted trees for squared loss and binary log-loss, with early stopping on a validation set.
 //
 // Split search is by histogram: each column is binned once per data set, one bin per distinct value while there
-// are at most `maxBins` (default 256) of them, so the search is exact CART for indicators, flags, hours, weekdays,
+// are at most `maxBins` (default 255) of them, so the search is exact CART for indicators, flags, hours, weekdays,
 // grades and any column of a small data set. A column with more distinct values gets `maxBins` quantile bins, and
 // its candidate thresholds are the midpoints between the adjacent distinct values at the bin edges (the histogram
 // method of LightGBM and scikit-learn's HistGradientBoosting). A node then costs O(rows · features tried), and the
-// partition moves one index list, not one per feature.
+// partition moves one index list, not one per feature. Where it pays, a node's larger child gets its histograms as
+// the parent's minus the smaller child's (also with feature subsampling: the parent then sums every feature), and
+// rows with weight 0 (out of a bootstrap or subsample) never enter the partition.
 import { unsafeUniformIntDistribution, xoroshiro128plus, type RandomGenerator } from 'pure-rand';
+import { logLoss, mae } from '../metrics.ts';
 import type { Estimator, Tree, TreeNode } from '../model-spec.ts';
 import { sigmoid } from './linear.ts';
 
@@ -38,7 +41,8 @@ export interface TreeData {
   readonly binMax: readonly Float64Array[];
 }
 
-export const DEFAULT_MAX_BINS = 256;
+/** 255 bins keep a bin index in a byte; a column with at most this many distinct values is split exactly. */
+export const DEFAULT_MAX_BINS = 255;
 const MAX_BINS_LIMIT = 65536;
 
 /**
@@ -56,7 +60,7 @@ export function prepareTreeData(
   const n = X.length;
   const p = n === 0 ? 0 : X[0]!.length;
   const cols: Float64Array[] = [];
-  const rowBins: Uint16Array[] = [];
+  const rowBins: (Uint8Array | Uint16Array)[] = [];
   const binMin: Float64Array[] = [];
   const binMax: Float64Array[] = [];
   for (let f = 0; f < p; f++) cols.push(new Float64Array(n));
@@ -68,17 +72,48 @@ export function prepareTreeData(
       cols[f]![i] = Math.fround(v);
     }
   }
+  const sorted = new Float64Array(n);
   for (let f = 0; f < p; f++) {
     const col = cols[f]!;
-    const sorted = col.slice().sort();
-    // Distinct values and their counts.
-    const values: number[] = [];
-    const counts: number[] = [];
-    for (let i = 0; i < n; i++) {
-      if (i > 0 && sorted[i] === sorted[i - 1]) counts[counts.length - 1]!++;
-      else {
-        values.push(sorted[i]!);
-        counts.push(1);
+    // Distinct values and their counts: counted directly while there are few (indicators, flags, grades), else
+    // from a sorted copy.
+    let values: number[] = [];
+    let counts: number[] = [];
+    // An indicator (only 0 and 1), the commonest column of a one-hot frame, without a map.
+    let ones = 0;
+    let i01 = 0;
+    for (; i01 < n; i01++) {
+      const v = col[i01]!;
+      if (v === 1) ones++;
+      else if (v !== 0) break;
+    }
+    const few = new Map<number, number>();
+    if (i01 < n)
+      for (let i = 0; i < n && few.size <= maxBins; i++) {
+        const v = col[i]! === 0 ? 0 : col[i]!; // -0 and 0 are one value
+        few.set(v, (few.get(v) ?? 0) + 1);
+      }
+    if (i01 === n) {
+      for (const [v, c] of [
+        [0, n - ones],
+        [1, ones],
+      ] as const)
+        if (c > 0) {
+          values.push(v);
+          counts.push(c);
+        }
+    } else if (few.size <= maxBins) {
+      values = [...few.keys()].sort((a, b) => a - b);
+      counts = values.map((v) => few.get(v)!);
+    } else {
+      sorted.set(col);
+      sorted.sort();
+      for (let i = 0; i < n; i++) {
+        if (i > 0 && sorted[i] === sorted[i - 1]) counts[counts.length - 1]!++;
+        else {
+          values.push(sorted[i]!);
+          counts.push(1);
+        }
       }
     }
     // Upper index (into `values`) of each bin.
@@ -97,7 +132,7 @@ export function prepareTreeData(
       lo[b] = values[b === 0 ? 0 : upper[b - 1]! + 1]!;
       hi[b] = values[u]!;
     });
-    const bf = new Uint16Array(n);
+    const bf = upper.length <= 256 ? new Uint8Array(n) : new Uint16Array(n);
     for (let i = 0; i < n; i++) {
       // First bin whose largest value is >= the row's value.
       let a = 0;
@@ -160,11 +195,16 @@ export interface TreeFitOptions {
   readonly hessian?: ArrayLike<number>;
   /** Generator for feature subsampling (required when maxFeatures selects fewer than all features). */
   readonly rng?: RandomGenerator;
+  /** Whether `fitted` covers rows of weight 0 too (a walk down the tree each; default true). */
+  readonly fitOutOfSample?: boolean;
 }
 
 export interface FittedTree {
   readonly tree: Tree;
-  /** The learner's own prediction for every row of the data (the value of the leaf its partition ends in). */
+  /**
+   * The learner's own prediction for every row of the data (the value of the leaf its partition ends in); 0 for
+   * rows of weight 0 when fitOutOfSample is false.
+   */
   readonly fitted: Float64Array;
 }
 
@@ -179,9 +219,41 @@ function featuresPerSplit(p: number, maxFeatures: TreeParams['maxFeatures']): nu
   return Math.max(1, Math.min(p, k));
 }
 
+/** Scratch arrays of the learner, kept per data set: the trees of one ensemble reuse them instead of reallocating. */
+interface Workspace {
+  readonly w: Float64Array;
+  readonly wy: Float64Array;
+  readonly wh: Float64Array;
+  readonly rows: Int32Array;
+  readonly tmp: Int32Array;
+  readonly features: Int32Array;
+  /** Histogram buffers per depth and side: weight and weighted sum of slot h interleaved at 2h and 2h + 1. */
+  readonly buffers: Float64Array[][];
+}
+
+const workspaces = new WeakMap<TreeData, Workspace>();
+
+function workspace(data: TreeData): Workspace {
+  let ws = workspaces.get(data);
+  if (ws === undefined) {
+    ws = {
+      w: new Float64Array(data.n),
+      wy: new Float64Array(data.n),
+      wh: new Float64Array(data.n),
+      rows: new Int32Array(data.n),
+      tmp: new Int32Array(data.n),
+      features: new Int32Array(data.p),
+      buffers: [],
+    };
+    workspaces.set(data, ws);
+  }
+  return ws;
+}
+
 /**
  * Fits one CART regression tree on `y` (squared loss, variance reduction). Go left when x[feature] <= threshold.
- * When every split tries every feature, a node's larger child gets its histograms as parent minus smaller child.
+ * A node's larger child gets its histograms as parent minus smaller child when a pass over its rows would cost more
+ * than the subtraction.
  */
 export function fitRegressionTree(
   data: TreeData,
@@ -196,39 +268,44 @@ export function fitRegressionTree(
   if (k < p && rng === undefined) throw new RangeError('feature subsampling needs a seeded generator');
   const msl = Math.max(params.minSamplesLeaf, Number.MIN_VALUE);
   const slots = histOffset[p]!;
+  const { w, wy, wh, rows, tmp, features, buffers } = workspace(data);
+  for (let f = 0; f < p; f++) features[f] = f;
 
-  // Per-row weight, weighted target and weighted hessian, as flat arrays for the hot loops.
-  const w = new Float64Array(n);
-  const wy = new Float64Array(n);
-  const wh = new Float64Array(n);
+  // Per-row weight, weighted target and weighted hessian, as flat arrays for the hot loops; only rows with a
+  // weight enter the partition.
+  let m = 0;
   for (let i = 0; i < n; i++) {
     const wi = opts.weights === undefined ? 1 : opts.weights[i]!;
     w[i] = wi;
     wy[i] = wi * y[i]!;
     wh[i] = opts.hessian === undefined ? wi : wi * opts.hessian[i]!;
+    if (wi > 0) rows[m++] = i;
   }
-  const rows = Int32Array.from({ length: n }, (_, i) => i);
-  const tmp = new Int32Array(n);
-  const features = Int32Array.from({ length: p }, (_, f) => f);
   const fitted = new Float64Array(n);
   const nodes: TreeNode[] = [];
-  // Histogram buffers per depth and side: weight and weighted sum of slot h interleaved at 2h and 2h + 1.
-  const buffers: Float64Array[][] = [];
   const buffer = (depth: number, side: 0 | 1): Float64Array =>
     (buffers[depth] ??= [new Float64Array(2 * slots), new Float64Array(2 * slots)])[side]!;
+  // A pass over r rows costs about r · (entries per row + 2); subtracting histograms about 4 · slots (two passes
+  // over them, and summing every feature rather than the tried ones).
+  const rowCost = (n === 0 ? 0 : rowPtr[n]! / n) + 2;
+  const subtractionPays = (largerRows: number): boolean => largerRows * rowCost > 4 * slots;
 
-  /** Histograms of features[0..kk) over rows[s..e); each column's dominant bin is the total less its others. */
-  const fill = (hist: Float64Array, s: number, e: number, kk: number): void => {
+  /**
+   * Histograms over rows[s..e) of features[0..kk), or of every feature when `complete`; each column's dominant bin
+   * is the total less its others.
+   */
+  const fill = (hist: Float64Array, s: number, e: number, kk: number, complete: boolean): void => {
     let W = 0;
     let S = 0;
-    for (let j = 0; j < kk; j++) {
-      const f = features[j]!;
-      hist.fill(0, 2 * histOffset[f]!, 2 * histOffset[f + 1]!);
-    }
+    if (complete) hist.fill(0, 0, 2 * slots);
+    else
+      for (let j = 0; j < kk; j++) {
+        const f = features[j]!;
+        hist.fill(0, 2 * histOffset[f]!, 2 * histOffset[f + 1]!);
+      }
     for (let i = s; i < e; i++) {
       const r = rows[i]!;
       const wr = w[r]!;
-      if (wr === 0) continue;
       const yr = wy[r]!;
       W += wr;
       S += yr;
@@ -241,8 +318,9 @@ export function fitRegressionTree(
         hist[h + 1]! += yr;
       }
     }
-    for (let j = 0; j < kk; j++) {
-      const f = features[j]!;
+    const nf = complete ? p : kk;
+    for (let j = 0; j < nf; j++) {
+      const f = complete ? j : features[j]!;
       let ow = 0;
       let os = 0;
       for (let h = 2 * histOffset[f]!; h < 2 * histOffset[f + 1]!; h += 2) {
@@ -255,20 +333,20 @@ export function fitRegressionTree(
     }
   };
 
-  /** Builds the subtree over rows[s..e); `ready` when `hist` already holds its histograms (all features). */
-  const build = (s: number, e: number, depth: number, hist: Float64Array, ready: boolean): number => {
+  /**
+   * Builds the subtree over rows[s..e), whose sums of w, w·y, w·y² and w·h are `sums`; `complete` when `hist`
+   * already holds its histograms of every feature.
+   */
+  const build = (
+    s: number,
+    e: number,
+    depth: number,
+    hist: Float64Array,
+    complete: boolean,
+    sums: readonly [number, number, number, number],
+  ): number => {
     const id = nodes.length;
-    let W = 0;
-    let S = 0;
-    let Q = 0;
-    let H = 0;
-    for (let i = s; i < e; i++) {
-      const r = rows[i]!;
-      W += w[r]!;
-      S += wy[r]!;
-      Q += wy[r]! * y[r]!;
-      H += wh[r]!;
-    }
+    const [W, S, Q, H] = sums;
     const value = H > 0 ? S / H : 0;
     const leaf = (): number => {
       nodes.push({ feature: -1, threshold: 0, left: -1, right: -1, value });
@@ -278,16 +356,18 @@ export function fitRegressionTree(
     const noise = 1e-12 * Math.abs(Q);
     if (depth >= params.maxDepth || W < 2 * msl || !(Q - (S * S) / W > noise)) return leaf();
 
-    if (!ready) {
-      // Partial Fisher-Yates: the first k entries of `features` are this split's candidates.
-      if (k < p)
-        for (let j = 0; j < k; j++) {
-          const m = unsafeUniformIntDistribution(j, p - 1, rng!);
-          const t = features[j]!;
-          features[j] = features[m]!;
-          features[m] = t;
-        }
-      fill(hist, s, e, k);
+    // Partial Fisher-Yates: the first k entries of `features` are this split's candidates.
+    if (k < p)
+      for (let j = 0; j < k; j++) {
+        const t = unsafeUniformIntDistribution(j, p - 1, rng!);
+        const f = features[j]!;
+        features[j] = features[t]!;
+        features[t] = f;
+      }
+    if (!complete) {
+      // Every feature when the children may be worth subtracting, else the tried ones only.
+      complete = depth + 1 < params.maxDepth && subtractionPays((e - s) / 2);
+      fill(hist, s, e, k, complete);
     }
     // A bin holding less than this is empty (weights are counts; subtraction may leave rounding dust).
     const empty = 1e-9 * W;
@@ -325,43 +405,79 @@ export function fitRegressionTree(
     }
     if (bestFeature < 0) return leaf();
 
-    // Stable partition on the raw values, exactly as a traversal of the finished tree decides.
+    // Stable partition on the raw values, exactly as a traversal of the finished tree decides; the left child's
+    // sums on the way (the right's are the rest).
     const col = cols[bestFeature]!;
     let a = s;
     let c = 0;
+    let lw = 0;
+    let ls = 0;
+    let lq = 0;
+    let lh = 0;
     for (let i = s; i < e; i++) {
       const r = rows[i]!;
-      if (col[r]! <= bestThreshold) rows[a++] = r;
-      else tmp[c++] = r;
+      if (col[r]! <= bestThreshold) {
+        rows[a++] = r;
+        lw += w[r]!;
+        ls += wy[r]!;
+        lq += wy[r]! * y[r]!;
+        lh += wh[r]!;
+      } else tmp[c++] = r;
     }
     rows.set(tmp.subarray(0, c), a);
 
     const left = buffer(depth + 1, 0);
     const right = buffer(depth + 1, 1);
-    // With every feature tried, histogram the smaller child only; the larger is the parent minus it.
-    const subtract = k === p && depth + 1 < params.maxDepth;
+    // Histogram the smaller child only (every feature); the larger is the parent minus it.
+    const leftSmaller = a - s <= e - a;
+    const subtract = complete && depth + 1 < params.maxDepth && subtractionPays(leftSmaller ? e - a : a - s);
     if (subtract) {
-      const leftSmaller = a - s <= e - a;
       const [small, large] = leftSmaller ? [left, right] : [right, left];
-      if (leftSmaller) fill(small, s, a, p);
-      else fill(small, a, e, p);
+      if (leftSmaller) fill(small, s, a, p, true);
+      else fill(small, a, e, p, true);
       for (let h = 0; h < 2 * slots; h++) large[h] = hist[h]! - small[h]!;
     }
     const node = { feature: bestFeature, threshold: bestThreshold, left: -1, right: -1, value: 0 };
     nodes.push(node);
-    node.left = build(s, a, depth + 1, left, subtract);
-    node.right = build(a, e, depth + 1, right, subtract);
+    node.left = build(s, a, depth + 1, left, subtract, [lw, ls, lq, lh]);
+    node.right = build(a, e, depth + 1, right, subtract, [W - lw, S - ls, Q - lq, H - lh]);
     return id;
   };
 
-  build(0, n, 0, buffer(0, 0), false);
-  return { tree: { nodes }, fitted };
+  let W = 0;
+  let S = 0;
+  let Q = 0;
+  let H = 0;
+  for (let i = 0; i < m; i++) {
+    const r = rows[i]!;
+    W += w[r]!;
+    S += wy[r]!;
+    Q += wy[r]! * y[r]!;
+    H += wh[r]!;
+  }
+  build(0, m, 0, buffer(0, 0), false, [W, S, Q, H]);
+  const tree = { nodes };
+  // Rows out of the sample: the leaf a traversal reaches, as for any other row.
+  if (m < n && opts.fitOutOfSample !== false)
+    for (let i = 0; i < n; i++) {
+      if (w[i]! > 0) continue;
+      let node = nodes[0]!;
+      while (node.feature >= 0)
+        node = nodes[cols[node.feature]![i]! <= node.threshold ? node.left : node.right]!;
+      fitted[i] = node.value;
+    }
+  return { tree, fitted };
 }
 
-/** The leaf value `x` reaches in `tree`. */
+/**
+ * The leaf value `x` reaches in `tree`. Features are compared as float32, the precision of the ONNX graph and the
+ * served feature vector (src/ml/predict.ts): a float64 row then takes the branch serving takes even when its value
+ * and the value's float32 rounding fall on different sides of a threshold.
+ */
 export function predictTree(tree: Tree, x: ArrayLike<number>): number {
   let node = tree.nodes[0]!;
-  while (node.feature >= 0) node = tree.nodes[x[node.feature]! <= node.threshold ? node.left : node.right]!;
+  while (node.feature >= 0)
+    node = tree.nodes[Math.fround(x[node.feature]!) <= node.threshold ? node.left : node.right]!;
   return node.value;
 }
 
@@ -393,6 +509,8 @@ export interface ForestParams extends TreeParams {
   readonly nTrees: number;
   /** Sample rows with replacement per tree (default true). */
   readonly bootstrap?: boolean;
+  /** Bootstrap sample size as a fraction of the rows (default 1): smaller samples give cheaper, more varied trees. */
+  readonly maxSamples?: number;
   readonly seed: number;
 }
 
@@ -400,7 +518,7 @@ export interface ForestParams extends TreeParams {
  * Random forest: each tree on a bootstrap sample with `maxFeatures` candidates per split. Regression averages
  * the trees (tree-regressor, weight 1/n); classification averages the leaves' class-1 frequencies
  * (tree-classifier, identity link), the trees grown on the 0/1 labels by variance reduction, which for binary
- * labels is half the Gini gain and so picks the same splits.
+ * labels is half the Gini gain and so picks the same splits. The binned data is shared by all trees.
  */
 export function fitRandomForest(
   data: TreeData,
@@ -412,14 +530,15 @@ export function fitRandomForest(
   const { n } = data;
   const trees: Tree[] = [];
   const weights = new Float64Array(n);
+  const draws = Math.max(1, Math.round((params.maxSamples ?? 1) * n));
   for (let t = 0; t < params.nTrees; t++) {
     const rng = xoroshiro128plus(mixSeed(params.seed, t));
     if (params.bootstrap === false) weights.fill(1);
     else {
       weights.fill(0);
-      for (let i = 0; i < n; i++) weights[unsafeUniformIntDistribution(0, n - 1, rng)]! += 1;
+      for (let i = 0; i < draws; i++) weights[unsafeUniformIntDistribution(0, n - 1, rng)]! += 1;
     }
-    trees.push(fitRegressionTree(data, y, params, { weights, rng }).tree);
+    trees.push(fitRegressionTree(data, y, params, { weights, rng, fitOutOfSample: false }).tree);
   }
   const weight = 1 / Math.max(1, params.nTrees);
   return task === 'regression'
@@ -428,11 +547,31 @@ export function fitRandomForest(
 }
 
 export interface BoostParams extends TreeParams {
+  /** Boosting rounds; the most there can be when early stopping. */
   readonly nTrees: number;
   readonly learningRate: number;
   /** Stochastic boosting: each row joins a tree's sample with this probability; 1 (every row) when absent. */
   readonly subsample?: number;
+  /**
+   * With a validation set: stop once its loss (MAE for regression, log-loss for classification, the metrics model
+   * selection uses) has not improved for this many rounds, and keep the trees up to the best round.
+   */
+  readonly earlyStoppingRounds?: number;
   readonly seed: number;
+}
+
+/** Rows to score every round: preprocessed feature vectors (float32, as served) and their targets. */
+export interface BoostValidation {
+  readonly X: readonly ArrayLike<number>[];
+  readonly y: ArrayLike<number>;
+}
+
+export interface BoostResult {
+  readonly estimator: TreeRegressor | TreeClassifier;
+  /** With a validation set: its predictions by the returned estimator (exactly predictTrees' values). */
+  readonly validationPred?: Float64Array;
+  /** With a validation set: its loss after each round (1-based round r at index r - 1). */
+  readonly validationLoss?: Float64Array;
 }
 
 /**
@@ -446,11 +585,29 @@ export function fitGradientBoosting(
   params: BoostParams,
   task: Task,
 ): TreeRegressor | TreeClassifier {
+  return boost(data, y, params, task).estimator;
+}
+
+/**
+ * fitGradientBoosting that also scores a validation set after every round; with `earlyStoppingRounds` it stops
+ * once that loss has not improved for so many rounds and keeps the best round's trees (at least one).
+ */
+export function boost(
+  data: TreeData,
+  y: ArrayLike<number>,
+  params: BoostParams,
+  task: Task,
+  validation?: BoostValidation,
+  /** Fit on the first `rows` rows only (the rest weigh 0): the data's time order leaves the latest out. */
+  rows: number = data.n,
+): BoostResult {
   if (task === 'classification') checkBinary(y);
   const { n } = data;
+  if (!(Number.isInteger(rows) && rows >= 1 && rows <= n))
+    throw new RangeError(`rows must be an integer in [1, ${n}], got ${rows}`);
   let mean = 0;
-  for (let i = 0; i < n; i++) mean += y[i]!;
-  mean /= n;
+  for (let i = 0; i < rows; i++) mean += y[i]!;
+  mean /= rows;
   const rate = Math.min(1 - 1e-9, Math.max(1e-9, mean)); // a one-class sample still gets a finite base
   const base = task === 'regression' ? mean : Math.log(rate / (1 - rate));
   const F = new Float64Array(n).fill(base);
@@ -459,6 +616,21 @@ export function fitGradientBoosting(
   const weights = new Float64Array(n);
   const subsample = params.subsample ?? 1;
   const trees: Tree[] = [];
+  const link = (z: number): number => (task === 'classification' ? sigmoid(z) : z);
+
+  // Validation: the running sum of tree values per row (predictTrees' order of summation), its predictions, and
+  // the best round so far.
+  const nv = validation?.X.length ?? 0;
+  const sumVal = new Float64Array(nv);
+  const predVal = new Float64Array(nv);
+  const losses: number[] = [];
+  let bestLoss = Infinity;
+  let bestRounds = 0;
+  let bestPred: Float64Array | undefined;
+  const patience = params.earlyStoppingRounds;
+  if (patience !== undefined && !(Number.isInteger(patience) && patience >= 1))
+    throw new RangeError(`earlyStoppingRounds must be a positive integer, got ${patience}`);
+
   for (let t = 0; t < params.nTrees; t++) {
     const rng = xoroshiro128plus(mixSeed(params.seed, t));
     for (let i = 0; i < n; i++) {
@@ -469,8 +641,9 @@ export function fitGradientBoosting(
         hess[i] = pi * (1 - pi);
       }
     }
-    if (subsample >= 1) weights.fill(1);
-    else for (let i = 0; i < n; i++) weights[i] = (rng.unsafeNext() >>> 0) / 4294967296 < subsample ? 1 : 0;
+    if (subsample >= 1) weights.fill(1, 0, rows);
+    else
+      for (let i = 0; i < rows; i++) weights[i] = (rng.unsafeNext() >>> 0) / 4294967296 < subsample ? 1 : 0;
     const { tree, fitted } = fitRegressionTree(data, resid, params, {
       weights,
       rng,
@@ -478,8 +651,30 @@ export function fitGradientBoosting(
     });
     trees.push(tree);
     for (let i = 0; i < n; i++) F[i]! += params.learningRate * fitted[i]!;
+
+    if (validation !== undefined && nv > 0) {
+      for (let i = 0; i < nv; i++) {
+        sumVal[i]! += predictTree(tree, validation.X[i]!);
+        predVal[i] = link(base + params.learningRate * sumVal[i]!);
+      }
+      const loss = task === 'regression' ? mae(validation.y, predVal) : logLoss(validation.y, predVal);
+      losses.push(loss);
+      if (loss < bestLoss || bestRounds === 0) {
+        bestLoss = loss;
+        bestRounds = trees.length;
+        bestPred = predVal.slice();
+      } else if (patience !== undefined && trees.length - bestRounds >= patience) break;
+    }
   }
-  return task === 'regression'
-    ? { kind: 'tree-regressor', trees, base, weight: params.learningRate }
-    : { kind: 'tree-classifier', trees, base, weight: params.learningRate, link: 'logistic' };
+  const kept = patience !== undefined && bestRounds > 0 ? trees.slice(0, bestRounds) : trees;
+  const estimator: TreeRegressor | TreeClassifier =
+    task === 'regression'
+      ? { kind: 'tree-regressor', trees: kept, base, weight: params.learningRate }
+      : { kind: 'tree-classifier', trees: kept, base, weight: params.learningRate, link: 'logistic' };
+  if (validation === undefined) return { estimator };
+  return {
+    estimator,
+    validationPred: patience !== undefined && bestPred !== undefined ? bestPred : predVal.slice(),
+    validationLoss: Float64Array.from(losses),
+  };
 }

@@ -25,14 +25,16 @@ import type { DemandLabel, MaintenanceLabel, QualityLabel } from './labels.ts';
  */
 export function checkPointInTime(rows: readonly TrainingRow[]): void {
   for (const r of rows)
-    for (const [column, t] of Object.entries(r.featureTimes))
-      if (t !== null && t > r.timestamp)
+    for (const column in r.featureTimes) {
+      const t = r.featureTimes[column];
+      if (t !== null && t !== undefined && t > r.timestamp)
         throw new TagstreamError(
           'INTERNAL',
           `training frame: ${column} of ${r.entityId} is stamped ${new Date(t).toISOString()}, after the label time ` +
             `${new Date(r.timestamp).toISOString()}: the feature store's as-of join is broken`,
           { details: { entity: r.entityId, column, featureTime: t, labelTime: r.timestamp } },
         );
+    }
 }
 
 export interface FrameReport {
@@ -46,56 +48,37 @@ type Columns = Record<string, unknown[]>;
 
 /**
  * Reads `refs` for each (entity, time) point as of the time, checks point-in-time correctness and adds the
- * columns (named `name` or `name@window`) to `columns`. Identical points are read once. The store reads every value
- * of an entity up to its latest label in one query, so entities go `entitiesPerRead` at a time: per-event series
- * (the sliding 7d window of a busy class) hold hundreds of thousands of values a year.
+ * columns (named `name` or `name@window`) to `columns`. Identical points are read once, all in one store call: the
+ * store chooses how to read (src/store/offline.ts reads a whole frame's features in one scan of the log).
  */
 async function addStoreColumns(
   store: Pick<FeatureStore, 'getTrainingFrame'>,
   points: readonly { entityId: string; timestamp: number }[],
   refs: readonly FeatureRef[],
-  entitiesPerRead: number,
   out: { columns: Columns; coverage: Record<string, number>; lead: { max: number } },
 ): Promise<void> {
   const index = new Map<string, number>();
-  const byEntity = new Map<string, LabelPoint[]>();
-  const slot: { entity: string; k: number }[] = [];
+  const distinct: LabelPoint[] = [];
   const rowOf = points.map((p) => {
     const key = `${p.entityId}\u0000${p.timestamp}`;
     let i = index.get(key);
     if (i === undefined) {
-      i = slot.length;
+      i = distinct.length;
       index.set(key, i);
-      const list = byEntity.get(p.entityId) ?? [];
-      slot.push({ entity: p.entityId, k: list.length });
-      list.push({ entityId: p.entityId, timestamp: p.timestamp, label: 0 });
-      byEntity.set(p.entityId, list);
+      distinct.push({ entityId: p.entityId, timestamp: p.timestamp, label: 0 });
     }
     return i;
   });
-  const frames = new Map<string, TrainingRow[]>();
-  const entities = [...byEntity.keys()];
-  for (let c = 0; c < entities.length; c += entitiesPerRead) {
-    const chunk = entities.slice(c, c + entitiesPerRead);
-    const labels = chunk.flatMap((e) => byEntity.get(e)!);
-    const frame = await store.getTrainingFrame(labels, refs);
-    checkPointInTime(frame);
-    let k = 0;
-    for (const e of chunk) {
-      const n = byEntity.get(e)!.length;
-      frames.set(e, frame.slice(k, k + n));
-      k += n;
+  const frame = await store.getTrainingFrame(distinct, refs);
+  checkPointInTime(frame);
+  const names = refs.map(columnName);
+  for (const r of frame)
+    for (const c of names) {
+      const t = r.featureTimes[c];
+      if (t !== null && t !== undefined) out.lead.max = Math.max(out.lead.max, t - r.timestamp);
     }
-    for (const r of frame)
-      for (const t of Object.values(r.featureTimes))
-        if (t !== null) out.lead.max = Math.max(out.lead.max, t - r.timestamp);
-  }
-  for (const ref of refs) {
-    const c = columnName(ref);
-    const values = rowOf.map((i) => {
-      const s = slot[i]!;
-      return frames.get(s.entity)![s.k]!.features[c] ?? null;
-    });
+  for (const c of names) {
+    const values = rowOf.map((i) => frame[i]!.features[c] ?? null);
     out.columns[c] = values;
     out.coverage[c] = values.length === 0 ? 0 : values.filter((v) => v !== null).length / values.length;
   }
@@ -136,7 +119,6 @@ export async function demandFrame(
     store,
     labels.map((l) => ({ entityId: l.entityId, timestamp: l.cutoff })),
     classRefs,
-    CLASS_ENTITIES_PER_READ,
     out,
   );
   const at = (entity: (l: DemandLabel) => string) =>
@@ -145,14 +127,12 @@ export async function demandFrame(
     store,
     at((l) => l.storeId),
     STORE_REFS,
-    64,
     out,
   );
   await addStoreColumns(
     store,
     at(() => GLOBAL_ENTITY),
     GLOBAL_REFS,
-    1,
     out,
   );
   const stored = [...classRefs, ...STORE_REFS, ...GLOBAL_REFS].map(columnName);
@@ -164,11 +144,6 @@ export async function demandFrame(
     report: { coverage: out.coverage, maxLeadMs: out.lead.max },
   };
 }
-
-/** Class entities per feature-store read: their per-event 7d series are long. */
-const CLASS_ENTITIES_PER_READ = 4;
-/** Item entities per read: a few hundred values each a year. */
-const ITEM_ENTITIES_PER_READ = 200;
 
 /**
  * The rental frame (maintenance and quality): one row per rental with the item's stored features and its class's
@@ -196,14 +171,12 @@ export async function rentalFrame(
     store,
     labels.map((l) => ({ entityId: l.tagId, timestamp: l.time })),
     ITEM_REFS,
-    ITEM_ENTITIES_PER_READ,
     out,
   );
   await addStoreColumns(
     store,
     labels.map((l) => ({ entityId: classKey(l.storeId, l.rentalClass), timestamp: l.time })),
     classRefs,
-    CLASS_ENTITIES_PER_READ,
     out,
   );
   return {

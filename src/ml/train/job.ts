@@ -758,7 +758,7 @@ async function trainTarget(
             },
       accuracy: accuracyOf(spec.task, a === chosen ? served.metrics : a.holdout),
       params: {
-        ...a.result.bestParams,
+        ...(a.result.refitParams ?? a.result.bestParams),
         seed: opts.seed,
         folds: opts.folds,
         gap: spec.gap,

@@ -95,6 +95,30 @@ describe('logistic regression (IRLS, L2)', () => {
     });
   });
 
+  it('is exact with indicator columns: the penalised gradient is zero with one-hot and constant columns', () => {
+    // Two dense columns, a scaled one-hot block of four categories (two values per column), a constant column.
+    const g = gen(8);
+    const rows = Array.from({ length: 5_000 }, () => {
+      const c = Math.floor(g.uniform() * 4);
+      const hot = [0, 1, 2, 3].map((k) => ((k === c ? 1 : 0) - 0.25) * 2.3);
+      return Float64Array.from([g.normal(), 3 + g.normal(), ...hot, 7]);
+    });
+    const labels = rows.map((r) => (g.uniform() < sigmoid(0.8 * r[0]! - 0.5 * r[2]! + 0.3 * r[4]!) ? 1 : 0));
+    const l2 = 1e-3;
+    const est = fitLogisticRegression(rows, labels, { l2 });
+    const p = rows[0]!.length;
+    const grad = new Array(p + 1).fill(0) as number[];
+    rows.forEach((r, i) => {
+      const gi = predictLinear(est, r) - labels[i]!;
+      r.forEach((v, j) => (grad[j]! += gi * v));
+      grad[p]! += gi;
+    });
+    grad.forEach((gj, j) => {
+      const penalised = gj / rows.length + (j < p ? l2 * est.coefficients[j]! : 0);
+      expect(Math.abs(penalised)).toBeLessThan(1e-7);
+    });
+  });
+
   it('stays finite on separable data', () => {
     const rows = Array.from({ length: 50 }, (_, i) => Float64Array.from([i - 25]));
     const labels = rows.map((r) => (r[0]! > 0 ? 1 : 0));

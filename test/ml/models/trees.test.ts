@@ -14,6 +14,7 @@ import {
   sigmoid,
 } from '../../../src/ml/models/linear.ts';
 import {
+  boost,
   fitGradientBoosting,
   fitRandomForest,
   fitRegressionTree,
@@ -186,6 +187,17 @@ describe('CART regression tree', () => {
     X.forEach((x, i) => expect(walk(tree, [Math.fround(x[0]!)]).value).toBe(fitted[i]));
   });
 
+  it('predicts on features as float32, as serving does', () => {
+    // Split at 1.5, a float32. 1.5 + 1e-9 is above it in float64, but its float32 is 1.5 itself: left.
+    const { tree } = fitRegressionTree(prepareTreeData([[1], [2]]), [0, 10], {
+      maxDepth: 1,
+      minSamplesLeaf: 1,
+    });
+    expect(tree.nodes[0]!.threshold).toBe(1.5);
+    expect(predictTree(tree, [1.5 + 1e-9])).toBe(0);
+    expect(predictTree(tree, [1.5 + 1e-6])).toBe(10);
+  });
+
   it('needs a generator to subsample features', () => {
     expect(() =>
       fitRegressionTree(data, train.y, { maxDepth: 2, minSamplesLeaf: 1, maxFeatures: 2 }),
@@ -356,5 +368,46 @@ describe('gradient-boosted trees', () => {
     expect(logLoss(test.y, p)).toBeLessThan(baseRateLogLoss(test.y) - 0.2);
     expect(logLoss(test.y, p)).toBeLessThan(logLoss(test.y, pl) - 0.2);
     expect(rocAuc(test.y, p)).toBeGreaterThan(0.85);
+  });
+
+  describe('early stopping on a validation set', () => {
+    const train = nonlinear(1500, 47);
+    const val = nonlinear(500, 48);
+    const data = prepareTreeData(train.X);
+    const params = { nTrees: 300, learningRate: 0.3, maxDepth: 3, minSamplesLeaf: 5, seed: 2 };
+
+    it("scores every round and keeps the best round; its validation predictions are the estimator's", () => {
+      const r = boost(data, train.y, { ...params, earlyStoppingRounds: 10 }, 'regression', val);
+      const losses = Array.from(r.validationLoss!);
+      const best = losses.indexOf(Math.min(...losses));
+      expect(r.estimator.trees).toHaveLength(best + 1);
+      expect(losses.length).toBeLessThanOrEqual(best + 1 + 10);
+      expect(losses.length).toBeLessThan(300);
+      val.X.forEach((x, i) => expect(r.validationPred![i]).toBe(predictTrees(r.estimator, x)));
+      expect(mae(val.y, r.validationPred!)).toBe(Math.min(...losses));
+      // Without early stopping every round is kept, and the first rounds are the same trees.
+      const full = boost(data, train.y, params, 'regression', val);
+      expect(full.estimator.trees).toHaveLength(300);
+      expect(JSON.stringify(full.estimator.trees.slice(0, best + 1))).toBe(JSON.stringify(r.estimator.trees));
+    });
+
+    it('classification stops on log-loss', () => {
+      const y = train.y.map((v) => (v > 0.5 ? 1 : 0));
+      const yv = val.y.map((v) => (v > 0.5 ? 1 : 0));
+      const r = boost(data, y, { ...params, earlyStoppingRounds: 10 }, 'classification', { X: val.X, y: yv });
+      const losses = Array.from(r.validationLoss!);
+      expect(logLoss(yv, r.validationPred!)).toBeCloseTo(Math.min(...losses), 12);
+      expect(r.estimator.trees).toHaveLength(losses.indexOf(Math.min(...losses)) + 1);
+    });
+
+    it('fits on a prefix of the rows: the rest weigh nothing', () => {
+      const k = 1000;
+      const garbage = train.y.map((v, i) => (i < k ? v : 1e6));
+      const zeros = train.y.map((v, i) => (i < k ? v : 0));
+      const a = boost(data, garbage, params, 'regression', undefined, k);
+      const b = boost(data, zeros, params, 'regression', undefined, k);
+      expect(JSON.stringify(a.estimator)).toBe(JSON.stringify(b.estimator));
+      expect(a.estimator.base).toBeCloseTo(train.y.slice(0, k).reduce((s, v) => s + v, 0) / k, 12);
+    });
   });
 });
