@@ -75,7 +75,9 @@ describe('summary', () => {
           { algorithm: 'linear', weight: 0.46 },
         ],
         bestMember: 'gradient_boosting',
-        members: [{ service: 'demand-linear', algorithm: 'linear', version: 'demand-linear-20261001000000-00000000' }],
+        members: [
+          { service: 'demand-linear', algorithm: 'linear', version: 'demand-linear-20261001000000-00000000' },
+        ],
       },
       interval: { coverage: 0.8, lower: -1.5, upper: 2, calibrationRows: 30, holdoutCoverage: 0.815 },
       ceiling: null,
