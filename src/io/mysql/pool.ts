@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { TagstreamError } from '../../errors.ts';
 import { redactUrl } from '../../redact.ts';
+import { tlsCertCodes } from '../net/tls.ts';
 
 export { redactUrl };
 
@@ -64,18 +65,7 @@ function databaseOf(url: string): string {
   }
 }
 
-/** Node's TLS error codes for a certificate the client does not trust or that names another host. */
-const TLS_CERT_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'HANDSHAKE_SSL_ERROR',
-]);
+const TLS_CERT_CODES = tlsCertCodes('HANDSHAKE_SSL_ERROR');
 
 /**
  * Driver errors onto our codes. Security refusals (docs/security.md) name the user, the server and what to change;

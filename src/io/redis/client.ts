@@ -8,6 +8,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { TagstreamError } from '../../errors.ts';
 import { redactUrl } from '../../redact.ts';
+import { TLS_CERT_CODES } from '../net/tls.ts';
 
 export type RedisArg = string | number | Buffer;
 export type RedisReply = string | number | Buffer | null | RedisReply[];
@@ -85,18 +86,6 @@ const NETWORK_CODES = new Set([
 
 /** Messages ioredis uses when a command could not be sent because the connection is down. */
 const CONNECTION_LOST = [/^Connection is closed/, /^Stream isn't writeable/, /max retries per request/i];
-
-/** Node's TLS error codes for a certificate the client does not trust or that names another host. */
-const TLS_CERT_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 
 /** Set on the last connection error by createRedisClient when a plaintext client met a server that speaks TLS. */
 export const SPEAKS_TLS = 'TAGSTREAM_REDIS_SPEAKS_TLS';

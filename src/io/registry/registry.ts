@@ -15,6 +15,7 @@ import {
 import { TagstreamError, recordError } from '../../errors.ts';
 import { redactUrl } from '../../redact.ts';
 import { decodeWire, encodeWire } from './wire.ts';
+import { tlsCertCodes } from '../net/tls.ts';
 
 /** A parsed Avro schema (JSON). */
 export type AvroSchemaJson = object;
@@ -244,18 +245,7 @@ export function registryRequest<T>(
   });
 }
 
-/** Node's TLS error codes for a certificate the client does not trust or that names another host. */
-const TLS_CERT_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'EPROTO',
-]);
+const TLS_CERT_CODES = tlsCertCodes('EPROTO');
 /** The same failures as the Confluent client reports them (status 400, the socket error's text in the message). */
 const TLS_MESSAGES =
   /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|Hostname\/IP does not match|certificate has expired|wrong version number/i;
