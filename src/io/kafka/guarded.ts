@@ -37,17 +37,20 @@ export function guarded(client: KafkaClient, security: KafkaSecurity): KafkaClie
     signal.topic === undefined || (op.topics ?? []).includes(signal.topic);
   /** The library calls that a signal cut short: they go on until their own timeout. */
   const abandoned: Array<Promise<unknown>> = [];
-  /** The call, failed early by a signal that concerns it (the library's own call goes on and is ignored). */
-  const call = <T>(op: KafkaOperation, fn: () => Promise<T>): Promise<T> =>
+  /**
+   * The call, failed early by a signal that concerns it (the library's own call goes on and is ignored). `op`
+   * describes the call for an error and is built only when one happens: sends are on the hot path.
+   */
+  const call = <T>(op: () => KafkaOperation, fn: () => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const pending = fn();
       const off = signals?.on((signal) => {
-        const ours = concerns(signal, op) ? securityError(signal, brokers, security, op) : undefined;
+        const ours = concerns(signal, op()) ? securityError(signal, brokers, security, op()) : undefined;
         if (!ours) return;
         abandoned.push(pending.catch(() => undefined));
         reject(ours);
       });
-      pending.then(resolve, (e: unknown) => reject(convert(e, op))).finally(() => off?.());
+      pending.then(resolve, (e: unknown) => reject(convert(e, op()))).finally(() => off?.());
     });
 
   /**
@@ -73,41 +76,58 @@ export function guarded(client: KafkaClient, security: KafkaSecurity): KafkaClie
     return {
       send: (records) =>
         call(
-          op(`producing to ${topicsOf(records).join(', ')} in a transaction`, 'Write', topicsOf(records)),
+          () =>
+            op(`producing to ${topicsOf(records).join(', ')} in a transaction`, 'Write', topicsOf(records)),
           () => tx.send(records),
         ),
       sendOffsets: (groupId, offsets) =>
         call(
-          op(
-            `committing offsets of group ${groupId} in a transaction`,
-            'Read',
-            offsetTopics(offsets),
-            groupId,
-          ),
+          () =>
+            op(
+              `committing offsets of group ${groupId} in a transaction`,
+              'Read',
+              offsetTopics(offsets),
+              groupId,
+            ),
           () => tx.sendOffsets(groupId, offsets),
         ),
-      commit: () => call(op('committing a transaction', 'Write'), () => tx.commit()),
-      abort: () => call(op('aborting a transaction', 'Write'), () => tx.abort()),
+      commit: () =>
+        call(
+          () => op('committing a transaction', 'Write'),
+          () => tx.commit(),
+        ),
+      abort: () =>
+        call(
+          () => op('aborting a transaction', 'Write'),
+          () => tx.abort(),
+        ),
     };
   };
 
   const producer = (p: KafkaProducer, transactionalId: string | undefined): KafkaProducer => {
     const tid = transactionalId === undefined ? {} : { transactionalId };
     return {
-      connect: () => call({ what: 'connecting a producer', action: 'Write', ...tid }, () => p.connect()),
+      connect: () =>
+        call(
+          () => ({ what: 'connecting a producer', action: 'Write', ...tid }),
+          () => p.connect(),
+        ),
       send: (records) =>
         call(
-          {
+          () => ({
             what: `producing to ${topicsOf(records).join(', ')}`,
             action: 'Write',
             topics: topicsOf(records),
             ...tid,
-          },
+          }),
           () => p.send(records),
         ),
       transaction: async () =>
         transaction(
-          await call({ what: 'beginning a transaction', action: 'Write', ...tid }, () => p.transaction()),
+          await call(
+            () => ({ what: 'beginning a transaction', action: 'Write', ...tid }),
+            () => p.transaction(),
+          ),
           transactionalId,
         ),
       disconnect: () => disconnect(() => p.disconnect()),
@@ -138,23 +158,31 @@ export function guarded(client: KafkaClient, security: KafkaSecurity): KafkaClie
       for (const l of crashListeners) l(ours, false);
     });
     return {
-      connect: () => call(op(`connecting consumer group ${group}`), () => c.connect()),
+      connect: () =>
+        call(
+          () => op(`connecting consumer group ${group}`),
+          () => c.connect(),
+        ),
       subscribe: (topics, options) => {
         subscribed = [...topics];
-        return call(op(`subscribing group ${group} to ${topics.join(', ')}`), () =>
-          c.subscribe(topics, options),
+        return call(
+          () => op(`subscribing group ${group} to ${topics.join(', ')}`),
+          () => c.subscribe(topics, options),
         );
       },
       run: (options) =>
-        call(op(`consuming ${subscribed.join(', ')} in group ${group}`), () => c.run(options)),
+        call(
+          () => op(`consuming ${subscribed.join(', ')} in group ${group}`),
+          () => c.run(options),
+        ),
       commitOffsets: (offsets) =>
         call(
-          {
+          () => ({
             what: `committing offsets of group ${group}`,
             action: 'Read',
             topics: offsetTopics(offsets),
             group,
-          },
+          }),
           () => c.commitOffsets(offsets),
         ),
       seek: (topic, partition, offset) => c.seek(topic, partition, offset),
@@ -193,34 +221,59 @@ export function guarded(client: KafkaClient, security: KafkaSecurity): KafkaClie
       ...(group === undefined ? {} : { group }),
     });
     return {
-      connect: () => call(op('connecting an admin client', 'Describe'), () => a.connect()),
+      connect: () =>
+        call(
+          () => op('connecting an admin client', 'Describe'),
+          () => a.connect(),
+        ),
       disconnect: () => disconnect(() => a.disconnect()),
-      listTopics: () => call(op('listing topics', 'Describe'), () => a.listTopics()),
+      listTopics: () =>
+        call(
+          () => op('listing topics', 'Describe'),
+          () => a.listTopics(),
+        ),
       createTopics: (specs) => {
         const topics = specs.map((s) => s.topic);
-        return call(op(`creating topics ${topics.join(', ')}`, 'Create', topics), () =>
-          a.createTopics(specs),
+        return call(
+          () => op(`creating topics ${topics.join(', ')}`, 'Create', topics),
+          () => a.createTopics(specs),
         );
       },
       deleteTopics: (topics) =>
-        call(op(`deleting topics ${topics.join(', ')}`, 'Delete', topics), () => a.deleteTopics(topics)),
+        call(
+          () => op(`deleting topics ${topics.join(', ')}`, 'Delete', topics),
+          () => a.deleteTopics(topics),
+        ),
       partitionCounts: (topics) =>
-        call(op(`describing ${topics.join(', ')}`, 'Describe', topics), () => a.partitionCounts(topics)),
+        call(
+          () => op(`describing ${topics.join(', ')}`, 'Describe', topics),
+          () => a.partitionCounts(topics),
+        ),
       topicOffsets: (topic) =>
-        call(op(`reading the offsets of ${topic}`, 'Describe', [topic]), () => a.topicOffsets(topic)),
+        call(
+          () => op(`reading the offsets of ${topic}`, 'Describe', [topic]),
+          () => a.topicOffsets(topic),
+        ),
       groupOffsets: (groupId, topics) =>
-        call(op(`reading the offsets of group ${groupId}`, 'Describe', topics, groupId), () =>
-          a.groupOffsets(groupId, topics),
+        call(
+          () => op(`reading the offsets of group ${groupId}`, 'Describe', topics, groupId),
+          () => a.groupOffsets(groupId, topics),
         ),
       deleteGroups: (groupIds) =>
-        call(op(`deleting groups ${groupIds.join(', ')}`, 'Delete', [], groupIds[0]), () =>
-          a.deleteGroups(groupIds),
+        call(
+          () => op(`deleting groups ${groupIds.join(', ')}`, 'Delete', [], groupIds[0]),
+          () => a.deleteGroups(groupIds),
         ),
       topicConfigs: (topics, names) =>
-        call(op(`reading the configs of ${topics.join(', ')}`, 'DescribeConfigs', topics), () =>
-          a.topicConfigs(topics, names),
+        call(
+          () => op(`reading the configs of ${topics.join(', ')}`, 'DescribeConfigs', topics),
+          () => a.topicConfigs(topics, names),
         ),
-      brokerCount: () => call(op('describing the cluster', 'Describe'), () => a.brokerCount()),
+      brokerCount: () =>
+        call(
+          () => op('describing the cluster', 'Describe'),
+          () => a.brokerCount(),
+        ),
     };
   };
 
