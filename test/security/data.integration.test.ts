@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECURE_DATA_PORTS } from '../../src/dev/stack/secure-data.ts';
-import { TagstreamError } from '../../src/errors.ts';
+import type { TagstreamError } from '../../src/errors.ts';
 import { MIGRATIONS_DIR, migrate } from '../../src/io/mysql/migrate.ts';
 import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
 import { createUsers, DB_USERS } from '../../src/io/mysql/users.ts';
@@ -28,6 +28,7 @@ import {
   upSecure,
   type Paths,
   type SecureStack,
+  refusal,
 } from './secure-stack.ts';
 
 const ID = randomUUID().slice(0, 8);
@@ -76,16 +77,7 @@ afterAll(async () => {
   console.log(`data.integration: ${Date.now() - t0} ms`);
 });
 
-async function rejection(p: Promise<unknown>): Promise<TagstreamError> {
-  try {
-    await p;
-  } catch (e) {
-    errors.push(e);
-    expect(e).toBeInstanceOf(TagstreamError);
-    return e as TagstreamError;
-  }
-  throw new Error('expected a refusal');
-}
+const rejection = (p: Promise<unknown>): Promise<TagstreamError> => refusal(p, errors);
 
 const vector = (entity: string, value: number): FeatureVector => ({
   entity_id: entity,

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refusal } from './secure-stack.ts';
 import { loadConfig, parseConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import {
@@ -21,7 +22,7 @@ import {
   type SecurePaths,
 } from '../../src/dev/stack/secure.ts';
 import { stackPaths, type StackService } from '../../src/dev/stack/services.ts';
-import { TagstreamError } from '../../src/errors.ts';
+import type { TagstreamError } from '../../src/errors.ts';
 import {
   createKafka,
   ensureTopics,
@@ -74,16 +75,7 @@ function principal(client: Client, user: string, kafka: Record<string, unknown> 
   });
 }
 
-async function rejection(p: Promise<unknown>): Promise<TagstreamError> {
-  try {
-    await p;
-  } catch (e) {
-    errors.push(e);
-    expect(e).toBeInstanceOf(TagstreamError);
-    return e as TagstreamError;
-  }
-  throw new Error('expected a refusal');
-}
+const rejection = (p: Promise<unknown>): Promise<TagstreamError> => refusal(p, errors);
 
 async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -8,11 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refusal } from './secure-stack.ts';
 import { loadConfig, parseConfig } from '../../config/load.ts';
 import { registryProbe } from '../../src/api/readiness.ts';
 import { ensureServerCertificate, securePaths } from '../../src/dev/stack/secure.ts';
 import { stackPaths } from '../../src/dev/stack/services.ts';
-import { TagstreamError } from '../../src/errors.ts';
+import type { TagstreamError } from '../../src/errors.ts';
 import { AvroSerde, confluentRegistry, valueSubject } from '../../src/io/registry/registry.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
 import type { RfidScan } from '../../src/schemas/types.ts';
@@ -56,16 +57,7 @@ function registryUrl(section: Record<string, unknown>): string {
   return parseConfig({ schemaRegistry: { url: proxy.url, ...section } }).schemaRegistry.url;
 }
 
-async function rejection(p: Promise<unknown>): Promise<TagstreamError> {
-  try {
-    await p;
-  } catch (e) {
-    errors.push(e);
-    expect(e).toBeInstanceOf(TagstreamError);
-    return e as TagstreamError;
-  }
-  throw new Error('expected a refusal');
-}
+const rejection = (p: Promise<unknown>): Promise<TagstreamError> => refusal(p, errors);
 
 const subjects = async (): Promise<string[]> =>
   (await (await fetch(`${base.schemaRegistry.url}/subjects`)).json()) as string[];

@@ -2,6 +2,8 @@
 // up --secure` (and stop again only what this file started), the configs of its users, and the secrets a leak check
 // searches for.
 import { readFileSync, readdirSync } from 'node:fs';
+import { expect } from 'vitest';
+import { TagstreamError } from '../../src/errors.ts';
 import { join } from 'node:path';
 import { loadConfig, parseConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
@@ -113,4 +115,16 @@ export function stackSecrets(paths: Paths): string[] {
     }
   }
   return secrets;
+}
+
+/** Awaits a call that must be refused with one of our coded errors; keeps the error in `seen` for the leak check. */
+export async function refusal(p: Promise<unknown>, seen: unknown[]): Promise<TagstreamError> {
+  try {
+    await p;
+  } catch (e) {
+    seen.push(e);
+    expect(e).toBeInstanceOf(TagstreamError);
+    return e as TagstreamError;
+  }
+  throw new Error('expected a refusal');
 }
