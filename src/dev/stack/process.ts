@@ -73,3 +73,25 @@ export async function stopProcess(
   await waitFor(async () => !isOurProcess(pid, marker), 5_000, 100);
   return 'killed';
 }
+
+/**
+ * Stops the process `pidFile` names if it is ours (its command line holds `marker`), logs `<name>: stopped|killed
+ * (pid N)` and clears the pid file; false when there was nothing of ours to stop.
+ */
+export async function stopPidFile(
+  name: string,
+  pidFile: string,
+  marker: string,
+  graceMs: number,
+  log: (line: string) => void,
+): Promise<boolean> {
+  const pid = readPid(pidFile);
+  if (!isOurProcess(pid, marker)) {
+    removePid(pidFile);
+    return false;
+  }
+  const how = await stopProcess(pid, marker, graceMs);
+  removePid(pidFile);
+  log(`${name}: ${how} (pid ${pid})`);
+  return true;
+}

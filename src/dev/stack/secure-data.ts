@@ -16,7 +16,7 @@ import { createUsers, DB_USERS, type DbUser } from '../../io/mysql/users.ts';
 import { command, createRedisClient } from '../../io/redis/client.ts';
 import { tcpReachable } from '../../io/net/tcp.ts';
 import { launchDetached, requireTool } from './java.ts';
-import { isOurProcess, readPid, removePid, stopProcess, waitFor, writePid } from './process.ts';
+import { isOurProcess, readPid, stopPidFile, waitFor, writePid } from './process.ts';
 import {
   SECURE_HOST,
   ensureServerCertificate,
@@ -296,17 +296,7 @@ export function secureRedisService(
       log('redis-secure: ready');
       return started;
     },
-    async down(log) {
-      const pid = readPid(pidFile);
-      if (!isOurProcess(pid, confFile)) {
-        removePid(pidFile);
-        return false;
-      }
-      const how = await stopProcess(pid, confFile, 10_000);
-      removePid(pidFile);
-      log(`redis-secure: ${how} (pid ${pid})`);
-      return true;
-    },
+    down: (log) => stopPidFile('redis-secure', pidFile, confFile, 10_000, log),
   };
 }
 
@@ -506,17 +496,7 @@ export function secureMariadbService(
       log('mariadb-secure: ready');
       return started;
     },
-    async down(log) {
-      const pid = readPid(pidFile);
-      if (!isOurProcess(pid, marker)) {
-        removePid(pidFile);
-        return false;
-      }
-      const how = await stopProcess(pid, marker, 30_000);
-      removePid(pidFile);
-      log(`mariadb-secure: ${how} (pid ${pid})`);
-      return true;
-    },
+    down: (log) => stopPidFile('mariadb-secure', pidFile, marker, 30_000, log),
   };
 }
 

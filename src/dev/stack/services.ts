@@ -18,7 +18,7 @@ import { createLogger } from '../../log.ts';
 /** Readiness probes expect refusals while a service starts: nothing to log. */
 const quiet = createLogger('stack', 'silent');
 import { javaAtLeast, javaBinary, launchDetached, runMaven } from './java.ts';
-import { isOurProcess, readPid, removePid, stopProcess, waitFor, writePid } from './process.ts';
+import { isOurProcess, readPid, stopPidFile, waitFor, writePid } from './process.ts';
 
 export type ServiceState =
   | { readonly kind: 'ours'; readonly pid: number; readonly reachable: boolean }
@@ -272,17 +272,7 @@ export function kafkaNodeService(
       log(`${name}: ready`);
       return started;
     },
-    async down(log) {
-      const pid = readPid(pidFile);
-      if (!isOurProcess(pid, KAFKA_MARKER)) {
-        removePid(pidFile);
-        return false;
-      }
-      const how = await stopProcess(pid, KAFKA_MARKER, 30_000);
-      removePid(pidFile);
-      log(`${name}: ${how} (pid ${pid})`);
-      return true;
-    },
+    down: (log) => stopPidFile(name, pidFile, KAFKA_MARKER, 30_000, log),
   };
 }
 
@@ -482,17 +472,7 @@ export function registryService(
       log('registry: ready');
       return started;
     },
-    async down(log) {
-      const pid = readPid(pidFile);
-      if (!isOurProcess(pid, REGISTRY_MARKER)) {
-        removePid(pidFile);
-        return false;
-      }
-      const how = await stopProcess(pid, REGISTRY_MARKER, 20_000);
-      removePid(pidFile);
-      log(`registry: ${how} (pid ${pid})`);
-      return true;
-    },
+    down: (log) => stopPidFile('registry', pidFile, REGISTRY_MARKER, 20_000, log),
   };
 }
 
