@@ -90,6 +90,18 @@ describe('classifySecurityError', () => {
     ).toBeInstanceOf(Error);
   });
 
+  it("leaves another adapter's coded error alone, even when its text or cause speaks of TLS", () => {
+    const mysql = new TagstreamError(
+      'MYSQL_TLS_FAILED',
+      'the MariaDB server certificate is not trusted (TLS)',
+      {
+        cause: err('Error', 'x', { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }),
+      },
+    );
+    expect(classifySecurityError(nonRetriable(mysql))).toBeUndefined();
+    expect(classifySecurityError(mysql)).toBeUndefined();
+  });
+
   it('Node TLS errors by code, and the two protocol mismatches', () => {
     expect(classifySecurityError(err('Error', 'x', { code: 'SELF_SIGNED_CERT_IN_CHAIN' }))?.kind).toBe('tls');
     expect(classifySecurityError(err('Error', 'x', { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }))?.kind).toBe(

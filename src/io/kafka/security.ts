@@ -225,6 +225,9 @@ const TLS_TEXT =
 /** The security failure an error of either client describes, or undefined when it is something else. */
 export function classifySecurityError(e: unknown): SecurityFailure | undefined {
   const all = chain(e);
+  // Another adapter's coded error anywhere in the chain (a sink's MYSQL_* or REDIS_* thrown inside a consumer, whose
+  // text the client's wrapper copies) is not a Kafka failure, whatever the text says.
+  if (all.some((x) => x instanceof TagstreamError && !x.code.startsWith('KAFKA_'))) return undefined;
   for (const x of all) {
     const text = `${typeof x.code === 'string' ? x.code : ''} ${x.message ?? ''}`;
     if (NEEDS_TLS.test(text)) return { kind: 'mismatch', needsTls: true, detail: x.message ?? '' };
