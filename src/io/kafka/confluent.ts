@@ -695,11 +695,21 @@ function admin(kafka: CkKafka, fallback: () => KafkaAdmin, timeoutMs: number): K
     },
     partitionCounts,
     async topicOffsets(topic) {
-      return (await a.fetchTopicOffsets(topic, { ...timeout })).map((o) => ({
-        partition: o.partition,
-        low: o.low,
-        high: o.high,
-      }));
+      // librdkafka answers -1 for a partition whose leader cannot list offsets yet (just after the topic was
+      // created, or during a leader change) where kafkajs retries the error: ask again until the deadline.
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const got = await a.fetchTopicOffsets(topic, { ...timeout });
+        const unknown = got.filter((o) => Number(o.low) < 0 || Number(o.high) < 0).map((o) => o.partition);
+        if (!unknown.length) return got.map((o) => ({ partition: o.partition, low: o.low, high: o.high }));
+        if (Date.now() >= deadline)
+          throw new TagstreamError(
+            'KAFKA_UNAVAILABLE',
+            `${topic}: no offsets for partition(s) ${unknown.join(', ')} after ${timeoutMs} ms (no leader ready): ` +
+              'check the brokers (npm run stack -- status)',
+          );
+        await sleep(50);
+      }
     },
     async groupOffsets(groupId, topics) {
       // Asked per partition, so that partitions without a commit are listed too (as kafkajs lists them).
