@@ -13,7 +13,7 @@ import { parseConfig } from '../config/load.ts';
 import { scoringBranches } from '../pipelines/serving.ts';
 import { LoadedModel } from '../src/ml/registry/watcher.ts';
 import { columnName } from '../src/features/keys.ts';
-import { ITEM_REFS, RENTAL_HISTORY, rentalClassRefs } from '../src/features/vocabulary.ts';
+import { RENTAL_HISTORY, RENTAL_ITEM_REFS, rentalClassRefs } from '../src/features/vocabulary.ts';
 import { createLogger } from '../src/log.ts';
 import { TestDriver } from '../src/runtime/test-driver.ts';
 import { topology } from '../src/runtime/topology.ts';
@@ -155,7 +155,7 @@ for (const r of results) {
  */
 async function benchStage(): Promise<string[]> {
   const config = parseConfig({});
-  const columns = [...RENTAL_HISTORY, ...[...ITEM_REFS, ...rentalClassRefs('90d')].map(columnName)];
+  const columns = [...RENTAL_HISTORY, ...[...RENTAL_ITEM_REFS, ...rentalClassRefs('90d')].map(columnName)];
   const rng = seeded(7);
   const model = async (service: string): Promise<LoadedModel> => {
     const fx = randomFixture(rng, {
@@ -205,7 +205,12 @@ async function benchStage(): Promise<string[]> {
     demandHistory: { forDay: async () => () => ({}) as never },
     classRentals: { forDay: async () => () => [] },
     rentalHistory: async (items: readonly unknown[]) =>
-      items.map((_, i) => ({ prior_rentals: i % 9, prior_damages: i % 2 })),
+      items.map((_, i) => ({
+        prior_rentals: i % 9,
+        prior_damages: i % 2,
+        days_since_last_use: i % 5,
+        usage_frequency_7d: (i % 4) / 7,
+      })),
     metrics: noopServingMetrics,
     log: createLogger('bench', 'error'),
     now: Date.now,

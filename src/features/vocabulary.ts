@@ -158,7 +158,7 @@ export function trainingFeatureColumns(historicalWindow: string): Set<string> {
       ...demandClassRefs(historicalWindow),
       ...STORE_REFS,
       ...GLOBAL_REFS,
-      ...ITEM_REFS,
+      ...RENTAL_ITEM_REFS,
       ...rentalClassRefs(historicalWindow),
     ].map(columnName),
   );
@@ -215,8 +215,27 @@ export const DEMAND_HISTORY_FEATURES: readonly (keyof DemandHistory | keyof Dema
   'class_level_weekday',
 ];
 
-/** Label-history columns of a rental (src/ml/train/labels.ts RentalLabel), computed from scans before the `out` scan. */
-export const RENTAL_HISTORY = ['grade_at_out', 'prior_damages', 'prior_rentals'] as const;
+/**
+ * History columns of a rental (src/ml/train/labels.ts RentalLabel), computed from the item's counted scans before the
+ * `out` scan by one function in training and serving (labels.ts ItemHistory). The item's usage, idle time and grade
+ * are here rather than read from the store: the store's value at a checkout includes the checkout's own update or
+ * not depending on whether serving read it before or after the feature-store sink wrote it, so training (which saw
+ * the update in every row) and serving (which saw it in some) disagreed, and the drift monitor said so.
+ */
+export const RENTAL_HISTORY = [
+  'grade_at_out',
+  'prior_damages',
+  'prior_rentals',
+  'days_since_last_use',
+  'usage_frequency_7d',
+  'quality_grade',
+] as const;
+
+/** Item features a rental reads from the store: those its own `out` scan does not change. */
+export const RENTAL_ITEM_REFS: readonly FeatureRef[] = [
+  { name: 'quality_degradation_rate' },
+  { name: 'repair_count' },
+];
 
 /**
  * The weekday-adjusted level times the target day's weather and events: demand moves multiplicatively (rain takes a

@@ -44,6 +44,8 @@ export const PREDICTION_COLUMN = 'prediction';
 export interface WindowCounts {
   readonly rows: number;
   readonly counts: ReadonlyMap<string, number>;
+  /** The rows this add dropped from the window, oldest first (the batch's own first rows when it outgrew it). */
+  readonly evicted: readonly string[];
 }
 
 /** Where the windows live (redisDriftWindows; memoryDriftWindows for tests and a single process). */
@@ -102,6 +104,39 @@ export function windowPsi(
   return out;
 }
 
+/**
+ * The index of the first of a batch's rows at which the window's prediction PSI reached `threshold` with the window
+ * full, stepping through the batch as if its rows had come one at a time (the last row when none did earlier). A
+ * backlog's micro-batch holds hundreds of rows and a trickle's one; the alert names the same event either way.
+ * `window` is the window after the batch, `rows` the batch's rows (slots, the prediction's last), `shares` the
+ * reference's prediction shares.
+ */
+export function firstCrossing(
+  shares: readonly number[],
+  window: WindowCounts,
+  rows: readonly string[],
+  size: number,
+  threshold: number,
+): number {
+  if (rows.length === 0) return -1;
+  const column = rows[0]!.split(',').length - 1;
+  const slotOf = (row: string): number => Number(row.slice(row.lastIndexOf(',') + 1));
+  // The counts before the batch: after it, less its rows, plus those it evicted.
+  const counts = shares.map((_, s) => window.counts.get(`${column}:${s}`) ?? 0);
+  for (const r of rows) counts[slotOf(r)]!--;
+  for (const r of window.evicted) counts[slotOf(r)]!++;
+  let len = window.rows - rows.length + window.evicted.length;
+  let k = 0;
+  for (let i = 0; i < rows.length; i++) {
+    counts[slotOf(rows[i]!)]!++;
+    len++;
+    // The evicted rows are the oldest of (window before, then the batch): each leaves once the window overflows.
+    for (; len > size && k < window.evicted.length; k++, len--) counts[slotOf(window.evicted[k]!)]!--;
+    if (len >= size && psiOfCounts(shares, counts) >= threshold) return i;
+  }
+  return rows.length - 1;
+}
+
 /** Which severity a PSI reaches, or null. */
 export function driftSeverity(psi: number, s: Pick<DriftSettings, 'warning' | 'critical'>): Severity | null {
   if (psi >= s.critical) return 'critical';
@@ -139,14 +174,15 @@ export class DriftMonitor {
 
   /**
    * Adds scored rows of `service` to its window; returns the alerts to publish (none while the window fills, the
-   * PSI stays below the thresholds, or the throttle holds). `eventTime`: of the newest event among the rows.
+   * PSI stays below the thresholds, or the throttle holds). `eventTimes`: each row's event time; an alert carries
+   * that of the row at which the window reached its severity (firstCrossing).
    */
   async observe(
     service: string,
     model: ReferencedModel,
     records: readonly FeatureRecord[],
     predictions: ArrayLike<number>,
-    eventTime: number,
+    eventTimes: ArrayLike<number>,
   ): Promise<Alert[]> {
     if (records.length === 0) return [];
     const { settings, windows, metrics, log } = this.options;
@@ -189,6 +225,14 @@ export class DriftMonitor {
       return [];
     }
     if (!claimed) return [];
+    const crossed = firstCrossing(
+      numericShares(reference.prediction),
+      window,
+      rows,
+      settings.window,
+      settings[severity],
+    );
+    const eventTime = eventTimes[crossed]!;
     const alert: Alert = {
       alert_id: `drift:${service}:${eventTime}`,
       rule: 'drift',
@@ -216,7 +260,7 @@ export class DriftMonitor {
  * KEYS[1]: the window's rows (a list, newest first); KEYS[2]: its counts (a hash `column:slot` → rows).
  * ARGV[1]: size; ARGV[2]: TTL in seconds; ARGV[3]: how many rows follow; then the rows; then `field, increment`
  * pairs. Drops the rows beyond `size`, subtracting their slots (gathered first, so each field is written once).
- * Returns { rows, HGETALL counts }.
+ * Returns { rows, HGETALL counts, the dropped rows newest first }.
  */
 export const WINDOW_SCRIPT = defineScript(`
 local size = tonumber(ARGV[1])
@@ -225,8 +269,9 @@ local n = tonumber(ARGV[3])
 for i = 4, 3 + n do redis.call('LPUSH', KEYS[1], ARGV[i]) end
 for i = 4 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
 local len = redis.call('LLEN', KEYS[1])
+local old
 if len > size then
-  local old = redis.call('LRANGE', KEYS[1], size, -1)
+  old = redis.call('LRANGE', KEYS[1], size, -1)
   redis.call('LTRIM', KEYS[1], 0, size - 1)
   local minus = {}
   for _, row in ipairs(old) do
@@ -244,7 +289,7 @@ if len > size then
 end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
-return { len, redis.call('HGETALL', KEYS[2]) }
+return { len, redis.call('HGETALL', KEYS[2]), old or {} }
 `);
 
 /** KEYS[1]: the last raised rank; ARGV[1]: this rank; ARGV[2]: throttle in ms. 1 when this one may be raised. */
@@ -263,11 +308,12 @@ const text = (r: RedisReply | undefined): string =>
 
 /** The window script's reply as counts. */
 export function decodeWindow(reply: RedisReply): WindowCounts {
-  const [len, flat] = Array.isArray(reply) ? reply : [0, []];
+  const [len, flat, old] = Array.isArray(reply) ? reply : [0, [], []];
   const counts = new Map<string, number>();
   const pairs = Array.isArray(flat) ? flat : [];
   for (let i = 0; i + 1 < pairs.length; i += 2) counts.set(text(pairs[i]), Number(text(pairs[i + 1])));
-  return { rows: Number(len), counts };
+  const evicted = (Array.isArray(old) ? old : []).map(text).reverse();
+  return { rows: Number(len), counts, evicted };
 }
 
 /** The script calls of one `add`, for tests: keys under `<prefix>drift:<key>:`. */
@@ -319,7 +365,7 @@ export function memoryDriftWindows(now: () => number = Date.now): DriftWindows {
           if (left <= 0) w.counts.delete(f);
           else w.counts.set(f, left);
         });
-      return Promise.resolve({ rows: w.rows.length, counts: new Map(w.counts) });
+      return Promise.resolve({ rows: w.rows.length, counts: new Map(w.counts), evicted: old });
     },
     claim(key, rank, ttlMs) {
       const cur = raised.get(key);

@@ -19,6 +19,8 @@ import {
   localDayOf,
   localMidnight,
   monthOfDay,
+  ItemHistory,
+  type RentalHistory,
   type Scan,
 } from '../ml/train/labels.ts';
 import { loadScans } from '../ml/train/history.ts';
@@ -236,16 +238,12 @@ function latestRentals(counted: readonly Scan[], n: number): Map<string, ClassRe
 /** The local day (epoch day of the local date) of an instant in a zone. */
 export const localDay = localDayOf();
 
-export interface RentalHistory {
-  /** Counted `out` scans of the item before the instant. */
-  readonly prior_rentals: number;
-  /** Counted damage scans of the item before the instant. */
-  readonly prior_damages: number;
-}
+export type { RentalHistory };
 
 /**
- * Prior rentals and damages of items before their own instants, in one query: like labels.ts counts them
- * (RentalLabel.prior_rentals / prior_damages), a repeat of the same type within the dedup window not counted.
+ * The history columns of items' rentals before their own instants (RENTAL_HISTORY but the grade), in one query:
+ * computed as training computes them (labels.ts ItemHistory), a repeat of the same type within the dedup window not
+ * counted.
  */
 export async function rentalHistories(
   sql: Sql,
@@ -256,20 +254,18 @@ export async function rentalHistories(
   const tags = [...new Set(items.map((i) => i.tagId))];
   const latest = Math.max(...items.map((i) => i.before));
   const scans = countedScans(await loadScans(sql, { tags, to: latest }), dedupWindowMs);
-  const byTag = new Map<string, { time: number; type: string }[]>();
+  const byTag = new Map<string, { time: number; scanType: string }[]>();
   for (const s of scans) {
     let list = byTag.get(s.tagId);
     if (!list) byTag.set(s.tagId, (list = []));
-    list.push({ time: s.time, type: s.scanType });
+    list.push({ time: s.time, scanType: s.scanType });
   }
   return items.map(({ tagId, before }) => {
-    let rentals = 0;
-    let damages = 0;
+    const history = new ItemHistory();
     for (const s of byTag.get(tagId) ?? []) {
       if (s.time >= before) break;
-      if (s.type === 'out') rentals++;
-      else if (s.type === 'damage') damages++;
+      history.add(s);
     }
-    return { prior_rentals: rentals, prior_damages: damages };
+    return history.before(before);
   });
 }

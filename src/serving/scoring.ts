@@ -24,7 +24,7 @@ import { GLOBAL_ENTITY, bookingKey, classKey, columnName, type FeatureRef } from
 import {
   DEMAND_INTERACTIONS,
   GLOBAL_REFS,
-  ITEM_REFS,
+  RENTAL_ITEM_REFS,
   STORE_REFS,
   demandClassRefs,
   rentalClassRefs,
@@ -96,7 +96,8 @@ interface Scored {
 interface Observe {
   /** Indices into the scored records; all of them when absent. */
   readonly rows?: readonly number[];
-  readonly eventTime: number;
+  /** The event time of a scored record (index into the records). */
+  readonly eventTime: (record: number) => number;
   /** Where the monitor's alerts go (the stage's side port). */
   readonly alerts: Alert[];
 }
@@ -156,13 +157,12 @@ export function rentalRecord(
   cls: Record<string, number | null>,
 ): FeatureRecord {
   return deriveRow({
-    grade_at_out: rental.grade,
-    prior_damages: history.prior_damages,
-    prior_rentals: history.prior_rentals,
     ...item,
-    // The scan's own grade is the newest (training's as-of join includes the feature stamped at the scan).
-    quality_grade: rental.grade,
     ...cls,
+    // The history columns as training computes them (RENTAL_HISTORY), over them anything the store returned.
+    ...history,
+    grade_at_out: rental.grade,
+    quality_grade: rental.grade,
     store_id: rental.storeId,
     rental_class_num: rental.rentalClass,
   });
@@ -236,7 +236,7 @@ export class ScoringService {
           return scans.map(() => ({ maintenance: null, quality: null, snapshotAt: 0 }));
         }
         const { records, newest } = await this.rentalRecords(scans.map(rentalOf));
-        const observe = { eventTime: Math.max(...scans.map((s) => s.scan_date)), alerts };
+        const observe = { eventTime: (i: number) => scans[i]!.scan_date, alerts };
         const [maintenance, quality] = await Promise.all([
           this.scoreService('maintenance', records, observe),
           this.scoreService('quality', records, observe),
@@ -298,7 +298,7 @@ export class ScoringService {
     const [items, classes, histories] = await Promise.all([
       this.readColumns(
         rentals.map((r) => r.tagId),
-        ITEM_REFS,
+        RENTAL_ITEM_REFS,
       ),
       this.readColumns(rentals.map(classOf), rentalClassRefs(this.deps.historicalWindow)),
       this.deps.rentalHistory(rentals.map((r) => ({ tagId: r.tagId, before: r.time }))),
@@ -369,7 +369,9 @@ export class ScoringService {
         // The drift monitor counts each event's own forecast once per micro-batch, as its prediction is published.
         const position = new Map([...targets.keys()].map((k, i) => [k, i]));
         const own = [...new Set(queries.map((q, i) => position.get(keys[i]![stores.indexOf(q.storeId)]!)!))];
-        const observe = { rows: own, eventTime: Math.max(...queries.map((q) => q.time)), alerts };
+        // A forecast is no single event's: each carries the batch's newest event time.
+        const newestQuery = Math.max(...queries.map((q) => q.time));
+        const observe = { rows: own, eventTime: () => newestQuery, alerts };
         const [demand, demand7d] = await Promise.all([
           this.scoreService('demand', records, observe),
           this.scoreService('demand_7d', records, observe),
@@ -725,7 +727,7 @@ export class ScoringService {
           { version, reference: reference! },
           rows.map((i) => records[i]!),
           rows.map((i) => own[i]!),
-          observe.eventTime,
+          rows.map((i) => observe.eventTime(i)),
         )),
       );
     }

@@ -6,12 +6,13 @@ import { table } from 'arquero';
 import { describe, expect, it } from 'vitest';
 import type { FeatureRecord } from '../../src/features/derive.ts';
 import { createLogger } from '../../src/log.ts';
-import { driftReference } from '../../src/ml/drift.ts';
+import { driftReference, numericShares, psiOfCounts } from '../../src/ml/drift.ts';
 import type { ModelSpec } from '../../src/ml/model-spec.ts';
 import {
   DriftMonitor,
   PREDICTION_COLUMN,
   decodeWindow,
+  firstCrossing,
   memoryDriftWindows,
   rowSlots,
   topInputs,
@@ -104,15 +105,19 @@ describe('slots and PSI', () => {
   });
 });
 
+/** Every row of a sample at one event time. */
+const at = (sample: { records: readonly unknown[] }, time: number): number[] =>
+  sample.records.map(() => time);
+
 describe('DriftMonitor', () => {
   it('says nothing while the window fills, then PSI per input; a stable service raises nothing', async () => {
     const { m, reports, raised } = monitor();
     const a = rows(150, 2);
-    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, 1)).toEqual([]);
+    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, at(a, 1))).toEqual([]);
     expect(reports.at(-1)).toEqual({ service: 'maintenance', psi: null, rows: 150 });
     for (let k = 0; k < 5; k++) {
       const b = rows(100, 3 + k);
-      expect(await m.observe('maintenance', MODEL, b.records, b.predictions, 2)).toEqual([]);
+      expect(await m.observe('maintenance', MODEL, b.records, b.predictions, at(b, 2))).toEqual([]);
     }
     const last = reports.at(-1)!;
     expect(last.rows).toBe(200);
@@ -124,11 +129,11 @@ describe('DriftMonitor', () => {
   it('raises drift when the inputs shift the predictions, once per severity within the throttle', async () => {
     const { m, raised } = monitor();
     const stable = rows(200, 4);
-    await m.observe('maintenance', MODEL, stable.records, stable.predictions, 1);
+    await m.observe('maintenance', MODEL, stable.records, stable.predictions, at(stable, 1));
     const alerts = [];
     for (let k = 0; k < 8; k++) {
       const s = rows(50, 10 + k, -2);
-      alerts.push(...(await m.observe('maintenance', MODEL, s.records, s.predictions, 100 + k)));
+      alerts.push(...(await m.observe('maintenance', MODEL, s.records, s.predictions, at(s, 100 + k))));
     }
     // Warning as the shifted rows come in, critical as they take over; each once.
     expect(alerts.map((a) => a.severity)).toEqual(['warning', 'critical']);
@@ -152,14 +157,14 @@ describe('DriftMonitor', () => {
   it('starts a new window for a new model version', async () => {
     const { m, reports } = monitor();
     const a = rows(200, 5);
-    await m.observe('maintenance', MODEL, a.records, a.predictions, 1);
+    await m.observe('maintenance', MODEL, a.records, a.predictions, at(a, 1));
     expect(reports.at(-1)!.rows).toBe(200);
     await m.observe(
       'maintenance',
       { ...MODEL, version: 'maintenance-v2' },
       a.records.slice(0, 10),
       a.predictions,
-      2,
+      at(a, 2),
     );
     expect(reports.at(-1)).toEqual({ service: 'maintenance', psi: null, rows: 10 });
   });
@@ -171,8 +176,50 @@ describe('DriftMonitor', () => {
     };
     const { m, reports } = monitor(broken);
     const a = rows(300, 6, -2);
-    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, 1)).toEqual([]);
+    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, at(a, 1))).toEqual([]);
     expect(reports).toEqual([]);
+  });
+});
+
+describe('firstCrossing', () => {
+  it('names the row a one-at-a-time window would have alerted at, whatever the batch size', async () => {
+    const stable = rows(200, 7);
+    const shifted = rows(300, 8, -2);
+    const slots = (r: typeof stable, i: number) =>
+      rowSlots(REFERENCE, r.records[i]!, r.predictions[i]!).join(',');
+    const shares = numericShares(REFERENCE.prediction);
+    const one = memoryDriftWindows();
+    const batch = memoryDriftWindows();
+    const add = (w: DriftWindows, rs: string[]) => {
+      const inc = new Map<string, number>();
+      for (const r of rs)
+        r.split(',').forEach((slot, c) => inc.set(`${c}:${slot}`, (inc.get(`${c}:${slot}`) ?? 0) + 1));
+      return w.add('k', rs, inc, 200);
+    };
+    const before = stable.records.map((_, i) => slots(stable, i));
+    await add(one, before);
+    await add(batch, before);
+    const after = shifted.records.map((_, i) => slots(shifted, i));
+    let alone = -1;
+    for (let i = 0; i < after.length && alone < 0; i++) {
+      const w = await add(one, [after[i]!]);
+      if (
+        psiOfCounts(
+          shares,
+          shares.map((_, s) => w.counts.get(`${after[i]!.split(',').length - 1}:${s}`) ?? 0),
+        ) >= 0.25
+      )
+        alone = i;
+    }
+    expect(alone).toBeGreaterThan(0);
+    const w = await add(batch, after);
+    expect(w.evicted).toHaveLength(300);
+    expect(firstCrossing(shares, w, after, 200, 0.25)).toBe(alone);
+    // Batches larger than the window evict their own first rows; the crossing is the same.
+    const big = memoryDriftWindows();
+    const all = [...before, ...after];
+    const wb = await add(big, all);
+    expect(firstCrossing(shares, wb, all, 200, 0.25)).toBe(before.length + alone);
   });
 });
 
@@ -216,12 +263,14 @@ describe('the Redis protocol', () => {
     );
     expect(call.keys).toEqual(['p:drift:demand:v1:rows', 'p:drift:demand:v1:counts']);
     expect(call.args).toEqual([500, 604_800, 2, '0,1', '2,0', '0:0', 1, '0:2', 1]);
-    expect(decodeWindow([2, ['0:0', '1', Buffer.from('0:2'), '1']])).toEqual({
+    // The dropped rows come newest first (LRANGE of the list's tail) and are handed on oldest first.
+    expect(decodeWindow([2, ['0:0', '1', Buffer.from('0:2'), '1'], ['3,1', Buffer.from('1,0')]])).toEqual({
       rows: 2,
       counts: new Map([
         ['0:0', 1],
         ['0:2', 1],
       ]),
+      evicted: ['1,0', '3,1'],
     });
   });
 });

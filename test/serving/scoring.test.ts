@@ -118,7 +118,14 @@ function deps(over: Partial<ServingDeps>): ServingDeps {
     models: models(),
     demandHistory: { forDay: async () => () => HISTORY },
     classRentals: { forDay: async () => () => [] },
-    rentalHistory: async (items) => items.map(() => ({ prior_rentals: 7, prior_damages: 2 })),
+    // TAG-1 was rented 3 times a day in the week before (history columns are computed, not read from the store).
+    rentalHistory: async (items) =>
+      items.map((i) => ({
+        prior_rentals: 7,
+        prior_damages: 2,
+        days_since_last_use: 1,
+        usage_frequency_7d: i.tagId === 'TAG-1' ? 3 : 0,
+      })),
     metrics: noopServingMetrics,
     log: { warn: () => undefined } as unknown as ServingDeps['log'],
     now: () => T0 + 1_000,
@@ -155,7 +162,8 @@ const pred = (s: string) => `${config.topics.predictionsPrefix}${s}`;
 describe('item scoring', () => {
   it('scores every out scan with maintenance and quality, from the online store and the item history', async () => {
     const store = online({
-      'TAG-1': { usage_frequency_7d: { value: 3, timestamp: T0 - 5_000 } },
+      // Not read for a rental: the history's usage (3 a day) is what the record holds.
+      'TAG-1': { usage_frequency_7d: { value: 99, timestamp: T0 - 5_000 } },
       'S1|TENT': { 'damage_scans@7d': { value: 2, timestamp: T0 - 1_000 } },
     });
     const maintenance = fakeModel('maintenance', 'm-v1', {
@@ -403,7 +411,12 @@ describe('pack scoring', () => {
           },
         },
         rentalHistory: async (items) =>
-          items.map((i) => ({ prior_rentals: 3, prior_damages: damages[Number(i.tagId.slice(4))]! })),
+          items.map((i) => ({
+            prior_rentals: 3,
+            prior_damages: damages[Number(i.tagId.slice(4))]!,
+            days_since_last_use: 1,
+            usage_frequency_7d: 0,
+          })),
         models: models(maintenance),
       }),
     );
@@ -608,7 +621,8 @@ describe('prediction intervals and drift', () => {
     expect(alerts.map((a) => [a.rule, a.severity, a.entity_id, a.service])).toEqual([
       ['drift', 'critical', 'maintenance', 'maintenance'],
     ]);
-    expect(alerts[0]!.event_time).toBe(T0 + 5);
+    // The row at which the window (4 rows) was first full and critical: the 4th scan, not the batch's last.
+    expect(alerts[0]!.event_time).toBe(T0 + 4);
     expect(metrics.drift).toHaveBeenCalledWith(
       'maintenance',
       expect.objectContaining({ prior_rentals: expect.any(Number) }),

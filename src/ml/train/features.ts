@@ -10,14 +10,14 @@ import {
   DEMAND_HISTORY_FEATURES,
   DEMAND_INTERACTIONS,
   GLOBAL_REFS,
-  ITEM_REFS,
+  RENTAL_ITEM_REFS,
   RENTAL_HISTORY,
   STORE_REFS,
   demandClassRefs,
   rentalClassRefs,
 } from '../../features/vocabulary.ts';
 import type { FeatureStore, LabelPoint, TrainingRow } from '../../store/types.ts';
-import type { DemandLabel, MaintenanceLabel, QualityLabel } from './labels.ts';
+import type { DemandLabel, RentalLabel } from './labels.ts';
 
 /**
  * Throws INTERNAL if any value of a frame is stamped after its label's time: the store promises the as-of join, and
@@ -90,6 +90,12 @@ export interface Frame {
   readonly numeric: readonly string[];
   readonly categorical: readonly string[];
   readonly report: FrameReport;
+  /**
+   * The rows serving will score, without labels, over the last days of the history: what the drift reference is
+   * binned from where the labelled holdout is a biased sample of them (rental frames; see allRentals). Absent: the
+   * holdout rows are the reference.
+   */
+  readonly reference?: ColumnTable;
 }
 
 /**
@@ -146,12 +152,13 @@ export async function demandFrame(
 }
 
 /**
- * The rental frame (maintenance and quality): one row per rental with the item's stored features and its class's
- * as of the `out` scan, and the rental's label-history columns. Time column `time` (ms of the `out` scan).
+ * The rental frame (maintenance and quality): one row per rental with the item's history columns (RENTAL_HISTORY,
+ * from its scans before the `out` scan), the item's stored features its checkout does not change and its class's as of
+ * the `out` scan. Time column `time` (ms of the `out` scan).
  */
-export async function rentalFrame(
-  labels: readonly (MaintenanceLabel | QualityLabel)[],
-  target: { readonly name: string; readonly value: (l: MaintenanceLabel | QualityLabel) => number },
+export async function rentalFrame<L extends RentalLabel>(
+  labels: readonly L[],
+  target: { readonly name: string; readonly value: (l: L) => number },
   store: Pick<FeatureStore, 'getTrainingFrame'>,
   historicalWindow: string,
 ): Promise<Frame> {
@@ -170,7 +177,7 @@ export async function rentalFrame(
   await addStoreColumns(
     store,
     labels.map((l) => ({ entityId: l.tagId, timestamp: l.time })),
-    ITEM_REFS,
+    RENTAL_ITEM_REFS,
     out,
   );
   await addStoreColumns(
@@ -181,7 +188,7 @@ export async function rentalFrame(
   );
   return {
     table: table(columns),
-    numeric: [...RENTAL_HISTORY, ...[...ITEM_REFS, ...classRefs].map(columnName)],
+    numeric: [...RENTAL_HISTORY, ...[...RENTAL_ITEM_REFS, ...classRefs].map(columnName)],
     categorical: ['store_id', 'rental_class_num'],
     report: { coverage: out.coverage, maxLeadMs: out.lead.max },
   };

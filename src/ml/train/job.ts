@@ -43,13 +43,12 @@ import { demandFrame, rentalFrame, type Frame } from './features.ts';
 import { gate, type GateDecision, type GateMetric } from './gate.ts';
 import { loadScans } from './history.ts';
 import {
+  allRentals,
   countedScans,
   dailyUnits,
   demandLabels,
   maintenanceLabels,
   qualityLabels,
-  type MaintenanceLabel,
-  type QualityLabel,
   type Scan,
 } from './labels.ts';
 import { logPerformance, markActive, type PerformanceRow } from './performance-log.ts';
@@ -233,6 +232,14 @@ function metricsOf(task: Task, y: Float64Array, pred: Float64Array): HoldoutMetr
     pr_auc: averagePrecision(y, pred),
     base_rate: baseRate(y),
   };
+}
+
+/** The spec's predictions for every row of a derived table; INTERNAL naming what the table lacks. */
+function predictOrThrow(spec: ModelSpec, derived: ColumnTable, what: string): Float64Array {
+  const pred = predictTable(spec, derived);
+  if (!(pred instanceof Float64Array))
+    throw new TagstreamError('INTERNAL', `${what} lacks ${pred.missing.join(', ')}`);
+  return pred;
 }
 
 /** The spec's predictions for every row of a derived table, or the columns the table lacks. */
@@ -493,12 +500,11 @@ async function trainTarget(
 
   // Holdout: every algorithm's refitted model, their weighted ensemble, the baseline and production on the same rows.
   const derived = deriveFeatures(holdout);
+  const derivedReference = frame.reference ? deriveFeatures(frame.reference) : undefined;
   const y = numbers(holdout, spec.target);
   const metricValue = (m: HoldoutMetrics): number => gateValue(spec.gateMetric, m);
   const algorithms = result.algorithms.map((a: AlgorithmResult) => {
-    const pred = predictTable(a.spec, derived);
-    if (!(pred instanceof Float64Array))
-      throw new TagstreamError('INTERNAL', `holdout lacks ${pred.missing.join(', ')}`);
+    const pred = predictOrThrow(a.spec, derived, 'holdout');
     return {
       algorithm: a.algorithm,
       cvScore: a.score,
@@ -679,9 +685,16 @@ async function trainTarget(
       ...(interval
         ? { interval: { coverage: interval.coverage, lower: interval.lower, upper: interval.upper } }
         : {}),
-      // Drift reference: the holdout rows and the model's out-of-sample predictions on them, the latest data and
-      // the way live predictions are made (in-sample predictions on older training rows read as drift in serving).
-      reference: driftReference(modelSpec, derived, a.pred),
+      // Drift reference: the latest rows and the model's out-of-sample predictions on them, the way live predictions
+      // are made (in-sample predictions on older training rows read as drift in serving): the frame's unlabelled
+      // reference rows where it has them (rentals), else the holdout rows.
+      reference: derivedReference
+        ? driftReference(
+            modelSpec,
+            derivedReference,
+            predictOrThrow(a.result.spec, derivedReference, 'drift reference'),
+          )
+        : driftReference(modelSpec, derived, a.pred),
       notes: `gate ${decision.pass ? 'passed' : 'failed'}: ${decision.reasons.join('; ')}`,
     });
     return version;
@@ -840,7 +853,7 @@ async function frameFor(
     );
     frame = await demandFrame(labels, deps.store, opts.historicalWindow);
   } else if (service === 'maintenance') {
-    const labels: MaintenanceLabel[] = maintenanceLabels(counted, opts.k);
+    const labels = maintenanceLabels(counted, opts.k);
     const positives = labels.reduce((s, l) => s + l.needs_repair, 0);
     say(
       `${labels.length} rentals with ${opts.k} later rentals in the history, ${positives} (${((100 * positives) / Math.max(1, labels.length)).toFixed(1)}%) ` +
@@ -848,18 +861,32 @@ async function frameFor(
     );
     frame = await rentalFrame(
       labels,
-      { name: 'needs_repair', value: (l) => (l as MaintenanceLabel).needs_repair },
+      { name: 'needs_repair', value: (l) => l.needs_repair },
       deps.store,
       opts.historicalWindow,
     );
   } else {
-    const labels: QualityLabel[] = qualityLabels(counted);
+    const labels = qualityLabels(counted);
     say(`${labels.length} rentals with a return in the history; reading features as of each checkout`);
     frame = await rentalFrame(
       labels,
-      { name: 'grade_at_return', value: (l) => (l as QualityLabel).grade_at_return },
+      { name: 'grade_at_return', value: (l) => l.grade_at_return },
       deps.store,
       opts.historicalWindow,
+    );
+  }
+  if (service !== 'demand') {
+    // The drift reference: every rental of the last holdoutDays days, labelled or not (allRentals says why).
+    const recent = allRentals(counted, range.end - opts.holdoutDays * 86_400_000);
+    const unlabelled = await rentalFrame(
+      recent,
+      { name: 'unlabelled', value: () => NaN },
+      deps.store,
+      opts.historicalWindow,
+    );
+    frame = { ...frame, reference: unlabelled.table };
+    say(
+      `drift reference: the ${recent.length} rentals of the last ${opts.holdoutDays} days, labelled or not`,
     );
   }
   const covered = Object.entries(frame.report.coverage)

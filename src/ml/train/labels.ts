@@ -393,6 +393,56 @@ export interface RentalLabel {
   readonly prior_damages: number;
   /** Counted rentals of the item before this one, in the loaded history. */
   readonly prior_rentals: number;
+  /** Days since the item's previous rental (its first scan when none); null without an earlier scan. */
+  readonly days_since_last_use: number | null;
+  /** Rentals of the item in the 7 days before this one, per day. */
+  readonly usage_frequency_7d: number;
+  /** The grade the item leaves with (= grade_at_out; the name the derived features read). */
+  readonly quality_grade: number;
+}
+
+/** What an item's counted scans before an instant say about its next rental (RentalLabel's history columns). */
+export type RentalHistory = Pick<
+  RentalLabel,
+  'prior_rentals' | 'prior_damages' | 'days_since_last_use' | 'usage_frequency_7d'
+>;
+
+/**
+ * One item's counted scans, added in time order, and what they say before a later instant. Training (labels below)
+ * and serving (src/serving/history.ts rentalHistories) both compute a rental's history columns with it, so the two
+ * agree by construction.
+ */
+export class ItemHistory {
+  private rentals = 0;
+  private damages = 0;
+  private first = NaN;
+  private lastOut = NaN;
+  /** `out` times within the last 7 days of the latest one added. */
+  private outs: number[] = [];
+
+  add(scan: Pick<Scan, 'time' | 'scanType'>): void {
+    if (Number.isNaN(this.first)) this.first = scan.time;
+    if (scan.scanType === 'out') {
+      this.rentals++;
+      this.lastOut = scan.time;
+      this.outs.push(scan.time);
+      const from = scan.time - 7 * DAY_MS;
+      if (this.outs[0]! <= from) this.outs = this.outs.filter((t) => t > from);
+    } else if (scan.scanType === 'damage') this.damages++;
+  }
+
+  /** The history before `time`, which must not precede any scan added. */
+  before(time: number): RentalHistory {
+    const since = Number.isNaN(this.lastOut) ? this.first : this.lastOut;
+    let recent = 0;
+    for (const t of this.outs) if (t > time - 7 * DAY_MS) recent++;
+    return {
+      prior_rentals: this.rentals,
+      prior_damages: this.damages,
+      days_since_last_use: Number.isNaN(since) ? null : (time - since) / DAY_MS,
+      usage_frequency_7d: recent / 7,
+    };
+  }
 }
 
 export interface MaintenanceLabel extends RentalLabel {
@@ -421,10 +471,10 @@ function rentals<T extends RentalLabel>(
     scans.forEach((s, i) => {
       if (s.scanType === 'out') outs.push(i);
     });
-    let damages = 0;
-    let next = 0; // scans before outs[j] already counted into `damages`
+    const history = new ItemHistory();
+    let next = 0; // scans before outs[j] already added to `history`
     outs.forEach((i, j) => {
-      for (; next < i; next++) if (scans[next]!.scanType === 'damage') damages++;
+      for (; next < i; next++) history.add(scans[next]!);
       const l = label(scans, outs, j);
       if (l === null) return;
       const s = scans[i]!;
@@ -435,8 +485,8 @@ function rentals<T extends RentalLabel>(
         time: s.time,
         settledAt: l.settledAt,
         grade_at_out: s.grade,
-        prior_damages: damages,
-        prior_rentals: j,
+        quality_grade: s.grade,
+        ...history.before(s.time),
         ...l.extra,
       } as T);
     });
@@ -459,6 +509,18 @@ export function maintenanceLabels(counted: readonly Scan[], k: number): Maintena
     for (let i = outs[j]! + 1; i < end; i++) if (NEEDS_REPAIR.has(scans[i]!.scanType)) needs = 1;
     return { settledAt: scans[end]!.time, extra: { needs_repair: needs } };
   });
+}
+
+/**
+ * Every rental (`out` scan) of the counted history from `from` on, labelled or not: the population serving scores.
+ * A label's own rentals are a biased sample of it near the end of the history (a rental is labelled only once its
+ * outcome is in: K more rentals for maintenance, so the last days' labels are the busiest items'), which a drift
+ * reference must not be. `settledAt` is the rental's own time (nothing is settled).
+ */
+export function allRentals(counted: readonly Scan[], from = -Infinity): RentalLabel[] {
+  return rentals<RentalLabel>(counted, (scans, outs, j) =>
+    scans[outs[j]!]!.time >= from ? { settledAt: scans[outs[j]!]!.time, extra: {} } : null,
+  );
 }
 
 /**

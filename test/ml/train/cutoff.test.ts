@@ -104,11 +104,15 @@ describe('rental cut-off', () => {
     const store = memoryStore();
     for (const s of scans) {
       store.put('A', { name: 'quality_grade' }, s.time, s.grade); // what item-features stamps at each scan
-      store.put('A', { name: 'turnover_ltd' }, s.time + 1, 99); // never visible at an out scan's time
+      store.put('A', { name: 'repair_count' }, s.time + 1, 99); // never visible at an out scan's time
     }
     const labels = maintenanceLabels(countedScans(scans, 2000), 1);
     const frame = await rentalFrame(labels, { name: 'needs_repair', value: () => 0 }, store, '90d');
     expect(frame.table.array('quality_grade')).toEqual([5, 4]);
-    expect(frame.table.array('turnover_ltd')).toEqual([null, 99]);
+    expect(frame.table.array('repair_count')).toEqual([null, 99]);
+    // Usage and idle time come from the item's scans before the checkout, as serving computes them.
+    expect(frame.table.array('prior_rentals')).toEqual([0, 1]);
+    expect(frame.table.array('days_since_last_use')).toEqual([null, 3]);
+    expect(frame.table.array('usage_frequency_7d')).toEqual([0, 1 / 7]);
   });
 });

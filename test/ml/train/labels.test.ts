@@ -4,6 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  allRentals,
   countedScans,
   dailyUnits,
   dayOfWeek,
@@ -291,5 +292,58 @@ describe('quality labels', () => {
       [6 * DAY, 4, 3],
     ]);
     expect(labels[1]!.settledAt).toBe(t + 7 * DAY);
+  });
+});
+
+describe("a rental's history columns", () => {
+  const TYPES = ['in', 'out', 'return', 'damage', 'repair'] as const;
+  /** The columns recomputed from scratch: every earlier scan of the item, nothing incremental. */
+  const brute = (scans: readonly Scan[], time: number) => {
+    const before = scans.filter((s) => s.time < time);
+    const outs = before.filter((s) => s.scanType === 'out').map((s) => s.time);
+    const since = outs.length
+      ? Math.max(...outs)
+      : before.length
+        ? Math.min(...before.map((s) => s.time))
+        : null;
+    return {
+      prior_rentals: outs.length,
+      prior_damages: before.filter((s) => s.scanType === 'damage').length,
+      days_since_last_use: since === null ? null : (time - since) / DAY,
+      usage_frequency_7d: outs.filter((t) => t > time - 7 * DAY).length / 7,
+    };
+  };
+
+  it('are what every earlier scan of the item says, for every rental (labelled or not)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({ type: fc.constantFrom(...TYPES), gapMin: fc.integer({ min: 1, max: 5 * 24 * 60 }) }),
+          {
+            maxLength: 60,
+          },
+        ),
+        (steps) => {
+          let t = Date.UTC(2026, 2, 2);
+          const scans = steps.map((s) => scan('A', s.type, (t += s.gapMin * 60_000)));
+          const counted = countedScans(scans, 2000);
+          const all = allRentals(counted);
+          expect(all).toHaveLength(counted.filter((s) => s.scanType === 'out').length);
+          for (const l of all)
+            expect({
+              prior_rentals: l.prior_rentals,
+              prior_damages: l.prior_damages,
+              days_since_last_use: l.days_since_last_use,
+              usage_frequency_7d: l.usage_frequency_7d,
+            }).toEqual(brute(counted, l.time));
+        },
+      ),
+    );
+  });
+
+  it('allRentals keeps the rentals from an instant on', () => {
+    const t = Date.UTC(2026, 2, 2, 13);
+    const history = [0, 1, 2, 3].map((k) => scan('A', 'out', t + k * DAY));
+    expect(allRentals(countedScans(history, 2000), t + 2 * DAY).map((l) => l.prior_rentals)).toEqual([2, 3]);
   });
 });
