@@ -11,7 +11,7 @@ import { UPSERT_ITEMS_SQL, upsertItemsParams, yearStartUtc } from '../src/batch/
 import { inArrivalOrder } from '../src/dev/sim/arrival.ts';
 import { simulate } from '../src/dev/sim/model.ts';
 import { migrate } from '../src/io/mysql/migrate.ts';
-import { createSql, splitDatabase } from '../src/io/mysql/pool.ts';
+import { createSql, splitDatabase, withDatabase } from '../src/io/mysql/pool.ts';
 
 const opts = new Command('bench:history')
   .description('Measure the history sink (id_transactions + id_item_master) on the running MariaDB')
@@ -23,8 +23,7 @@ const opts = new Command('bench:history')
   .opts<{ days: string; stores: string; batch: string; check: boolean }>();
 
 const config = loadConfig();
-const { serverUrl } = splitDatabase(config.mysql.url);
-const mysqlUrl = `${serverUrl.replace(/\/$/, '')}/tagstream_bench_${randomUUID().slice(0, 8)}`;
+const mysqlUrl = withDatabase(config.mysql.url, `tagstream_bench_${randomUUID().slice(0, 8)}`);
 const batchSize = Number(opts.batch);
 const dedupWindowMs = config.windows.dedupWindowMs;
 

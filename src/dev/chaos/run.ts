@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import type { Config } from '../../../config/schema.ts';
 import { createKafka, type KafkaAdmin, type KafkaClient, type KafkaProducer } from '../../io/kafka/client.ts';
 import { migrate } from '../../io/mysql/migrate.ts';
-import { splitDatabase } from '../../io/mysql/pool.ts';
+import { withDatabase } from '../../io/mysql/pool.ts';
 import type { Logger } from '../../log.ts';
 import { filledKey } from '../../store/online.ts';
 import { demoConfig, pipelineGroups, waitCaughtUp } from '../demo/demo.ts';
@@ -66,13 +66,18 @@ export function chaosGroups(config: Config): ReturnType<typeof pipelineGroups> {
 }
 
 /** A run's namespace on the chaos services: deterministic window finals, every feature in the offline log. */
-function runConfig(services: Config, run: string, name: string, o: ChaosOptions, redisUrl: string): Config {
+export function runConfig(
+  services: Config,
+  run: string,
+  name: string,
+  o: ChaosOptions,
+  redisUrl: string,
+): Config {
   const c = demoConfig(services, `${run}-${name}`, false, makeStores(o.stores), 'chaos');
-  const { serverUrl } = splitDatabase(services.mysql.url);
   return {
     ...c,
     kafka: { ...c.kafka, partitions: o.partitions },
-    mysql: { url: `${serverUrl.replace(/\/$/, '')}/tagstream_chaos_${name}` },
+    mysql: { url: withDatabase(services.mysql.url, `tagstream_chaos_${name}`) },
     redis: { url: redisUrl },
     // Finals that do not depend on timing: grace above the simulator's worst lateness (6 h), no wall-clock idleness.
     windows: { ...c.windows, graceMs: 7 * 3_600_000, idleTimeoutMs: 24 * 3_600_000 },

@@ -20,7 +20,7 @@ import { createCollectorRuntime } from '../../batch/runtime.ts';
 import { runCollector, type CollectorName } from '../../batch/collectors.ts';
 import { SERVICES } from '../../../pipelines/serving.ts';
 import { createKafka, mapKafkaError, type KafkaAdmin, type KafkaClient } from '../../io/kafka/client.ts';
-import { createSql, splitDatabase } from '../../io/mysql/pool.ts';
+import { createSql, splitDatabase, withDatabase } from '../../io/mysql/pool.ts';
 import type { Logger } from '../../log.ts';
 import { promoteAndPublish, kafkaModelPublisher } from '../../ml/registry/publisher.ts';
 import { createModelRegistry } from '../../ml/registry/registry.ts';
@@ -70,7 +70,6 @@ export function demoConfig(
   const ns = `${name}-${run}`;
   // Every topic in the namespace, once: `demo-x.rfid.scans`, `demo-x.dlq.clean.rfid.scans` (config/topics.ts).
   const topics = withNamespace(base.topics, ns);
-  const { serverUrl } = splitDatabase(base.mysql.url);
   return {
     ...base,
     topics,
@@ -79,7 +78,8 @@ export function demoConfig(
     // The simulated stores and their zones (the simulator cycles New York, Chicago, Los Angeles).
     validation: { ...base.validation, storeIds: stores.map((s) => s.id) },
     stores: { ...base.stores, timeZones: Object.fromEntries(stores.map((s) => [s.id, s.zone])) },
-    mysql: { url: `${serverUrl.replace(/\/$/, '')}/tagstream_${name}` },
+    // Another database on the same server: the user, password and TLS options of the URL stay (withDatabase).
+    mysql: { url: withDatabase(base.mysql.url, `tagstream_${name}`) },
     serving: {
       ...base.serving,
       // A short history has few items with K more rentals after one: --quick predicts damage in the next rental.

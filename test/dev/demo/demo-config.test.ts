@@ -25,6 +25,15 @@ describe('demoConfig', () => {
     expect(pipelineGroups(c).every((g) => g.group.startsWith('demo-2611'))).toBe(true);
   });
 
+  it("keeps the configured MySQL URL's user, password and TLS options on its own database", () => {
+    const secure = parseConfig({
+      mysql: { url: 'mysql://tagstream:pw@db.local:3316/tagstream?ssl-mode=VERIFY_IDENTITY&ssl-ca=/ca.pem' },
+    });
+    expect(demoConfig(secure, 'x').mysql.url).toBe(
+      'mysql://tagstream:pw@db.local:3316/tagstream_demo?ssl-mode=VERIFY_IDENTITY&ssl-ca=/ca.pem',
+    );
+  });
+
   it('accepts the simulated stores in the zones the simulator gives them, and never retrains by itself', () => {
     expect(c.validation.storeIds).toEqual(['S1', 'S2', 'S3', 'S4']);
     expect(c.stores.timeZones['S4']).toBe('America/New_York');
