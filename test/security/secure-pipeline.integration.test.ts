@@ -5,8 +5,8 @@
 // the schema registry over HTTPS with basic auth (registry-proxy.ts in front of the stack's Apicurio). Every output
 // of the two runs compares equal: the clean topics, class events, feature rows, dead letters, late records,
 // ml_feature_store, id_transactions, id_item_master, the online store in Redis (src/dev/chaos/compare.ts), every
-// prediction of the six services, and the alerts that fired. The secure run's logs (debug) and errors hold no
-// password or key. Then the job itself refuses, with a coded error and nothing written: Redis without credentials,
+// prediction of the six services, and the alerts that fired. The secure run's logs (debug), errors and `/metrics`
+// (scraped from the job and from serving while each runs) hold no password or key. Then the job itself refuses, with a coded error and nothing written: Redis without credentials,
 // MariaDB without TLS. (The api user writing, and the other refusals, are in data.integration.test.ts.)
 //
 // Determinism: one partition per topic; window finals that do not depend on wall-clock time (grace above the
@@ -23,7 +23,6 @@ import type { Config } from '../../config/schema.ts';
 import { predictionTopic } from '../../config/topics.ts';
 import { SERVICES } from '../../pipelines/serving.ts';
 import { startJob } from '../../src/app/job.ts';
-import { startServing } from '../../src/app/serving.ts';
 import { chaosGroups } from '../../src/dev/chaos/run.ts';
 import { compareSnapshots, readTopics, snapshot, type Output } from '../../src/dev/chaos/compare.ts';
 import { demoConfig, pipelineGroups, waitCaughtUp } from '../../src/dev/demo/demo.ts';
@@ -162,12 +161,23 @@ function runConfig(base: Config, run: string, mysqlUrl: string): Config {
 
 interface RunResult {
   readonly outputs: Map<string, Output>;
+  /** /metrics as Prometheus would have scraped it: from the streams job, then from serving, each before it stops. */
+  readonly metrics: string[];
+}
+
+/** GET /metrics of a running job (served on a free port of config.metrics.host). */
+async function scrapeMetrics(config: Config, port: number | undefined): Promise<string> {
+  if (port === undefined) throw new Error('the job serves no /metrics');
+  const host = config.metrics.host === '0.0.0.0' ? '127.0.0.1' : config.metrics.host;
+  const res = await fetch(`http://${host}:${port}/metrics`);
+  expect(res.status).toBe(200);
+  return res.text();
 }
 
 /**
  * One run: the models registered and promoted (as `trainer` where `trainerUrl` says), the input produced, then the
- * job's streams until every group has read everything, then serving until it has; then every output read (`reader`
- * overrides where tables and the online store are read from).
+ * job's streams until every group has read everything, then serving until it has (each serving /metrics, scraped
+ * once it has caught up); then every output read (`reader` overrides where tables and the online store are read from).
  */
 async function run(
   name: string,
@@ -178,6 +188,7 @@ async function run(
 ): Promise<RunResult> {
   const kafka: KafkaClient = createKafka(config, log, `${config.kafka.clientId}-e2e`);
   const admin: KafkaAdmin = kafka.admin();
+  const metrics: string[] = [];
   await admin.connect();
   try {
     await time(`${name}: models`, async () => {
@@ -215,26 +226,29 @@ async function run(
       }
     });
     await time(`${name}: ingest and features`, async () => {
-      const job = await startJob(config, { streams: true, serving: false }, { log, serveMetrics: false });
+      const job = await startJob(config, { streams: true, serving: false }, { log, serveMetrics: true });
       try {
         await Promise.race([
           waitCaughtUp(admin, chaosGroups(config), () => undefined, false, name),
           job.failure.then((e) => Promise.reject(e)),
         ]);
+        metrics.push(await scrapeMetrics(config, job.metricsPort));
       } finally {
         await job.stop();
       }
     });
     await time(`${name}: serving`, async () => {
-      const serving = await startServing(config, { log });
+      // Serving as `npm run pipeline` runs it: through the job, with its /metrics (models, predictions, alerts).
+      const job = await startJob(config, { streams: false, serving: true }, { log, serveMetrics: true });
       try {
         const group = pipelineGroups(config).find((g) => g.group.endsWith(config.serving.groupSuffix))!;
         await Promise.race([
           waitCaughtUp(admin, [group], () => undefined, false, name),
-          serving.pipeline.runner.failure.then((e) => Promise.reject(e)),
+          job.failure.then((e) => Promise.reject(e)),
         ]);
+        metrics.push(await scrapeMetrics(config, job.metricsPort));
       } finally {
-        await serving.stop();
+        await job.stop();
       }
     });
     return await time(`${name}: read outputs`, async () => {
@@ -242,7 +256,7 @@ async function run(
       const { snapshot: s } = await snapshot(readConfig, kafka, admin);
       const outputs = new Map(s.outputs);
       for (const [n, out] of await predictionsAndAlerts(config, kafka, admin)) outputs.set(n, out);
-      return { outputs };
+      return { outputs, metrics };
     });
   } finally {
     await admin.disconnect();
@@ -373,12 +387,19 @@ describe('the pipeline on the secure stack', () => {
     expect(proxy.requests.filter((r) => r.status === 401)).toEqual([]);
   }, 400_000);
 
-  it('the secure run logged no password, token or key (debug level) and none is in an error', () => {
+  it('the secure run logged no password, token or key (debug level), and none is in an error or its /metrics', () => {
     const secrets = [...stackSecrets(stack.paths), REGISTRY_PASSWORD];
     expect(secrets.length).toBeGreaterThanOrEqual(12);
     expect(secureLines.length).toBeGreaterThan(30);
+    // What was scraped is the real exposition of both parts: records through the stages, predictions per service.
+    const scraped = secure?.metrics ?? [];
+    expect(scraped).toHaveLength(2);
+    const [streams = '', serving = ''] = scraped;
+    expect(streams).toMatch(/^tagstream_records_in_total\{.*\} [1-9]/m);
+    expect(serving).toMatch(/^tagstream_predictions_total\{.*\} [1-9]/m);
     const texts = [
       ...secureLines,
+      ...scraped.flatMap((m) => m.split('\n')),
       ...secureErrors.flatMap((e) => [String(e), String((e as Error).stack), JSON.stringify(e)]),
     ];
     for (const secret of secrets)
