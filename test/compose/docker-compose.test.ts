@@ -1,16 +1,41 @@
 // Static checks of docker-compose.yml and the files it mounts; no Docker needed, so they run as unit tests.
-// They catch the drift Docker would only report at `compose up` time, or never (a port the docs promise).
+// They catch the drift Docker would only report at `compose up` time, or never (a port the docs promise). The
+// secure profile is held to the TypeScript of the local secure stack (src/dev/stack/secure*.ts): its users, secrets,
+// ports, server settings, ACL principals and the pipeline's settings.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseConfig } from '../../config/load.ts';
+import {
+  COMPOSE_HOSTS,
+  COMPOSE_KAFKA_INTERNAL_PORT,
+  COMPOSE_SERVICE_SECRETS,
+  composeClientEnv,
+  composeSecret,
+  composeSecretFiles,
+} from '../../src/dev/stack/secure-compose.ts';
+import {
+  MARIADB_USERS,
+  REDIS_USERS,
+  SECURE_DATA_PORTS,
+  mariadbArgs,
+  redisServerConfig,
+  secureDataPaths,
+  secureMysqlConfig,
+  secureRedisConfig,
+} from '../../src/dev/stack/secure-data.ts';
+import { SECURE_PORTS, SECURE_USERS, secureAcls, secureEnv } from '../../src/dev/stack/secure.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 interface ComposeService {
   image?: string;
   build?: unknown;
+  profiles?: string[];
+  command?: unknown;
+  secrets?: string[];
   ports?: unknown[];
   environment?: Record<string, unknown> | string[];
   depends_on?: string[] | Record<string, { condition?: string }>;
@@ -21,6 +46,7 @@ interface ComposeService {
 interface ComposeFile {
   version?: unknown;
   services: Record<string, ComposeService>;
+  secrets?: Record<string, { file?: string }>;
 }
 
 interface PortMapping {
@@ -127,12 +153,33 @@ const publishedPorts = new Set(
   Object.values(services).flatMap((s) => portMappings(s).map((p) => p.published)),
 );
 
+const PLAIN_SERVICES = ['grafana', 'kafka', 'mysql', 'pipeline', 'prometheus', 'redis', 'schema-registry'];
+const SECURE_SERVICES = [
+  'secure-secrets',
+  'kafka-secure',
+  'redis-secure',
+  'mariadb-secure',
+  'secure-setup',
+  'pipeline-secure',
+];
+
 describe('docker-compose.yml', () => {
   it('uses the Compose spec (no top-level version) and defines exactly the tagstream services', () => {
     expect(compose.version).toBeUndefined();
-    expect(Object.keys(services).sort()).toEqual(
-      ['grafana', 'kafka', 'mysql', 'pipeline', 'prometheus', 'redis', 'schema-registry'].sort(),
-    );
+    expect(Object.keys(services).sort()).toEqual([...PLAIN_SERVICES, ...SECURE_SERVICES].sort());
+  });
+
+  it('leaves `docker compose up` as it was: only the secure services have a profile, `secure`', () => {
+    for (const name of PLAIN_SERVICES) expect(service(name).profiles, name).toBeUndefined();
+    for (const name of SECURE_SERVICES) expect(service(name).profiles, name).toEqual(['secure']);
+  });
+
+  it('escapes every $ meant for a shell ($$): compose would read it as a variable of its own', () => {
+    const unescaped = readRepoFile('docker-compose.yml')
+      .split('\n')
+      .filter((line) => !line.trimStart().startsWith('#'))
+      .filter((line) => /\$(?!\$)/.test(line.replaceAll('$$', '')));
+    expect(unescaped).toEqual([]);
   });
 
   it.each([
@@ -298,5 +345,185 @@ describe('dockerSectionPorts', () => {
     expect(
       dockerSectionPorts('# tagstream\nRun on localhost:9092.\n## Configuration\nMySQL at localhost:3306.\n'),
     ).toEqual([]);
+  });
+});
+
+describe('the secure profile, against the local secure stack (src/dev/stack/secure*.ts)', () => {
+  /** The stack's files relative to the repository, as docker-compose.yml names them (./.stack/secure/...). */
+  const local = secureDataPaths('.stack');
+  const files = composeSecretFiles(local);
+  const secureSecrets = service('secure-secrets');
+  const args = (s: ComposeService): string[] => (Array.isArray(s.command) ? s.command.map(String) : []);
+
+  /** The secure-secrets arguments after its script and $0: `<service>: <secret> <secret> ...`. */
+  const copied = new Map(
+    args(secureSecrets)
+      .slice(4)
+      .map((spec) => {
+        const [dir = '', names = ''] = spec.split(':');
+        return [dir.trim(), names.trim().split(/\s+/)] as const;
+      }),
+  );
+
+  /** Every /run/secrets/<name> a service's command, environment or healthcheck names. */
+  const named = (s: ComposeService): string[] =>
+    [...JSON.stringify([s.command, s.environment, s.healthcheck]).matchAll(/\/run\/secrets\/(\w+)/g)].map(
+      (m) => m[1]!,
+    );
+
+  it('a Docker secret for every file `stack compose-secrets` writes, from the same host file', () => {
+    expect(
+      Object.fromEntries(Object.entries(compose.secrets ?? {}).map(([name, s]) => [name, s.file])),
+    ).toEqual(Object.fromEntries(Object.entries(files).map(([name, file]) => [name, `./${file}`])));
+    expect([...(secureSecrets.secrets ?? [])].sort()).toEqual(Object.keys(files).sort());
+    // Only the copying one-shot has them as Docker secrets (host mode 600).
+    for (const name of SECURE_SERVICES.filter((n) => n !== 'secure-secrets'))
+      expect(service(name).secrets, name).toBeUndefined();
+  });
+
+  it('the same users as the local stack, a password each: Kafka (SCRAM), Redis (ACL), MariaDB', () => {
+    const names = Object.keys(compose.secrets ?? {});
+    for (const u of SECURE_USERS) expect(names).toContain(`kafka_${u}_password`);
+    for (const u of REDIS_USERS) expect(names).toContain(`redis_${u}_password`);
+    for (const u of MARIADB_USERS) expect(names).toContain(`mariadb_${u}_password`);
+    expect(names.filter((n) => n.endsWith('_password'))).toHaveLength(
+      SECURE_USERS.length + REDIS_USERS.length + MARIADB_USERS.length,
+    );
+  });
+
+  it('each service gets its own secrets in a volume of its own, and nothing else', () => {
+    expect(Object.fromEntries(copied)).toEqual(COMPOSE_SERVICE_SECRETS);
+    for (const [name, secrets] of Object.entries(COMPOSE_SERVICE_SECRETS)) {
+      expect(secureSecrets.volumes, name).toContain(`${name}-secrets:/out/${name}`);
+      expect(service(name).volumes, name).toContain(`${name}-secrets:/run/secrets:ro`);
+      // What the service reads is among what it gets.
+      expect(
+        named(service(name)).filter((n) => !secrets.includes(n)),
+        name,
+      ).toEqual([]);
+      for (const s of secrets) expect(Object.keys(files), name).toContain(s);
+    }
+    // The pipeline holds no admin or root login; only the setup does.
+    expect(COMPOSE_SERVICE_SECRETS['pipeline-secure']!.filter((n) => /admin|root/.test(n))).toEqual([]);
+  });
+
+  it("publishes the local secure stack's ports, on the host's loopback only", () => {
+    const loopback = (name: string): number[] =>
+      (service(name).ports ?? []).map((p) => {
+        expect(String(p), name).toMatch(/^127\.0\.0\.1:/);
+        return Number(String(p).split(':')[1]);
+      });
+    expect(loopback('kafka-secure').sort()).toEqual([SECURE_PORTS.sasl, SECURE_PORTS.mtls].sort());
+    expect(loopback('redis-secure')).toEqual([SECURE_DATA_PORTS.redis]);
+    expect(loopback('mariadb-secure')).toEqual([SECURE_DATA_PORTS.mariadb]);
+    // The secure pipeline's /metrics beside the plain one's.
+    expect(loopback('pipeline-secure')).toEqual([9465]);
+    expect(portMappings(service('pipeline-secure'))[0]?.target).toBe(9464);
+  });
+
+  it('Kafka: the broker settings and SCRAM users compose-secrets writes; the setup applies the ACLs of every principal', () => {
+    const script = args(service('kafka-secure')).join('\n');
+    expect(script).toContain('kafka-storage.sh format');
+    expect(script).toContain(
+      '-c /run/secrets/kafka_server_properties $$(cat /run/secrets/kafka_format_args)',
+    );
+    expect(script).toContain(
+      'exec /opt/kafka/bin/kafka-server-start.sh /run/secrets/kafka_server_properties',
+    );
+    expect(args(service('secure-setup'))).toEqual(['npm', 'run', 'stack', '--', 'compose-setup']);
+    // Every ACL principal is a SCRAM user with a password, and none is admin (the super user).
+    const principals = new Set(secureAcls(parseConfig({}).topics).map((a) => a.principal));
+    expect([...principals].sort()).toEqual(
+      SECURE_USERS.filter((u) => u !== 'admin')
+        .map((u) => `User:${u}`)
+        .sort(),
+    );
+  });
+
+  it("Redis: redis-secure's settings of the local stack (TLS only, the ACL file), paths in the container", () => {
+    const conf = redisServerConfig(local, SECURE_DATA_PORTS.redis)
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as const);
+    // Not carried over: the process's own bind (the container's every interface, published on loopback), its
+    // folder, the process-title marker the stack finds it by; protected mode is moot with the default user off.
+    const notCarried = ['bind', 'dir', 'proc-title-template', 'protected-mode'];
+    const inContainer = (value: string): string => {
+      if (value === '""') return '';
+      if (value === join(local.redisDir, 'users.acl')) return composeSecret('redis_users_acl');
+      const secret = Object.entries(files).find(([, f]) => f === value)?.[0];
+      return secret ? composeSecret(secret) : value;
+    };
+    const command = args(service('redis-secure'));
+    expect(command[0]).toBe('redis-server');
+    const flags = new Map<string, string>();
+    for (let i = 1; i < command.length; i += 2) flags.set(command[i]!.replace(/^--/, ''), command[i + 1]!);
+    const expected = conf.filter(([k]) => !notCarried.includes(k));
+    expect(Object.fromEntries(flags)).toEqual(
+      Object.fromEntries(expected.map(([k, v]) => [k, inContainer(v)])),
+    );
+  });
+
+  it("MariaDB: mariadb-secure's flags of the local stack (TLS required), the image's datadir and user", () => {
+    const localArgs = mariadbArgs(local, SECURE_DATA_PORTS.mariadb);
+    const notCarried =
+      /^--(no-defaults|datadir|bind-address|socket|pid-file|user|skip-log-bin|innodb-buffer-pool-size)\b/;
+    const inContainer = (arg: string): string => {
+      const [flag, value = ''] = arg.split('=');
+      const secret = Object.entries(files).find(([, f]) => f === value)?.[0];
+      return secret ? `${flag}=${composeSecret(secret)}` : arg;
+    };
+    expect(args(service('mariadb-secure')).sort()).toEqual(
+      localArgs
+        .filter((a) => !notCarried.test(a))
+        .map(inContainer)
+        .sort(),
+    );
+    expect(environment(service('mariadb-secure'))['MARIADB_ROOT_PASSWORD_FILE']).toBe(
+      composeSecret('mariadb_root_password'),
+    );
+  });
+
+  it("the secure pipeline: the local profile's settings as `tagstream`, with the containers' hosts and secrets", () => {
+    const env = environment(service('pipeline-secure'));
+    const { SCHEMA_REGISTRY_URL, TAGSTREAM__metrics__host, ...rest } = env;
+    expect(rest).toEqual(composeClientEnv());
+    expect(SCHEMA_REGISTRY_URL).toBe('http://schema-registry:8081');
+    expect(TAGSTREAM__metrics__host).toBe('0.0.0.0');
+    // The same keys and values as `up --secure` prints and writes, but for hosts and file paths.
+    const secretOf = (file: string): string =>
+      composeSecret(Object.entries(files).find(([, f]) => f === file)?.[0] ?? `(no secret for ${file})`);
+    const kafka = secureEnv(local, 'tagstream');
+    const redis = secureRedisConfig(local, 'tagstream');
+    const mysql = secureMysqlConfig(local, 'tagstream');
+    expect(composeClientEnv()).toEqual({
+      ...kafka,
+      KAFKA_BROKERS: `${COMPOSE_HOSTS.kafka}:${COMPOSE_KAFKA_INTERNAL_PORT}`,
+      KAFKA_SASL_PASSWORD_FILE: secretOf(kafka['KAFKA_SASL_PASSWORD_FILE']!),
+      KAFKA_SSL_CA_FILE: secretOf(kafka['KAFKA_SSL_CA_FILE']!),
+      REDIS_URL: redis.url.replace('127.0.0.1', COMPOSE_HOSTS.redis),
+      REDIS_PASSWORD_FILE: secretOf(redis.passwordFile),
+      REDIS_TLS_CA_FILE: secretOf(redis.tls.caFile),
+      MYSQL_URL: mysql.url.replace('127.0.0.1', COMPOSE_HOSTS.mariadb),
+      MYSQL_PASSWORD_FILE: secretOf(mysql.passwordFile),
+      MYSQL_SSL_MODE: mysql.ssl.mode,
+      MYSQL_SSL_CA_FILE: secretOf(mysql.ssl.caFile),
+    });
+  });
+
+  it('starts each service once what it needs is there: secrets, then healthy servers, then the setup', () => {
+    const needs = (name: string) =>
+      Object.fromEntries(dependencies(service(name)).map((d) => [d.name, d.condition]));
+    for (const name of ['kafka-secure', 'redis-secure', 'mariadb-secure'])
+      expect(needs(name)).toEqual({ 'secure-secrets': 'service_completed_successfully' });
+    expect(needs('secure-setup')).toEqual({
+      'kafka-secure': 'service_healthy',
+      'mariadb-secure': 'service_healthy',
+    });
+    expect(needs('pipeline-secure')).toMatchObject({
+      'secure-setup': 'service_completed_successfully',
+      'redis-secure': 'service_healthy',
+      'schema-registry': 'service_healthy',
+    });
   });
 });

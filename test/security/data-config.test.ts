@@ -10,6 +10,8 @@ import { loadConfig, parseConfig, redactConfig } from '../../config/load.ts';
 import {
   REDIS_PIPELINE_COMMANDS,
   REDIS_READ_COMMANDS,
+  mariadbPasswordStatements,
+  parseRotateTarget,
   redisAclFile,
   redisAclRules,
   redisSetUserArgs,
@@ -260,5 +262,35 @@ describe('Redis ACLs of the secure stack', () => {
     expect(read('api.yaml')['mysql']!['url']).toBe('mysql://api@127.0.0.1:3316/tagstream');
     expect(read('trainer.yaml')['mysql']!['url']).toBe('mysql://trainer@127.0.0.1:3316/tagstream');
     expect(read('trainer.yaml')['redis']).toBeUndefined();
+  });
+});
+
+describe('`stack rotate` (src/dev/stack/secure-data.ts)', () => {
+  it('takes a Kafka user alone, or a service and its user', () => {
+    expect(parseRotateTarget(['reader'])).toEqual({ service: 'kafka', user: 'reader' });
+    expect(parseRotateTarget(['kafka', 'producer'])).toEqual({ service: 'kafka', user: 'producer' });
+    expect(parseRotateTarget(['redis', 'api'])).toEqual({ service: 'redis', user: 'api' });
+    expect(parseRotateTarget(['redis', 'admin'])).toEqual({ service: 'redis', user: 'admin' });
+    expect(parseRotateTarget(['mariadb', 'trainer'])).toEqual({ service: 'mariadb', user: 'trainer' });
+    expect(parseRotateTarget(['mariadb', 'root'])).toEqual({ service: 'mariadb', user: 'root' });
+  });
+
+  it("refuses an unknown service or user, naming the users; Kafka's admin (the broker's own login) too", () => {
+    expect(thrownBy(() => parseRotateTarget(['redis', 'trainer'])).message).toContain(
+      'no redis user trainer: one of admin, tagstream, api',
+    );
+    expect(thrownBy(() => parseRotateTarget(['postgres', 'api'])).message).toContain(
+      'mariadb: root, tagstream, trainer, api',
+    );
+    expect(thrownBy(() => parseRotateTarget(['admin'])).message).toContain("broker's own login");
+    expect(thrownBy(() => parseRotateTarget(['kafka', 'admin'])).code).toBe('CONFIG_INVALID');
+  });
+
+  it('MariaDB: ALTER USER with the password as a placeholder, keeping TLS required; both root accounts', () => {
+    expect(mariadbPasswordStatements('api')).toEqual(["ALTER USER 'api'@'%' IDENTIFIED BY ? REQUIRE SSL"]);
+    expect(mariadbPasswordStatements('root')).toEqual([
+      "ALTER USER 'root'@'localhost' IDENTIFIED BY ?",
+      "ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY ? REQUIRE SSL",
+    ]);
   });
 });

@@ -3,13 +3,20 @@
 // work through our adapters (the feature store, the prediction cache, the model registry), and the refusals, each a
 // clear coded error with nothing written: Redis without credentials, with a wrong password, over plaintext, without
 // the CA, outside its keys or commands; MariaDB without TLS, with a wrong password, without the CA, the api user
-// writing, the pipeline user writing the model registry or migrating. No password reaches a log line or an error.
-import { randomUUID } from 'node:crypto';
+// writing, the pipeline user writing the model registry or migrating. `stack rotate redis api` and `rotate mariadb
+// api`: the old password refused, the new one (from its file) logs in. No password reaches a log line or an error.
+import { createHash, randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SECURE_DATA_PORTS } from '../../src/dev/stack/secure-data.ts';
+import { loadConfig } from '../../config/load.ts';
+import {
+  SECURE_DATA_PORTS,
+  rotateMariadbPassword,
+  rotateRedisPassword,
+} from '../../src/dev/stack/secure-data.ts';
+import { stackPaths } from '../../src/dev/stack/services.ts';
 import type { TagstreamError } from '../../src/errors.ts';
 import { MIGRATIONS_DIR, migrate } from '../../src/io/mysql/migrate.ts';
 import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
@@ -353,9 +360,70 @@ describe('secure MariaDB: TLS required, least-privilege users', () => {
   });
 });
 
+/** The passwords rotated away: searched for as well. */
+const rotated: string[] = [];
+
+describe('rotating a Redis or MariaDB password (`npm run stack -- rotate redis|mariadb <user>`)', () => {
+  const secret = (file: string): string => readFileSync(file, 'utf8').trim();
+
+  it('`rotate redis api`: set live, the old password refused, the new one (from its file) logs in', async () => {
+    const old = secret(paths.redisPasswordFile('api'));
+    rotated.push(old);
+    const config = loadConfig();
+    await rotateRedisPassword(config, stackPaths(config), 'api', (l) => lines.push(l));
+    const now = secret(paths.redisPasswordFile('api'));
+    expect(now).not.toBe(old);
+    expect(now).toMatch(/^[0-9a-f]{48}$/);
+    // The ACL file the server starts with holds the new password's hash, never the password.
+    const acl = readFileSync(join(paths.redisDir, 'users.acl'), 'utf8');
+    expect(acl).toContain(`#${createHash('sha256').update(now).digest('hex')}`);
+    expect(acl).not.toContain(now);
+    const url = secureConfig(paths, { redis: 'api' }).redis.url;
+    const withOld = createRedisClient(url.replace(/\/\/api:[^@]*@/, `//api:${old}@`), {
+      maxRetriesPerRequest: 0,
+    });
+    const e = await rejection(withOld.pipeline([command('exists', `${PREFIX}feat:TAG-1`)]));
+    await withOld.close();
+    expect(e.code).toBe('REDIS_AUTH_FAILED');
+    const withNew = createRedisClient(url);
+    try {
+      // Its rules are those of `up`: reads under the prefix, still no writes.
+      expect(await withNew.pipeline([command('exists', `${PREFIX}feat:TAG-1`)])).toEqual([1]);
+      expect((await rejection(withNew.pipeline([command('set', `${PREFIX}rotated`, '1')]))).code).toBe(
+        'REDIS_NOT_AUTHORIZED',
+      );
+    } finally {
+      await withNew.close();
+    }
+  });
+
+  it('`rotate mariadb api`: set live, TLS still required, the old password refused, the new one logs in', async () => {
+    const old = secret(paths.mariadbPasswordFile('api'));
+    rotated.push(old);
+    const config = loadConfig();
+    await rotateMariadbPassword(stackPaths(config), 'api', (l) => lines.push(l));
+    expect(secret(paths.mariadbPasswordFile('api'))).not.toBe(old);
+    const url = secureConfig(paths, { mysql: 'api', database: DATABASE }).mysql.url;
+    const withOld = createSql(url.replace(/\/\/api:[^@]*@/, `//api:${old}@`));
+    const e = await rejection(withOld.query('SELECT 1'));
+    await withOld.end();
+    expect(e.code).toBe('MYSQL_AUTH_FAILED');
+    const withNew = createSql(url);
+    try {
+      expect(await withNew.query<{ n: number }>('SELECT COUNT(*) AS n FROM ml_models')).toHaveLength(1);
+    } finally {
+      await withNew.end();
+    }
+    const [account] = await root.query<{ ssl_type: string }>(
+      "SELECT ssl_type FROM mysql.user WHERE User = 'api' AND Host = '%'",
+    );
+    expect(account?.ssl_type).toBe('ANY');
+  });
+});
+
 describe('secrets', () => {
   it('no password or key appears in any captured log line or error of the runs above', () => {
-    const secrets = [...stackSecrets(paths), WRONG_PASSWORD];
+    const secrets = [...stackSecrets(paths), WRONG_PASSWORD, ...rotated];
     expect(secrets.length).toBeGreaterThanOrEqual(8);
     expect(errors.length).toBeGreaterThanOrEqual(12);
     const texts = [

@@ -1,27 +1,30 @@
 // `npm run stack -- up|down|status|logs`: the local Kafka + schema registry, and checks of MariaDB and Redis; with
 // `up --secure` also a second Kafka with SASL_SSL, SCRAM users and ACLs (src/dev/stack/secure.ts), and a Redis (TLS,
-// ACL users) and a MariaDB (TLS required, least-privilege users) of their own (src/dev/stack/secure-data.ts).
+// ACL users) and a MariaDB (TLS required, least-privilege users) of their own (src/dev/stack/secure-data.ts);
+// `compose-secrets` and `compose-setup` for the same in docker-compose.yml's secure profile (secure-compose.ts).
 import { existsSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../../../config/load.ts';
 import type { Config } from '../../../config/schema.ts';
-import { TagstreamError } from '../../errors.ts';
 import {
-  SECURE_USERS,
   rotatePassword,
   secureInstructions,
   secureKafkaService,
   securePaths,
   secureProfile,
-  type SecureUser,
 } from '../stack/secure.ts';
 import {
+  parseRotateTarget,
+  rotateMariadbPassword,
+  rotateRedisPassword,
   secureDataInstructions,
   secureDataPaths,
   secureMariadbService,
   secureRedisService,
   writeSecureDataProfiles,
 } from '../stack/secure-data.ts';
+import { composeSetup, writeComposeSecrets } from '../stack/secure-compose.ts';
 import { usersScript } from '../../io/mysql/users.ts';
 import { stackPaths, stackServices, type StackService } from '../stack/services.ts';
 import { describeState, stackDown, stackStatus, stackUp, tailLines } from '../stack/manager.ts';
@@ -84,17 +87,53 @@ program
 program
   .command('rotate')
   .description(
-    'give a user of the secure Kafka a new random SCRAM password (set on the running broker, then written to its file in .stack/secure/secrets/); restart the clients that use it',
+    'give a user of the secure stack a new random password, set on the running server (Kafka: SCRAM with ' +
+      'ConfigCommand as admin; Redis: ACL SETUSER as admin; MariaDB: ALTER USER as root), then written to its file in ' +
+      '.stack/secure/secrets/; restart the clients that use it',
   )
-  .argument('<user>', 'tagstream, reader or producer')
-  .action((user: string) =>
+  .argument('<service-or-user>', 'kafka, redis or mariadb, then the user; a user alone is a Kafka user')
+  .argument(
+    '[user]',
+    'kafka: tagstream, reader, producer; redis: admin, tagstream, api; mariadb: root, tagstream, trainer, api',
+  )
+  .action((first: string, user: string | undefined) =>
     runCli(async () => {
       const config = loadConfig();
-      if (!(SECURE_USERS as readonly string[]).includes(user))
-        throw new TagstreamError('CONFIG_INVALID', `no user ${user}: one of ${SECURE_USERS.join(', ')}`);
-      rotatePassword(config, stackPaths(config), user as SecureUser, say);
+      const target = parseRotateTarget(user === undefined ? [first] : [first, user]);
+      const paths = stackPaths(config);
+      if (target.service === 'kafka') rotatePassword(config, paths, target.user, say);
+      else if (target.service === 'redis') await rotateRedisPassword(config, paths, target.user, say);
+      else await rotateMariadbPassword(paths, target.user, say);
     }),
   );
+
+program
+  .command('compose-secrets')
+  .description(
+    "write what docker-compose.yml's secure profile hands its containers as Docker secrets: the secure stack's " +
+      'passwords, CA and certificates in .stack/secure/ (made when missing, as `up --secure` makes them), the broker ' +
+      'settings, SCRAM users and Redis ACL file in .stack/secure/compose/; starts nothing (docs/security.md)',
+  )
+  .action(() =>
+    runCli(async () => {
+      const config = loadConfig();
+      const paths = stackPaths(config);
+      const files = writeComposeSecrets(config, paths, say);
+      say(`${files.length} files for the secure compose profile:`);
+      for (const f of files) say(`  ${relative(process.cwd(), f)}`);
+      if (paths.stackDir !== resolve('.stack'))
+        say(`note: docker-compose.yml reads them from ./.stack/secure, not ${paths.stackDir}`);
+      say('then: docker compose --profile secure up -d');
+    }),
+  );
+
+program
+  .command('compose-setup')
+  .description(
+    "inside docker-compose.yml's secure profile (its secure-setup service): the Kafka ACLs as admin, the migrations " +
+      'as root and the least-privilege MariaDB users, as `up --secure` sets them up; secrets from /run/secrets',
+  )
+  .action(() => runCli(async () => composeSetup(loadConfig(), say)));
 
 program
   .command('down')

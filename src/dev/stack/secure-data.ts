@@ -2,28 +2,31 @@
 // stack's own under .stack/secure/, on their own ports, so that the machine's Redis (6379) and MariaDB (3306) are
 // never reconfigured. Redis: TLS only (no plaintext port), the default user off, ACL users per role. MariaDB: TLS
 // required (require_secure_transport), root for the migrations, and the least-privilege users of
-// src/io/mysql/users.ts. Both use the stack's CA (secure.ts); passwords are random, in files of mode 600.
+// src/io/mysql/users.ts. Both use the stack's CA (secure.ts); passwords are random, in files of mode 600, and
+// `stack rotate redis|mariadb <user>` gives one user a new one on the running server.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Config } from '../../../config/schema.ts';
-import { TagstreamError } from '../../errors.ts';
+import { TagstreamError, isTagstreamError } from '../../errors.ts';
 import { migrate } from '../../io/mysql/migrate.ts';
 import { createSql } from '../../io/mysql/pool.ts';
-import { createUsers, DB_USERS, type DbUser } from '../../io/mysql/users.ts';
+import { createUsers, DB_USERS, userStatements, type DbUser } from '../../io/mysql/users.ts';
 import { command, createRedisClient } from '../../io/redis/client.ts';
 import { tcpReachable } from '../../io/net/tcp.ts';
 import { launchDetached, requireTool } from './java.ts';
 import { isOurProcess, readPid, stopPidFile, waitFor, writePid } from './process.ts';
 import {
   SECURE_HOST,
+  SECURE_USERS,
   ensureServerCertificate,
   readSecret,
   securePaths,
   writeSecret,
   type SecurePaths,
+  type SecureUser,
 } from './secure.ts';
 import type { ServiceState, StackPaths, StackService } from './services.ts';
 
@@ -300,6 +303,59 @@ export function secureRedisService(
   };
 }
 
+/** Why a stack's own call to a server failed, without anything the driver attached (arguments, statements). */
+function reasonOf(e: unknown): string {
+  if (isTagstreamError(e)) return e.code;
+  const sqlMessage = (e as { sqlMessage?: unknown } | undefined)?.sqlMessage;
+  if (typeof sqlMessage === 'string') return sqlMessage;
+  return (e as { code?: unknown } | undefined)?.code === undefined
+    ? 'error'
+    : String((e as { code: unknown }).code);
+}
+
+const noStack = (): TagstreamError =>
+  new TagstreamError('STACK_START_FAILED', 'no secure stack here: run `npm run stack -- up --secure` first');
+
+/**
+ * A new random password for a Redis user of the secure stack: set on the running server as admin (`ACL SETUSER`,
+ * the user's rules from scratch as `up` sets them, the password as its SHA-256), then written to the user's file and
+ * into the ACL file the server starts with. Connections already logged in stay; new ones need the new password
+ * (clients read their passwordFile at start: restart them). admin too: the connection doing it is already logged in.
+ */
+export async function rotateRedisPassword(
+  config: Config,
+  paths: StackPaths,
+  user: RedisUser,
+  log: (l: string) => void,
+  port: number = SECURE_DATA_PORTS.redis,
+): Promise<void> {
+  const sp = secureDataPaths(paths.stackDir);
+  if (!existsSync(sp.redisPasswordFile(user)) || !existsSync(sp.redisPasswordFile('admin'))) throw noStack();
+  const prefix = config.featureStore.redisPrefix;
+  const password = randomBytes(24).toString('hex');
+  const admin = createRedisClient(redisUrlWithPassword(sp, 'admin', port), {
+    maxRetriesPerRequest: 0,
+    connectTimeoutMs: 5_000,
+  });
+  try {
+    await admin.pipeline([command('acl', 'setuser', ...redisSetUserArgs(user, password, prefix))]);
+  } catch (e) {
+    throw new TagstreamError(
+      'STACK_START_FAILED',
+      `could not change the password of Redis user ${user} (is redis-secure up? npm run stack -- status): ${reasonOf(e)}`,
+    );
+  } finally {
+    await admin.close();
+  }
+  writeSecret(sp.redisPasswordFile(user), password);
+  // The next start reads the ACL file: it must hold the new password too.
+  const aclFile = join(sp.redisDir, 'users.acl');
+  if (existsSync(aclFile)) writeSecret(aclFile, redisAclFile(redisPasswords(sp), prefix));
+  log(
+    `redis-secure: ${user} has a new password (in ${sp.redisPasswordFile(user)}); restart the clients that use it`,
+  );
+}
+
 // MariaDB -------------------------------------------------------------------------------------------------------
 
 /** How `user` reaches the secure MariaDB, as the config's mysql section (password by file, CA and host checked). */
@@ -498,6 +554,99 @@ export function secureMariadbService(
     },
     down: (log) => stopPidFile('mariadb-secure', pidFile, marker, 30_000, log),
   };
+}
+
+/**
+ * The statements that give `user` of the secure MariaDB a new password (`?`), keeping its TLS requirement: the
+ * ALTER USER of src/io/mysql/users.ts for the least-privilege users; for root, the two accounts `up` keeps
+ * (bootstrapRoot), the socket's first, so that a failure leaves the one the stack logs in with (127.0.0.1) as it was.
+ */
+export function mariadbPasswordStatements(user: MariadbUser): string[] {
+  if (user === 'root')
+    return [
+      "ALTER USER 'root'@'localhost' IDENTIFIED BY ?",
+      "ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY ? REQUIRE SSL",
+    ];
+  return userStatements(SECURE_DATABASE, user).filter((s) => s.startsWith('ALTER USER'));
+}
+
+/**
+ * A new random password for a MariaDB user of the secure stack: set on the running server as root over TLS
+ * (`ALTER USER … IDENTIFIED BY`), then written to the user's file. Sessions already open stay; new ones need the new
+ * password (restart the processes that use it). root too: its session is open already.
+ */
+export async function rotateMariadbPassword(
+  paths: StackPaths,
+  user: MariadbUser,
+  log: (l: string) => void,
+  port: number = SECURE_DATA_PORTS.mariadb,
+): Promise<void> {
+  const sp = secureDataPaths(paths.stackDir);
+  if (!existsSync(sp.mariadbPasswordFile(user)) || !existsSync(sp.mariadbPasswordFile('root')))
+    throw noStack();
+  const password = randomBytes(24).toString('hex');
+  const sql = createSql(secureRootUrl(sp, '', port), { connectionLimit: 1 });
+  const done: string[] = [];
+  try {
+    for (const statement of mariadbPasswordStatements(user)) {
+      try {
+        await sql.execute(statement, [password]);
+      } catch (e) {
+        // mysql2 attaches the statement with the password filled in to its errors: only the server's message here.
+        throw new TagstreamError(
+          'STACK_START_FAILED',
+          `could not change the password of MariaDB user ${user} (is mariadb-secure up? npm run stack -- status): ${reasonOf(e)}` +
+            (done.length
+              ? `; ${done.join(', ')} already has the new password, which is not kept: set it again by hand (docs/security.md)`
+              : ''),
+        );
+      }
+      done.push(/'[^']*'@'[^']*'/.exec(statement)?.[0] ?? user);
+    }
+  } finally {
+    await sql.end().catch(() => undefined);
+  }
+  writeSecret(sp.mariadbPasswordFile(user), password);
+  log(
+    `mariadb-secure: ${user} has a new password (in ${sp.mariadbPasswordFile(user)}); restart the clients that use it`,
+  );
+}
+
+// Rotation --------------------------------------------------------------------------------------------------------
+
+export type RotateTarget =
+  | { readonly service: 'kafka'; readonly user: SecureUser }
+  | { readonly service: 'redis'; readonly user: RedisUser }
+  | { readonly service: 'mariadb'; readonly user: MariadbUser };
+
+const ROTATABLE = {
+  kafka: SECURE_USERS.filter((u) => u !== 'admin'),
+  redis: REDIS_USERS,
+  mariadb: MARIADB_USERS,
+} as const;
+
+/**
+ * `stack rotate [kafka|redis|mariadb] <user>`: which user of which secure service (a user alone is a Kafka user, as
+ * it has always been). Kafka's admin is also the broker's own login and is not rotated live (docs/security.md).
+ */
+export function parseRotateTarget(args: readonly string[]): RotateTarget {
+  const [first = '', second] = args;
+  const service = second === undefined ? 'kafka' : first;
+  const user = second ?? first;
+  const usage = Object.entries(ROTATABLE)
+    .map(([s, users]) => `${s}: ${users.join(', ')}`)
+    .join('; ');
+  if (args.length > 2 || !(service in ROTATABLE))
+    throw new TagstreamError('CONFIG_INVALID', `rotate [kafka|redis|mariadb] <user>: ${usage}`);
+  const users: readonly string[] = ROTATABLE[service as keyof typeof ROTATABLE];
+  if (!users.includes(user))
+    throw new TagstreamError(
+      'CONFIG_INVALID',
+      service === 'kafka' && user === 'admin'
+        ? "Kafka's admin is also the broker's own login (server.properties): see docs/security.md, rotating credentials"
+        : `no ${service} user ${user}: one of ${users.join(', ')}`,
+    );
+  return { service, user } as RotateTarget;
 }
 
 // Profiles --------------------------------------------------------------------------------------------------------

@@ -134,13 +134,51 @@ function signCertificate(
   return { key, cert };
 }
 
-/** What a server certificate of the local stack holds: 127.0.0.1 and localhost, for TLS servers. */
-const SERVER_EXT =
+/**
+ * The host names in the secure stack's server certificates: 127.0.0.1 and localhost for the local processes, and
+ * the compose service names of the secure profile (docker-compose.yml), where containers reach each other by name.
+ */
+export const SERVER_CERT_NAMES = {
+  broker: ['IP Address:127.0.0.1', 'DNS:localhost', 'DNS:kafka-secure'],
+  server: ['IP Address:127.0.0.1', 'DNS:localhost', 'DNS:redis-secure', 'DNS:mariadb-secure'],
+} as const;
+
+/** What a server certificate of the local stack holds (its names: SERVER_CERT_NAMES), for TLS servers. */
+const serverExt = (names: readonly string[]): string =>
   'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n' +
-  'extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n';
+  `extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${names.map((n) => n.replace('IP Address:', 'IP:')).join(',')}\n`;
+
+/** The subject alternative names of a PEM certificate, as openssl prints them (`DNS:localhost`, `IP Address:…`). */
+export function certificateNames(certFile: string): string[] {
+  const r = spawnSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName', '-in', certFile], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) return [];
+  return r.stdout
+    .split('\n')
+    .slice(1)
+    .join(',')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+}
+
+/** The broker's certificate and its PEM keystore (its unencrypted PKCS#8 key, its certificate, then the CA's). */
+function signBroker(paths: SecurePaths): void {
+  const broker = signCertificate(paths, 'broker', '/CN=localhost', serverExt(SERVER_CERT_NAMES.broker), []);
+  writeSecret(
+    paths.brokerKeystore,
+    [readFileSync(broker.key, 'utf8'), readFileSync(broker.cert, 'utf8'), readFileSync(paths.caFile, 'utf8')]
+      .map((p) => p.trim())
+      .join('\n'),
+  );
+}
+
+const signServer = (paths: SecurePaths): void =>
+  void signCertificate(paths, 'server', '/CN=localhost', serverExt(SERVER_CERT_NAMES.server), []);
 
 /**
- * A CA, the broker's certificate (for 127.0.0.1 and localhost) and the pipeline's mTLS client certificate, once.
+ * A CA, the broker's certificate (SERVER_CERT_NAMES.broker) and the pipeline's mTLS client certificate, once.
  * PEM throughout: Kafka reads a PEM keystore and truststore (ssl.keystore.type=PEM), kafkajs and librdkafka PEM files.
  */
 export function ensureCertificates(paths: SecurePaths, log: (l: string) => void): void {
@@ -160,14 +198,7 @@ export function ensureCertificates(paths: SecurePaths, log: (l: string) => void)
     ],
     'make the CA',
   ); // prettier-ignore
-  const broker = signCertificate(paths, 'broker', '/CN=localhost', SERVER_EXT, []);
-  // The broker's keystore: its unencrypted PKCS#8 key (openssl 3's default) and its certificate, then the CA's.
-  writeSecret(
-    paths.brokerKeystore,
-    [readFileSync(broker.key, 'utf8'), readFileSync(broker.cert, 'utf8'), readFileSync(paths.caFile, 'utf8')]
-      .map((p) => p.trim())
-      .join('\n'),
-  );
+  signBroker(paths);
   // The pipeline's client certificate for the mTLS listener (the broker maps CN=tagstream to User:tagstream); its
   // key encrypted with a password of its own, so that kafka.ssl.keyPasswordFile is exercised.
   writeSecret(paths.clientKeyPasswordFile, randomBytes(18).toString('hex'));
@@ -190,7 +221,31 @@ export function ensureServerCertificate(paths: SecurePaths, log: (l: string) => 
   if (existsSync(paths.serverCert) && existsSync(paths.serverKey)) return;
   requireTool('openssl', 'install it (apt-get install openssl) to make the secure stack certificates');
   log(`secure stack: making the Redis and MariaDB server certificate in ${paths.tlsDir}`);
-  signCertificate(paths, 'server', '/CN=localhost', SERVER_EXT, []);
+  signServer(paths);
+}
+
+/**
+ * The broker's and the Redis and MariaDB server certificates with every name of SERVER_CERT_NAMES: ones made before
+ * the compose names were added are signed again by the same CA (a process running with the old one keeps it until
+ * it restarts; clients trust both). True when any was signed again.
+ */
+export function ensureCertificateNames(paths: SecurePaths, log: (l: string) => void): boolean {
+  ensureServerCertificate(paths, log);
+  let signed = false;
+  for (const [name, sign] of [
+    ['broker', signBroker],
+    ['server', signServer],
+  ] as const) {
+    const have = certificateNames(join(paths.tlsDir, `${name}.pem`));
+    const missing = SERVER_CERT_NAMES[name].filter((n) => !have.includes(n));
+    if (!missing.length) continue;
+    log(
+      `secure stack: the ${name} certificate lacks ${missing.join(', ')}: signing it again with the stack's CA`,
+    );
+    sign(paths);
+    signed = true;
+  }
+  return signed;
 }
 
 /** The `kafka-storage format` arguments adding each user's SCRAM credentials (both SHA-256 and SHA-512). */
@@ -357,6 +412,17 @@ export function secureInstructions(paths: SecurePaths): string {
   ].join('\n');
 }
 
+/** A Kafka tool's `--command-config` for admin over SASL_SSL (it holds admin's password: a secret file). */
+export function adminClientProperties(adminPassword: string, caFile: string): string[] {
+  return [
+    'security.protocol=SASL_SSL',
+    'sasl.mechanism=SCRAM-SHA-512',
+    `sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${adminPassword}";`,
+    'ssl.truststore.type=PEM',
+    `ssl.truststore.location=${caFile}`,
+  ];
+}
+
 /**
  * A new SCRAM password for `user` (both mechanisms), set on the running broker with Kafka's ConfigCommand as admin,
  * then written to the user's password file. Clients logged in stay connected; each new connection needs the new
@@ -383,16 +449,7 @@ export function rotatePassword(
   const libs = kafkaLibs(config, paths, sp.kafkaDir, log);
   const admin = readSecret(sp.passwordFile('admin'));
   const commandConfig = join(sp.secretsDir, 'admin-client.properties');
-  writeSecret(
-    commandConfig,
-    [
-      'security.protocol=SASL_SSL',
-      'sasl.mechanism=SCRAM-SHA-512',
-      `sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${admin}";`,
-      'ssl.truststore.type=PEM',
-      `ssl.truststore.location=${sp.caFile}`,
-    ].join('\n'),
-  );
+  writeSecret(commandConfig, adminClientProperties(admin, sp.caFile).join('\n'));
   const password = randomBytes(24).toString('hex');
   // One mechanism per request (the broker refuses two changes of one user's credentials in one request).
   for (const mechanism of ['SCRAM-SHA-512', 'SCRAM-SHA-256']) {

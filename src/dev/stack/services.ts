@@ -128,6 +128,32 @@ export interface KafkaNode {
   ready?(log: (l: string) => void): Promise<void>;
 }
 
+/**
+ * server.properties of a one-node KRaft stack around a node's own lines (listeners and everything about them): broker
+ * and controller in one process, internal topics of one replica, no waiting for groups, no automatic topics. The
+ * secure compose profile's broker (secure-compose.ts) is built from the same lines.
+ */
+export function kraftNodeProperties(
+  nodeLines: readonly string[],
+  dataDir: string,
+  partitions: number,
+): string[] {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    ...nodeLines,
+    `log.dirs=${dataDir}`,
+    `num.partitions=${partitions}`,
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=10',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=10',
+    'group.initial.rebalance.delay.ms=0',
+    'auto.create.topics.enable=false',
+  ];
+}
+
 /** Starts a node when it is down, waits until it answers; stops it if we started it. */
 export function kafkaNodeService(
   config: Config,
@@ -186,18 +212,7 @@ export function kafkaNodeService(
           props,
           [
             '# Written by `npm run stack -- up`: one KRaft node, broker and controller.',
-            'process.roles=broker,controller',
-            'node.id=1',
-            ...node.properties(dataDir),
-            `log.dirs=${dataDir}`,
-            `num.partitions=${config.kafka.partitions}`,
-            'offsets.topic.replication.factor=1',
-            'offsets.topic.num.partitions=10',
-            'transaction.state.log.replication.factor=1',
-            'transaction.state.log.min.isr=1',
-            'transaction.state.log.num.partitions=10',
-            'group.initial.rebalance.delay.ms=0',
-            'auto.create.topics.enable=false',
+            ...kraftNodeProperties(node.properties(dataDir), dataDir, config.kafka.partitions),
             '',
           ].join('\n'),
           // It may hold passwords (the secure node's JAAS lines).
