@@ -467,7 +467,7 @@ describe('the secure profile, against the local secure stack (src/dev/stack/secu
   it("MariaDB: mariadb-secure's flags of the local stack (TLS required), the image's datadir and user", () => {
     const localArgs = mariadbArgs(local, SECURE_DATA_PORTS.mariadb);
     const notCarried =
-      /^--(no-defaults|datadir|bind-address|socket|pid-file|user|skip-log-bin|innodb-buffer-pool-size)\b/;
+      /^--(no-defaults|datadir|tmpdir|bind-address|socket|pid-file|user|skip-log-bin|innodb-buffer-pool-size)\b/;
     const inContainer = (arg: string): string => {
       const [flag, value = ''] = arg.split('=');
       const secret = Object.entries(files).find(([, f]) => f === value)?.[0];

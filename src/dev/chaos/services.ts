@@ -79,7 +79,9 @@ function managed(
 export async function privateMariadb(dir: string): Promise<DataService> {
   const port = await freePort();
   const data = resolve(dir, 'mariadb');
+  const tmp = resolve(dir, 'mariadb-tmp');
   mkdirSync(data, { recursive: true });
+  mkdirSync(tmp, { recursive: true });
   const init = spawnSync(
     'mariadb-install-db',
     [
@@ -110,6 +112,8 @@ export async function privateMariadb(dir: string): Promise<DataService> {
         '--bind-address=127.0.0.1',
         `--socket=${join(data, 'mariadbd.sock')}`,
         `--pid-file=${join(data, 'mariadbd.pid')}`,
+        // Its own tmpdir: at start-up mariadbd deletes every `#sql*` file in it, in /tmp the machine's MariaDB's.
+        `--tmpdir=${tmp}`,
         '--user=root',
         '--skip-grant-tables',
         '--skip-log-bin',

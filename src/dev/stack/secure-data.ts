@@ -384,6 +384,13 @@ export function secureRootUrl(
   return `${u.toString()}?ssl-mode=VERIFY_IDENTITY&ssl-ca=${encodeURIComponent(paths.caFile)}`;
 }
 
+/** mariadbd's temporary directory, beside its datadir (created on first use). */
+export function mariadbTmp(paths: Pick<SecureDataPaths, 'mariadbDir'>): string {
+  const dir = join(paths.mariadbDir, 'tmp');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 /** mariadbd's arguments: its own datadir, socket and port, TLS from the stack's CA, plaintext refused. */
 export function mariadbArgs(paths: SecureDataPaths & SecurePaths, port: number): string[] {
   return [
@@ -393,6 +400,9 @@ export function mariadbArgs(paths: SecureDataPaths & SecurePaths, port: number):
     `--bind-address=${SECURE_HOST}`,
     `--socket=${paths.mariadbSocket}`,
     `--pid-file=${join(paths.mariadbDir, 'mariadbd.pid')}`,
+    // A tmpdir of its own: at start-up mariadbd deletes every `#sql*` file in its tmpdir, which in /tmp are the
+    // temporary tables of the machine's own MariaDB (a query of it failed with EE_DELETE while this one started).
+    `--tmpdir=${mariadbTmp(paths)}`,
     // mariadbd refuses to run as root unless told to; as anyone else, --user is ignored.
     `--user=${userInfo().username}`,
     '--skip-log-bin',
