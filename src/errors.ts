@@ -91,6 +91,27 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 /** Codes that describe the record itself: the record is dead-lettered, never retried. */
 export const RECORD_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(RECORD_CODES);
 
+/**
+ * Codes no retry or restart can fix: a refused login, a missing grant or ACL, a failed TLS handshake, a wrong
+ * setting. A running job stops on one (as Kafka Streams' SHUTDOWN_CLIENT), leaving the failed batch uncommitted;
+ * an outage (`*_UNAVAILABLE`, a timeout) is retried instead (src/runtime/kafka-runner.ts).
+ */
+export const FATAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'CONFIG_INVALID',
+  'KAFKA_AUTH_FAILED',
+  'KAFKA_NOT_AUTHORIZED',
+  'KAFKA_TLS_FAILED',
+  'KAFKA_PROTOCOL_MISMATCH',
+  'REGISTRY_AUTH_FAILED',
+  'REGISTRY_TLS_FAILED',
+  'MYSQL_AUTH_FAILED',
+  'MYSQL_NOT_AUTHORIZED',
+  'MYSQL_TLS_FAILED',
+  'REDIS_AUTH_FAILED',
+  'REDIS_NOT_AUTHORIZED',
+  'REDIS_TLS_FAILED',
+]);
+
 export interface TagstreamErrorOptions {
   readonly cause?: unknown;
   readonly retryable?: boolean;
@@ -114,6 +135,11 @@ export class TagstreamError extends Error {
   /** True when this error describes a bad record (goes to the DLQ) rather than a failed dependency. */
   get isRecordError(): boolean {
     return RECORD_ERROR_CODES.has(this.code);
+  }
+
+  /** True when retrying cannot help (credentials, grants, TLS, configuration): a running job stops on it. */
+  get isFatal(): boolean {
+    return !this.retryable && FATAL_ERROR_CODES.has(this.code);
   }
 }
 

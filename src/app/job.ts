@@ -38,7 +38,11 @@ export interface RunningJob {
   readonly metrics: Registry;
   /** The port /metrics listens on, when served. */
   readonly metricsPort: number | undefined;
-  /** Resolves with the error when a consumer of the job fails for good. */
+  /**
+   * Resolves with the error when a consumer of the job fails for good: it crashed, or met a fatal error
+   * (TagstreamError.isFatal: a refused login, a missing grant or ACL, TLS), on which it stopped at once with its
+   * batch uncommitted. The caller stops the rest of the job.
+   */
   readonly failure: Promise<Error>;
   stop(): Promise<void>;
 }

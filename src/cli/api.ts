@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
 import { startJob } from '../app/job.ts';
+import { isTagstreamError } from '../errors.ts';
 import { loggerFor } from '../log.ts';
 import { int, withLogOptions } from './args.ts';
 import { runCli } from './run.ts';
@@ -31,10 +32,13 @@ const program = new Command('api')
         { serving: false, api: { sink: opts.sink, ...(opts.port === undefined ? {} : { port: opts.port }) } },
         { log },
       );
+      // One stop, whether a signal or a failure asks first.
+      let stopping: Promise<void> | undefined;
+      const stopJob = (): Promise<void> => (stopping ??= starting.then((job) => job.stop()));
       const stop = async (signal: string): Promise<void> => {
         log.info({ signal }, 'stopping: no new requests, finishing those in flight, stopping the sink');
         try {
-          await (await starting).stop();
+          await stopJob();
           log.info('stopped');
         } catch (e) {
           log.error({ err: e }, 'unclean stop');
@@ -44,8 +48,18 @@ const program = new Command('api')
       };
       process.once('SIGINT', (s) => void stop(s));
       process.once('SIGTERM', (s) => void stop(s));
-      const { api } = await starting;
-      if (api) console.log(`REST API on ${api.url} (OpenAPI: ${api.url}/openapi.json)`);
+      const job = await starting;
+      if (job.api) console.log(`REST API on ${job.api.url} (OpenAPI: ${job.api.url}/openapi.json)`);
+      // The prediction sink crashed for good or met an error no retry fixes (a refused login, a missing grant): as
+      // `npm run pipeline`, stop and exit non-zero rather than serve a cache nothing fills any more.
+      const error = await job.failure;
+      await stopJob().catch((e: unknown) => log.warn({ err: e }, 'unclean stop'));
+      log.fatal(
+        { err: error },
+        `prediction sink failed${isTagstreamError(error) ? ` (${error.code})` : ''}; fix the cause and restart: ` +
+          'what failed was not committed and is read again, committed work is not repeated',
+      );
+      process.exit(1);
     }),
   );
 

@@ -9,6 +9,10 @@
 // group's committed offset read again and the state restored. Records below that offset (committed by the previous
 // owner after this instance's consumer looked it up) are skipped, so nothing is processed twice. kafkajs has no
 // KIP-447 (offset commits fenced by the group generation), which would let one producer serve every partition.
+//
+// Failures: a retryable one (a store, the registry or the broker away) is retried in place, the batch uncommitted; a
+// fatal one (TagstreamError.isFatal: a refused login, a missing grant or ACL, TLS, a wrong setting) stops the consumer
+// at once, as Kafka Streams' SHUTDOWN_CLIENT does, with the batch uncommitted and `failure` resolved with the error.
 import { TagstreamError, toTagstreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import {
@@ -106,7 +110,11 @@ export class KafkaRunner {
   /** Source partitions with a consumer-lag series, to remove when they are no longer assigned. */
   private readonly lagSeries = new Set<string>();
   private crashed: ((e: Error) => void) | undefined;
-  /** Resolves when the consumer crashes for good (not on a clean stop). */
+  /** The fatal error this runner stopped on, if any. */
+  private fatal: TagstreamError | undefined;
+  /** The stop under way or done (one stop, however many callers). */
+  private stopping: Promise<void> | undefined;
+  /** Resolves when the consumer crashes for good or meets a fatal error (not on a clean stop). */
   readonly failure: Promise<Error>;
 
   constructor(
@@ -276,10 +284,13 @@ export class KafkaRunner {
         } catch (e) {
           this.processor.dropState(topic, partition);
           this.needsRestore.add(k);
-          this.options.log.warn(
-            { err: e, topic, partition },
-            'wall-clock tick failed; state will be restored',
-          );
+          const err = toTagstreamError(e);
+          if (err.isFatal) this.failFatally(err, `the wall-clock tick of ${topic}[${partition}]`);
+          else
+            this.options.log.warn(
+              { err: e, topic, partition },
+              'wall-clock tick failed; state will be restored',
+            );
         }
       });
     }
@@ -418,8 +429,9 @@ export class KafkaRunner {
   /**
    * Runs `work` until it succeeds. A retryable failure (a database, cache, registry or broker away) is retried
    * in place with exponential backoff, the batch uncommitted and the consumer heartbeating, with one line when
-   * the trouble starts and one when it ends; anything else is thrown (the client restarts the consumer).
-   * Resolves false when the consumer stops or the partition is taken away meanwhile.
+   * the trouble starts and one when it ends. A fatal failure (TagstreamError.isFatal) stops the consumer
+   * (failFatally); anything else is thrown (the client restarts the consumer). Resolves false when the consumer
+   * stops, fails fatally or the partition is taken away meanwhile: the batch is then left uncommitted.
    */
   private async withRetry(
     batch: ConsumerBatch,
@@ -439,6 +451,10 @@ export class KafkaRunner {
         return true;
       } catch (e) {
         const err = toTagstreamError(e);
+        if (err.isFatal) {
+          this.failFatally(err, where);
+          return false;
+        }
         if (!err.retryable) throw err;
         if (attempt === 1)
           log.warn(
@@ -455,6 +471,29 @@ export class KafkaRunner {
       }
       wait = Math.min(backoff.max, wait * 2);
     }
+  }
+
+  /**
+   * A failure that no retry or restart can fix (a refused login, a missing grant or ACL, TLS, a wrong setting): as
+   * Kafka Streams' SHUTDOWN_CLIENT, the consumer stops rather than retrying the batch or letting the client restart
+   * it. Nothing of the failed batch was committed (commit() aborts a failed transaction), so after the fix a restart
+   * processes it again. One line says the code and what to change; `failure` resolves with the error, so that the
+   * job stops the rest and exits non-zero. Called from within a batch handler: the stop is not awaited here, since
+   * stopping the consumer waits for the handler to return.
+   */
+  private failFatally(err: TagstreamError, where: string): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    const { log } = this.options;
+    // The error's message (what to change) follows on the line, with the server's own words (its cause).
+    log.error(
+      { err },
+      `${where} is not committed and the consumer stops: ${err.code} is not fixed by retrying`,
+    );
+    this.stop().catch((e: unknown) =>
+      log.warn({ err: e }, `the consumer did not stop cleanly after ${err.code}`),
+    );
+    this.crashed?.(err);
   }
 
   /**
@@ -502,9 +541,17 @@ export class KafkaRunner {
     }
   }
 
-  /** Graceful stop: no new fetches, the batch in hand finishes and commits, then disconnect; bounded in time. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  /**
+   * Graceful stop: no new fetches, the batch in hand finishes and commits, then disconnect; bounded in time. Every
+   * call after the first (or after a fatal error) waits for the same stop.
+   */
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    if (!this.running) return Promise.resolve();
+    return (this.stopping = this.shutdown());
+  }
+
+  private async shutdown(): Promise<void> {
     this.running = false;
     const { log, shutdownTimeoutMs } = this.options;
     clearInterval(this.ticker);
@@ -525,7 +572,10 @@ export class KafkaRunner {
             `shutdown took longer than ${shutdownTimeoutMs} ms; uncommitted records will be processed again on restart`,
           ),
       );
-      log.info({ processed: this.processed }, 'pipeline stopped cleanly');
+      log.info(
+        { processed: this.processed },
+        this.fatal ? `consumer stopped after ${this.fatal.code}` : 'pipeline stopped cleanly',
+      );
     } catch (e) {
       throw toTagstreamError(e);
     }

@@ -3,6 +3,8 @@
 // read after that, and records a previous owner committed meanwhile are skipped; a failed commit, which may still
 // have landed, starts a fresh producer that reads the committed offset again; a partition that leaves closes its
 // producer. The fencing itself is the broker's: test/pipelines/exactly-once.integration.test.ts runs it for real.
+// Failures of a sink node: an outage (*_UNAVAILABLE) is retried in place until it passes; a fatal refusal (a missing
+// grant or ACL, a refused login) stops the consumer at once, with nothing committed and `failure` resolved with it.
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { TagstreamError } from '../../src/errors.ts';
@@ -24,7 +26,7 @@ import { FakeClock } from '../../src/runtime/clock.ts';
 import { KafkaRunner } from '../../src/runtime/kafka-runner.ts';
 import { noopMetrics } from '../../src/runtime/metrics.ts';
 import { RecordProcessor } from '../../src/runtime/processor.ts';
-import { Flow, topology } from '../../src/runtime/topology.ts';
+import { Flow, topology, type SinkNode } from '../../src/runtime/topology.ts';
 
 const SCHEMA = {
   type: 'record',
@@ -45,6 +47,10 @@ class FakeKafka implements KafkaClient {
   readonly events: string[] = [];
   /** The next commit lands but its answer is lost (throws, retryable). */
   loseNextCommitAnswer = false;
+  /** Every sendOffsets of a transaction throws this (e.g. the group is not authorised). */
+  failSendOffsets: TagstreamError | undefined;
+  /** The consumer was stopped. */
+  stopped = false;
   handler: ConsumerRunOptions['eachBatch'] | undefined;
   assignment: ((a: Readonly<Record<string, readonly number[]>>) => void) | undefined;
   private producers = 0;
@@ -61,6 +67,7 @@ class FakeKafka implements KafkaClient {
         return {
           send: async (records) => void pending.push(...records),
           sendOffsets: async (_group, tps) => {
+            if (this.failSendOffsets) throw this.failSendOffsets;
             for (const t of tps)
               for (const p of t.partitions) offsets.push([`${t.topic}:${p.partition}`, p.offset]);
           },
@@ -86,7 +93,10 @@ class FakeKafka implements KafkaClient {
       run: async (opts) => void (this.handler = opts.eachBatch),
       commitOffsets: async () => undefined,
       seek: () => undefined,
-      stop: async () => undefined,
+      stop: async () => {
+        this.stopped = true;
+        this.events.push('consumer stop');
+      },
       disconnect: async () => undefined,
       onAssignment: (listener) => void (this.assignment = listener),
       onFetchEnd: () => undefined,
@@ -121,12 +131,14 @@ class FakeKafka implements KafkaClient {
   }
 }
 
-async function setup() {
+/** The runner on a fake client, reading one source into a topic, or into `sink` when given. */
+async function setup(sink?: SinkNode<unknown>) {
   const source = `in-${randomUUID().slice(0, 8)}`;
   const registry = memoryRegistry();
   const serde = new AvroSerde(registry);
+  const flow = Flow.from<unknown>(source);
   const processor = await RecordProcessor.create(
-    topology('t', [Flow.from<unknown>(source).to(`out-${source}`, SCHEMA)]),
+    topology('t', [sink ? flow.sink(sink) : flow.to(`out-${source}`, SCHEMA)]),
     serde,
     {
       applicationId: GROUP,
@@ -175,7 +187,7 @@ async function setup() {
       offsetLag: () => '0',
     };
     const control: BatchControl = {
-      isRunning: () => true,
+      isRunning: () => !kafka.stopped,
       isStale: () => false,
       heartbeat: async () => undefined,
       resolveOffset: (o) => void resolved.push(`${partition}@${o}`),
@@ -262,6 +274,98 @@ describe('KafkaRunner fencing (exactly_once)', () => {
     s.kafka.assignment?.({ [s.source]: [0, 1] });
     await s.deliver(0, 1, 1);
     expect(s.kafka.events.at(-2)).toBe(`connect tagstream-${GROUP}-${s.source}-0#3`);
+    await s.runner.stop();
+  });
+});
+
+/** A sink node that fails its first `times` writes with `error`, then stores what it is given. */
+function failingSink(error: TagstreamError, times = Infinity) {
+  const stored: number[] = [];
+  let calls = 0;
+  const node: SinkNode<unknown> = {
+    name: 'store',
+    async write(records) {
+      if (++calls <= times) throw error;
+      stored.push(...records.map((r) => (r.value as { n: number }).n));
+    },
+  };
+  return { node, stored, calls: () => calls };
+}
+
+/** `failure` if it resolves within `ms`, else undefined. */
+const failedWithin = (runner: KafkaRunner, ms: number): Promise<Error | undefined> =>
+  Promise.race([runner.failure, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms))]);
+
+describe('KafkaRunner on a failing sink node', () => {
+  it.each([
+    [
+      'MYSQL_NOT_AUTHORIZED',
+      'user api may not INSERT on tagstream.id_transactions; it needs GRANT INSERT ON ...',
+    ],
+    ['REDIS_NOT_AUTHORIZED', 'user api may not hset the keys ts:feat:TAG-1; its ACL needs a key pattern'],
+    ['REDIS_AUTH_FAILED', 'Redis refused the login of user tagstream (WRONGPASS)'],
+  ] as const)(
+    'a fatal %s stops the consumer at once: no retry, nothing committed, failure resolves with it',
+    async (code, message) => {
+      const error = new TagstreamError(code, message);
+      expect(error.isFatal).toBe(true);
+      const sink = failingSink(error);
+      const s = await setup(sink.node);
+      const started = performance.now();
+      await s.deliver(0, 0, 2);
+      const failure = await failedWithin(s.runner, 1_000);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(failure).toBe(error);
+      // Written once, never retried; no transaction committed, no offset resolved or committed.
+      expect(sink.calls()).toBe(1);
+      expect(sink.stored).toEqual([]);
+      expect(s.kafka.committed.size).toBe(0);
+      expect(s.resolved).toEqual([]);
+      expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toEqual([]);
+      expect(s.kafka.stopped).toBe(true);
+      // Stopping again (the job stops every runner) waits for the same stop.
+      await s.runner.stop();
+      expect(s.kafka.events.filter((e) => e === 'consumer stop')).toHaveLength(1);
+    },
+  );
+
+  it('an outage (MYSQL_UNAVAILABLE) is retried in place until it passes, then committed once', async () => {
+    const sink = failingSink(
+      new TagstreamError('MYSQL_UNAVAILABLE', 'MySQL/MariaDB is not reachable', { retryable: true }),
+      3,
+    );
+    const s = await setup(sink.node);
+    await s.deliver(0, 0, 2);
+    expect(sink.calls()).toBe(4);
+    expect(sink.stored).toEqual([0, 1, 2]);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('3');
+    expect(s.resolved).toEqual(['0@2']);
+    expect(s.kafka.stopped).toBe(false);
+    expect(await failedWithin(s.runner, 50)).toBeUndefined();
+    await s.runner.stop();
+  });
+
+  it('a fatal refusal while committing aborts the transaction and commits nothing', async () => {
+    const s = await setup(failingSink(new TagstreamError('INTERNAL', 'unused'), 0).node);
+    const error = new TagstreamError('KAFKA_NOT_AUTHORIZED', 'principal User:tagstream may not Read group g');
+    s.kafka.failSendOffsets = error;
+    await s.deliver(0, 0, 1);
+    expect(await failedWithin(s.runner, 1_000)).toBe(error);
+    const id = `tagstream-${GROUP}-${s.source}-0`;
+    expect(s.kafka.events.slice(0, 3)).toEqual([`connect ${id}#1`, `abort ${id}#1`, `disconnect ${id}#1`]);
+    expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toEqual([]);
+    expect(s.kafka.committed.size).toBe(0);
+    expect(s.resolved).toEqual([]);
+    expect(s.kafka.stopped).toBe(true);
+  });
+
+  it('a non-retryable error that is not fatal (MYSQL_ERROR) still goes to the client, which restarts the consumer', async () => {
+    const error = new TagstreamError('MYSQL_ERROR', 'MySQL error ER_SOMETHING');
+    expect(error.isFatal).toBe(false);
+    const s = await setup(failingSink(error).node);
+    await expect(s.deliver(0, 0, 0)).rejects.toBe(error);
+    expect(s.kafka.committed.size).toBe(0);
+    expect(s.kafka.stopped).toBe(false);
     await s.runner.stop();
   });
 });

@@ -3,14 +3,20 @@
 // work through our adapters (the feature store, the prediction cache, the model registry), and the refusals, each a
 // clear coded error with nothing written: Redis without credentials, with a wrong password, over plaintext, without
 // the CA, outside its keys or commands; MariaDB without TLS, with a wrong password, without the CA, the api user
-// writing, the pipeline user writing the model registry or migrating. `stack rotate redis api` and `rotate mariadb
-// api`: the old password refused, the new one (from its file) logs in. No password reaches a log line or an error.
+// writing, the pipeline user writing the model registry or migrating. A sink node of the running job refused by
+// MariaDB (the history sink as the api user, on the plain broker) stops its consumer within seconds with
+// MYSQL_NOT_AUTHORIZED and commits nothing. `stack rotate redis api` and `rotate mariadb api`: the old password
+// refused, the new one (from its file) logs in. No password reaches a log line or an error.
 import { createHash, randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
+import { cleanTopic, dlqTopic } from '../../config/topics.ts';
+import { historyTopology } from '../../src/app/history-sink.ts';
+import { runTopology } from '../../src/app/pipeline.ts';
 import {
   SECURE_DATA_PORTS,
   rotateMariadbPassword,
@@ -18,14 +24,18 @@ import {
 } from '../../src/dev/stack/secure-data.ts';
 import { stackPaths } from '../../src/dev/stack/services.ts';
 import type { TagstreamError } from '../../src/errors.ts';
+import { createKafka } from '../../src/io/kafka/client.ts';
 import { MIGRATIONS_DIR, migrate } from '../../src/io/mysql/migrate.ts';
 import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
 import { createUsers, DB_USERS } from '../../src/io/mysql/users.ts';
 import { command, createRedisClient, type RedisClient } from '../../src/io/redis/client.ts';
+import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
+import { createMetricsRegistry } from '../../src/metrics/prometheus.ts';
 import { exportOnnx } from '../../src/ml/onnx/export.ts';
 import type { ModelSpec } from '../../src/ml/model-spec.ts';
 import { createModelRegistry } from '../../src/ml/registry/registry.ts';
-import type { FeatureVector, Prediction } from '../../src/schemas/types.ts';
+import { loadSchema } from '../../src/schemas/catalog.ts';
+import type { FeatureVector, Prediction, RfidScan } from '../../src/schemas/types.ts';
 import { createPredictionCache } from '../../src/serving/prediction-cache.ts';
 import { createFeatureStore } from '../../src/store/feature-store.ts';
 import {
@@ -37,6 +47,7 @@ import {
   type SecureStack,
   refusal,
 } from './secure-stack.ts';
+import { requireStack, testConfig, testKafka } from '../helpers/stack.ts';
 
 const ID = randomUUID().slice(0, 8);
 const DATABASE = `tagstream_sec_${ID}`;
@@ -358,6 +369,81 @@ describe('secure MariaDB: TLS required, least-privilege users', () => {
     }
     expect(await root.query("SHOW TABLES LIKE 'security_extra'")).toEqual([]);
   });
+});
+
+describe('a sink node of the running job refused by MariaDB', () => {
+  it('the history sink as the api user: its consumer stops within seconds with MYSQL_NOT_AUTHORIZED, nothing committed', async () => {
+    // The plain broker and registry; MariaDB the secure one, as the read-only api user.
+    const url = secureConfig(paths, { mysql: 'api', database: DATABASE }).mysql.url;
+    const config = testConfig({ mysql: { url } });
+    await requireStack(config);
+    const topic = cleanTopic(config.topics, config.topics.scans);
+    const groupId = `${config.pipeline.groupId}-history`;
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
+    const kafka = testKafka(config);
+    const kadmin = kafka.admin();
+    await kadmin.connect();
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    const api = createSql(url);
+    const before = await rows('id_transactions');
+    try {
+      const runner = await runTopology(
+        config,
+        historyTopology(config, api),
+        { kafka: createKafka(config, log), serde, log, metrics: createMetricsRegistry() },
+        groupId,
+      );
+      try {
+        const encode = await serde.encoderFor<RfidScan>(topic, loadSchema('rfidScan'));
+        const scan: RfidScan = {
+          tag_id: `TAG-${ID}`,
+          rental_class_num: 'TENT-40x60',
+          scan_type: 'out',
+          scan_date: Date.UTC(2026, 0, 1),
+          reader_id: 'R-dock',
+          store_id: 'S1',
+          quality_grade: 4,
+          notes: null,
+        };
+        await producer.send({ topic, acks: -1, messages: [{ key: scan.tag_id, value: encode(scan) }] });
+        const sent = Date.now();
+        const failure = await Promise.race([
+          runner.failure,
+          new Promise<Error>((_, reject) =>
+            setTimeout(() => reject(new Error('the runner did not stop within 30 s')), 30_000),
+          ),
+        ]);
+        const seconds = (Date.now() - sent) / 1000;
+        errors.push(failure);
+        console.log(
+          `history sink as the api user: stopped ${seconds.toFixed(1)} s after the record was sent`,
+        );
+        // The record reaches the consumer once the group has joined (a few seconds); then the refusal is at once.
+        expect(seconds).toBeLessThan(15);
+        const e = failure as TagstreamError;
+        expect(e.code).toBe('MYSQL_NOT_AUTHORIZED');
+        expect(e.message).toMatch(/user api may not (INSERT|SELECT|UPDATE|DELETE)/);
+        expect(
+          lines.some((l) => l.includes('MYSQL_NOT_AUTHORIZED') && l.includes('the consumer stops')),
+        ).toBe(true);
+        await runner.stop();
+      } finally {
+        await runner.stop().catch(() => undefined);
+      }
+      // Nothing committed: no offset for the group, no row.
+      const [committed] = await kadmin.fetchOffsets({ groupId, topics: [topic] });
+      expect(committed?.partitions.every((p) => p.offset === '-1')).toBe(true);
+      expect(await rows('id_transactions')).toBe(before);
+    } finally {
+      await api.end();
+      await producer.disconnect();
+      await kadmin.deleteTopics({ topics: [topic, dlqTopic(config.topics, topic)] }).catch(() => undefined);
+      await kadmin.deleteGroups([groupId]).catch(() => undefined);
+      await kadmin.disconnect();
+    }
+  }, 60_000);
 });
 
 /** The passwords rotated away: searched for as well. */
