@@ -98,15 +98,18 @@ const config: Config = demoConfig(base, run, quick, makeStores(stores), 'bench')
 // job loads): the timed job starts from empty state, as after a fresh deployment, not from a restore.
 const warm: Config = demoConfig(base, `${run}w`, quick, makeStores(stores), 'bench');
 
-/** Sum of the log end offsets of every topic of the namespace. */
-async function logEntries(admin: KafkaAdmin): Promise<number> {
+/** The log end offsets of every topic of the namespace, summed over partitions, per topic. */
+async function logEntries(admin: KafkaAdmin): Promise<Map<string, number>> {
   const mine = (await admin.listTopics()).filter(
     (t) => t.startsWith(`${config.topics.namespace}.`) || t.startsWith(`${config.pipeline.groupId}-`),
   );
-  let n = 0;
-  for (const t of mine) for (const p of await admin.topicOffsets(t)) n += Number(p.high);
-  return n;
+  const out = new Map<string, number>();
+  for (const t of mine)
+    for (const p of await admin.topicOffsets(t)) out.set(t, (out.get(t) ?? 0) + Number(p.high));
+  return out;
 }
+
+const total = (m: ReadonlyMap<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
 async function dbRows(): Promise<number> {
   const sql = createSql(config.mysql.url);
@@ -241,13 +244,22 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const peakRss = timed.peakRssBytes();
     const rate = sources / seconds;
-    const perEvent = ((await logEntries(admin)) - entriesBefore) / sources;
+    const entriesAfter = await logEntries(admin);
+    const perEvent = (total(entriesAfter) - total(entriesBefore)) / sources;
     const rowsPerEvent = ((await dbRows()) - rowsBefore) / sources;
     say(
       `  ${sources.toLocaleString('en-US')} source events in ${seconds.toFixed(1)} s: ${rate.toFixed(0)} events/s`,
     );
     say(
       `  kafka log entries per source event ${perEvent.toFixed(2)}, db rows per source event ${rowsPerEvent.toFixed(2)}`,
+    );
+    // Which topics they are in (transaction markers included: a log entry is a record or a marker).
+    const byTopic = [...entriesAfter]
+      .map(([t, n]) => [t, (n - (entriesBefore.get(t) ?? 0)) / sources] as const)
+      .filter(([, n]) => n >= 0.005)
+      .sort((a, b) => b[1] - a[1]);
+    say(
+      `  per topic: ${byTopic.map(([t, n]) => `${t.replace(`${config.topics.namespace}.`, '').replace(`${config.pipeline.groupId}-`, '')} ${n.toFixed(2)}`).join(', ')}`,
     );
     const allWaited = [...waited.values()].reduce((a, b) => a + b, 0);
     if (allWaited > 0)
