@@ -28,27 +28,17 @@ const RECORD_CODES = [
   'SINK_REJECTED',
 ] as const;
 
-export const ERROR_CODES = [
-  ...RECORD_CODES,
-  // Dependencies and operations.
-  'CONFIG_INVALID',
-  'KAFKA_UNAVAILABLE',
-  'KAFKA_ERROR',
-  // Kafka security (src/io/kafka/security.ts): a refused login, a missing ACL, a failed TLS handshake, a client whose
-  // kafka.security.protocol does not match the listener (plaintext at a TLS listener, or the other way round).
+/**
+ * Security refusals (docs/security.md). Kafka (src/io/kafka/security.ts): a refused login, a missing ACL, a failed TLS
+ * handshake, a client whose kafka.security.protocol does not match the listener (plaintext at a TLS listener, or the
+ * other way round). The data services: a refused login, a missing grant or ACL, a failed or missing TLS handshake.
+ * Never retryable: the credentials, the grants or the TLS settings must change.
+ */
+const SECURITY_CODES = [
   'KAFKA_AUTH_FAILED',
   'KAFKA_NOT_AUTHORIZED',
   'KAFKA_TLS_FAILED',
   'KAFKA_PROTOCOL_MISMATCH',
-  'REGISTRY_UNAVAILABLE',
-  'REGISTRY_INCOMPATIBLE',
-  'REGISTRY_ERROR',
-  'MYSQL_UNAVAILABLE',
-  'MYSQL_ERROR',
-  'REDIS_UNAVAILABLE',
-  'REDIS_ERROR',
-  // Security of the data services (docs/security.md): a refused login, a missing grant or ACL, a failed or missing
-  // TLS handshake. Never retryable: the credentials, the grants or the TLS settings must change.
   'REGISTRY_AUTH_FAILED',
   'REGISTRY_TLS_FAILED',
   'MYSQL_AUTH_FAILED',
@@ -57,6 +47,22 @@ export const ERROR_CODES = [
   'REDIS_AUTH_FAILED',
   'REDIS_NOT_AUTHORIZED',
   'REDIS_TLS_FAILED',
+] as const;
+
+export const ERROR_CODES = [
+  ...RECORD_CODES,
+  // Dependencies and operations.
+  'CONFIG_INVALID',
+  'KAFKA_UNAVAILABLE',
+  'KAFKA_ERROR',
+  ...SECURITY_CODES,
+  'REGISTRY_UNAVAILABLE',
+  'REGISTRY_INCOMPATIBLE',
+  'REGISTRY_ERROR',
+  'MYSQL_UNAVAILABLE',
+  'MYSQL_ERROR',
+  'REDIS_UNAVAILABLE',
+  'REDIS_ERROR',
   'STACK_TOOL_MISSING',
   'STACK_START_FAILED',
   'SHUTDOWN_TIMEOUT',
@@ -98,18 +104,7 @@ export const RECORD_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(REC
  */
 export const FATAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CONFIG_INVALID',
-  'KAFKA_AUTH_FAILED',
-  'KAFKA_NOT_AUTHORIZED',
-  'KAFKA_TLS_FAILED',
-  'KAFKA_PROTOCOL_MISMATCH',
-  'REGISTRY_AUTH_FAILED',
-  'REGISTRY_TLS_FAILED',
-  'MYSQL_AUTH_FAILED',
-  'MYSQL_NOT_AUTHORIZED',
-  'MYSQL_TLS_FAILED',
-  'REDIS_AUTH_FAILED',
-  'REDIS_NOT_AUTHORIZED',
-  'REDIS_TLS_FAILED',
+  ...SECURITY_CODES,
 ]);
 
 export interface TagstreamErrorOptions {

@@ -3,14 +3,14 @@
 // Each test gets its own key prefix; the keys are deleted after.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { command, createRedisClient, type RedisClient } from '../../src/io/redis/client.ts';
+import { command, type RedisClient } from '../../src/io/redis/client.ts';
 import {
   createPredictionCache,
   predictionKeys,
   type PredictionCache,
   type PredictionCacheOptions,
 } from '../../src/serving/prediction-cache.ts';
-import { HINT, testConfig } from '../helpers/stack.ts';
+import { connectTestRedis, testConfig } from '../helpers/stack.ts';
 import { alert, prediction, T0 } from './fakes.ts';
 
 const config = testConfig();
@@ -19,12 +19,7 @@ const MIN = 60_000;
 let redis: RedisClient;
 
 beforeAll(async () => {
-  redis = createRedisClient(config.redis.url, { maxRetriesPerRequest: 0 });
-  try {
-    await redis.pipeline([command('ping')]);
-  } catch (e) {
-    throw new Error(`Redis at ${config.redis.url} is not reachable (${(e as Error).message}): ${HINT}`);
-  }
+  redis = await connectTestRedis(config);
 });
 
 afterAll(async () => {

@@ -6,6 +6,7 @@ import { loadConfig, parseConfig, rawConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { migrate } from '../../src/io/mysql/migrate.ts';
 import { splitDatabase, type Sql } from '../../src/io/mysql/pool.ts';
+import { command, createRedisClient, type RedisClient } from '../../src/io/redis/client.ts';
 import { tcpReachable, parseHostPort } from '../../src/io/net/tcp.ts';
 
 export const HINT = 'is the stack up? run `npm run stack -- up` (npm test does it for you)';
@@ -143,4 +144,16 @@ export async function createTestDatabase(url: string): Promise<void> {
       `MariaDB/MySQL at ${splitDatabase(url).serverUrl} is not usable (${(e as Error).message}): ${HINT}`,
     );
   }
+}
+
+/** A Redis client on the stack's Redis, checked with a PING: an unreachable Redis fails with the stack hint. */
+export async function connectTestRedis(config: Config): Promise<RedisClient> {
+  const redis = createRedisClient(config.redis.url, { maxRetriesPerRequest: 0 });
+  try {
+    await redis.pipeline([command('ping')]);
+  } catch (e) {
+    await redis.close().catch(() => undefined);
+    throw new Error(`Redis at ${config.redis.url} is not reachable (${(e as Error).message}): ${HINT}`);
+  }
+  return redis;
 }

@@ -3,21 +3,16 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { command, createRedisClient, type RedisClient } from '../../src/io/redis/client.ts';
+import { command, type RedisClient } from '../../src/io/redis/client.ts';
 import { memoryDriftWindows, redisDriftWindows } from '../../src/serving/drift.ts';
-import { HINT, testConfig } from '../helpers/stack.ts';
+import { connectTestRedis, testConfig } from '../helpers/stack.ts';
 
 const config = testConfig();
 const prefix = `drift-windows-test:${randomUUID().slice(0, 8)}:`;
 let redis: RedisClient;
 
 beforeAll(async () => {
-  redis = createRedisClient(config.redis.url, { maxRetriesPerRequest: 0 });
-  try {
-    await redis.pipeline([command('ping')]);
-  } catch (e) {
-    throw new Error(`Redis at ${config.redis.url} is not reachable (${(e as Error).message}): ${HINT}`);
-  }
+  redis = await connectTestRedis(config);
 });
 
 afterAll(async () => {
