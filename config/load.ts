@@ -39,6 +39,27 @@ const SHORTCUTS: ReadonlyArray<[string, string[], (v: string) => Json]> = [
   ['KAFKA_SASL_USERNAME', ['kafka', 'sasl', 'username'], (v) => v],
   ['KAFKA_SASL_PASSWORD', ['kafka', 'sasl', 'password'], (v) => v],
   ['KAFKA_SASL_PASSWORD_FILE', ['kafka', 'sasl', 'passwordFile'], (v) => v],
+  ['KAFKA_OAUTH_TOKEN_ENDPOINT_URL', ['kafka', 'sasl', 'oauth', 'tokenEndpointUrl'], (v) => v],
+  ['KAFKA_OAUTH_CLIENT_ID', ['kafka', 'sasl', 'oauth', 'clientId'], (v) => v],
+  ['KAFKA_OAUTH_CLIENT_SECRET', ['kafka', 'sasl', 'oauth', 'clientSecret'], (v) => v],
+  ['KAFKA_OAUTH_CLIENT_SECRET_FILE', ['kafka', 'sasl', 'oauth', 'clientSecretFile'], (v) => v],
+  ['KAFKA_OAUTH_SCOPE', ['kafka', 'sasl', 'oauth', 'scope'], (v) => v],
+  // k=v,k=v (Confluent Cloud: logicalCluster=lkc-...,identityPoolId=pool-...), as librdkafka's sasl.oauthbearer.extensions.
+  [
+    'KAFKA_OAUTH_EXTENSIONS',
+    ['kafka', 'sasl', 'oauth', 'extensions'],
+    (v) =>
+      Object.fromEntries(
+        v
+          .split(',')
+          .map((kv) => kv.trim())
+          .filter(Boolean)
+          .map((kv) => {
+            const i = kv.indexOf('=');
+            return i < 0 ? [kv, ''] : [kv.slice(0, i).trim(), kv.slice(i + 1).trim()];
+          }),
+      ),
+  ],
   ['KAFKA_SSL_CA_FILE', ['kafka', 'ssl', 'caFile'], (v) => v],
   ['KAFKA_SSL_CERT_FILE', ['kafka', 'ssl', 'certFile'], (v) => v],
   ['KAFKA_SSL_KEY_FILE', ['kafka', 'ssl', 'keyFile'], (v) => v],
@@ -66,6 +87,10 @@ export const SECRET_FILES: ReadonlyArray<readonly [string[], string[]]> = [
   [
     ['kafka', 'sasl', 'password'],
     ['kafka', 'sasl', 'passwordFile'],
+  ],
+  [
+    ['kafka', 'sasl', 'oauth', 'clientSecret'],
+    ['kafka', 'sasl', 'oauth', 'clientSecretFile'],
   ],
   [
     ['kafka', 'ssl', 'keyPassword'],
@@ -296,7 +321,13 @@ export function redactConfig(config: Config): Config {
     ...config,
     kafka: {
       ...kafka,
-      sasl: { ...kafka.sasl, password: hidden(kafka.sasl.password) },
+      sasl: {
+        ...kafka.sasl,
+        password: hidden(kafka.sasl.password),
+        ...(kafka.sasl.oauth
+          ? { oauth: { ...kafka.sasl.oauth, clientSecret: hidden(kafka.sasl.oauth.clientSecret) } }
+          : {}),
+      },
       ssl: { ...kafka.ssl, keyPassword: hidden(kafka.ssl.keyPassword) },
     },
     schemaRegistry: hideUrlSecret(config.schemaRegistry),

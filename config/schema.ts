@@ -29,11 +29,30 @@ export const configSchema = z.object({
       /** SASL credentials (protocol SASL_PLAINTEXT or SASL_SSL). Env: KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD(_FILE). */
       sasl: z
         .object({
-          mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).default('SCRAM-SHA-512'),
+          mechanism: z
+            .enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'])
+            .default('SCRAM-SHA-512'),
           username: z.string().default(''),
           /** A secret: redacted when printed; or read from passwordFile when loading (config/load.ts). */
           password: z.string().default(''),
           passwordFile: z.string().default(''),
+          /**
+           * OAUTHBEARER with OIDC client credentials (a managed Kafka such as Confluent Cloud): the client fetches a
+           * token from tokenEndpointUrl as clientId / clientSecret. Env: KAFKA_OAUTH_TOKEN_ENDPOINT_URL, _CLIENT_ID,
+           * _CLIENT_SECRET(_FILE), _SCOPE, _EXTENSIONS (k=v,k=v).
+           */
+          oauth: z
+            .object({
+              tokenEndpointUrl: z.string().default(''),
+              clientId: z.string().default(''),
+              /** A secret: redacted when printed; or read from clientSecretFile when loading. */
+              clientSecret: z.string().default(''),
+              clientSecretFile: z.string().default(''),
+              scope: z.string().default(''),
+              /** SASL extensions sent with the token; Confluent Cloud: logicalCluster, identityPoolId. */
+              extensions: z.record(z.string(), z.string()).default({}),
+            })
+            .optional(),
         })
         .prefault({}),
       /** TLS (protocol SSL or SASL_SSL): PEM files. Env: KAFKA_SSL_CA_FILE, _CERT_FILE, _KEY_FILE, _KEY_PASSWORD(_FILE). */
@@ -54,14 +73,40 @@ export const configSchema = z.object({
       const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
       const sasl = k.security.protocol.startsWith('SASL_');
       const tls = k.security.protocol.endsWith('SSL');
-      if (sasl && !k.sasl.username) issue(['sasl', 'username'], `needed with ${k.security.protocol}`);
-      if (sasl && !k.sasl.password && !k.sasl.passwordFile)
+      const oauth = k.sasl.mechanism === 'OAUTHBEARER';
+      if (sasl && oauth) {
+        const o = k.sasl.oauth;
+        const needed = `needed with ${k.security.protocol} and kafka.sasl.mechanism OAUTHBEARER`;
+        if (!o?.tokenEndpointUrl) issue(['sasl', 'oauth', 'tokenEndpointUrl'], needed);
+        else if (!URL.canParse(o.tokenEndpointUrl) || !/^https?:$/.test(new URL(o.tokenEndpointUrl).protocol))
+          issue(['sasl', 'oauth', 'tokenEndpointUrl'], 'expected an http(s):// URL');
+        if (!o?.clientId) issue(['sasl', 'oauth', 'clientId'], needed);
+        if (!o?.clientSecret && !o?.clientSecretFile)
+          issue(['sasl', 'oauth', 'clientSecret'], `${needed} (or kafka.sasl.oauth.clientSecretFile)`);
+        for (const [key, value] of Object.entries(o?.extensions ?? {}))
+          if (
+            !/^[A-Za-z]+$/.test(key) ||
+            key === 'auth' ||
+            !value ||
+            /[,=]/.test(value) ||
+            value.includes('\u0001')
+          )
+            issue(
+              ['sasl', 'oauth', 'extensions', key],
+              'expected a name of letters (not auth) and a non-empty value without , or =',
+            );
+      }
+      if (sasl && !oauth && !k.sasl.username)
+        issue(['sasl', 'username'], `needed with ${k.security.protocol}`);
+      if (sasl && !oauth && !k.sasl.password && !k.sasl.passwordFile)
         issue(['sasl', 'password'], `needed with ${k.security.protocol} (or kafka.sasl.passwordFile)`);
-      if (!sasl && (k.sasl.username || k.sasl.password || k.sasl.passwordFile))
+      if (!sasl && (k.sasl.username || k.sasl.password || k.sasl.passwordFile || oauth || k.sasl.oauth))
         issue(
           ['security', 'protocol'],
           `is ${k.security.protocol}, but SASL credentials are set: use SASL_SSL (or SASL_PLAINTEXT)`,
         );
+      if (sasl && !oauth && k.sasl.oauth)
+        issue(['sasl', 'mechanism'], `is ${k.sasl.mechanism}, but kafka.sasl.oauth is set: use OAUTHBEARER`);
       const files = [k.ssl.caFile, k.ssl.certFile, k.ssl.keyFile, k.ssl.keyPassword, k.ssl.keyPasswordFile];
       if (!tls && files.some(Boolean))
         issue(

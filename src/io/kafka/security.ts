@@ -4,14 +4,23 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../../config/schema.ts';
 import { TagstreamError } from '../../errors.ts';
+import { oauthBearerProvider, type OAuthBearerToken, type OAuthSettings } from './oauth.ts';
 
 export type SecurityProtocol = Config['kafka']['security']['protocol'];
 export type SaslMechanism = Config['kafka']['sasl']['mechanism'];
 
 export interface KafkaSecurity {
   readonly protocol: SecurityProtocol;
-  /** With SASL_PLAINTEXT and SASL_SSL. */
-  readonly sasl?: { readonly mechanism: SaslMechanism; readonly username: string; readonly password: string };
+  /**
+   * With SASL_PLAINTEXT and SASL_SSL. OAUTHBEARER: `oauth` set, the username its client id (the principal a
+   * client-credentials token usually names) and the password empty.
+   */
+  readonly sasl?: {
+    readonly mechanism: SaslMechanism;
+    readonly username: string;
+    readonly password: string;
+    readonly oauth?: OAuthSettings;
+  };
   /** With SSL and SASL_SSL; file paths (PEM), an empty CA meaning the system's CAs. */
   readonly ssl?: {
     readonly caFile: string;
@@ -30,11 +39,25 @@ export function securityFrom(kafka: Config['kafka']): KafkaSecurity {
     protocol,
     ...(protocol.startsWith('SASL_')
       ? {
-          sasl: {
-            mechanism: kafka.sasl.mechanism,
-            username: kafka.sasl.username,
-            password: kafka.sasl.password,
-          },
+          sasl:
+            kafka.sasl.mechanism === 'OAUTHBEARER'
+              ? {
+                  mechanism: kafka.sasl.mechanism,
+                  username: kafka.sasl.oauth?.clientId ?? '',
+                  password: '',
+                  oauth: {
+                    tokenEndpointUrl: kafka.sasl.oauth?.tokenEndpointUrl ?? '',
+                    clientId: kafka.sasl.oauth?.clientId ?? '',
+                    clientSecret: kafka.sasl.oauth?.clientSecret ?? '',
+                    scope: kafka.sasl.oauth?.scope ?? '',
+                    extensions: { ...kafka.sasl.oauth?.extensions },
+                  },
+                }
+              : {
+                  mechanism: kafka.sasl.mechanism,
+                  username: kafka.sasl.username,
+                  password: kafka.sasl.password,
+                },
         }
       : {}),
     ...(protocol.endsWith('SSL')
@@ -54,7 +77,9 @@ export const usesTls = (s: KafkaSecurity | undefined): boolean => s?.ssl !== und
 
 /** The secrets of these settings: what must never reach a log line or an error message. */
 export function secretsOf(s: KafkaSecurity | undefined): string[] {
-  return [s?.sasl?.password ?? '', s?.ssl?.keyPassword ?? ''].filter((x) => x.length > 0);
+  return [s?.sasl?.password ?? '', s?.sasl?.oauth?.clientSecret ?? '', s?.ssl?.keyPassword ?? ''].filter(
+    (x) => x.length > 0,
+  );
 }
 
 /** `text` with every secret replaced by ***; secrets shorter than 4 characters are left (they would hide words). */
@@ -97,7 +122,9 @@ export function readPem(file: string, key: string): string {
 /** kafkajs's `ssl` and `sasl` options. */
 export function kafkajsSecurityOptions(s: KafkaSecurity | undefined): {
   ssl?: { ca?: string[]; cert?: string; key?: string; passphrase?: string };
-  sasl?: { mechanism: 'scram-sha-512'; username: string; password: string };
+  sasl?:
+    | { mechanism: 'scram-sha-512'; username: string; password: string }
+    | { mechanism: 'oauthbearer'; oauthBearerProvider: () => Promise<OAuthBearerToken> };
 } {
   const out: ReturnType<typeof kafkajsSecurityOptions> = {};
   if (s?.ssl) {
@@ -109,7 +136,9 @@ export function kafkajsSecurityOptions(s: KafkaSecurity | undefined): {
       ...(keyPassword ? { passphrase: keyPassword } : {}),
     };
   }
-  if (s?.sasl)
+  if (s?.sasl?.oauth)
+    out.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: oauthBearerProvider(s.sasl.oauth) };
+  else if (s?.sasl)
     out.sasl = {
       // kafkajs's type is a union per mechanism; the three take the same options.
       mechanism: s.sasl.mechanism.toLowerCase() as 'scram-sha-512',
@@ -123,7 +152,21 @@ export function kafkajsSecurityOptions(s: KafkaSecurity | undefined): {
 export function librdkafkaSecurityOptions(s: KafkaSecurity | undefined): Record<string, string> {
   if (!s) return {};
   const out: Record<string, string> = { 'security.protocol': s.protocol.toLowerCase() };
-  if (s.sasl)
+  const oauth = s.sasl?.oauth;
+  if (oauth) {
+    // librdkafka's built-in OIDC client credentials (it fetches and refreshes the token itself).
+    Object.assign(out, {
+      'sasl.mechanisms': 'OAUTHBEARER',
+      'sasl.oauthbearer.method': 'oidc',
+      'sasl.oauthbearer.token.endpoint.url': oauth.tokenEndpointUrl,
+      'sasl.oauthbearer.client.id': oauth.clientId,
+      'sasl.oauthbearer.client.secret': oauth.clientSecret,
+    });
+    if (oauth.scope) out['sasl.oauthbearer.scope'] = oauth.scope;
+    const extensions = Object.entries(oauth.extensions);
+    if (extensions.length)
+      out['sasl.oauthbearer.extensions'] = extensions.map(([k, v]) => `${k}=${v}`).join(',');
+  } else if (s.sasl)
     Object.assign(out, {
       'sasl.mechanisms': s.sasl.mechanism,
       'sasl.username': s.sasl.username,
@@ -287,6 +330,12 @@ export function securityError(
   security: KafkaSecurity | undefined,
   op?: KafkaOperation,
 ): TagstreamError | undefined {
+  // The OAuth token endpoint refused the client (oauth.ts): that error already says what to change.
+  const refused = chain(e).find(
+    (x): x is TagstreamError =>
+      x instanceof TagstreamError && x.code === 'KAFKA_AUTH_FAILED' && 'tokenEndpointUrl' in x.details,
+  );
+  if (refused) return refused;
   const failure = classifySecurityError(e);
   const at = brokers.join(',');
   const principal = principalOf(security);
@@ -298,10 +347,14 @@ export function securityError(
     case 'auth':
       return new TagstreamError(
         'KAFKA_AUTH_FAILED',
-        security?.sasl
-          ? `Kafka at ${at} refused the login of ${security.sasl.username} (${security.sasl.mechanism})${doing}: wrong user or password; ` +
+        security?.sasl?.oauth
+          ? `Kafka at ${at} refused the OAuth token of client ${security.sasl.oauth.clientId} (OAUTHBEARER, from ` +
+              `${security.sasl.oauth.tokenEndpointUrl})${doing}: check kafka.sasl.oauth.clientId, scope and extensions ` +
+              `(Confluent Cloud: logicalCluster, identityPoolId) (${clean(failure.detail)})`
+          : security?.sasl
+            ? `Kafka at ${at} refused the login of ${security.sasl.username} (${security.sasl.mechanism})${doing}: wrong user or password; ` +
               `check kafka.sasl.username and kafka.sasl.password / passwordFile (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE) (${clean(failure.detail)})`
-          : `Kafka at ${at} refused the connection's authentication${doing} (${clean(failure.detail)}): the listener wants SASL: ` +
+            : `Kafka at ${at} refused the connection's authentication${doing} (${clean(failure.detail)}): the listener wants SASL: ` +
               `set kafka.security.protocol to SASL_SSL and kafka.sasl.username / password`,
         { cause: e, retryable: false, details: { principal, brokers: at } },
       );
