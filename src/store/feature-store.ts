@@ -95,12 +95,14 @@ export function featureStoreOptions(
 
 /**
  * The offline log's default content: of the features the streaming stages compute (FEATURE_TYPES: a row per scan,
- * transaction and window), those training reads (trainingFeatureColumns); everything else (the collectors' few
- * daily values) as it comes.
+ * transaction and window), those training reads (trainingFeatureColumns); everything else as it comes: the
+ * collectors' few daily values, the historical collector's included even where a streamed feature has its name
+ * (its nightly `turnover_ltd` snapshot, source `historical`: src/batch/history.ts).
  */
 export function trainedOn(historicalWindow: string): (f: FeatureVector) => boolean {
   const columns = trainingFeatureColumns(historicalWindow);
   return (f) =>
+    f.source === 'historical' ||
     !Object.hasOwn(FEATURE_TYPES, f.feature_name) ||
     columns.has(columnName({ name: f.feature_name, window: f.window ?? '' }));
 }

@@ -147,24 +147,39 @@ describe('write and read back', () => {
   it('keeps in the offline log only what training reads (offlineFeatures: models), and serves everything online', async (ctx) => {
     const { store, ns } = testStore(ctx, { offline: trainedOn('90d') });
     await store.write([
-      fv(`${ns}-i`, 'usage_frequency_7d', T0, 0.5), // an item feature the maintenance model reads
+      fv(`${ns}-i`, 'quality_degradation_rate', T0, -1), // an item feature the rental models read from the store
+      fv(`${ns}-i`, 'usage_frequency_7d', T0, 0.5), // a rental's usage comes from its scans (ItemHistory): online only
+      fv(`${ns}-i`, 'turnover_ltd', T0, 7), // streamed: read by no model, online only
+      { ...fv(`${ns}-h`, 'turnover_ltd', T0, 7), source: 'historical' }, // the nightly collector's snapshot: kept
       fv(`${ns}-i`, 'scan_hour', T0, 14), // computed per scan, read by no model
       fv(`${ns}-i`, 'rentals', T0, 4, '1d'), // the demand model's daily rentals
       fv(`${ns}-i`, 'rentals', T0, 1, '1h'), // no model reads hourly rentals
     ]);
     expect(
       await store.getFeatures(`${ns}-i`, [
+        { name: 'quality_degradation_rate' },
         { name: 'usage_frequency_7d' },
         { name: 'scan_hour' },
         { name: 'rentals', window: '1d' },
         { name: 'rentals', window: '1h' },
       ]),
-    ).toEqual({ usage_frequency_7d: 0.5, scan_hour: 14, 'rentals@1d': 4, 'rentals@1h': 1 });
+    ).toEqual({
+      quality_degradation_rate: -1,
+      usage_frequency_7d: 0.5,
+      scan_hour: 14,
+      'rentals@1d': 4,
+      'rentals@1h': 1,
+    });
     const rows = await sql.query<{ f: string; w: string | null }>(
       'SELECT feature_name AS f, window_name AS w FROM ml_feature_store WHERE target_entity = ? ORDER BY f, w',
       [`${ns}-i`],
     );
-    expect(rows.map((r) => `${r.f}@${r.w ?? ''}`)).toEqual(['rentals@1d', 'usage_frequency_7d@']);
+    expect(rows.map((r) => `${r.f}@${r.w ?? ''}`)).toEqual(['quality_degradation_rate@', 'rentals@1d']);
+    const historical = await sql.query<{ f: string }>(
+      'SELECT feature_name AS f FROM ml_feature_store WHERE target_entity = ?',
+      [`${ns}-h`],
+    );
+    expect(historical.map((r) => r.f)).toEqual(['turnover_ltd']);
   });
 
   it('a value written is served online, stored offline with its millisecond time, and found as of its time', async (ctx) => {
