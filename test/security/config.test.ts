@@ -1,23 +1,13 @@
 // The Kafka security keys: validated together (errors name the key), secrets read from files (`*File` keys and
 // `*_FILE` variables, as Docker secrets), and redacted wherever the config is printed.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it, type TestContext } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig, redactConfig } from '../../config/load.ts';
 import { securityFrom } from '../../src/io/kafka/security.ts';
 import { thrownBy } from '../helpers/errors.ts';
+import { secretFile } from '../helpers/secrets.ts';
 
 const PASSWORD = 'kafka-s3cret-9f2';
 const KEY_PASSWORD = 'key-s3cret-77a';
-
-function secretFile(ctx: TestContext, content: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tagstream-secret-'));
-  ctx.onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'secret');
-  writeFileSync(file, content, { mode: 0o600 });
-  return file;
-}
 
 describe('kafka security config', () => {
   it('defaults to PLAINTEXT without credentials', () => {

@@ -1,10 +1,8 @@
 // The Redis, MariaDB and schema registry security keys: merged into the services' URLs at load (where every client
 // reads them), secrets read from files, redacted when printed; the URL options each adapter reads and strips; the
 // MariaDB users script and the Redis ACLs against the code. No services needed.
-import { readFileSync, readdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it, type TestContext } from 'vitest';
+import { readFileSync, readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig, parseConfig, redactConfig } from '../../config/load.ts';
 import {
@@ -25,16 +23,9 @@ import { DB_GRANTS, DB_USERS, userStatements, usersScript } from '../../src/io/m
 import { redisConnection } from '../../src/io/redis/client.ts';
 import { parseRegistryUrl } from '../../src/io/registry/registry.ts';
 import { thrownBy } from '../helpers/errors.ts';
+import { secretFile } from '../helpers/secrets.ts';
 
 const SECRET = 'data-s3cret/@:9f';
-
-function secretFile(ctx: TestContext, content: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tagstream-secret-'));
-  ctx.onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'secret');
-  writeFileSync(file, content, { mode: 0o600 });
-  return file;
-}
 
 describe('redis, mysql and schema registry security config', () => {
   it('leaves the URLs as they are when nothing is set', () => {

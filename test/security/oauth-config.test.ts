@@ -2,11 +2,8 @@
 // key), the client secret read from its file and redacted, and what each client gets (kafkajs's provider,
 // librdkafka's built-in OIDC properties).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it, type TestContext } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig, redactConfig } from '../../config/load.ts';
 import { TagstreamError } from '../../src/errors.ts';
 import {
@@ -17,17 +14,10 @@ import {
   securityFrom,
 } from '../../src/io/kafka/security.ts';
 import { thrownBy } from '../helpers/errors.ts';
+import { secretFile } from '../helpers/secrets.ts';
 
 const SECRET = 'oauth-cl1ent-s3cret-e2d';
 const ENDPOINT = 'https://idp.example.com/oauth2/token';
-
-function secretFile(ctx: TestContext, content: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tagstream-secret-'));
-  ctx.onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'secret');
-  writeFileSync(file, content, { mode: 0o600 });
-  return file;
-}
 
 const ENV = {
   KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
