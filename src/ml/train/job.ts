@@ -841,6 +841,7 @@ async function frameFor(
   range: { start: number; end: number },
   opts: JobOptions,
   deps: JobDeps,
+  rentalReference: () => Promise<{ table: ColumnTable; rentals: number }>,
 ): Promise<Frame> {
   const say = (line: string): void => deps.progress(`[${service}] ${line}`);
   const t0 = performance.now();
@@ -876,18 +877,9 @@ async function frameFor(
     );
   }
   if (service !== 'demand') {
-    // The drift reference: every rental of the last holdoutDays days, labelled or not (allRentals says why).
-    const recent = allRentals(counted, range.end - opts.holdoutDays * 86_400_000);
-    const unlabelled = await rentalFrame(
-      recent,
-      { name: 'unlabelled', value: () => NaN },
-      deps.store,
-      opts.historicalWindow,
-    );
-    frame = { ...frame, reference: unlabelled.table };
-    say(
-      `drift reference: the ${recent.length} rentals of the last ${opts.holdoutDays} days, labelled or not`,
-    );
+    const { table: reference, rentals } = await rentalReference();
+    frame = { ...frame, reference };
+    say(`drift reference: the ${rentals} rentals of the last ${opts.holdoutDays} days, labelled or not`);
   }
   const covered = Object.entries(frame.report.coverage)
     .map(([c, v]) => `${c} ${(100 * v).toFixed(0)}%`)
@@ -946,10 +938,24 @@ export async function runTrainingJob(opts: JobOptions, deps: JobDeps): Promise<J
     failures.push({ service, error });
     deps.progress(`[${service}] FAILED: ${error.code} ${error.message}`);
   };
+  // The drift reference of the rental services (maintenance and quality read the same rows): every rental of the last
+  // holdoutDays days, labelled or not (allRentals says why); built once, when the first of them asks.
+  let reference: Promise<{ table: ColumnTable; rentals: number }> | undefined;
+  const rentalReference = () =>
+    (reference ??= (async () => {
+      const recent = allRentals(counted, range.end - opts.holdoutDays * 86_400_000);
+      const { table } = await rentalFrame(
+        recent,
+        { name: 'unlabelled', value: () => NaN },
+        deps.store,
+        opts.historicalWindow,
+      );
+      return { table, rentals: recent.length };
+    })());
   for (const service of opts.services) {
     let frame: Frame;
     try {
-      frame = await frameFor(service, counted, range, opts, deps);
+      frame = await frameFor(service, counted, range, opts, deps, rentalReference);
     } catch (e) {
       for (const spec of targetSpecs(service)) fail(spec.service, e);
       continue;
