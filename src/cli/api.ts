@@ -2,10 +2,9 @@
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
 import { startJob } from '../app/job.ts';
-import { isTagstreamError } from '../errors.ts';
 import { loggerFor } from '../log.ts';
 import { int, withLogOptions } from './args.ts';
-import { runCli } from './run.ts';
+import { runCli, runUntilStopped } from './run.ts';
 
 const program = new Command('api')
   .description(
@@ -32,34 +31,17 @@ const program = new Command('api')
         { serving: false, api: { sink: opts.sink, ...(opts.port === undefined ? {} : { port: opts.port }) } },
         { log },
       );
-      // One stop, whether a signal or a failure asks first.
-      let stopping: Promise<void> | undefined;
-      const stopJob = (): Promise<void> => (stopping ??= starting.then((job) => job.stop()));
-      const stop = async (signal: string): Promise<void> => {
-        log.info({ signal }, 'stopping: no new requests, finishing those in flight, stopping the sink');
-        try {
-          await stopJob();
-          log.info('stopped');
-        } catch (e) {
-          log.error({ err: e }, 'unclean stop');
-          process.exitCode = 1;
-        }
-        process.exit();
-      };
-      process.once('SIGINT', (s) => void stop(s));
-      process.once('SIGTERM', (s) => void stop(s));
-      const job = await starting;
-      if (job.api) console.log(`REST API on ${job.api.url} (OpenAPI: ${job.api.url}/openapi.json)`);
-      // The prediction sink crashed for good or met an error no retry fixes (a refused login, a missing grant): as
-      // `npm run pipeline`, stop and exit non-zero rather than serve a cache nothing fills any more.
-      const error = await job.failure;
-      await stopJob().catch((e: unknown) => log.warn({ err: e }, 'unclean stop'));
-      log.fatal(
-        { err: error },
-        `prediction sink failed${isTagstreamError(error) ? ` (${error.code})` : ''}; fix the cause and restart: ` +
-          'what failed was not committed and is read again, committed work is not repeated',
-      );
-      process.exit(1);
+      // The prediction sink failing for good stops the API too, rather than serve a cache nothing fills any more.
+      await runUntilStopped(starting, {
+        log,
+        stoppingMessage: 'stopping: no new requests, finishing those in flight, stopping the sink',
+        what: 'prediction sink',
+        shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
+        started: (job) => {
+          if (job.api) console.log(`REST API on ${job.api.url} (OpenAPI: ${job.api.url}/openapi.json)`);
+        },
+        stopped: () => log.info('stopped'),
+      });
     }),
   );
 

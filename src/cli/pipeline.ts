@@ -4,10 +4,8 @@
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
 import { startJob } from '../app/job.ts';
-import { TagstreamError, isTagstreamError } from '../errors.ts';
 import { loggerFor } from '../log.ts';
-import { withDeadline } from '../runtime/deadline.ts';
-import { runCli } from './run.ts';
+import { runCli, runUntilStopped } from './run.ts';
 import { withLogOptions } from './args.ts';
 
 const program = new Command('pipeline')
@@ -34,40 +32,15 @@ const program = new Command('pipeline')
         { streams: true, api: opts.api ? {} : false, retrain: true },
         { log },
       );
-      // One stop, whether a signal or a failure asks first.
-      let stopping: Promise<void> | undefined;
-      const stopJob = (): Promise<void> => (stopping ??= starting.then((job) => job.stop()));
-      const stop = async (signal: string): Promise<void> => {
-        log.info({ signal }, 'stopping: no new fetches, draining, committing');
-        try {
-          await stopJob();
-        } catch (e) {
-          log.error({ err: e }, 'unclean stop');
-          process.exitCode = 1;
-        }
-        process.exit();
-      };
-      process.once('SIGINT', (s) => void stop(s));
-      process.once('SIGTERM', (s) => void stop(s));
-      const job = await starting;
-      if (job.api) log.info(`REST API on ${job.api.url}`);
-      const error = await job.failure;
-      // A consumer crashed for good, or met an error no retry can fix (a refused login, a missing grant): the other
-      // consumers stop too (leaving their groups, so a restart gets the partitions at once), within the shutdown
-      // timeout; the failed batch was not committed.
-      const { shutdownTimeoutMs } = config.pipeline;
-      await withDeadline(
-        stopJob(),
-        shutdownTimeoutMs,
-        () => new TagstreamError('SHUTDOWN_TIMEOUT', `stopping took longer than ${shutdownTimeoutMs} ms`),
-      ).catch((e: unknown) => log.warn({ err: e }, 'unclean stop'));
-      // One line: the code, what to do, then the error's message (what to change) and its cause.
-      log.fatal(
-        { err: error },
-        `pipeline failed${isTagstreamError(error) ? ` (${error.code})` : ''}; fix the cause and restart: ` +
-          'what failed was not committed and is processed again, committed work is not repeated',
-      );
-      process.exit(1);
+      await runUntilStopped(starting, {
+        log,
+        stoppingMessage: 'stopping: no new fetches, draining, committing',
+        what: 'pipeline',
+        shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
+        started: (job) => {
+          if (job.api) log.info(`REST API on ${job.api.url}`);
+        },
+      });
     }),
   );
 

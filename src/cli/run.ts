@@ -1,5 +1,9 @@
-// Runs a CLI action: our coded errors print as one clear line with their code; anything else prints its stack.
-import { isTagstreamError } from '../errors.ts';
+// Runs a CLI action: our coded errors print as one clear line with their code; anything else prints its stack. And
+// runs a long-lived job until a signal or its failure (runUntilStopped).
+import type { RunningJob } from '../app/job.ts';
+import { TagstreamError, isTagstreamError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { withDeadline } from '../runtime/deadline.ts';
 
 export async function runCli(action: () => Promise<void>): Promise<void> {
   try {
@@ -9,4 +13,58 @@ export async function runCli(action: () => Promise<void>): Promise<void> {
     else console.error(e);
     process.exitCode = 1;
   }
+}
+
+export interface JobLifecycle {
+  readonly log: Logger;
+  /** What the log says on SIGINT/SIGTERM before stopping. */
+  readonly stoppingMessage: string;
+  /** What the fatal line calls what failed (`pipeline`, `prediction sink`). */
+  readonly what: string;
+  /** Bound on the stop after a failure (pipeline.shutdownTimeoutMs). */
+  readonly shutdownTimeoutMs: number;
+  /** Called once the job has started (where it serves, say). */
+  readonly started?: (job: RunningJob) => void;
+  /** Called after a clean stop on a signal. */
+  readonly stopped?: () => void;
+}
+
+/**
+ * Runs a starting job until SIGINT/SIGTERM (a clean stop, exit 0; 1 when the stop was unclean) or its failure (a
+ * consumer crashed for good, or met an error no retry fixes: a refused login, a missing grant). On a failure the
+ * other consumers stop too, within the shutdown timeout (leaving their groups, so a restart gets the partitions at
+ * once), one line says the code and what to do, and the process exits 1; the failed batch was not committed. One
+ * stop, whichever asks first; signals are handled from the first moment (a stop during start-up waits for it).
+ */
+export async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifecycle): Promise<never> {
+  let stopping: Promise<void> | undefined;
+  const stopJob = (): Promise<void> => (stopping ??= starting.then((job) => job.stop()));
+  const stop = async (signal: string): Promise<void> => {
+    o.log.info({ signal }, o.stoppingMessage);
+    try {
+      await stopJob();
+      o.stopped?.();
+    } catch (e) {
+      o.log.error({ err: e }, 'unclean stop');
+      process.exitCode = 1;
+    }
+    process.exit();
+  };
+  process.once('SIGINT', (s) => void stop(s));
+  process.once('SIGTERM', (s) => void stop(s));
+  const job = await starting;
+  o.started?.(job);
+  const error = await job.failure;
+  await withDeadline(
+    stopJob(),
+    o.shutdownTimeoutMs,
+    () => new TagstreamError('SHUTDOWN_TIMEOUT', `stopping took longer than ${o.shutdownTimeoutMs} ms`),
+  ).catch((e: unknown) => o.log.warn({ err: e }, 'unclean stop'));
+  // One line: the code, what to do, then the error's message (what to change) and its cause.
+  o.log.fatal(
+    { err: error },
+    `${o.what} failed${isTagstreamError(error) ? ` (${error.code})` : ''}; fix the cause and restart: ` +
+      'what failed was not committed and is processed again, committed work is not repeated',
+  );
+  process.exit(1);
 }
