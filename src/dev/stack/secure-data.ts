@@ -384,12 +384,9 @@ export function secureRootUrl(
   return `${u.toString()}?ssl-mode=VERIFY_IDENTITY&ssl-ca=${encodeURIComponent(paths.caFile)}`;
 }
 
-/** mariadbd's temporary directory, beside its datadir (created on first use). */
-export function mariadbTmp(paths: Pick<SecureDataPaths, 'mariadbDir'>): string {
-  const dir = join(paths.mariadbDir, 'tmp');
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
+/** mariadbd's temporary directory, beside its datadir (created before it starts). */
+export const mariadbTmp = (paths: Pick<SecureDataPaths, 'mariadbDir'>): string =>
+  join(paths.mariadbDir, 'tmp');
 
 /** mariadbd's arguments: its own datadir, socket and port, TLS from the stack's CA, plaintext refused. */
 export function mariadbArgs(paths: SecureDataPaths & SecurePaths, port: number): string[] {
@@ -522,6 +519,7 @@ export function secureMariadbService(
               `mariadb-install-db failed: ${(init.stderr || init.stdout).slice(-400)}`,
             );
         }
+        mkdirSync(mariadbTmp(sp), { recursive: true });
         const pid = launchDetached('mariadbd', mariadbArgs(sp, port), sp.mariadbDir, logFile);
         writePid(pidFile, pid);
         log(`mariadb-secure: started (pid ${pid}), TLS required on ${SECURE_HOST}:${port}`);
