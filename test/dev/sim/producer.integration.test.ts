@@ -62,6 +62,9 @@ describe('simulator -> Kafka', () => {
       noise: { malformedRate: 0.05 },
     });
     const sent: StreamEvent[] = [];
+    // The timestamp each record was given: arrival capped at the clock when it was encoded. A run just after
+    // midnight has arrivals later than the send time, so the cap must be the send-time clock, not a later one.
+    const stamped = new Map<StreamEvent, number>();
     const sink = await openKafkaSink(config, createLogger('sim-test', 'silent'));
     expect(sink.created).toEqual([config.topics.scans, config.topics.transactions]);
     expect(sink.retentionMs.get(config.topics.scans)).toBe(-1);
@@ -73,7 +76,10 @@ describe('simulator -> Kafka', () => {
         }
       })(),
       sink,
-      (ev, now) => toMessage(ev, sink.topics, sink.encoders, now),
+      (ev, now) => {
+        stamped.set(ev, Math.min(ev.arrival, now));
+        return toMessage(ev, sink.topics, sink.encoders, now);
+      },
       { speed: { kind: 'max' }, batchSize: 500 },
     );
     await sink.close();
@@ -89,12 +95,13 @@ describe('simulator -> Kafka', () => {
     expect(gotTxs).toHaveLength(txs.length);
 
     // Compare as multisets: partitions interleave on read. Timestamps are arrival times (capped at send time).
+    expect([...stamped.keys()]).toHaveLength(sent.length);
     const expectScan = new Map<string, number>();
     const sig = (key: string | null, ts: number, body: string) => `${key}|${ts}|${body}`;
     for (const e of scans) {
       if (e.kind !== 'scan') continue;
       const body = e.raw ? e.raw.toString('hex') : JSON.stringify(e.scan);
-      const k = sig(e.key, Math.min(e.arrival, Date.now()), body);
+      const k = sig(e.key, stamped.get(e)!, body);
       expectScan.set(k, (expectScan.get(k) ?? 0) + 1);
     }
     for (const m of gotScans) {
