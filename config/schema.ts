@@ -461,8 +461,9 @@ export const configSchema = z.object({
             .object({ warning: z.number().default(2.5), critical: z.number().default(1.5) })
             .prefault({}),
           /**
-           * PSI of the last `window` rows a model scored (its inputs and predictions) against its training data
-           * (src/serving/drift.ts); the predictions' PSI at or above `warning` / `critical` raises a `drift` alert.
+           * PSI of the last `window` rows a model scored (its inputs and predictions; a rental or a store's forecast
+           * of a class for a day counted once) against its training data (src/serving/drift.ts); the predictions'
+           * PSI at or above `warning` / `critical` raises a `drift` alert.
            */
           drift: z
             .object({

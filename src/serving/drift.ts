@@ -8,8 +8,14 @@
 // per-instance window would differ from the training population by construction once the pipeline scales out; the
 // shared window holds the latest rows whoever scored them. The window belongs to the reference (the model version
 // that carries it): a new model starts an empty window. Throttling is shared too: an alert of a severity is raised
-// once per throttle period by whichever instance gets there first. Best effort: a row scored twice (a batch retried
-// after a crash) counts twice, and a Redis failure skips the batch's rows (logged), never a prediction.
+// once per throttle period by whichever instance gets there first.
+//
+// What a row stands for: each row names its unit, the thing a training row is one of (a rental; a store's forecast
+// of a class for a day), and the window counts a unit once, the first time any instance scores it. Demand is scored
+// for every class event, so on a live day a busy class's forecast would fill the window many times over, while its
+// training rows hold each store, class and day once; counted per unit the window is drawn like the reference however
+// the events are batched. The same rule keeps a batch retried after a crash from counting twice. Units are kept
+// UNIT_MEMORY_MS behind the newest. A Redis failure skips the batch's rows (logged), never a prediction.
 import type { Alert } from '../schemas/types.ts';
 import type { FeatureRecord } from '../features/derive.ts';
 import {
@@ -46,20 +52,30 @@ export interface WindowCounts {
   readonly counts: ReadonlyMap<string, number>;
   /** The rows this add dropped from the window, oldest first (the batch's own first rows when it outgrew it). */
   readonly evicted: readonly string[];
+  /** Indices of the batch's rows this add counted (the others' units were counted before), ascending. */
+  readonly added: readonly number[];
 }
+
+/** A scored row for the window. */
+export interface WindowRow {
+  /** Its slots, comma-separated in column order (rowSlots). */
+  readonly slots: string;
+  /** What it stands for (a rental, a forecast of a store, class and day): counted once per window. */
+  readonly unit: string;
+  /** The unit's event time (ms): units UNIT_MEMORY_MS older than the newest one are forgotten. */
+  readonly time: number;
+}
+
+/** How far behind the newest unit a window remembers the units it counted (a day's forecasts and then some). */
+export const UNIT_MEMORY_MS = 2 * 86_400_000;
 
 /** Where the windows live (redisDriftWindows; memoryDriftWindows for tests and a single process). */
 export interface DriftWindows {
   /**
-   * Appends rows (their slots, comma-separated in column order) to window `key` and adds `increments` (the rows'
-   * `column:slot` counts) to its counts; drops the oldest rows beyond `size`, subtracting theirs. Returns the result.
+   * Appends the rows whose units window `key` has not counted yet and adds their `column:slot` counts; drops the
+   * oldest rows beyond `size`, subtracting theirs. Returns the result.
    */
-  add(
-    key: string,
-    rows: readonly string[],
-    increments: ReadonlyMap<string, number>,
-    size: number,
-  ): Promise<WindowCounts>;
+  add(key: string, rows: readonly WindowRow[], size: number): Promise<WindowCounts>;
   /** May an alert of `rank` for `key` be raised now? No while one of this rank or higher was, within `ttlMs`. */
   claim(key: string, rank: number, ttlMs: number): Promise<boolean>;
 }
@@ -174,32 +190,29 @@ export class DriftMonitor {
 
   /**
    * Adds scored rows of `service` to its window; returns the alerts to publish (none while the window fills, the
-   * PSI stays below the thresholds, or the throttle holds). `eventTimes`: each row's event time; an alert carries
-   * that of the row at which the window reached its severity (firstCrossing).
+   * PSI stays below the thresholds, or the throttle holds). `units`: what each row stands for (counted once per
+   * window); `eventTimes`: each row's event time; an alert carries that of the row at which the window reached its
+   * severity (firstCrossing).
    */
   async observe(
     service: string,
     model: ReferencedModel,
     records: readonly FeatureRecord[],
     predictions: ArrayLike<number>,
+    units: readonly string[],
     eventTimes: ArrayLike<number>,
   ): Promise<Alert[]> {
     if (records.length === 0) return [];
     const { settings, windows, metrics, log } = this.options;
     const { reference } = model;
-    const rows: string[] = [];
-    const increments = new Map<string, number>();
-    records.forEach((r, i) => {
-      const slots = rowSlots(reference, r, predictions[i]!);
-      rows.push(slots.join(','));
-      slots.forEach((s, c) => {
-        const k = `${c}:${s}`;
-        increments.set(k, (increments.get(k) ?? 0) + 1);
-      });
-    });
+    const rows = records.map((r, i) => ({
+      slots: rowSlots(reference, r, predictions[i]!).join(','),
+      unit: units[i]!,
+      time: eventTimes[i]!,
+    }));
     let window: WindowCounts;
     try {
-      window = await windows.add(`${service}:${model.version}`, rows, increments, settings.window);
+      window = await windows.add(`${service}:${model.version}`, rows, settings.window);
       if (this.failing) log.info({ service }, 'drift window reachable again');
       this.failing = false;
     } catch (e) {
@@ -212,6 +225,7 @@ export class DriftMonitor {
       metrics.drift(service, null, window.rows);
       return [];
     }
+    if (window.added.length === 0) return [];
     const psi = windowPsi(reference, window.counts);
     metrics.drift(service, psi, window.rows);
     const value = psi[PREDICTION_COLUMN]!;
@@ -228,11 +242,11 @@ export class DriftMonitor {
     const crossed = firstCrossing(
       numericShares(reference.prediction),
       window,
-      rows,
+      window.added.map((i) => rows[i]!.slots),
       settings.window,
       settings[severity],
     );
-    const eventTime = eventTimes[crossed]!;
+    const eventTime = eventTimes[window.added[crossed]!]!;
     const alert: Alert = {
       alert_id: `drift:${service}:${eventTime}`,
       rule: 'drift',
@@ -257,39 +271,51 @@ export class DriftMonitor {
 // Redis
 
 /**
- * KEYS[1]: the window's rows (a list, newest first); KEYS[2]: its counts (a hash `column:slot` → rows).
- * ARGV[1]: size; ARGV[2]: TTL in seconds; ARGV[3]: how many rows follow; then the rows; then `field, increment`
- * pairs. Drops the rows beyond `size`, subtracting their slots (gathered first, so each field is written once).
- * Returns { rows, HGETALL counts, the dropped rows newest first }.
+ * KEYS[1]: the window's rows (a list, newest first); KEYS[2]: its counts (a hash `column:slot` → rows); KEYS[3]: the
+ * units it counted (a sorted set scored by event time). ARGV[1]: size; ARGV[2]: TTL in seconds; ARGV[3]: how long
+ * units are remembered (ms); ARGV[4]: how many rows follow; then `slots, unit, time` per row. Counts a row only when
+ * its unit is new (ZADD NX), drops the rows beyond `size` and subtracts their slots (counts gathered first, so each
+ * field is written once), forgets units older than the newest by ARGV[3]. Returns { rows, HGETALL counts, the
+ * dropped rows newest first, the 1-based indices of the rows counted }.
  */
 export const WINDOW_SCRIPT = defineScript(`
 local size = tonumber(ARGV[1])
 local ttl = ARGV[2]
-local n = tonumber(ARGV[3])
-for i = 4, 3 + n do redis.call('LPUSH', KEYS[1], ARGV[i]) end
-for i = 4 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local memory = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+local delta = {}
+local function tally(row, k)
+  local c = 0
+  for slot in string.gmatch(row, '[^,]+') do
+    local f = c .. ':' .. slot
+    delta[f] = (delta[f] or 0) + k
+    c = c + 1
+  end
+end
+local added = {}
+for i = 1, n do
+  local at = 2 + 3 * i
+  if redis.call('ZADD', KEYS[3], 'NX', ARGV[at + 2], ARGV[at + 1]) == 1 then
+    redis.call('LPUSH', KEYS[1], ARGV[at])
+    tally(ARGV[at], 1)
+    added[#added + 1] = i
+  end
+end
 local len = redis.call('LLEN', KEYS[1])
 local old
 if len > size then
   old = redis.call('LRANGE', KEYS[1], size, -1)
   redis.call('LTRIM', KEYS[1], 0, size - 1)
-  local minus = {}
-  for _, row in ipairs(old) do
-    local c = 0
-    for slot in string.gmatch(row, '[^,]+') do
-      local f = c .. ':' .. slot
-      minus[f] = (minus[f] or 0) + 1
-      c = c + 1
-    end
-  end
-  for f, k in pairs(minus) do
-    if redis.call('HINCRBY', KEYS[2], f, -k) <= 0 then redis.call('HDEL', KEYS[2], f) end
-  end
+  for _, row in ipairs(old) do tally(row, -1) end
   len = size
 end
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('EXPIRE', KEYS[2], ttl)
-return { len, redis.call('HGETALL', KEYS[2]), old or {} }
+for f, k in pairs(delta) do
+  if k ~= 0 and redis.call('HINCRBY', KEYS[2], f, k) <= 0 then redis.call('HDEL', KEYS[2], f) end
+end
+local newest = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+if newest[2] then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (tonumber(newest[2]) - memory)) end
+for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
+return { len, redis.call('HGETALL', KEYS[2]), old or {}, added }
 `);
 
 /** KEYS[1]: the last raised rank; ARGV[1]: this rank; ARGV[2]: throttle in ms. 1 when this one may be raised. */
@@ -308,33 +334,44 @@ const text = (r: RedisReply | undefined): string =>
 
 /** The window script's reply as counts. */
 export function decodeWindow(reply: RedisReply): WindowCounts {
-  const [len, flat, old] = Array.isArray(reply) ? reply : [0, [], []];
+  const [len, flat, old, added] = Array.isArray(reply) ? reply : [0, [], [], []];
   const counts = new Map<string, number>();
   const pairs = Array.isArray(flat) ? flat : [];
   for (let i = 0; i + 1 < pairs.length; i += 2) counts.set(text(pairs[i]), Number(text(pairs[i + 1])));
   const evicted = (Array.isArray(old) ? old : []).map(text).reverse();
-  return { rows: Number(len), counts, evicted };
+  return {
+    rows: Number(len),
+    counts,
+    evicted,
+    added: (Array.isArray(added) ? added : []).map((i) => Number(i) - 1),
+  };
 }
 
-/** The script calls of one `add`, for tests: keys under `<prefix>drift:<key>:`. */
+/** The script call of one `add`: keys under `<prefix>drift:<key>:`. */
 export function windowCall(
   prefix: string,
   key: string,
-  rows: readonly string[],
-  increments: ReadonlyMap<string, number>,
+  rows: readonly WindowRow[],
   size: number,
 ): { keys: string[]; args: (string | number)[] } {
+  const base = `${prefix}drift:${key}:`;
   return {
-    keys: [`${prefix}drift:${key}:rows`, `${prefix}drift:${key}:counts`],
-    args: [size, WINDOW_TTL_SECONDS, rows.length, ...rows, ...[...increments].flat()],
+    keys: [`${base}rows`, `${base}counts`, `${base}units`],
+    args: [
+      size,
+      WINDOW_TTL_SECONDS,
+      UNIT_MEMORY_MS,
+      rows.length,
+      ...rows.flatMap((r) => [r.slots, r.unit, r.time]),
+    ],
   };
 }
 
 /** Windows in Redis under `<prefix>drift:`, shared by every instance on the same Redis and prefix. */
 export function redisDriftWindows(redis: RedisClient, prefix: string): DriftWindows {
   return {
-    async add(key, rows, increments, size) {
-      const { keys, args } = windowCall(prefix, key, rows, increments, size);
+    async add(key, rows, size) {
+      const { keys, args } = windowCall(prefix, key, rows, size);
       const [reply] = await redis.pipeline([scriptCall(WINDOW_SCRIPT, keys, args)]);
       return decodeWindow(reply ?? null);
     },
@@ -349,23 +386,35 @@ export function redisDriftWindows(redis: RedisClient, prefix: string): DriftWind
 
 /** Windows in this process only (tests; a single instance that need not survive restarts). */
 export function memoryDriftWindows(now: () => number = Date.now): DriftWindows {
-  const windows = new Map<string, { rows: string[]; counts: Map<string, number> }>();
+  const windows = new Map<
+    string,
+    { rows: string[]; counts: Map<string, number>; units: Map<string, number>; newest: number }
+  >();
   const raised = new Map<string, { rank: number; until: number }>();
+  const tally = (counts: Map<string, number>, row: string, k: number): void =>
+    row.split(',').forEach((slot, c) => {
+      const f = `${c}:${slot}`;
+      const left = (counts.get(f) ?? 0) + k;
+      if (left <= 0) counts.delete(f);
+      else counts.set(f, left);
+    });
   return {
-    add(key, rows, increments, size) {
+    add(key, rows, size) {
       let w = windows.get(key);
-      if (!w) windows.set(key, (w = { rows: [], counts: new Map() }));
-      w.rows.push(...rows);
-      for (const [f, k] of increments) w.counts.set(f, (w.counts.get(f) ?? 0) + k);
+      if (!w) windows.set(key, (w = { rows: [], counts: new Map(), units: new Map(), newest: -Infinity }));
+      const added: number[] = [];
+      rows.forEach((r, i) => {
+        if (w.units.has(r.unit)) return;
+        w.units.set(r.unit, r.time);
+        w.newest = Math.max(w.newest, r.time);
+        w.rows.push(r.slots);
+        tally(w.counts, r.slots, 1);
+        added.push(i);
+      });
+      for (const [unit, time] of w.units) if (time < w.newest - UNIT_MEMORY_MS) w.units.delete(unit);
       const old = w.rows.splice(0, Math.max(0, w.rows.length - size));
-      for (const row of old)
-        row.split(',').forEach((slot, c) => {
-          const f = `${c}:${slot}`;
-          const left = (w.counts.get(f) ?? 0) - 1;
-          if (left <= 0) w.counts.delete(f);
-          else w.counts.set(f, left);
-        });
-      return Promise.resolve({ rows: w.rows.length, counts: new Map(w.counts), evicted: old });
+      for (const row of old) tally(w.counts, row, -1);
+      return Promise.resolve({ rows: w.rows.length, counts: new Map(w.counts), evicted: old, added });
     },
     claim(key, rank, ttlMs) {
       const cur = raised.get(key);

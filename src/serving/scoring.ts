@@ -96,6 +96,8 @@ interface Scored {
 interface Observe {
   /** Indices into the scored records; all of them when absent. */
   readonly rows?: readonly number[];
+  /** What a scored record stands for, counted once in the drift window (src/serving/drift.ts). */
+  readonly unit: (record: number) => string;
   /** The event time of a scored record (index into the records). */
   readonly eventTime: (record: number) => number;
   /** Where the monitor's alerts go (the stage's side port). */
@@ -236,7 +238,11 @@ export class ScoringService {
           return scans.map(() => ({ maintenance: null, quality: null, snapshotAt: 0 }));
         }
         const { records, newest } = await this.rentalRecords(scans.map(rentalOf));
-        const observe = { eventTime: (i: number) => scans[i]!.scan_date, alerts };
+        const observe = {
+          unit: (i: number) => `${scans[i]!.tag_id}|${scans[i]!.scan_date}`,
+          eventTime: (i: number) => scans[i]!.scan_date,
+          alerts,
+        };
         const [maintenance, quality] = await Promise.all([
           this.scoreService('maintenance', records, observe),
           this.scoreService('quality', records, observe),
@@ -366,12 +372,19 @@ export class ScoringService {
             },
           );
         });
-        // The drift monitor counts each event's own forecast once per micro-batch, as its prediction is published.
-        const position = new Map([...targets.keys()].map((k, i) => [k, i]));
+        // The drift monitor is shown each event's own forecast and counts a store's forecast of a class for a day
+        // once (its unit), as training holds it once.
+        const targetKeys = [...targets.keys()];
+        const position = new Map(targetKeys.map((k, i) => [k, i]));
         const own = [...new Set(queries.map((q, i) => position.get(keys[i]![stores.indexOf(q.storeId)]!)!))];
         // A forecast is no single event's: each carries the batch's newest event time.
         const newestQuery = Math.max(...queries.map((q) => q.time));
-        const observe = { rows: own, eventTime: () => newestQuery, alerts };
+        const observe = {
+          rows: own,
+          unit: (i: number) => targetKeys[i]!,
+          eventTime: () => newestQuery,
+          alerts,
+        };
         const [demand, demand7d] = await Promise.all([
           this.scoreService('demand', records, observe),
           this.scoreService('demand_7d', records, observe),
@@ -727,6 +740,7 @@ export class ScoringService {
           { version, reference: reference! },
           rows.map((i) => records[i]!),
           rows.map((i) => own[i]!),
+          rows.map((i) => observe.unit(i)),
           rows.map((i) => observe.eventTime(i)),
         )),
       );

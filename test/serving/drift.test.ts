@@ -16,6 +16,7 @@ import {
   memoryDriftWindows,
   rowSlots,
   topInputs,
+  UNIT_MEMORY_MS,
   windowCall,
   windowPsi,
   type DriftWindows,
@@ -108,16 +109,23 @@ describe('slots and PSI', () => {
 /** Every row of a sample at one event time. */
 const at = (sample: { records: readonly unknown[] }, time: number): number[] =>
   sample.records.map(() => time);
+/** A unit per row of a sample, named by `tag` (a sample's rows are distinct rentals). */
+const units = (sample: { records: readonly unknown[] }, tag: string | number): string[] =>
+  sample.records.map((_, i) => `${tag}-${i}`);
 
 describe('DriftMonitor', () => {
   it('says nothing while the window fills, then PSI per input; a stable service raises nothing', async () => {
     const { m, reports, raised } = monitor();
     const a = rows(150, 2);
-    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, at(a, 1))).toEqual([]);
+    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, units(a, 'a1'), at(a, 1))).toEqual(
+      [],
+    );
     expect(reports.at(-1)).toEqual({ service: 'maintenance', psi: null, rows: 150 });
     for (let k = 0; k < 5; k++) {
       const b = rows(100, 3 + k);
-      expect(await m.observe('maintenance', MODEL, b.records, b.predictions, at(b, 2))).toEqual([]);
+      expect(
+        await m.observe('maintenance', MODEL, b.records, b.predictions, units(b, `b${k}`), at(b, 2)),
+      ).toEqual([]);
     }
     const last = reports.at(-1)!;
     expect(last.rows).toBe(200);
@@ -129,11 +137,27 @@ describe('DriftMonitor', () => {
   it('raises drift when the inputs shift the predictions, once per severity within the throttle', async () => {
     const { m, raised } = monitor();
     const stable = rows(200, 4);
-    await m.observe('maintenance', MODEL, stable.records, stable.predictions, at(stable, 1));
+    await m.observe(
+      'maintenance',
+      MODEL,
+      stable.records,
+      stable.predictions,
+      units(stable, 'stable1'),
+      at(stable, 1),
+    );
     const alerts = [];
     for (let k = 0; k < 8; k++) {
       const s = rows(50, 10 + k, -2);
-      alerts.push(...(await m.observe('maintenance', MODEL, s.records, s.predictions, at(s, 100 + k))));
+      alerts.push(
+        ...(await m.observe(
+          'maintenance',
+          MODEL,
+          s.records,
+          s.predictions,
+          units(s, `s${k}`),
+          at(s, 100 + k),
+        )),
+      );
     }
     // Warning as the shifted rows come in, critical as they take over; each once.
     expect(alerts.map((a) => a.severity)).toEqual(['warning', 'critical']);
@@ -154,16 +178,25 @@ describe('DriftMonitor', () => {
     expect(critical.alert_id).toBe(`drift:maintenance:${critical.event_time}`);
   });
 
+  it('counts a retried batch once: the window holds each unit one time', async () => {
+    const { m, reports } = monitor();
+    const a = rows(120, 12);
+    await m.observe('maintenance', MODEL, a.records, a.predictions, units(a, 'r'), at(a, 1));
+    await m.observe('maintenance', MODEL, a.records, a.predictions, units(a, 'r'), at(a, 1));
+    expect(reports.at(-1)).toEqual({ service: 'maintenance', psi: null, rows: 120 });
+  });
+
   it('starts a new window for a new model version', async () => {
     const { m, reports } = monitor();
     const a = rows(200, 5);
-    await m.observe('maintenance', MODEL, a.records, a.predictions, at(a, 1));
+    await m.observe('maintenance', MODEL, a.records, a.predictions, units(a, 'a1'), at(a, 1));
     expect(reports.at(-1)!.rows).toBe(200);
     await m.observe(
       'maintenance',
       { ...MODEL, version: 'maintenance-v2' },
       a.records.slice(0, 10),
       a.predictions,
+      units(a, 'a1'),
       at(a, 2),
     );
     expect(reports.at(-1)).toEqual({ service: 'maintenance', psi: null, rows: 10 });
@@ -176,7 +209,9 @@ describe('DriftMonitor', () => {
     };
     const { m, reports } = monitor(broken);
     const a = rows(300, 6, -2);
-    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, at(a, 1))).toEqual([]);
+    expect(await m.observe('maintenance', MODEL, a.records, a.predictions, units(a, 'a1'), at(a, 1))).toEqual(
+      [],
+    );
     expect(reports).toEqual([]);
   });
 });
@@ -190,12 +225,13 @@ describe('firstCrossing', () => {
     const shares = numericShares(REFERENCE.prediction);
     const one = memoryDriftWindows();
     const batch = memoryDriftWindows();
-    const add = (w: DriftWindows, rs: string[]) => {
-      const inc = new Map<string, number>();
-      for (const r of rs)
-        r.split(',').forEach((slot, c) => inc.set(`${c}:${slot}`, (inc.get(`${c}:${slot}`) ?? 0) + 1));
-      return w.add('k', rs, inc, 200);
-    };
+    let unit = 0;
+    const add = (w: DriftWindows, rs: string[]) =>
+      w.add(
+        'k',
+        rs.map((slots) => ({ slots, unit: `u${unit++}`, time: 0 })),
+        200,
+      );
     const before = stable.records.map((_, i) => slots(stable, i));
     await add(one, before);
     await add(batch, before);
@@ -218,6 +254,7 @@ describe('firstCrossing', () => {
     // Batches larger than the window evict their own first rows; the crossing is the same.
     const big = memoryDriftWindows();
     const all = [...before, ...after];
+    unit = 0;
     const wb = await add(big, all);
     expect(firstCrossing(shares, wb, all, 200, 0.25)).toBe(before.length + alone);
   });
@@ -226,15 +263,29 @@ describe('firstCrossing', () => {
 describe('memoryDriftWindows', () => {
   it('keeps the newest rows and counts exactly what it holds', async () => {
     const w = memoryDriftWindows();
-    const inc = (rs: string[]) => {
-      const m = new Map<string, number>();
-      for (const r of rs) r.split(',').forEach((s, c) => m.set(`${c}:${s}`, (m.get(`${c}:${s}`) ?? 0) + 1));
-      return m;
-    };
-    await w.add('k', ['0,1', '0,2', '1,1'], inc(['0,1', '0,2', '1,1']), 3);
-    const r = await w.add('k', ['2,2', '2,2'], inc(['2,2', '2,2']), 3);
+    const row = (slots: string, unit: string, time = 0) => ({ slots, unit, time });
+    await w.add('k', [row('0,1', 'a'), row('0,2', 'b'), row('1,1', 'c')], 3);
+    const r = await w.add('k', [row('2,2', 'd'), row('2,2', 'e')], 3);
     expect(r.rows).toBe(3);
+    expect(r.added).toEqual([0, 1]);
+    expect(r.evicted).toEqual(['0,1', '0,2']);
     expect(Object.fromEntries(r.counts)).toEqual({ '0:1': 1, '0:2': 2, '1:1': 1, '1:2': 2 });
+  });
+
+  it('counts a unit once (a busy forecast, a retried batch) until it is UNIT_MEMORY_MS behind the newest', async () => {
+    const w = memoryDriftWindows();
+    const row = (slots: string, unit: string, time: number) => ({ slots, unit, time });
+    await w.add('k', [row('0,1', 'S1|TENT|100', 0), row('0,1', 'S1|TENT|100', 5)], 10);
+    const again = await w.add('k', [row('0,2', 'S1|TENT|100', 9), row('1,1', 'S2|TENT|100', 9)], 10);
+    expect(again.added).toEqual([1]);
+    expect(again.rows).toBe(2);
+    // Another window (a new model version) counts it afresh.
+    expect((await w.add('k2', [row('0,1', 'S1|TENT|100', 9)], 10)).added).toEqual([0]);
+    // Far enough on, the first unit is forgotten and counts again.
+    await w.add('k', [row('0,3', 'S1|TENT|102', UNIT_MEMORY_MS + 1)], 10);
+    const later = await w.add('k', [row('0,1', 'S1|TENT|100', UNIT_MEMORY_MS + 2)], 10);
+    expect(later.added).toEqual([0]);
+    expect(later.rows).toBe(4);
   });
 
   it('lets an alert through once per rank and throttle, a higher rank at once', async () => {
@@ -250,27 +301,45 @@ describe('memoryDriftWindows', () => {
 });
 
 describe('the Redis protocol', () => {
-  it('sends the rows and increments under the prefix, and reads the reply back', () => {
+  it('sends the rows with their units under the prefix, and reads the reply back', () => {
     const call = windowCall(
       'p:',
       'demand:v1',
-      ['0,1', '2,0'],
-      new Map([
-        ['0:0', 1],
-        ['0:2', 1],
-      ]),
+      [
+        { slots: '0,1', unit: 'S1|TENT|100', time: 7 },
+        { slots: '2,0', unit: 'S2|TENT|100', time: 8 },
+      ],
       500,
     );
-    expect(call.keys).toEqual(['p:drift:demand:v1:rows', 'p:drift:demand:v1:counts']);
-    expect(call.args).toEqual([500, 604_800, 2, '0,1', '2,0', '0:0', 1, '0:2', 1]);
-    // The dropped rows come newest first (LRANGE of the list's tail) and are handed on oldest first.
-    expect(decodeWindow([2, ['0:0', '1', Buffer.from('0:2'), '1'], ['3,1', Buffer.from('1,0')]])).toEqual({
+    expect(call.keys).toEqual([
+      'p:drift:demand:v1:rows',
+      'p:drift:demand:v1:counts',
+      'p:drift:demand:v1:units',
+    ]);
+    expect(call.args).toEqual([
+      500,
+      604_800,
+      UNIT_MEMORY_MS,
+      2,
+      '0,1',
+      'S1|TENT|100',
+      7,
+      '2,0',
+      'S2|TENT|100',
+      8,
+    ]);
+    // The dropped rows come newest first (LRANGE of the list's tail) and are handed on oldest first; the rows
+    // counted are 1-based in Lua.
+    expect(
+      decodeWindow([2, ['0:0', '1', Buffer.from('0:2'), '1'], ['3,1', Buffer.from('1,0')], [2]]),
+    ).toEqual({
       rows: 2,
       counts: new Map([
         ['0:0', 1],
         ['0:2', 1],
       ]),
       evicted: ['1,0', '3,1'],
+      added: [1],
     });
   });
 });

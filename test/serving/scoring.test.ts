@@ -588,6 +588,40 @@ describe('prediction intervals and drift', () => {
     expect(d!.upper).toBeCloseTo(3, 5);
   });
 
+  it("counts a store's forecast of a class for a day once in the drift window, however many events ask", async () => {
+    const demand = fakeModel('demand', 'd-v1', { level_weekday_28: 1 });
+    const train = table({ level_weekday_28: Array.from({ length: 100 }, (_, i) => i % 10) });
+    withExtras(demand, {
+      reference: driftReference(
+        demand.spec,
+        train,
+        Float64Array.from(train.array('level_weekday_28') as number[]),
+      ),
+    });
+    const metrics = { ...noopServingMetrics, drift: vi.fn() };
+    const monitor = new DriftMonitor({
+      settings: { window: 50, warning: 0.1, critical: 0.25, throttleMs: 3_600_000 },
+      windows: memoryDriftWindows(),
+      metrics,
+      log: createLogger('scoring-test', 'silent'),
+      now: () => T0,
+    });
+    const driver = await driverFor(deps({ models: models(demand), metrics, drift: monitor }));
+    const events = (...xs: [string, number][]) =>
+      driver.pipeBatch(
+        topicOf('classEvents'),
+        loadSchema('classEvent'),
+        xs.map(([cls, t]) => ({ value: classEvent('S1', cls, t) })),
+      );
+    // Three events of one class in a batch, two more in later batches, then another class.
+    await events(['TENT', T0], ['TENT', T0 + 1], ['TENT', T0 + 2]);
+    await events(['TENT', T0 + 3]);
+    await events(['TENT', T0 + 4]);
+    await events(['CHAIR', T0 + 5]);
+    expect(await driver.read(pred('demand'))).toHaveLength(6);
+    expect(metrics.drift.mock.calls.map((c) => c[2])).toEqual([1, 1, 1, 2]);
+  });
+
   it('raises drift on the alerts topic when what a model scores left its training data', async () => {
     // Trained on items with 0..3 prior rentals; the live ones have 7 (deps' rental history).
     const maintenance = fakeModel('maintenance', 'm-v1', { prior_rentals: 0.1 });
