@@ -7,8 +7,10 @@
 // the records: its state per key is at most sizeMs / hopMs buckets however many records arrive, and its value is
 // the merge of its buckets (exact for every aggregate, min and max included).
 // All state is in the runtime's stores (changelogged) at the end of every batch: sliding buckets as they change,
-// tumbling and day windows at the batch's end if still open (one that opens and closes within a batch never
-// reaches the store); the heaps, per-key indexes and folds are in memory, rebuilt after a restore. Updates (sliding
+// and per key one entry holding all its open tumbling and day windows, written at the batch's end when one of them
+// changed or closed (one that opens and closes within a batch never reaches the store; a key's 1-minute, 5-minute,
+// hourly and daily windows cost one changelog record per batch, not one each plus a tombstone as each closes); the
+// heaps, per-key indexes and folds are in memory, rebuilt after a restore. Updates (sliding
 // windows, and tumbling ones with emit 'update' or 'both') are held until the end of the batch and go out once per
 // window with its latest value, like Kafka Streams' record cache; final results go out at once. The watermark is
 // reported to the runtime after every record and tick (tagstream_watermark_delay_seconds).
@@ -137,18 +139,19 @@ interface Slide {
 }
 
 /**
- * An open tumbling or day window with its store key, its key's state and its position in the windows. Written to
- * the store at the end of the batch when it changed and is still open: a window that opens and closes within a
- * batch (most 1-minute ones) never touches the store.
+ * An open tumbling or day window with its key's state and its position in the windows. Its key's store entry (every
+ * open window of the key) is written at the end of the batch when it changed and is still open: a window that opens
+ * and closes within a batch (most 1-minute ones) never touches the store.
  */
 interface Open {
   readonly kind: 'window';
-  /** Its store key, made when first needed (most windows open and close within a batch and need none). */
+  /** Its id for held updates (`<key>\0<window>\0<start>`), made when first needed. */
   wk: string | undefined;
   readonly e: WinEntry;
   readonly ks: KeyState;
+  /** Position in the windows; -1 for a window no longer configured (it still closes, and emits, once). */
   readonly pos: number;
-  /** In the store (written at an earlier batch end, or restored). */
+  /** In its key's store entry (written at an earlier batch end, or restored). */
   stored: boolean;
   /** Changed since the last batch end (listed in Runtime.dirty). */
   dirty: boolean;
@@ -166,6 +169,8 @@ interface KeyState {
   readonly bytes: Buffer;
   readonly open: Array<Open[] | undefined>;
   readonly slides: Array<Slide | undefined>;
+  /** Restored windows no longer configured, until they close. */
+  readonly orphans: Open[];
 }
 
 /** A held update: the window or sliding window it reports (read at the end of the batch), with `heldAt`. */
@@ -201,8 +206,10 @@ interface Runtime {
    * sliding window changes with every record, and only its value at the commit goes out.
    */
   readonly pending: Map<string, Held>;
-  /** Windows changed in this batch: written to the store at its end if still open. */
+  /** Windows changed in this batch: their keys' entries are written at its end if they are still open. */
   readonly dirty: Open[];
+  /** Keys whose entry must be written at the end of the batch whatever changed (a stored window closed, a restore). */
+  readonly rewrite: Set<string>;
   /** The clock changed in this batch. */
   clockDirty: boolean;
 }
@@ -224,7 +231,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
   const posOf = new Map(specs.map((w, i) => [w.name, i]));
 
   interface Stores {
-    readonly wins: KeyedStore<WinEntry>;
+    readonly wins: KeyedStore<WinEntry | WinEntry[]>;
     readonly slides: KeyedStore<Bucket>;
     readonly time: KeyedStore<PartitionClock>;
     /** The partition's in-memory indexes, built from the stores on first use. */
@@ -234,7 +241,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
   // they are looked up once, and a restored partition (new stores) gets fresh indexes.
   const storeSets = new WeakMap<object, Stores>();
   const stores = (ctx: StageContext): Stores => {
-    const wins = ctx.store<WinEntry>(winStore);
+    const wins = ctx.store<WinEntry | WinEntry[]>(winStore);
     let set = storeSets.get(wins);
     if (!set) {
       set = { wins, slides: ctx.store<Bucket>(slideStore), time: ctx.store<PartitionClock>(timeStore) };
@@ -262,17 +269,28 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       wmAtArrival: wm,
       pending: new Map(),
       dirty: [],
+      rewrite: new Set(),
       clockDirty: false,
     };
-    for (const [wk, e] of wins.entries()) {
-      // A window no longer configured still closes (and emits) once, but is not indexed under its key.
+    const restore = (e: WinEntry): void => {
+      // A window no longer configured still closes (and emits) once, but is not indexed by its position.
       const pos = posOf.get(e.w) ?? -1;
       const o = newOpen(e, keyState(rt, e.k), specs[pos]?.kind === 'sliding' ? -1 : pos, true);
-      o.wk = wk;
       rt.closeHeap.push(e.e + opts.graceMs, o);
       if (o.pos >= 0) insertOpen(o.ks, o);
-      else forgetIfIdle(rt, o.ks);
+      else o.ks.orphans.push(o);
+    };
+    const oneEach: string[] = [];
+    for (const [k, v] of wins.entries()) {
+      if (Array.isArray(v)) for (const e of v as WinEntry[]) restore(e);
+      else {
+        // An entry per window (`<key>\0<window>\0<start>`, earlier versions): taken in, and rewritten as its key's.
+        restore(v);
+        oneEach.push(k);
+        rt.rewrite.add(v.k);
+      }
     }
+    for (const k of oneEach) wins.delete(k);
     restoreSlides(rt, slides, wm);
     set.rt = rt;
     return rt;
@@ -281,7 +299,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
   function keyState(rt: Runtime, key: string): KeyState {
     let ks = rt.keys.get(key);
     if (!ks) {
-      ks = { key, bytes: Buffer.from(key), open: [], slides: [] };
+      ks = { key, bytes: Buffer.from(key), open: [], slides: [], orphans: [] };
       rt.keys.set(key, ks);
     }
     return ks;
@@ -289,7 +307,11 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
 
   /** Forgets a key that has neither an open window nor a sliding window left. */
   function forgetIfIdle(rt: Runtime, ks: KeyState): void {
-    if (ks.open.every((o) => o === undefined) && ks.slides.every((s) => s === undefined))
+    if (
+      ks.open.every((o) => o === undefined) &&
+      ks.slides.every((s) => s === undefined) &&
+      ks.orphans.length === 0
+    )
       rt.keys.delete(ks.key);
   }
 
@@ -544,7 +566,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
 
   /** Moves the watermark to `wm`: closes tumbling/day windows and expires the sliding buckets it passes. */
   function advance(set: Stores, rt: Runtime, wm: number): Rec<WindowResult>[] {
-    const { wins, slides } = set;
+    const { slides } = set;
     const out: Rec<WindowResult>[] = [];
     if (rt.clock.wm !== undefined && wm <= rt.clock.wm) return out;
     rt.clock.wm = wm;
@@ -554,8 +576,12 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       o.closed = true;
       if (o.heldAt !== Number.NEGATIVE_INFINITY) rt.pending.delete(wkOf(o)); // the final supersedes a held update
       if (opts.emit !== 'update') out.push(result(o.ks.bytes, o.e, true));
-      if (o.stored) wins.delete(wkOf(o));
-      const list = o.ks.open[o.pos];
+      if (o.stored) rt.rewrite.add(o.ks.key);
+      if (o.pos < 0) {
+        o.ks.orphans.splice(o.ks.orphans.indexOf(o), 1);
+        forgetIfIdle(rt, o.ks);
+      }
+      const list = o.pos < 0 ? undefined : o.ks.open[o.pos];
       if (list) {
         // The oldest open window closes first: shift() takes it without allocating.
         if (list[0] === o) list.shift();
@@ -579,6 +605,24 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       }
     }
     return out;
+  }
+
+  /** Writes a key's entry: every open window it has (marked stored), or a delete when none is left. */
+  function writeKey(wins: KeyedStore<WinEntry | WinEntry[]>, ks: KeyState | undefined, key: string): void {
+    const open: Open[] = [];
+    if (ks) {
+      for (const list of ks.open) if (list) for (const o of list) if (!o.closed) open.push(o);
+      for (const o of ks.orphans) if (!o.closed) open.push(o);
+    }
+    if (open.length === 0) {
+      if (wins.get(key) !== undefined) wins.delete(key);
+      return;
+    }
+    for (const o of open) o.stored = true;
+    wins.put(
+      key,
+      open.map((o) => o.e),
+    );
   }
 
   /** Tells the runtime (its watermark-delay metric) where this partition's watermark stands. */
@@ -712,14 +756,16 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     onFlush(ctx) {
       const set = stores(ctx);
       const rt = runtimeOf(ctx, set);
-      // The batch's state changes go to the stores now, before the runtime takes them for the changelog.
+      // The batch's state changes go to the stores now, before the runtime takes them for the changelog: each key
+      // with a window changed (and still open) or a stored one closed gets its entry of every open window written,
+      // or deleted when none is left.
       for (const o of rt.dirty) {
         o.dirty = false;
-        if (o.closed) continue;
-        set.wins.put(wkOf(o), o.e);
-        o.stored = true;
+        if (!o.closed) rt.rewrite.add(o.ks.key);
       }
       rt.dirty.length = 0;
+      for (const key of rt.rewrite) writeKey(set.wins, rt.keys.get(key), key);
+      rt.rewrite.clear();
       if (rt.clockDirty) {
         set.time.put('clock', rt.clock);
         rt.clockDirty = false;

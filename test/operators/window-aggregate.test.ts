@@ -1027,3 +1027,88 @@ describe('windowAggregate: sliding state is one bucket per hop, not one entry pe
     expect(make({ name: 'x', kind: 'sliding', sizeMs: 7 * DAY, hopMs: 1 })).toThrow(/more than 100000/);
   });
 });
+
+describe('windowAggregate: tumbling and day state is one entry per key', () => {
+  const tumbling: WindowSpec[] = [
+    { name: '1m', kind: 'tumbling', sizeMs: MINUTE },
+    { name: '5m', kind: 'tumbling', sizeMs: 5 * MINUTE },
+    { name: '1h', kind: 'tumbling', sizeMs: HOUR },
+  ];
+  const windowChanges = (h: OperatorHarness<Ev, WindowResult>, from: number) =>
+    h
+      .changelogEntries()
+      .slice(from)
+      .filter((c) => c.store === 'features.windows');
+
+  it('writes a busy key once per commit, with every window it has open, and no tombstone as one closes', () => {
+    const { h } = harness({ windows: tumbling }, Date.UTC(2026, 5, 1), false);
+    const push = (key: string, t: number) =>
+      h.push({ key: Buffer.from(key), value: ev(key, 1), timestamp: t });
+    // 30 records of A over three minutes (two 1-minute windows close within the batch), one of B.
+    for (let i = 0; i < 30; i++) push('A', T0 + i * 6_000);
+    push('B', T0 + 179_000);
+    h.flush();
+    h.commit();
+    const first = windowChanges(h, 0);
+    expect(first.map((c) => c.key).sort()).toEqual(['A', 'B']);
+    const stored = () =>
+      (h.store(0, 'features.windows').get('A') as Array<{ w: string; s: number; n: number }>).map((e) => [
+        e.w,
+        e.s,
+        e.n,
+      ]);
+    expect(stored()).toEqual([
+      ['1m', T0 + 2 * MINUTE, 10],
+      ['5m', T0, 30],
+      ['1h', T0, 30],
+    ]);
+    // The next batch closes A's and B's stored 1-minute windows: each key's entry is rewritten without it, one
+    // record each, no tombstone.
+    const mark = h.changelogEntries().length;
+    push('A', T0 + 3 * MINUTE + 1_000);
+    h.flush();
+    h.commit();
+    expect(windowChanges(h, mark).map((c) => [c.key, c.value === null])).toEqual([
+      ['A', false],
+      ['B', false],
+    ]);
+    expect(stored()).toEqual([
+      ['1m', T0 + 3 * MINUTE, 1],
+      ['5m', T0, 31],
+      ['1h', T0, 31],
+    ]);
+  });
+
+  it('deletes a key’s entry when its last window closes', () => {
+    const { h, push } = harness({ windows: [{ name: '1m', kind: 'tumbling', sizeMs: MINUTE }] });
+    push(ev('A', 3), T0);
+    expect([...h.store(0, 'features.windows').keys()]).toEqual(['A']);
+    h.advanceWallClock(HOUR);
+    expect(h.store(0, 'features.windows').size).toBe(0);
+  });
+
+  it('takes in the per-window entries of earlier versions at a restore and rewrites them as its key’s', () => {
+    const { h, push } = harness({ windows: tumbling, emit: 'final' });
+    push(ev('A', 2), T0);
+    // Rewritten the way earlier versions stored it: an entry per open window, then a restart.
+    const store = h.store(0, 'features.windows');
+    const entries = store.get('A') as Array<{ w: string; s: number }>;
+    store.delete('A');
+    for (const e of entries) store.put(`A\u0000${e.w}\u0000${e.s}`, e as never);
+    h.commit();
+    h.restart();
+    // A record an hour on closes all three: their finals hold the restored counts and values.
+    const out = push(ev('A', 1), T0 + HOUR + 1_000).map((r) => [
+      r.window,
+      r.final,
+      r.count,
+      r.values['total'],
+    ]);
+    expect(out.sort()).toEqual([
+      ['1h', true, 1, 2],
+      ['1m', true, 1, 2],
+      ['5m', true, 1, 2],
+    ]);
+    expect([...h.store(0, 'features.windows').keys()]).toEqual(['A']);
+  });
+});
