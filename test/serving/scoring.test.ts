@@ -588,6 +588,19 @@ describe('prediction intervals and drift', () => {
     expect(d!.upper).toBeCloseTo(3, 5);
   });
 
+  /** A drift monitor on in-process windows of `window` rows, with its metrics spied on. */
+  const driftMonitor = (window: number, now: number) => {
+    const metrics = { ...noopServingMetrics, drift: vi.fn() };
+    const monitor = new DriftMonitor({
+      settings: { window, warning: 0.1, critical: 0.25, throttleMs: 3_600_000 },
+      windows: memoryDriftWindows(),
+      metrics,
+      log: createLogger('scoring-test', 'silent'),
+      now: () => now,
+    });
+    return { metrics, monitor };
+  };
+
   it("counts a store's forecast of a class for a day once in the drift window, however many events ask", async () => {
     const demand = fakeModel('demand', 'd-v1', { level_weekday_28: 1 });
     const train = table({ level_weekday_28: Array.from({ length: 100 }, (_, i) => i % 10) });
@@ -598,14 +611,7 @@ describe('prediction intervals and drift', () => {
         Float64Array.from(train.array('level_weekday_28') as number[]),
       ),
     });
-    const metrics = { ...noopServingMetrics, drift: vi.fn() };
-    const monitor = new DriftMonitor({
-      settings: { window: 50, warning: 0.1, critical: 0.25, throttleMs: 3_600_000 },
-      windows: memoryDriftWindows(),
-      metrics,
-      log: createLogger('scoring-test', 'silent'),
-      now: () => T0,
-    });
+    const { metrics, monitor } = driftMonitor(50, T0);
     const driver = await driverFor(deps({ models: models(demand), metrics, drift: monitor }));
     const events = (...xs: [string, number][]) =>
       driver.pipeBatch(
@@ -636,14 +642,7 @@ describe('prediction intervals and drift', () => {
         Float64Array.from(train.array('prior_rentals') as number[], (v) => 0.1 * v),
       ),
     });
-    const metrics = { ...noopServingMetrics, drift: vi.fn() };
-    const monitor = new DriftMonitor({
-      settings: { window: 4, warning: 0.1, critical: 0.25, throttleMs: 3_600_000 },
-      windows: memoryDriftWindows(),
-      metrics,
-      log: createLogger('scoring-test', 'silent'),
-      now: () => T0 + 2_000,
-    });
+    const { metrics, monitor } = driftMonitor(4, T0 + 2_000);
     const driver = await driverFor(deps({ models: models(maintenance), metrics, drift: monitor }));
     await driver.pipeBatch(
       SCANS,
