@@ -154,14 +154,15 @@ describe('processor metrics', () => {
     await s.send('c', T0, 1);
     s.processor.reportStateSizes(s.source);
     const lines = await s.lines();
-    // Three keys, each with an open 1m and 5m window.
-    expect(lines).toContain('tagstream_state_entries{pipeline="features",store="w.windows"} 6');
+    // Three keys, each with an open 1m and 5m window: one entry per key holds both.
+    expect(lines).toContain('tagstream_state_entries{pipeline="features",store="w.windows"} 3');
     // One clock entry per partition.
     expect(lines).toContain('tagstream_state_entries{pipeline="features",store="w.time"} 2');
     expect(lines).toContain('tagstream_state_entries{pipeline="features",store="w.sliding"} 0');
+    // Partition 0 held keys a and b.
     s.processor.dropState(s.source, 0);
     s.processor.reportStateSizes(s.source);
-    expect(await s.lines()).toContain('tagstream_state_entries{pipeline="features",store="w.windows"} 2');
+    expect(await s.lines()).toContain('tagstream_state_entries{pipeline="features",store="w.windows"} 1');
   });
 });
 

@@ -106,6 +106,7 @@ export const REDIS_PIPELINE_COMMANDS = [
   'zrevrange',
   'zrevrangebyscore',
   'zremrangebyrank',
+  'zremrangebyscore',
   'zrevrank',
   'zscore',
   'lpush',
