@@ -10,10 +10,10 @@
 // and per key one entry holding all its open tumbling and day windows, written at the batch's end when one of them
 // changed or closed (one that opens and closes within a batch never reaches the store; a key's 1-minute, 5-minute,
 // hourly and daily windows cost one changelog record per batch, not one each plus a tombstone as each closes); the
-// heaps, per-key indexes and folds are in memory, rebuilt after a restore. Updates (sliding
-// windows, and tumbling ones with emit 'update' or 'both') are held until the end of the batch and go out once per
-// window with its latest value, like Kafka Streams' record cache; final results go out at once. The watermark is
-// reported to the runtime after every record and tick (tagstream_watermark_delay_seconds).
+// heaps, per-key indexes and folds are in memory, rebuilt after a restore. Updates (sliding windows, and tumbling
+// ones with emit 'update' or 'both') are held until the end of the batch and go out once per window with its latest
+// value, like Kafka Streams' record cache; final results go out at once. The watermark is reported to the runtime
+// after every record and tick (tagstream_watermark_delay_seconds).
 import { reportWatermark } from '../src/runtime/metrics.ts';
 import type { Rec, StageContext, OperatorContext, Operator } from '../src/runtime/operator.ts';
 import type { KeyedStore } from '../src/runtime/state.ts';
