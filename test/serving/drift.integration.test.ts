@@ -5,13 +5,14 @@
 // - once a service's window is full, serving reports PSI per input and of the predictions (tagstream_drift_psi);
 // - the shifted day raises a critical `drift` alert for quality within 500 rentals of the shift, and the grade's and
 //   the quality predictions' PSI jump;
-// - an ordinary day raises no critical alert. Three causes of false alarms were fixed on the way (docs/serving.md#drift): the reference is every recent
-//   rental, not the labelled holdout; a rental's usage, idle days and grade are computed from its scans alike in
-//   training and serving; and the window counts each unit a training row stands for once (a rental; a store's
-//   forecast of a class for a day), where demand counted a busy class's forecast at every event. What is left (issue
-//   12 stays open): on 2026-12-06 the day raised no alert at all in two runs, maintenance warnings (PSI 0.10-0.11)
-//   in a third, and in the full suite on a loaded machine maintenance warnings up to PSI 0.208 as its window first
-//   filled (0.075 by the day's end). The predictions' PSI at the end of the day was 0.04-0.09.
+// - an ordinary day raises no critical alert. Three causes of false alarms were fixed on the way
+//   (docs/serving.md#drift): the reference is every recent rental, not the labelled holdout; a rental's usage, idle
+//   days and grade are computed from its scans alike in training and serving; and the window counts each unit a
+//   training row stands for once (a rental; a store's forecast of a class for a day), where demand counted a busy
+//   class's forecast at every event. What is left (issue 12 stays open): on 2026-12-06 the day raised no alert at all
+//   in two runs, maintenance and quality warnings (PSI 0.10-0.11) in a third, and in the full suite on a loaded
+//   machine maintenance warnings up to PSI 0.208 as its window first filled (0.075 by the day's end). The
+//   predictions' PSI at the end of the day was 0.04-0.09.
 // The live days are paced (about 40 s each), as live days arrive; the history before them goes at full speed.
 // The simulated period is fixed (July 2025: a flat stretch of the simulator's seasons), so the result does not depend
 // on the date the test runs. Own namespace: topics, groups, Redis prefix, database tagstream_drift<id> (dropped after).
