@@ -1,10 +1,8 @@
 // `npm run api`: the prediction sink and the REST API on their own, until SIGINT/SIGTERM, then a clean stop.
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
-import { startJob } from '../app/job.ts';
-import { loggerFor } from '../log.ts';
 import { int, withLogOptions } from './args.ts';
-import { runCli, runUntilStopped } from './run.ts';
+import { runCli, runJob } from './run.ts';
 
 const program = new Command('api')
   .description(
@@ -25,23 +23,20 @@ const program = new Command('api')
         console.log(JSON.stringify(redactConfig(config), null, 2));
         return;
       }
-      const log = loggerFor(config, 'api');
-      const starting = startJob(
-        config,
-        { serving: false, api: { sink: opts.sink, ...(opts.port === undefined ? {} : { port: opts.port }) } },
-        { log },
-      );
       // The prediction sink failing for good stops the API too, rather than serve a cache nothing fills any more.
-      await runUntilStopped(starting, {
-        log,
-        stoppingMessage: 'stopping: no new requests, finishing those in flight, stopping the sink',
-        what: 'prediction sink',
-        shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
-        started: (job) => {
-          if (job.api) console.log(`REST API on ${job.api.url} (OpenAPI: ${job.api.url}/openapi.json)`);
+      await runJob(
+        config,
+        'api',
+        { serving: false, api: { sink: opts.sink, ...(opts.port === undefined ? {} : { port: opts.port }) } },
+        {
+          stoppingMessage: 'stopping: no new requests, finishing those in flight, stopping the sink',
+          what: 'prediction sink',
+          started: (job) => {
+            if (job.api) console.log(`REST API on ${job.api.url} (OpenAPI: ${job.api.url}/openapi.json)`);
+          },
+          stopped: (log) => log.info('stopped'),
         },
-        stopped: () => log.info('stopped'),
-      });
+      );
     }),
   );
 

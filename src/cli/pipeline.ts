@@ -3,9 +3,7 @@
 // pipeline.shutdownTimeoutMs.
 import { Command } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
-import { startJob } from '../app/job.ts';
-import { loggerFor } from '../log.ts';
-import { runCli, runUntilStopped } from './run.ts';
+import { runCli, runJob } from './run.ts';
 import { withLogOptions } from './args.ts';
 
 const program = new Command('pipeline')
@@ -25,22 +23,18 @@ const program = new Command('pipeline')
         console.log(JSON.stringify(redactConfig(config), null, 2));
         return;
       }
-      const log = loggerFor(config, 'pipeline');
-      // Signals are handled from the first moment: a stop during start-up waits for it, then stops cleanly.
-      const starting = startJob(
+      await runJob(
         config,
+        'pipeline',
         { streams: true, api: opts.api ? {} : false, retrain: true },
-        { log },
-      );
-      await runUntilStopped(starting, {
-        log,
-        stoppingMessage: 'stopping: no new fetches, draining, committing',
-        what: 'pipeline',
-        shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
-        started: (job) => {
-          if (job.api) log.info(`REST API on ${job.api.url}`);
+        {
+          stoppingMessage: 'stopping: no new fetches, draining, committing',
+          what: 'pipeline',
+          started: (job, log) => {
+            if (job.api) log.info(`REST API on ${job.api.url}`);
+          },
         },
-      });
+      );
     }),
   );
 

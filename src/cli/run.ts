@@ -1,8 +1,9 @@
 // Runs a CLI action: our coded errors print as one clear line with their code; anything else prints its stack. And
-// runs a long-lived job until a signal or its failure (runUntilStopped).
-import type { RunningJob } from '../app/job.ts';
+// runs a long-lived job until a signal or its failure (runJob, runUntilStopped).
+import type { Config } from '../../config/schema.ts';
+import { startJob, type JobParts, type RunningJob } from '../app/job.ts';
 import { TagstreamError, isTagstreamError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { loggerFor, type Logger } from '../log.ts';
 import { withDeadline } from '../runtime/deadline.ts';
 
 export async function runCli(action: () => Promise<void>): Promise<void> {
@@ -24,9 +25,30 @@ export interface JobLifecycle {
   /** Bound on the stop after a failure (pipeline.shutdownTimeoutMs). */
   readonly shutdownTimeoutMs: number;
   /** Called once the job has started (where it serves, say). */
-  readonly started?: (job: RunningJob) => void;
+  readonly started?: (job: RunningJob, log: Logger) => void;
   /** Called after a clean stop on a signal. */
-  readonly stopped?: () => void;
+  readonly stopped?: (log: Logger) => void;
+}
+
+/**
+ * Starts the job's `parts` with a logger for `component` and runs it until stopped (runUntilStopped), its stop after a
+ * failure bounded by pipeline.shutdownTimeoutMs: what `npm run pipeline` and `npm run api` do.
+ */
+export function runJob(
+  config: Config,
+  component: string,
+  parts: JobParts,
+  o: Omit<JobLifecycle, 'log' | 'shutdownTimeoutMs' | 'stopped'> & {
+    readonly stopped?: (log: Logger) => void;
+  },
+): Promise<never> {
+  const log = loggerFor(config, component);
+  // Signals are handled from the first moment: a stop during start-up waits for it, then stops cleanly.
+  return runUntilStopped(startJob(config, parts, { log }), {
+    ...o,
+    log,
+    shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
+  });
 }
 
 /**
@@ -36,14 +58,14 @@ export interface JobLifecycle {
  * once), one line says the code and what to do, and the process exits 1; the failed batch was not committed. One
  * stop, whichever asks first; signals are handled from the first moment (a stop during start-up waits for it).
  */
-export async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifecycle): Promise<never> {
+async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifecycle): Promise<never> {
   let stopping: Promise<void> | undefined;
   const stopJob = (): Promise<void> => (stopping ??= starting.then((job) => job.stop()));
   const stop = async (signal: string): Promise<void> => {
     o.log.info({ signal }, o.stoppingMessage);
     try {
       await stopJob();
-      o.stopped?.();
+      o.stopped?.(o.log);
     } catch (e) {
       o.log.error({ err: e }, 'unclean stop');
       process.exitCode = 1;
@@ -53,7 +75,7 @@ export async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifec
   process.once('SIGINT', (s) => void stop(s));
   process.once('SIGTERM', (s) => void stop(s));
   const job = await starting;
-  o.started?.(job);
+  o.started?.(job, o.log);
   const error = await job.failure;
   await withDeadline(
     stopJob(),
