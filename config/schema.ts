@@ -226,7 +226,10 @@ export const configSchema = z.object({
        * broker accepts 6000–1800000 by default (group.min/max.session.timeout.ms).
        */
       sessionTimeoutMs: z.number().int().min(1_000).default(30_000),
-      /** Wall-clock tick for stateful stages: how often idle windows are checked. */
+      /**
+       * Wall-clock tick for stateful stages and the clean topics' flows: how often idle windows are checked and idle
+       * partitions declared; also the least interval between two progress markers of a clean partition.
+       */
       punctuateMs: z.number().int().positive().default(1_000),
       /** Upper bound for restoring a partition's state from its changelog topic. */
       restoreTimeoutMs: z.number().int().positive().default(120_000),
@@ -260,7 +263,10 @@ export const configSchema = z.object({
         .int()
         .min(0)
         .default(10 * 60_000),
-      /** Wall-clock time without records after which a partition's watermark follows the wall clock. */
+      /**
+       * A clean partition caught up and without records this long is declared idle to the class windows; a window
+       * partition whose channels are all idle and that has had no record this long follows the wall clock.
+       */
       idleTimeoutMs: z.number().int().positive().default(30_000),
       /** For tumbling and daily windows: emit a result on every update, once when final, or both. */
       emit: z.enum(['update', 'final', 'both']).default('final'),

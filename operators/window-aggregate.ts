@@ -59,10 +59,17 @@ export interface WindowOptions<In> {
    * For an input merged from several upstream partitions (a re-keyed topic): the upstream channel a record came
    * from. The watermark is then the minimum over channels of each channel's highest event time (as in Flink), so
    * the order in which channels interleave makes no record late; it stays at -infinity until `channels` channels
-   * have been seen (or the partition goes idle).
+   * have been heard from (for idleTimeoutMs after start where the data is live, for good where it is history). A
+   * channel stops holding it back only when its upstream says it is idle (a marker, see `progress`), never by
+   * silence here: while a backlog drains, a channel may go quiet for a long while with its records still to come.
    */
   readonly channel?: (value: In) => string;
   readonly channels?: number;
+  /**
+   * Tells a channel's progress marker (operators/progress.ts) from a record: 'progress' moves the channel to the
+   * value's time, 'idle' also takes the channel out of the minimum until it sends again. Markers enter no window.
+   */
+  readonly progress?: (value: In) => 'progress' | 'idle' | undefined;
 }
 
 interface WinEntry {
@@ -181,6 +188,8 @@ interface PartitionClock {
   wm?: number;
   /** Highest event time per upstream channel, when the operator has channels. */
   ch?: Record<string, number>;
+  /** Channels their upstream declared idle (until they send again). */
+  idle?: Record<string, boolean>;
 }
 
 /** In-memory per partition: indexes over the stores, and arrival bookkeeping for idleness. */
@@ -198,8 +207,6 @@ interface Runtime {
   wmAtArrival: number;
   /** Highest event time seen in this partition (idle progression starts here while channels are missing). */
   maxSeen: number;
-  /** Wall time each channel last sent a record; a channel quiet for idleTimeoutMs leaves the minimum. */
-  readonly channelWall: Map<string, number>;
   readonly createdWall: number;
   /**
    * Updates held back until the end of the batch, latest per window (Kafka Streams' record cache): a busy key's
@@ -258,7 +265,6 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     const wm = clock.wm ?? Number.NEGATIVE_INFINITY;
     const rt: Runtime = {
       clock,
-      channelWall: new Map(Object.keys(clock.ch ?? {}).map((c) => [c, ctx.clock.now()])),
       createdWall: ctx.clock.now(),
       maxSeen: Math.max(wm, ...Object.values(clock.ch ?? {})),
       closeHeap: new MinHeap(),
@@ -630,19 +636,59 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     if (rt.clock.wm !== undefined) reportWatermark(ctx, opts.name, rt.clock.wm);
   }
 
-  /** The watermark over channels: the least highest event time of the channels heard from lately. */
+  /**
+   * The watermark over channels: the least highest event time of the channels not idle; -infinity while none is
+   * active, or while channels are missing in the first idleTimeoutMs after start.
+   */
   function channelWatermark(rt: Runtime, ch: Record<string, number>, now: number): number {
     let heard = 0;
     let min = Number.POSITIVE_INFINITY;
+    const idle = rt.clock.idle;
     for (const c in ch) {
       heard += 1;
-      // Channels quiet for the idle timeout do not hold the watermark back (Flink's idleness).
-      if (now - (rt.channelWall.get(c) ?? rt.createdWall) < opts.idleTimeoutMs)
-        min = Math.min(min, ch[c] as number);
+      // Channels their upstream declared idle do not hold the watermark back (Flink's idleness).
+      if (!idle?.[c]) min = Math.min(min, ch[c] as number);
     }
-    // Missing channels are waited for only that long after start.
-    const waiting = heard < (opts.channels ?? 1) && now - rt.createdWall < opts.idleTimeoutMs;
-    return waiting ? Number.NEGATIVE_INFINITY : min;
+    // A missing channel is waited for idleTimeoutMs after start, and for good while the data is history (not within
+    // graceMs + idleTimeoutMs of the wall clock): its upstream may simply not have got to it yet.
+    const live = now - rt.maxSeen <= opts.graceMs + opts.idleTimeoutMs;
+    const waiting = heard < (opts.channels ?? 1) && (now - rt.createdWall < opts.idleTimeoutMs || !live);
+    return waiting || min === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : min;
+  }
+
+  /** True when some channel heard from is not idle: the watermark then moves only by the channels' progress. */
+  function activeChannel(rt: Runtime): boolean {
+    const { ch, idle } = rt.clock;
+    for (const c in ch) if (!idle?.[c]) return true;
+    return false;
+  }
+
+  /** A channel's progress marker: moves the channel (and the watermark with it); enters no window. */
+  function onMarker(
+    ctx: OperatorContext,
+    rt: Runtime,
+    value: In,
+    kind: 'progress' | 'idle',
+  ): Rec<WindowResult>[] {
+    const set = stores(ctx);
+    const wm = rt.clock.wm ?? Number.NEGATIVE_INFINITY;
+    const now = ctx.clock.now();
+    const t = opts.time ? opts.time(value) : Number.NEGATIVE_INFINITY;
+    const c = (opts.channel as (value: In) => string)(value);
+    const ch = (rt.clock.ch ??= {});
+    ch[c] = Math.max(ch[c] ?? Number.NEGATIVE_INFINITY, t);
+    if (kind === 'idle') (rt.clock.idle ??= {})[c] = true;
+    else {
+      if (rt.clock.idle) delete rt.clock.idle[c];
+      rt.lastArrivalWall = now;
+    }
+    rt.clockDirty = true;
+    rt.maxSeen = Math.max(rt.maxSeen, t);
+    const next = channelWatermark(rt, ch, now);
+    const out = next > wm ? advance(set, rt, next) : [];
+    rt.wmAtArrival = Math.max(wm, next);
+    reportClock(ctx, rt);
+    return out;
   }
 
   function late(
@@ -671,6 +717,8 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     process(rec, ctx) {
       const set = stores(ctx);
       const rt = runtimeOf(ctx, set);
+      const marker = opts.channel && opts.progress?.(rec.value);
+      if (marker) return onMarker(ctx, rt, rec.value, marker);
       const { slides } = set;
       const t = opts.time ? opts.time(rec.value) : rec.timestamp;
       const key = opts.key(rec.value);
@@ -734,8 +782,8 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         const c = opts.channel(rec.value);
         const ch = (rt.clock.ch ??= {});
         ch[c] = Math.max(ch[c] ?? Number.NEGATIVE_INFINITY, t);
+        if (rt.clock.idle) delete rt.clock.idle[c];
         rt.clockDirty = true;
-        rt.channelWall.set(c, now);
         next = channelWatermark(rt, ch, now);
       }
       const out = next > wm ? advance(set, rt, next) : [];
@@ -747,9 +795,12 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       const set = stores(ctx);
       const rt = runtimeOf(ctx, set);
       const idle = ctx.clock.now() - rt.lastArrivalWall;
-      // Channels not heard from are treated as idle too: progression starts from the highest event time seen.
+      // Channels not heard from are treated as idle too: progression starts from the highest event time seen. A
+      // channel not declared idle holds the partition back: its records may still be on their way.
       const base = Number.isFinite(rt.wmAtArrival) ? rt.wmAtArrival : rt.maxSeen;
-      const out = idle < opts.idleTimeoutMs || !Number.isFinite(base) ? [] : advance(set, rt, base + idle);
+      const held = opts.channel !== undefined && activeChannel(rt);
+      const out =
+        held || idle < opts.idleTimeoutMs || !Number.isFinite(base) ? [] : advance(set, rt, base + idle);
       reportClock(ctx, rt);
       return out;
     },

@@ -8,8 +8,10 @@ import { itemFeatures } from '../operators/item-features.ts';
 import { stockLevels } from '../operators/stock-levels.ts';
 import { transactionFeatures } from '../operators/transaction-features.ts';
 import { windowAggregate, type LateInfo } from '../operators/window-aggregate.ts';
+import { progressMarkers } from '../operators/progress.ts';
 import { windowFeatures } from '../operators/window-features.ts';
 import { standardWindows } from '../operators/windows.ts';
+import { channelOf, progressEvent, progressKind } from '../src/features/class-events.ts';
 import { classKey, storeOfClassKey } from '../src/features/keys.ts';
 import { zoneOf } from '../src/features/zones.ts';
 import type { RawRecord } from '../src/runtime/operator.ts';
@@ -47,12 +49,29 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
       pipeline: pipelineName,
     };
   };
+  // Each clean partition's event-time progress goes to every class-events partition (the class windows' channels).
+  const progress = <T>(source: string, time: (v: T) => number) =>
+    progressMarkers<T>({
+      name: `progress-${source}`,
+      source,
+      port: 'class-events',
+      partitions: config.kafka.partitions,
+      time,
+      marker: progressEvent,
+      intervalMs: config.pipeline.punctuateMs,
+      idleTimeoutMs: windows.idleTimeoutMs,
+      graceMs: windows.graceMs,
+    });
+  const scans = cleanTopic(topics, topics.scans);
+  const transactions = cleanTopic(topics, topics.transactions);
   return [
-    Flow.from<RfidScan>(cleanTopic(topics, topics.scans))
+    Flow.from<RfidScan>(scans)
+      .via(progress<RfidScan>(scans, (s) => s.scan_date))
       .via(itemFeatures({ zoneOf: zone, dedupWindowMs: windows.dedupWindowMs }))
       .side('class-events', topics.classEvents, classEventSchema)
       .to(topics.featuresRealtime, featureSchema),
-    Flow.from<PosTransaction>(cleanTopic(topics, topics.transactions))
+    Flow.from<PosTransaction>(transactions)
+      .via(progress<PosTransaction>(transactions, (t) => t.transaction_date))
       .via(transactionFeatures())
       .side('class-events', topics.classEvents, classEventSchema)
       .to(topics.featuresRealtime, featureSchema),
@@ -68,9 +87,11 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
           graceMs: windows.graceMs,
           emit: windows.emit,
           idleTimeoutMs: windows.idleTimeoutMs,
-          // class-events merges the partitions of both clean topics: watermark = min over those channels.
-          channel: (e) => e.origin.slice(0, e.origin.lastIndexOf(':')),
+          // class-events merges the partitions of both clean topics: watermark = min over those channels, each
+          // moved by its records and its upstream's progress markers.
+          channel: channelOf,
           channels: 2 * config.kafka.partitions,
+          progress: progressKind,
         }),
       )
       .via(windowFeatures('class'))

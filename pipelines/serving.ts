@@ -10,7 +10,8 @@
 import type { Config } from '../config/schema.ts';
 import { cleanTopic, predictionTopic } from '../config/topics.ts';
 import { alertRules } from '../operators/alert-rules.ts';
-import { mapOperator } from '../src/runtime/operator.ts';
+import { progressKind } from '../src/features/class-events.ts';
+import { mapOperator, type Operator } from '../src/runtime/operator.ts';
 import { Flow, topology, type Branch, type Topology } from '../src/runtime/topology.ts';
 import { loadSchema } from '../src/schemas/catalog.ts';
 import type { Alert, ClassEvent, PosTransaction, Prediction, RfidScan } from '../src/schemas/types.ts';
@@ -24,6 +25,12 @@ export type ServiceName = PredictionService;
 export function predictionsTopic(config: Config, service: ServiceName): string {
   return predictionTopic(config.topics, service);
 }
+
+/** Progress markers on class-events (src/features/class-events.ts) are for the class windows, not for scoring. */
+const skipProgressMarkers: Operator<ClassEvent, ClassEvent> = {
+  name: 'skip-progress-markers',
+  process: (rec) => (progressKind(rec.value) ? [] : [rec]),
+};
 
 /** Scoring flows only (no alert rules); `servingTopology` adds them. */
 export function scoringBranches(config: Config, deps: ServingDeps): Branch[] {
@@ -39,6 +46,7 @@ export function scoringBranches(config: Config, deps: ServingDeps): Branch[] {
       .side(ALERTS_PORT, topics.alerts, alertSchema)
       .to(to('maintenance'), schema),
     Flow.from<ClassEvent>(topics.classEvents)
+      .via(skipProgressMarkers)
       .via(scoring.classScoring())
       .side('pricing', to('pricing'), schema)
       .side('restock', to('restock'), schema)

@@ -102,6 +102,10 @@ export class KafkaRunner {
   /** Stateful source partitions this instance owns, and which of them must be restored before use. */
   private readonly owned = new Set<string>();
   private readonly needsRestore = new Set<string>();
+  /** Assigned partitions of stateless flows that act on wall-clock ticks (ticked like the stateful ones). */
+  private readonly ticking = new Set<string>();
+  /** Records left in each assigned source partition, as the consumer last saw it (StageContext.inputLag). */
+  private readonly lags = new Map<string, number>();
   private readonly admin: KafkaAdmin;
   private ticker: NodeJS.Timeout | undefined;
   private paused = 0;
@@ -178,6 +182,12 @@ export class KafkaRunner {
       const [topic, p] = splitKey(k);
       this.options.metrics.consumerLag?.(topic, p, null);
       this.lagSeries.delete(k);
+      this.lags.delete(k);
+    }
+    this.ticking.clear();
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      if (this.processor.isStateful(topic) || !this.processor.ticks(topic)) continue;
+      for (const p of partitions) this.ticking.add(`${topic}:${p}`);
     }
     const now = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) {
@@ -201,7 +211,9 @@ export class KafkaRunner {
   }
 
   private reportLag(topic: string, partition: number, records: number): void {
-    this.lagSeries.add(`${topic}:${partition}`);
+    const k = `${topic}:${partition}`;
+    this.lagSeries.add(k);
+    this.lags.set(k, Math.max(0, records));
     this.options.metrics.consumerLag?.(topic, partition, Math.max(0, records));
   }
 
@@ -265,25 +277,30 @@ export class KafkaRunner {
     );
   }
 
-  /** Wall-clock tick: each owned, restored stateful partition may close idle windows; outputs commit in a transaction. */
+  /**
+   * Wall-clock tick: each owned, restored stateful partition may close idle windows, and each partition of a
+   * ticking stateless flow may declare its input idle; outputs commit in a transaction.
+   */
   private async tick(): Promise<void> {
-    for (const k of [...this.owned]) {
+    for (const k of [...this.owned, ...this.ticking]) {
       if (!this.running) return;
       if (this.needsRestore.has(k)) continue;
       const [topic, partition] = splitKey(k);
       await this.lock(topic, partition).run(async () => {
-        if (!this.owned.has(k) || this.needsRestore.has(k)) return;
+        if ((!this.owned.has(k) && !this.ticking.has(k)) || this.needsRestore.has(k)) return;
         if (!this.producer && !this.txProducers.has(k)) return;
         try {
           const outputs = [
-            ...this.processor.tick(topic, partition),
+            ...this.processor.tick(topic, partition, this.lags.get(k)),
             ...this.processor.takeChangelog(topic, partition),
           ];
           if (outputs.length) await this.commit(topic, partition, undefined, outputs);
           this.processor.reportStateSizes(topic);
         } catch (e) {
-          this.processor.dropState(topic, partition);
-          this.needsRestore.add(k);
+          if (this.owned.has(k)) {
+            this.processor.dropState(topic, partition);
+            this.needsRestore.add(k);
+          }
           const err = toTagstreamError(e);
           if (err.isFatal) this.failFatally(err, `the wall-clock tick of ${topic}[${partition}]`);
           else
@@ -321,7 +338,7 @@ export class KafkaRunner {
       autoResolve: false,
       eachBatch: (batch, control) => this.onBatch(batch, control),
     });
-    if (this.processor.changelogTopics.length > 0) {
+    if (this.processor.sourceTopics.some((t) => this.processor.isStateful(t) || this.processor.ticks(t))) {
       this.ticker = setInterval(() => {
         this.tick().catch((e: unknown) => log.warn({ err: e }, 'tick failed'));
       }, this.options.punctuateMs);
@@ -352,10 +369,13 @@ export class KafkaRunner {
       const chunk = batch.records.slice(i, i + maxBatch);
       const last = chunk[chunk.length - 1] as { offset: string };
       const next = (BigInt(last.offset) + 1n).toString();
+      // After the batch's last chunk, the client's own figure also skips the transaction markers the fetch ended on.
+      const lagAfter =
+        i + maxBatch >= batch.records.length ? Number(batch.offsetLag()) : Number(end - BigInt(next));
       const started = performance.now();
       if (
         !(await this.withRetry(batch, chunk[0]?.offset ?? next, control, () =>
-          this.runChunk(batch, chunk, next),
+          this.runChunk(batch, chunk, next, lagAfter),
         ))
       )
         return;
@@ -363,18 +383,18 @@ export class KafkaRunner {
       this.processed += chunk.length;
       metrics.batchCommitted(chunk.length, (performance.now() - started) / 1000);
       if (this.processor.isStateful(batch.topic)) this.processor.reportStateSizes(batch.topic);
-      // After the batch's last chunk, the client's own figure also skips the transaction markers the fetch ended on.
-      this.reportLag(
-        batch.topic,
-        batch.partition,
-        i + maxBatch >= batch.records.length ? Number(batch.offsetLag()) : Number(end - BigInt(next)),
-      );
+      this.reportLag(batch.topic, batch.partition, lagAfter);
       await heartbeat();
     }
   }
 
   /** Processes one chunk of a partition's records and commits its outputs with the offset after it. */
-  private async runChunk(batch: ConsumerBatch, chunk: ConsumerBatch['records'], next: string): Promise<void> {
+  private async runChunk(
+    batch: ConsumerBatch,
+    chunk: ConsumerBatch['records'],
+    next: string,
+    lagAfter: number,
+  ): Promise<void> {
     const { metrics } = this.options;
     const stateful = this.processor.isStateful(batch.topic);
     await this.lock(batch.topic, batch.partition).run(async () => {
@@ -384,7 +404,7 @@ export class KafkaRunner {
       const records = this.unprocessed(batch.topic, batch.partition, chunk);
       if (records.length === 0) return;
       try {
-        const outputs = await this.processor.processBatch(records);
+        const outputs = await this.processor.processBatch(records, Math.max(0, lagAfter));
         if (stateful) outputs.push(...this.processor.takeChangelog(batch.topic, batch.partition));
         const produced = outputs.length;
         this.limiter.add(produced);

@@ -24,8 +24,16 @@ export interface StageContext {
   readonly clock: Clock;
   readonly partition: number;
   store<S>(name: string): KeyedStore<S>;
-  /** Sends a record to a named side output of the flow (bypassing later stages), e.g. 'late'. */
-  emitSide(port: string, rec: Rec<unknown>): void;
+  /**
+   * Sends a record to a named side output of the flow (bypassing later stages), e.g. 'late'; to `partition` of its
+   * topic when given (a marker every partition must see), else to the partition of its key.
+   */
+  emitSide(port: string, rec: Rec<unknown>, partition?: number): void;
+  /**
+   * Records left in this source partition past what has been handed to the stages, as the consumer last saw it:
+   * 0 once the partition is caught up. Undefined where nobody knows (operator tests, in-process backfills).
+   */
+  readonly inputLag?: number | undefined;
   /** What a stage may report about itself besides records (absent in contexts built by operator tests). */
   readonly stageMetrics?: StageMetrics;
 }
@@ -49,7 +57,10 @@ export interface Operator<In, Out> {
   /** Names of the stores this stage uses (unique in the pipeline); each gets a changelog topic. */
   readonly stores?: readonly string[];
   process(rec: Rec<In>, ctx: OperatorContext): readonly Rec<Out>[];
-  /** Called on wall-clock ticks for each partition this instance owns: close windows of idle partitions and keys. */
+  /**
+   * Called on wall-clock ticks for each partition this instance owns (of a stateful flow, or of any flow with a
+   * stage that has onTime): close windows of idle partitions and keys, declare an idle input.
+   */
   onTime?(ctx: StageContext): readonly Rec<Out>[];
   /**
    * Called once at the end of each batch of a partition (and after each wall-clock tick), before the batch's

@@ -175,13 +175,15 @@ export class RecordProcessor {
     partition: number,
     sideOut: OutRecord[],
     raw: RawRecord | undefined,
+    inputLag?: number,
   ): StageContext {
     const { metrics } = this.options;
     return {
       clock: this.options.clock,
       partition,
+      ...(inputLag === undefined ? {} : { inputLag }),
       store: <S>(name: string) => b.state.store<S>(partition, name),
-      emitSide: (port: string, rec: Rec<unknown>) => {
+      emitSide: (port: string, rec: Rec<unknown>, to?: number) => {
         const side = b.sides.get(port);
         if (!side)
           throw new TagstreamError(
@@ -194,6 +196,7 @@ export class RecordProcessor {
           key: rec.key,
           value: side.encode(side.build(rec.value, raw)),
           timestamp: rec.timestamp,
+          ...(to === undefined ? {} : { partition: to }),
         });
       },
       stageMetrics: {
@@ -252,10 +255,10 @@ export class RecordProcessor {
   }
 
   /** End of a batch of one partition: what stages held back (their onFlush) goes out with the batch. */
-  private flush(b: BoundBranch, partition: number): OutRecord[] {
+  private flush(b: BoundBranch, partition: number, inputLag?: number): OutRecord[] {
     if (!b.branch.flushes) return [];
     const sideOut: OutRecord[] = [];
-    const results = b.branch.flush(this.context(b, partition, sideOut, undefined));
+    const results = b.branch.flush(this.context(b, partition, sideOut, undefined, inputLag));
     return this.collect(b, results, sideOut, undefined);
   }
 
@@ -263,9 +266,10 @@ export class RecordProcessor {
    * Processes the records of one consumed batch (one source partition, in offset order). A flow with an async
    * stage gets them in flight together (micro-batching); a flow ending in a sink node writes them as one batch;
    * other flows take them one by one, and their stages flush once at the end (updates collapse per key).
-   * Throws, like process(), only what must leave the batch uncommitted.
+   * Throws, like process(), only what must leave the batch uncommitted. `inputLag`: the records left in the
+   * partition after these (StageContext.inputLag), when the caller knows.
    */
-  async processBatch(raws: readonly RawRecord[]): Promise<OutRecord[]> {
+  async processBatch(raws: readonly RawRecord[], inputLag?: number): Promise<OutRecord[]> {
     const first = raws[0];
     if (first === undefined) return [];
     const b = this.branchOf(first.topic);
@@ -274,7 +278,7 @@ export class RecordProcessor {
     if (b.branch.async) return (await Promise.all(raws.map((r) => this.processOne(b, r)))).flat();
     const out: OutRecord[] = [];
     for (const r of raws) out.push(...(await this.processOne(b, r)));
-    out.push(...this.flush(b, first.partition));
+    out.push(...this.flush(b, first.partition, inputLag));
     return out;
   }
 
@@ -348,11 +352,16 @@ export class RecordProcessor {
     }
   }
 
+  /** The flow from `source` acts on wall-clock ticks (a stage has onTime). */
+  ticks(source: string): boolean {
+    return this.bound.get(source)?.branch.ticks ?? false;
+  }
+
   /** A wall-clock tick for one partition of a source: closes what idle time closes. */
-  tick(source: string, partition: number): OutRecord[] {
+  tick(source: string, partition: number, inputLag?: number): OutRecord[] {
     const b = this.branchOf(source);
     const sideOut: OutRecord[] = [];
-    const results = b.branch.tick(this.context(b, partition, sideOut, undefined));
+    const results = b.branch.tick(this.context(b, partition, sideOut, undefined, inputLag));
     return this.collect(b, results, sideOut, undefined);
   }
 

@@ -23,6 +23,8 @@ export class TestDriver {
   /** Every changelog record written, in order, as a broker would keep it. */
   private readonly changelog: OutRecord[] = [];
   private readonly offsets = new Map<string, number>();
+  /** Partitions records were piped into, per source topic (the ones a wall-clock tick visits). */
+  private readonly partitionsFed = new Map<string, Set<number>>();
   private processor!: RecordProcessor;
   private options!: ProcessorOptions;
 
@@ -52,7 +54,8 @@ export class TestDriver {
 
   /**
    * Records written to a topic that the topology also reads (clean.*, the class-events repartition topic) are
-   * fed back in, like Kafka Streams' driver does with internal topics.
+   * fed back in, like Kafka Streams' driver does with internal topics: to the partition they were addressed to
+   * (a progress marker), else to partition 0.
    */
   private async emit(out: readonly OutRecord[]): Promise<void> {
     const sources = new Set(this.processor.sourceTopics);
@@ -62,6 +65,7 @@ export class TestDriver {
         await this.pipeRaw(r.topic, r.value, {
           timestamp: r.timestamp,
           ...(r.key ? { key: r.key.toString() } : {}),
+          ...(r.partition === undefined ? {} : { partition: r.partition }),
         });
     }
   }
@@ -80,6 +84,7 @@ export class TestDriver {
     const offset = this.offsets.get(topic) ?? 0;
     this.offsets.set(topic, offset + 1);
     const partition = opts.partition ?? 0;
+    this.fed(topic, partition);
     const out = await this.processor.process({
       topic,
       partition,
@@ -131,6 +136,7 @@ export class TestDriver {
       return;
     }
     const first = this.offsets.get(topic) ?? 0;
+    this.fed(topic, partition);
     const raws = values.map((v, i) => ({
       topic,
       partition,
@@ -149,12 +155,25 @@ export class TestDriver {
     return this.offsets.get(topic) ?? 0;
   }
 
-  /** Moves the wall clock and runs the wall-clock tick of every partition with state (idle windows close). */
+  private fed(topic: string, partition: number): void {
+    let ps = this.partitionsFed.get(topic);
+    if (!ps) this.partitionsFed.set(topic, (ps = new Set()));
+    ps.add(partition);
+  }
+
+  /**
+   * Moves the wall clock and runs the wall-clock tick of every partition with state (idle windows close) and of
+   * every partition fed of a flow that ticks, in the order of the topology's sources.
+   */
   async advanceWallClock(ms: number): Promise<void> {
     this.clock.advance(ms);
     for (const source of this.processor.sourceTopics) {
-      if (!this.processor.isStateful(source)) continue;
-      for (const p of this.processor.statePartitions(source)) {
+      const stateful = this.processor.isStateful(source);
+      if (!stateful && !this.processor.ticks(source)) continue;
+      const partitions = stateful
+        ? this.processor.statePartitions(source)
+        : [...(this.partitionsFed.get(source) ?? [])];
+      for (const p of partitions) {
         const out = this.processor.tick(source, p);
         this.commit(source, p);
         await this.emit(out);

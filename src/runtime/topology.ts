@@ -60,6 +60,8 @@ export interface Branch {
   tick(ctx: StageContext): StageResult[];
   /** Some stage holds records back until the end of a batch (has onFlush). */
   readonly flushes: boolean;
+  /** Some stage acts on wall-clock ticks (has onTime): the runner ticks the flow's partitions. */
+  readonly ticks: boolean;
   /** End of a batch: each stage's onFlush output continues through the stages after it. */
   flush(ctx: StageContext): StageResult[];
 }
@@ -179,6 +181,7 @@ export class Flow<T> {
       stores,
       async,
       flushes: ops.some((o) => !isAsync(o) && o.onFlush !== undefined),
+      ticks: ops.some((o) => !isAsync(o) && o.onTime !== undefined),
       run: (rec, ctx) => runFrom(ops, 0, [rec], ctx),
       tick: (ctx) => [...runHook(ops, ctx, 'onTime'), ...runHook(ops, ctx, 'onFlush')],
       flush: (ctx) => runHook(ops, ctx, 'onFlush'),

@@ -29,6 +29,8 @@ export class OperatorHarness<In, Out> {
   private readonly changelog: ChangelogEntry[] = [];
   private readonly sides = new Map<string, Rec<unknown>[]>();
   private readonly offsets = new Map<number, number>();
+  /** Records left in each input partition, as a runner would tell the stages (StageContext.inputLag). */
+  private readonly lags = new Map<number, number>();
   private readonly autoCommit: boolean;
   private readonly keepChangelog: boolean;
   private readonly topic: string;
@@ -59,15 +61,21 @@ export class OperatorHarness<In, Out> {
   private context(partition: number): StageContext {
     let ctx = this.contexts.get(partition);
     if (!ctx) {
+      const lags = this.lags;
       ctx = {
         clock: this.clock,
         partition,
+        get inputLag() {
+          return lags.get(partition);
+        },
         // this.stores is read at each call: a restart replaces it.
         store: <S>(name: string) => this.stores.store<S>(partition, name),
-        emitSide: (port, rec) => {
+        // A record addressed to a partition carries it (`partition`), for takeSide.
+        emitSide: (port, rec, to) => {
+          const r = to === undefined ? rec : { ...rec, partition: to };
           const recs = this.sides.get(port);
-          if (recs) recs.push(rec);
-          else this.sides.set(port, [rec]);
+          if (recs) recs.push(r);
+          else this.sides.set(port, [r]);
         },
       };
       this.contexts.set(partition, ctx);
@@ -83,12 +91,14 @@ export class OperatorHarness<In, Out> {
   push(rec: Rec<In>, partition = 0): readonly Rec<Out>[] {
     const offset = this.offsets.get(partition) ?? 0;
     this.offsets.set(partition, offset + 1);
-    const { clock, store, emitSide } = this.context(partition);
+    const c = this.context(partition);
+    const { clock, store, emitSide } = c;
     const ctx: OperatorContext = {
       clock,
       partition,
       store,
       emitSide,
+      ...(c.inputLag === undefined ? {} : { inputLag: c.inputLag }),
       source: { topic: this.topic, partition, offset: String(offset) },
     };
     const out = this.op.process(rec, ctx);
@@ -147,6 +157,12 @@ export class OperatorHarness<In, Out> {
   }
 
   /** Takes (and clears) what was sent to a side output. */
+  /** Sets the records left in an input partition (undefined: unknown), as a runner would see them. */
+  setInputLag(partition: number, records: number | undefined): void {
+    if (records === undefined) this.lags.delete(partition);
+    else this.lags.set(partition, records);
+  }
+
   takeSide<T = unknown>(port: string): Rec<T>[] {
     const recs = this.sides.get(port) ?? [];
     this.sides.delete(port);

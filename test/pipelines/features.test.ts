@@ -127,13 +127,49 @@ describe('feature topology', () => {
     let win = await readCells(d, 'features.windowed.rows');
     expect(byName(win, 'S1|TENT', 'rentals', '1h').map((f) => f.feature_value)).toEqual([5]);
     expect(byName(win, 'S1|CHAIR', 'revenue', '1h').map((f) => f.feature_value)).toEqual([50]);
-    // No more input: after the idle timeout the watermark follows the wall clock and the day closes too.
+    // This is history (the wall clock is 30 days on): silence says nothing, so the watermark waits for input. The
+    // next day's records move both channels past the day and it closes.
     await d.advanceWallClock(2 * DAY);
+    expect(byName(await readCells(d, 'features.windowed.rows'), 'S1|TENT', 'rentals', '1d')).toEqual([]);
+    await pipeScan(d, scan('X', 'out', T0 + DAY, 5, { rental_class_num: 'LINEN' }));
+    await d.pipe('pos.transactions', loadSchema('posTransaction'), tx('T4', T0 + DAY, 1), { key: 'T4' });
     win = await readCells(d, 'features.windowed.rows');
     const day = byName(win, 'S1|TENT', 'rentals', '1d');
     expect(day.map((f) => f.feature_value)).toEqual([6]);
     expect(day[0]?.window_start).toBe(Date.UTC(2026, 5, 1, 4)); // local midnight in New York (EDT)
     expect(byName(win, 'S1|TENT', 'rentals', '1h').map((f) => f.feature_value)).toEqual([1]);
+  });
+
+  it('closes the last windows of a quiet live store by the wall clock, once both clean partitions are idle', async () => {
+    // Live: records come as they happen, the wall clock just past them.
+    const d = await TestDriver.create(tagstreamTopology(config), {
+      startTime: T0 + 10_000,
+      applicationId: 'features-live-test',
+    });
+    await d.pipe(
+      'pos.transactions',
+      loadSchema('posTransaction'),
+      {
+        transaction_id: 'L1',
+        contract_no: 'C-L1',
+        store_id: 'S1',
+        customer_id: 'CU',
+        transaction_date: T0,
+        event_date: Math.floor(T0 / DAY) + 5,
+        items: [{ rental_class_num: 'TENT', quantity: 4, price: 100 }],
+        total_amount: 400,
+      },
+      { key: 'L1' },
+    );
+    await pipeScan(d, scan('A', 'out', T0 + 5_000));
+    expect(byName(await readCells(d, 'features.windowed.rows'), 'S1|TENT', 'rentals', '1h')).toEqual([]);
+    // Quiet for the idle timeout: the clean partitions are declared idle, and the class windows follow the clock.
+    await d.advanceWallClock(31_000);
+    await d.advanceWallClock(2 * DAY);
+    const win = await readCells(d, 'features.windowed.rows');
+    expect(byName(win, 'S1|TENT', 'rentals', '1h').map((f) => f.feature_value)).toEqual([4]);
+    expect(byName(win, 'S1|TENT', 'out_scans', '1d').map((f) => f.feature_value)).toEqual([1]);
+    expect(await d.read('late.tagstream.class-events')).toEqual([]);
   });
 
   it('tracks stock levels from item status changes', async () => {

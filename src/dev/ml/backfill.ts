@@ -9,7 +9,7 @@
 //
 // Differences from a live run, on purpose: one partition per topic (so the class windows' channel watermark waits for
 // two channels, as with kafka.partitions = 1); the wall clock is frozen after the simulated period, so idle timeouts
-// only fire at the end, where they close the last windows; internal topics are fed back at once (as the TestDriver
+// only fire at the end, where the clean topics' partitions are declared idle and the last windows close; internal topics are fed back at once (as the TestDriver
 // does) instead of after a Kafka round trip.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -260,11 +260,14 @@ export async function backfillFromSim(
       );
     }
   }
-  // The period is over: let the idle timeout pass so the last windows of every key close, as they would live.
+  // The period is over: let the idle timeout pass so the last windows of every key close, as they would live (the
+  // clean topics' flows declare their partition idle first, then the class windows follow the clock).
   clock.advance(config.windows.idleTimeoutMs + 1);
-  for (const source of processor.sourceTopics)
+  for (const source of processor.sourceTopics) {
     if (processor.isStateful(source))
       for (const p of processor.statePartitions(source)) await route(processor.tick(source, p));
+    else if (processor.ticks(source)) await route(processor.tick(source, 0));
+  }
   await flushFeatures();
   await flushScans();
   await Promise.all([featureWrite, scanWrite]);
