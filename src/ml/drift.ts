@@ -7,6 +7,12 @@
 // are the reference's deciles, so each holds about the same share of the training rows; a missing value (null, NaN)
 // has a bin of its own, and so has a category training never saw. Rules of thumb: < 0.1 stable, 0.1–0.25 moderate,
 // > 0.25 shifted.
+//
+// Like with like: a live window holds a day or so of rows, the reference many days; inputs that are slow-moving state
+// (stock, items in repair) sit at one level within a day, so even an ordinary window differs from the reference as a
+// whole. The reference therefore also keeps the PSI of each of its own consecutive windows (chunks of the serving
+// window's size, in time order) against the whole, and the alert thresholds rise to what an ordinary period reaches
+// there (driftThresholds: NannyML's chunked reference, mean + 3 standard deviations).
 import type { ColumnTable } from 'arquero';
 import type { ModelSpec } from './model-spec.ts';
 import { categoryValue, numericValue } from './preprocess.ts';
@@ -40,12 +46,31 @@ export interface DriftReference {
   readonly categorical: Readonly<Record<string, CategoryShares>>;
   /** The model's predictions on its training rows. */
   readonly prediction: NumericBins;
+  /** The predictions' PSI in each window of the reference against the whole (absent: too few rows, or older models). */
+  readonly chunks?: ChunkSpread;
+}
+
+/** PSI of the predictions of consecutive windows of the reference rows (in time order) against the whole reference. */
+export interface ChunkSpread {
+  /** Rows per window (the serving drift window's size at training). */
+  readonly rows: number;
+  readonly psi: readonly number[];
 }
 
 export interface DriftReferenceOptions {
   /** Value bins per numeric column (fewer where values repeat). Default 10. */
   readonly bins?: number;
+  /** Rows per window of the chunk spread (the serving drift window); none is computed without it. */
+  readonly windowRows?: number;
+  /** Event time of each row, to cut the windows in time order (default: the rows' order). */
+  readonly time?: ArrayLike<number>;
 }
+
+/** Rows of serving's drift window where nobody says (serving.alerts.drift.window's default). */
+export const DEFAULT_DRIFT_WINDOW = 500;
+
+/** Fewest full windows the reference must hold for its spread to set the thresholds. */
+export const MIN_CHUNKS = 3;
 
 export const DEFAULT_DRIFT_BINS = 10;
 
@@ -159,11 +184,67 @@ export function driftReference(
   const column = (name: string): ArrayLike<unknown> =>
     present.has(name) ? derivedTrain.array(name) : new Array<null>(rows).fill(null);
   const { numeric, categorical } = spec.preprocessing;
+  const prediction = numericBins(predictions, bins);
+  const chunks =
+    options.windowRows === undefined
+      ? undefined
+      : chunkSpread(prediction, predictions, options.windowRows, options.time);
   return {
     rows,
     numeric: Object.fromEntries(numeric.map((c) => [c, numericBins(column(c), bins)])),
     categorical: Object.fromEntries(categorical.map((c) => [c, categoryBins(column(c))])),
-    prediction: numericBins(predictions, bins),
+    prediction,
+    ...(chunks ? { chunks } : {}),
+  };
+}
+
+/**
+ * The PSI of each full window of `windowRows` consecutive predictions (ordered by `time` when given) against their
+ * bins over all rows; undefined when fewer than MIN_CHUNKS windows fit.
+ */
+export function chunkSpread(
+  bins: NumericBins,
+  predictions: ArrayLike<number>,
+  windowRows: number,
+  time?: ArrayLike<number>,
+): ChunkSpread | undefined {
+  const n = predictions.length;
+  const windows = Math.floor(n / windowRows);
+  if (windowRows < 1 || windows < MIN_CHUNKS) return undefined;
+  const order = Array.from({ length: n }, (_, i) => i);
+  if (time) order.sort((a, b) => time[a]! - time[b]! || a - b);
+  const shares = numericShares(bins);
+  const psi: number[] = [];
+  for (let w = 0; w < windows; w++) {
+    const counts = new Array<number>(numericSlots(bins)).fill(0);
+    for (let i = w * windowRows; i < (w + 1) * windowRows; i++)
+      counts[numericSlot(bins, predictions[order[i]!])]!++;
+    psi.push(psiOfCounts(shares, counts));
+  }
+  return { rows: windowRows, psi };
+}
+
+/** The PSI thresholds of a drift alert. */
+export interface DriftThresholds {
+  readonly warning: number;
+  readonly critical: number;
+}
+
+/**
+ * The thresholds for a reference: the configured ones, raised where an ordinary window of the reference itself
+ * reaches further (mean + 3 standard deviations of its chunk spread) — the warning to that level, the critical as
+ * far above it as configured above the warning.
+ */
+export function driftThresholds(reference: DriftReference, configured: DriftThresholds): DriftThresholds {
+  const psi = reference.chunks?.psi;
+  if (!psi || psi.length < MIN_CHUNKS) return configured;
+  const mean = psi.reduce((a, b) => a + b, 0) / psi.length;
+  const sd = Math.sqrt(psi.reduce((a, b) => a + (b - mean) ** 2, 0) / (psi.length - 1));
+  const ordinary = mean + 3 * sd;
+  if (ordinary <= configured.warning) return configured;
+  return {
+    warning: ordinary,
+    critical: Math.max(configured.critical, ordinary + (configured.critical - configured.warning)),
   };
 }
 
@@ -219,7 +300,14 @@ export function isDriftReference(v: unknown): v is DriftReference {
       typeof x['missing'] === 'number'
     );
   };
+  const chunks = r['chunks'] as Record<string, unknown> | undefined;
   return (
+    (chunks === undefined ||
+      (typeof chunks === 'object' &&
+        chunks !== null &&
+        typeof chunks['rows'] === 'number' &&
+        Array.isArray(chunks['psi']) &&
+        chunks['psi'].every((x) => typeof x === 'number'))) &&
     typeof r['rows'] === 'number' &&
     typeof r['numeric'] === 'object' &&
     r['numeric'] !== null &&

@@ -1,7 +1,8 @@
 // Drift of live inputs and predictions against each model's training reference (src/ml/drift.ts): the scoring
 // stages hand every scored row to the monitor, which counts its inputs' and prediction's bins into a sliding window
 // of the last `window` rows per service, computes PSI per input column and of the predictions once the window is
-// full, reports them (tagstream_drift_psi), and raises a `drift` alert when the predictions' PSI reaches a threshold.
+// full, reports them (tagstream_drift_psi), and raises a `drift` alert when the predictions' PSI reaches a threshold:
+// the configured one, or higher where the model's own reference windows reach further (driftThresholds).
 //
 // Where the window lives: in Redis (redisDriftWindows), shared by every serving instance and kept across restarts.
 // An instance sees only the partitions it owns, and partitions split entities (stores, classes, items), so a
@@ -21,10 +22,12 @@ import type { FeatureRecord } from '../features/derive.ts';
 import {
   categoryShares,
   categorySlot,
+  driftThresholds,
   numericShares,
   numericSlot,
   psiOfCounts,
   type DriftReference,
+  type DriftThresholds,
 } from '../ml/drift.ts';
 import { defineScript, scriptCall, type RedisClient, type RedisReply } from '../io/redis/client.ts';
 import type { Logger } from '../log.ts';
@@ -36,7 +39,10 @@ const RANK: Readonly<Record<Severity, number>> = { warning: 1, critical: 2 };
 export interface DriftSettings {
   /** Rows per service in the sliding window; PSI is computed once it is full. */
   readonly window: number;
-  /** PSI of the predictions at or above → warning / critical. */
+  /**
+   * PSI of the predictions at or above → warning / critical; raised for a model whose own reference windows reach
+   * further on ordinary days (driftThresholds).
+   */
   readonly warning: number;
   readonly critical: number;
   /** An alert of a severity is raised again only after this long (wall clock), or at once when it rises. */
@@ -185,6 +191,8 @@ export interface DriftMonitorOptions {
 export class DriftMonitor {
   /** Failures are logged once until a call succeeds again: Redis away would otherwise log every batch. */
   private failing = false;
+  /** The thresholds of each reference, computed once. */
+  private readonly thresholds = new WeakMap<DriftReference, DriftThresholds>();
 
   constructor(private readonly options: DriftMonitorOptions) {}
 
@@ -229,7 +237,9 @@ export class DriftMonitor {
     const psi = windowPsi(reference, window.counts);
     metrics.drift(service, psi, window.rows);
     const value = psi[PREDICTION_COLUMN]!;
-    const severity = driftSeverity(value, settings);
+    let limits = this.thresholds.get(reference);
+    if (!limits) this.thresholds.set(reference, (limits = driftThresholds(reference, settings)));
+    const severity = driftSeverity(value, limits);
     if (severity === null) return [];
     let claimed: boolean;
     try {
@@ -244,7 +254,7 @@ export class DriftMonitor {
       window,
       window.added.map((i) => rows[i]!.slots),
       settings.window,
-      settings[severity],
+      limits[severity],
     );
     const eventTime = eventTimes[window.added[crossed]!]!;
     const alert: Alert = {
@@ -255,9 +265,9 @@ export class DriftMonitor {
       service,
       message:
         `${service} predictions drifted from the training data of ${model.version}: PSI ${value.toFixed(3)} over the ` +
-        `last ${window.rows} rows; inputs that moved most: ${topInputs(psi)}`,
+        `last ${window.rows} rows (${severity} at ${limits[severity].toFixed(3)}); inputs that moved most: ${topInputs(psi)}`,
       value,
-      threshold: settings[severity],
+      threshold: limits[severity],
       raised_at: this.options.now(),
       event_time: eventTime,
     };

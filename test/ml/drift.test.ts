@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import {
   categoryPsi,
   categorySlot,
+  chunkSpread,
   driftReference,
+  driftThresholds,
   isDriftReference,
   numericBins,
   numericPsi,
@@ -114,6 +116,69 @@ describe('driftReference', () => {
     expect(numericPsi(ref.numeric['rentals@7d']!, new Array(500).fill(null))).toBeGreaterThan(1);
     expect(categoryPsi(ref.categorical['store_id']!, ['S1', 'S1', 'S2'])).toBeLessThan(0.01);
     expect(categoryPsi(ref.categorical['store_id']!, ['S3', 'S3', 'S3'])).toBeGreaterThan(1);
+  });
+});
+
+describe('chunk spread and thresholds', () => {
+  const configured = { warning: 0.1, critical: 0.25 };
+  // Ten "days" of 200 rows: each day's predictions sit around a level of its own (slow-moving state), while the
+  // reference as a whole spreads over all of them.
+  const days = 10;
+  const perDay = 200;
+  const levels = [18, 22, 19, 21, 20, 17, 23, 20, 19, 21];
+  const preds: number[] = [];
+  const time: number[] = [];
+  levels.forEach((level, d) =>
+    sample(perDay, level, 3, d + 11).forEach((v, i) => {
+      preds.push(v);
+      time.push(d * 86_400_000 + i * 1_000);
+    }),
+  );
+  // The rows come shuffled (as a frame is built per item): the spread is cut in time order, not row order.
+  const order = preds.map((_, i) => i).sort((a, b) => ((a * 7919) % 2003) - ((b * 7919) % 2003));
+  const shuffled = Float64Array.from(order, (i) => preds[i]!);
+  const shuffledTime = order.map((i) => time[i]!);
+  const bins = numericBins(shuffled);
+
+  it('gives the PSI of each window of the reference in time order; none with fewer than three windows', () => {
+    const spread = chunkSpread(bins, shuffled, perDay, shuffledTime)!;
+    expect(spread.rows).toBe(perDay);
+    expect(spread.psi).toHaveLength(days);
+    // A day's window differs from the whole: its level is one of many.
+    expect(Math.max(...spread.psi)).toBeGreaterThan(0.1);
+    // Cut in row order (shuffled), each window is a sample of the whole: sampling noise only, far smaller PSI.
+    const rowOrder = chunkSpread(bins, shuffled, perDay)!;
+    const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(rowOrder.psi)).toBeLessThan(mean(spread.psi) / 2);
+    expect(chunkSpread(bins, shuffled, 700)).toBeUndefined();
+  });
+
+  it('raises the thresholds to what an ordinary window of the reference reaches, keeping the configured gap', () => {
+    const spread = chunkSpread(bins, shuffled, perDay, shuffledTime)!;
+    const mean = spread.psi.reduce((a, b) => a + b, 0) / spread.psi.length;
+    const sd = Math.sqrt(spread.psi.reduce((a, b) => a + (b - mean) ** 2, 0) / (spread.psi.length - 1));
+    const ref = { ...driftReference(SPEC, table({}), shuffled), chunks: spread };
+    const t = driftThresholds(ref, configured);
+    expect(t.warning).toBeCloseTo(mean + 3 * sd, 12);
+    expect(t.warning).toBeGreaterThanOrEqual(Math.max(...spread.psi) - 1e-12);
+    expect(t.critical).toBeCloseTo(t.warning + 0.15, 12);
+    // Stored with the model and read back.
+    expect(isDriftReference(JSON.parse(JSON.stringify(ref)))).toBe(true);
+    expect(isDriftReference({ ...ref, chunks: { rows: 1, psi: ['x'] } })).toBe(false);
+  });
+
+  it('keeps the configured thresholds for a steady reference, a short one, or one without a spread', () => {
+    const steady = sample(2000, 20, 3, 5);
+    const steadyBins = numericBins(steady);
+    const ref = driftReference(SPEC, table({}), Float64Array.from(steady), { windowRows: 200 });
+    expect(ref.chunks?.psi).toHaveLength(10);
+    expect(driftThresholds(ref, configured)).toEqual(configured);
+    expect(chunkSpread(steadyBins, steady, 200)).toEqual(ref.chunks);
+    const { chunks: _, ...without } = ref;
+    expect(driftThresholds(without, configured)).toEqual(configured);
+    expect(driftThresholds({ ...ref, chunks: { rows: 200, psi: [0.9, 0.9] } }, configured)).toEqual(
+      configured,
+    );
   });
 });
 

@@ -178,6 +178,43 @@ describe('DriftMonitor', () => {
     expect(critical.alert_id).toBe(`drift:maintenance:${critical.event_time}`);
   });
 
+  it("alerts at the model's own thresholds where its reference windows reach further on ordinary days", async () => {
+    // The same moderate shift twice: against the configured thresholds it warns; against a reference whose own
+    // windows reached PSI 0.2 to 0.3 (mean + 3 sd about 0.39) it is an ordinary day.
+    const spread = { rows: 200, psi: [0.2, 0.3, 0.22, 0.28, 0.25] };
+    const wide = { version: 'maintenance-v2', reference: { ...REFERENCE, chunks: spread } };
+    const shifted = rows(200, 21, -1);
+    const run = async (model: typeof MODEL) => {
+      const { m } = monitor();
+      return m.observe(
+        'maintenance',
+        model,
+        shifted.records,
+        shifted.predictions,
+        units(shifted, model.version),
+        at(shifted, 1),
+      );
+    };
+    const plain = await run(MODEL);
+    expect(plain.map((a) => a.severity)).toEqual(['warning']);
+    expect(plain[0]!.value).toBeLessThan(0.39);
+    expect(await run(wide)).toEqual([]);
+    // A shift beyond the reference's own spread still alerts, at the raised threshold it names.
+    const far = rows(200, 22, -3);
+    const { m } = monitor();
+    const alerts = await m.observe(
+      'maintenance',
+      wide,
+      far.records,
+      far.predictions,
+      units(far, 'far'),
+      at(far, 2),
+    );
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.threshold).toBeGreaterThan(0.38);
+    expect(alerts[0]!.message).toMatch(/at 0\.\d{3}\)/);
+  });
+
   it('counts a retried batch once: the window holds each unit one time', async () => {
     const { m, reports } = monitor();
     const a = rows(120, 12);

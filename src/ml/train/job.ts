@@ -31,7 +31,7 @@ import {
   rmse,
   rocAuc,
 } from '../metrics.ts';
-import { driftReference } from '../drift.ts';
+import { DEFAULT_DRIFT_WINDOW, driftReference, type DriftReferenceOptions } from '../drift.ts';
 import type { ModelSpec } from '../model-spec.ts';
 import { exportOnnx } from '../onnx/export.ts';
 import { predictSpec, type CategoricalRow, type NumericRow } from '../predict.ts';
@@ -111,6 +111,8 @@ export interface JobOptions {
   readonly intervalCoverage?: number;
   /** The data's ground truth, when known: reported beside the model (the maintenance ceiling). */
   readonly groundTruth?: GroundTruth;
+  /** Rows of serving's drift window (serving.alerts.drift.window): the drift reference's chunk size. Default 500. */
+  readonly driftWindow?: number;
 }
 
 export interface JobDeps {
@@ -501,6 +503,10 @@ async function trainTarget(
   // Holdout: every algorithm's refitted model, their weighted ensemble, the baseline and production on the same rows.
   const derived = deriveFeatures(holdout);
   const derivedReference = frame.reference ? deriveFeatures(frame.reference) : undefined;
+  const chunking = (t: ColumnTable): DriftReferenceOptions => ({
+    windowRows: opts.driftWindow ?? DEFAULT_DRIFT_WINDOW,
+    ...(t.columnNames().includes('time') ? { time: t.array('time') as ArrayLike<number> } : {}),
+  });
   const y = numbers(holdout, spec.target);
   const metricValue = (m: HoldoutMetrics): number => gateValue(spec.gateMetric, m);
   const algorithms = result.algorithms.map((a: AlgorithmResult) => {
@@ -688,13 +694,15 @@ async function trainTarget(
       // Drift reference: the latest rows and the model's out-of-sample predictions on them, the way live predictions
       // are made (in-sample predictions on older training rows read as drift in serving): the frame's unlabelled
       // reference rows where it has them (rentals), else the holdout rows.
+      // Its chunk spread: the PSI of each serving-window-sized stretch of it, in time order (driftThresholds).
       reference: derivedReference
         ? driftReference(
             modelSpec,
             derivedReference,
             predictOrThrow(a.result.spec, derivedReference, 'drift reference'),
+            chunking(derivedReference),
           )
-        : driftReference(modelSpec, derived, a.pred),
+        : driftReference(modelSpec, derived, a.pred, chunking(derived)),
       notes: `gate ${decision.pass ? 'passed' : 'failed'}: ${decision.reasons.join('; ')}`,
     });
     return version;

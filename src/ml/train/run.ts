@@ -17,7 +17,7 @@ import {
   type JobResult,
 } from './job.ts';
 
-/** The job's options a caller chooses; the rest (zones, dedup window, historical window) come from the config. */
+/** The job's options a caller chooses; the rest (zones, dedup and historical windows, drift window) come from the config. */
 export type TrainChoices = Partial<Omit<JobOptions, 'zoneOf' | 'dedupWindowMs' | 'historicalWindow'>>;
 
 export const DEFAULT_CHOICES = {
@@ -43,6 +43,7 @@ export async function trainWithConfig(
       {
         ...DEFAULT_CHOICES,
         k: config.serving.maintenanceK,
+        driftWindow: config.serving.alerts.drift.window,
         ...choices,
         zoneOf: zoneOf(config),
         dedupWindowMs: config.windows.dedupWindowMs,
