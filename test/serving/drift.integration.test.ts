@@ -5,14 +5,15 @@
 // - once a service's window is full, serving reports PSI per input and of the predictions (tagstream_drift_psi);
 // - the shifted day raises a critical `drift` alert for quality within 500 rentals of the shift, and the grade's and
 //   the quality predictions' PSI jump;
-// - an ordinary day raises no critical alert. Three causes of false alarms were fixed on the way
-//   (docs/serving.md#drift): the reference is every recent rental, not the labelled holdout; a rental's usage, idle
-//   days and grade are computed from its scans alike in training and serving; and the window counts each unit a
-//   training row stands for once (a rental; a store's forecast of a class for a day), where demand counted a busy
-//   class's forecast at every event. What is left (issue 12 stays open): on 2026-12-06 the day raised no alert at all
-//   in two runs, maintenance and quality warnings (PSI 0.10-0.11) in a third, and in the full suite on a loaded
-//   machine maintenance warnings up to PSI 0.208 as its window first filled (0.075 by the day's end). The
-//   predictions' PSI at the end of the day was 0.04-0.09.
+// - an ordinary day raises no critical alert. Four causes of false alarms were fixed on the way (docs/serving.md#drift):
+//   the reference is every recent rental, not the labelled holdout; a rental's usage, idle days and grade are
+//   computed from its scans alike in training and serving; the window counts each unit a training row stands for
+//   once (a rental; a store's forecast of a class for a day), where demand counted a busy class's forecast at every
+//   event; and the thresholds rise to what the reference's own windows reach on ordinary days (a live window holds
+//   a day, the reference many, and slow-moving inputs sit at one level within a day). What is left (issue 12 stays
+//   open): quality warned (PSI 0.101-0.117, the reference's own windows at most 0.074) in one of two runs on
+//   2026-12-06, and `days_since_last_use` has input PSI 2.31 on the ordinary day in every run, a difference between
+//   the live rows and the reference's in that column not explained yet.
 // The live days are paced (about 40 s each), as live days arrive; the history before them goes at full speed.
 // The simulated period is fixed (July 2025: a flat stretch of the simulator's seasons), so the result does not depend
 // on the date the test runs. Own namespace: topics, groups, Redis prefix, database tagstream_drift<id> (dropped after).
@@ -43,6 +44,7 @@ import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts'
 import { createLogger } from '../../src/log.ts';
 import { trainWithConfig } from '../../src/ml/train/run.ts';
 import type { Alert } from '../../src/schemas/types.ts';
+import { driftThresholds } from '../../src/ml/drift.ts';
 import { PREDICTION_COLUMN } from '../../src/serving/drift.ts';
 import { requireStack, testConfig, testKafka } from '../helpers/stack.ts';
 
@@ -144,6 +146,15 @@ beforeAll(async () => {
   await trainWithConfig(config, demoTraining(true, HISTORY_DAYS), { log, progress: () => undefined });
   const services = await promoteFirstModels(config, kafka, say);
   await waitFor(() => services.every((s) => job!.serving!.watcher.current(s)), 60_000);
+  // The thresholds each rental model alerts at: the configured ones, raised to its reference's own spread.
+  for (const service of ['maintenance', 'quality']) {
+    const m = job.serving!.watcher.current(service);
+    if (!m?.reference) continue;
+    const t = driftThresholds(m.reference, config.serving.alerts.drift);
+    console.log(
+      `${service} ${m.version}: reference windows' prediction PSI ${(m.reference.chunks?.psi ?? []).map((p) => p.toFixed(3)).join(' ')}; warning at ${t.warning.toFixed(3)}, critical at ${t.critical.toFixed(3)}`,
+    );
+  }
 
   const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
   reader = testKafka(config).consumer({ groupId: `drift-test-${ID}` });
