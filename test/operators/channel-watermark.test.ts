@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { count, combine, measure } from '../../operators/aggregates.ts';
 import { windowAggregate, type WindowResult } from '../../operators/window-aggregate.ts';
-import { MINUTE } from '../../operators/windows.ts';
+import { MINUTE, type WindowSpec } from '../../operators/windows.ts';
 import { OperatorHarness } from './harness.ts';
 
 interface Ev {
@@ -14,10 +14,10 @@ interface Ev {
 }
 
 const T0 = Date.UTC(2026, 5, 1);
-const make = () =>
+const make = (windows: WindowSpec[] = [{ name: '1m', kind: 'tumbling', sizeMs: MINUTE }]) =>
   windowAggregate<Ev>({
     name: 'w',
-    windows: [{ name: '1m', kind: 'tumbling', sizeMs: MINUTE }],
+    windows,
     key: () => 'k',
     time: (e) => e.t,
     aggregate: combine<Ev>({ n: measure(count, () => 1) }),
@@ -161,18 +161,7 @@ describe('missing channels', () => {
 describe('sliding windows over channels', () => {
   it('never stamp a value before a record it holds: the window stands at its newest record', () => {
     const h = new OperatorHarness(() =>
-      windowAggregate<Ev>({
-        name: 'w',
-        windows: [{ name: '10m', kind: 'sliding', sizeMs: 10 * MINUTE, hopMs: MINUTE }],
-        key: () => 'k',
-        time: (e) => e.t,
-        aggregate: combine<Ev>({ n: measure(count, () => 1) }),
-        graceMs: 0,
-        emit: 'final',
-        idleTimeoutMs: 30_000,
-        channel: (e) => e.ch,
-        channels: 2,
-      }),
+      make([{ name: '10m', kind: 'sliding', sizeMs: 10 * MINUTE, hopMs: MINUTE }]),
     );
     const slide = (ch: string, t: number) =>
       h.push({ key: null, value: { ch, t }, timestamp: 0 }).map((r) => [r.value.end - T0, r.value.count]);
