@@ -663,28 +663,33 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     return false;
   }
 
-  /** A channel's progress marker: moves the channel (and the watermark with it); enters no window. */
-  function onMarker(
-    ctx: OperatorContext,
+  /**
+   * What every arrival does to the partition's clock, a record's (t its event time) or a channel's progress marker
+   * (t how far it got): the channel moves to t and counts again, or is idle (an idle marker, which is no arrival
+   * either); the watermark follows, closing what it passes.
+   */
+  function arrive(
+    ctx: StageContext,
+    set: Stores,
     rt: Runtime,
     value: In,
-    kind: 'progress' | 'idle',
+    t: number,
+    idle = false,
   ): Rec<WindowResult>[] {
-    const set = stores(ctx);
     const wm = rt.clock.wm ?? Number.NEGATIVE_INFINITY;
     const now = ctx.clock.now();
-    const t = opts.time ? opts.time(value) : Number.NEGATIVE_INFINITY;
-    const c = (opts.channel as (value: In) => string)(value);
-    const ch = (rt.clock.ch ??= {});
-    ch[c] = Math.max(ch[c] ?? Number.NEGATIVE_INFINITY, t);
-    if (kind === 'idle') (rt.clock.idle ??= {})[c] = true;
-    else {
-      if (rt.clock.idle) delete rt.clock.idle[c];
-      rt.lastArrivalWall = now;
-    }
-    rt.clockDirty = true;
+    if (!idle) rt.lastArrivalWall = now;
     rt.maxSeen = Math.max(rt.maxSeen, t);
-    const next = channelWatermark(rt, ch, now);
+    let next = t;
+    if (opts.channel) {
+      const c = opts.channel(value);
+      const ch = (rt.clock.ch ??= {});
+      ch[c] = Math.max(ch[c] ?? Number.NEGATIVE_INFINITY, t);
+      if (idle) (rt.clock.idle ??= {})[c] = true;
+      else if (rt.clock.idle) delete rt.clock.idle[c];
+      rt.clockDirty = true;
+      next = channelWatermark(rt, ch, now);
+    }
     const out = next > wm ? advance(set, rt, next) : [];
     rt.wmAtArrival = Math.max(wm, next);
     reportClock(ctx, rt);
@@ -717,8 +722,10 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     process(rec, ctx) {
       const set = stores(ctx);
       const rt = runtimeOf(ctx, set);
+      // A channel's progress marker moves the clock only; it enters no window.
       const marker = opts.channel && opts.progress?.(rec.value);
-      if (marker) return onMarker(ctx, rt, rec.value, marker);
+      if (marker)
+        return arrive(ctx, set, rt, rec.value, opts.time?.(rec.value) ?? -Infinity, marker === 'idle');
       const { slides } = set;
       const t = opts.time ? opts.time(rec.value) : rec.timestamp;
       const key = opts.key(rec.value);
@@ -774,22 +781,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         if (opts.emit !== 'final') hold(rt, wkOf(open), open, t);
       }
       if (ks.open.length === 0 && ks.slides.length === 0) rt.keys.delete(key); // a new key, late or behind
-      const now = ctx.clock.now();
-      rt.lastArrivalWall = now;
-      rt.maxSeen = Math.max(rt.maxSeen, t);
-      let next = t;
-      if (opts.channel) {
-        const c = opts.channel(rec.value);
-        const ch = (rt.clock.ch ??= {});
-        ch[c] = Math.max(ch[c] ?? Number.NEGATIVE_INFINITY, t);
-        if (rt.clock.idle) delete rt.clock.idle[c];
-        rt.clockDirty = true;
-        next = channelWatermark(rt, ch, now);
-      }
-      const out = next > wm ? advance(set, rt, next) : [];
-      rt.wmAtArrival = Math.max(wm, next);
-      reportClock(ctx, rt);
-      return out;
+      return arrive(ctx, set, rt, rec.value, t);
     },
     onTime(ctx) {
       const set = stores(ctx);
