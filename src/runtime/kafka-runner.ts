@@ -338,7 +338,7 @@ export class KafkaRunner {
       autoResolve: false,
       eachBatch: (batch, control) => this.onBatch(batch, control),
     });
-    if (this.processor.sourceTopics.some((t) => this.processor.isStateful(t) || this.processor.ticks(t))) {
+    if (this.processor.sourceTopics.some((t) => this.processor.ticks(t))) {
       this.ticker = setInterval(() => {
         this.tick().catch((e: unknown) => log.warn({ err: e }, 'tick failed'));
       }, this.options.punctuateMs);

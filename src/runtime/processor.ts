@@ -352,9 +352,10 @@ export class RecordProcessor {
     }
   }
 
-  /** The flow from `source` acts on wall-clock ticks (a stage has onTime). */
+  /** The flow from `source` is ticked by the wall clock: it has state (windows to close) or a stage with onTime. */
   ticks(source: string): boolean {
-    return this.bound.get(source)?.branch.ticks ?? false;
+    const b = this.bound.get(source)?.branch;
+    return b !== undefined && (b.ticks || b.stores.length > 0);
   }
 
   /** A wall-clock tick for one partition of a source: closes what idle time closes. */

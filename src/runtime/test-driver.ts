@@ -168,9 +168,8 @@ export class TestDriver {
   async advanceWallClock(ms: number): Promise<void> {
     this.clock.advance(ms);
     for (const source of this.processor.sourceTopics) {
-      const stateful = this.processor.isStateful(source);
-      if (!stateful && !this.processor.ticks(source)) continue;
-      const partitions = stateful
+      if (!this.processor.ticks(source)) continue;
+      const partitions = this.processor.isStateful(source)
         ? this.processor.statePartitions(source)
         : [...(this.partitionsFed.get(source) ?? [])];
       for (const p of partitions) {

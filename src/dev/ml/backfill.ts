@@ -264,9 +264,9 @@ export async function backfillFromSim(
   // clean topics' flows declare their partition idle first, then the class windows follow the clock).
   clock.advance(config.windows.idleTimeoutMs + 1);
   for (const source of processor.sourceTopics) {
-    if (processor.isStateful(source))
-      for (const p of processor.statePartitions(source)) await route(processor.tick(source, p));
-    else if (processor.ticks(source)) await route(processor.tick(source, 0));
+    if (!processor.ticks(source)) continue;
+    for (const p of processor.isStateful(source) ? processor.statePartitions(source) : [0])
+      await route(processor.tick(source, p));
   }
   await flushFeatures();
   await flushScans();
