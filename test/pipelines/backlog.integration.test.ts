@@ -7,15 +7,16 @@
 // progress markers and idleness declared only for caught-up, live partitions, the late class events are the
 // simulator's own arrivals beyond the grace period, under 1% of them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Admin } from 'kafkajs';
 import { cleanTopic, lateTopic } from '../../config/topics.ts';
 import { tagstreamTopology } from '../../pipelines/tagstream.ts';
 import { startPipeline, type RunningPipeline } from '../../src/app/pipeline.ts';
 import { inArrivalOrder } from '../../src/dev/sim/arrival.ts';
 import { simulate } from '../../src/dev/sim/model.ts';
 import { openKafkaSink, produce, toMessage } from '../../src/dev/sim/producer.ts';
+import { waitCaughtUp } from '../../src/dev/demo/demo.ts';
+import { createKafka, type KafkaAdmin } from '../../src/io/kafka/client.ts';
 import { createLogger } from '../../src/log.ts';
-import { endOffsets, requireStack, testConfig, testKafka, waitForCommitted } from '../helpers/stack.ts';
+import { requireStack, testConfig } from '../helpers/stack.ts';
 
 const DAY = 86_400_000;
 const config = testConfig({
@@ -25,16 +26,16 @@ const config = testConfig({
 const { topics } = config;
 const log = createLogger('backlog-test', 'error');
 
-let admin: Admin;
+let admin: KafkaAdmin;
 let running: RunningPipeline | undefined;
 let sent = 0;
 
 const total = async (topic: string): Promise<number> =>
-  [...(await endOffsets(admin, topic)).values()].reduce((a, b) => a + Number(b), 0);
+  (await admin.topicOffsets(topic)).reduce((a, p) => a + Number(p.high), 0);
 
 beforeAll(async () => {
   await requireStack(config);
-  admin = testKafka(config).admin();
+  admin = createKafka(config, log).admin();
   await admin.connect();
   // Two weeks ending three days ago: history, days behind the wall clock.
   const start = Math.floor(Date.now() / DAY) * DAY - 17 * DAY;
@@ -52,28 +53,24 @@ beforeAll(async () => {
     await sink.close();
   }
   running = await startPipeline(config, tagstreamTopology(config), { log, serveMetrics: false });
-  await waitForCommitted(admin, config.pipeline.groupId, [topics.scans, topics.transactions], 300_000);
-  // The internal topics are written in transactions: each partition ends in up to two commit markers the group
-  // never reads (a batch's and a wall-clock tick's); caught up when nothing more is left, twice in a row.
-  const internal = [
-    cleanTopic(topics, topics.scans),
-    cleanTopic(topics, topics.transactions),
-    topics.classEvents,
-  ];
-  const deadline = Date.now() + 300_000;
-  for (let quiet = 0; quiet < 2;) {
-    if (Date.now() > deadline) throw new Error('the pipeline did not catch up on its internal topics');
-    let behind = false;
-    for (const topic of internal) {
-      const [committed] = await admin.fetchOffsets({ groupId: config.pipeline.groupId, topics: [topic] });
-      for (const [p, end] of await endOffsets(admin, topic)) {
-        const c = BigInt(committed?.partitions.find((x) => x.partition === p)?.offset ?? '-1');
-        if (end - (c < 0n ? 0n : c) > 2n) behind = true;
-      }
-    }
-    quiet = behind ? 0 : quiet + 1;
-    await new Promise((r) => setTimeout(r, 1_000));
-  }
+  // Caught up as the demo tells it (the internal topics' trailing commit markers allowed for).
+  await waitCaughtUp(
+    admin,
+    [
+      {
+        group: config.pipeline.groupId,
+        topics: [topics.scans, topics.transactions],
+        internal: [
+          cleanTopic(topics, topics.scans),
+          cleanTopic(topics, topics.transactions),
+          topics.classEvents,
+        ],
+      },
+    ],
+    () => undefined,
+    false,
+    'backlog',
+  );
 }, 700_000);
 
 afterAll(async () => {
