@@ -10,9 +10,10 @@
 //
 // Like with like: a live window holds a day or so of rows, the reference many days; inputs that are slow-moving state
 // (stock, items in repair) sit at one level within a day, so even an ordinary window differs from the reference as a
-// whole. The reference therefore also keeps the PSI of each of its own consecutive windows (chunks of the serving
-// window's size, in time order) against the whole, and the alert thresholds rise to what an ordinary period reaches
-// there (driftThresholds: NannyML's chunked reference, mean + 3 standard deviations).
+// whole. The reference therefore also keeps the PSI of its own windows (of the serving window's size, in time order,
+// one starting every tenth of a window, each against the rest of the reference: chunkSpread), and the alert
+// thresholds rise to what an ordinary period reaches there (driftThresholds: NannyML's chunked reference, mean + 3
+// standard deviations).
 import type { ColumnTable } from 'arquero';
 import type { ModelSpec } from './model-spec.ts';
 import { categoryValue, numericValue } from './preprocess.ts';
@@ -46,14 +47,16 @@ export interface DriftReference {
   readonly categorical: Readonly<Record<string, CategoryShares>>;
   /** The model's predictions on its training rows. */
   readonly prediction: NumericBins;
-  /** The predictions' PSI in each window of the reference against the whole (absent: too few rows, or older models). */
+  /** The predictions' PSI in each window of the reference against the rest (absent: too few rows, or older models). */
   readonly chunks?: ChunkSpread;
 }
 
-/** PSI of the predictions of consecutive windows of the reference rows (in time order) against the whole reference. */
+/** PSI of the predictions of windows of the reference rows (in time order) against the rest of the reference. */
 export interface ChunkSpread {
   /** Rows per window (the serving drift window's size at training). */
   readonly rows: number;
+  /** Rows between the starts of two windows (absent in older references: windows did not overlap). */
+  readonly step?: number;
   readonly psi: readonly number[];
 }
 
@@ -198,9 +201,18 @@ export function driftReference(
   };
 }
 
+/** Windows of the chunk spread per window length: a window starts every `windowRows / SPREAD_STEPS` rows. */
+export const SPREAD_STEPS = 10;
+
 /**
- * The PSI of each full window of `windowRows` consecutive predictions (ordered by `time` when given) against their
- * bins over all rows; undefined when fewer than MIN_CHUNKS windows fit.
+ * The PSI of every window of `windowRows` consecutive predictions (ordered by `time` when given), one starting every
+ * `windowRows / SPREAD_STEPS` rows, each against the rest of the reference (the reference without that window, in the
+ * same bins); undefined when fewer than MIN_CHUNKS whole windows fit.
+ *
+ * Why sliding and left out: serving checks its window at every row, so what it can reach on an ordinary day is the
+ * PSI of a window starting anywhere, not only at multiples of its length; and a live window is not part of the
+ * reference it is compared with, while a window of the reference counted against the whole would be compared partly
+ * with itself (its PSI understated by about its share of the reference).
  */
 export function chunkSpread(
   bins: NumericBins,
@@ -209,19 +221,27 @@ export function chunkSpread(
   time?: ArrayLike<number>,
 ): ChunkSpread | undefined {
   const n = predictions.length;
-  const windows = Math.floor(n / windowRows);
-  if (windowRows < 1 || windows < MIN_CHUNKS) return undefined;
+  if (windowRows < 1 || Math.floor(n / windowRows) < MIN_CHUNKS) return undefined;
   const order = Array.from({ length: n }, (_, i) => i);
   if (time) order.sort((a, b) => time[a]! - time[b]! || a - b);
-  const shares = numericShares(bins);
+  const slot = order.map((i) => numericSlot(bins, predictions[i]));
+  const slots = numericSlots(bins);
+  const all = new Array<number>(slots).fill(0);
+  for (const s of slot) all[s]!++;
+  const step = Math.max(1, Math.floor(windowRows / SPREAD_STEPS));
+  const counts = new Array<number>(slots).fill(0);
+  for (let i = 0; i < windowRows; i++) counts[slot[i]!]!++;
   const psi: number[] = [];
-  for (let w = 0; w < windows; w++) {
-    const counts = new Array<number>(numericSlots(bins)).fill(0);
-    for (let i = w * windowRows; i < (w + 1) * windowRows; i++)
-      counts[numericSlot(bins, predictions[order[i]!])]!++;
-    psi.push(psiOfCounts(shares, counts));
+  for (let start = 0; start + windowRows <= n; start += step) {
+    // Slide from the previous window: its first `step` rows leave, the `step` after its end join.
+    for (let i = start - step; start > 0 && i < start; i++) {
+      counts[slot[i]!]!--;
+      counts[slot[i + windowRows]!]!++;
+    }
+    const rest = all.map((c, s) => (c - counts[s]!) / (n - windowRows));
+    psi.push(psiOfCounts(rest, counts));
   }
-  return { rows: windowRows, psi };
+  return { rows: windowRows, step, psi };
 }
 
 /** The PSI thresholds of a drift alert. */
@@ -306,6 +326,7 @@ export function isDriftReference(v: unknown): v is DriftReference {
       (typeof chunks === 'object' &&
         chunks !== null &&
         typeof chunks['rows'] === 'number' &&
+        (chunks['step'] === undefined || typeof chunks['step'] === 'number') &&
         Array.isArray(chunks['psi']) &&
         chunks['psi'].every((x) => typeof x === 'number'))) &&
     typeof r['rows'] === 'number' &&

@@ -7,6 +7,7 @@ import {
   categoryPsi,
   categorySlot,
   chunkSpread,
+  SPREAD_STEPS,
   driftReference,
   driftThresholds,
   isDriftReference,
@@ -140,12 +141,20 @@ describe('chunk spread and thresholds', () => {
   const shuffledTime = order.map((i) => time[i]!);
   const bins = numericBins(shuffled);
 
-  it('gives the PSI of each window of the reference in time order; none with fewer than three windows', () => {
+  it('gives the PSI of every window of the reference in time order, against the rest; none with fewer than three windows', () => {
     const spread = chunkSpread(bins, shuffled, perDay, shuffledTime)!;
     expect(spread.rows).toBe(perDay);
-    expect(spread.psi).toHaveLength(days);
+    // A window starts every tenth of a window: serving checks its window at every row, not at multiples of its size.
+    expect(spread.step).toBe(perDay / SPREAD_STEPS);
+    expect(spread.psi).toHaveLength((days - 1) * SPREAD_STEPS + 1);
     // A day's window differs from the whole: its level is one of many.
     expect(Math.max(...spread.psi)).toBeGreaterThan(0.1);
+    // Each day's window is compared with the other days, as a live window is with a reference it is not part of: further
+    // off than against the whole, which holds the day itself.
+    levels.forEach((_, d) => {
+      const day = preds.slice(d * perDay, (d + 1) * perDay);
+      expect(spread.psi[d * SPREAD_STEPS]).toBeGreaterThan(numericPsi(bins, day));
+    });
     // Cut in row order (shuffled), each window is a sample of the whole: sampling noise only, far smaller PSI.
     const rowOrder = chunkSpread(bins, shuffled, perDay)!;
     const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -160,7 +169,7 @@ describe('chunk spread and thresholds', () => {
     const ref = { ...driftReference(SPEC, table({}), shuffled), chunks: spread };
     const t = driftThresholds(ref, configured);
     expect(t.warning).toBeCloseTo(mean + 3 * sd, 12);
-    expect(t.warning).toBeGreaterThanOrEqual(Math.max(...spread.psi) - 1e-12);
+    expect(t.warning).toBeGreaterThan(configured.warning);
     expect(t.critical).toBeCloseTo(t.warning + 0.15, 12);
     // Stored with the model and read back.
     expect(isDriftReference(JSON.parse(JSON.stringify(ref)))).toBe(true);
@@ -168,12 +177,13 @@ describe('chunk spread and thresholds', () => {
   });
 
   it('keeps the configured thresholds for a steady reference, a short one, or one without a spread', () => {
-    const steady = sample(2000, 20, 3, 5);
+    // Windows of serving's default size: sampling noise alone stays below the configured warning.
+    const steady = sample(5000, 20, 3, 5);
     const steadyBins = numericBins(steady);
-    const ref = driftReference(SPEC, table({}), Float64Array.from(steady), { windowRows: 200 });
-    expect(ref.chunks?.psi).toHaveLength(10);
+    const ref = driftReference(SPEC, table({}), Float64Array.from(steady), { windowRows: 500 });
+    expect(ref.chunks?.psi).toHaveLength(9 * SPREAD_STEPS + 1);
     expect(driftThresholds(ref, configured)).toEqual(configured);
-    expect(chunkSpread(steadyBins, steady, 200)).toEqual(ref.chunks);
+    expect(chunkSpread(steadyBins, steady, 500)).toEqual(ref.chunks);
     const { chunks: _, ...without } = ref;
     expect(driftThresholds(without, configured)).toEqual(configured);
     expect(driftThresholds({ ...ref, chunks: { rows: 200, psi: [0.9, 0.9] } }, configured)).toEqual(

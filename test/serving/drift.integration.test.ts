@@ -5,15 +5,18 @@
 // - once a service's window is full, serving reports PSI per input and of the predictions (tagstream_drift_psi);
 // - the shifted day raises a critical `drift` alert for quality within 500 rentals of the shift, and the grade's and
 //   the quality predictions' PSI jump;
-// - an ordinary day raises no critical alert. Four causes of false alarms were fixed on the way (docs/serving.md#drift):
-//   the reference is every recent rental, not the labelled holdout; a rental's usage, idle days and grade are
-//   computed from its scans alike in training and serving; the window counts each unit a training row stands for
-//   once (a rental; a store's forecast of a class for a day), where demand counted a busy class's forecast at every
-//   event; and the thresholds rise to what the reference's own windows reach on ordinary days (a live window holds
-//   a day, the reference many, and slow-moving inputs sit at one level within a day). What is left (issue 12 stays
-//   open): quality warned (PSI 0.101-0.117, the reference's own windows at most 0.074) in one of two runs on
-//   2026-12-06, and `days_since_last_use` has input PSI 2.31 on the ordinary day in every run, a difference between
-//   the live rows and the reference's in that column not explained yet.
+// - an ordinary day raises no drift alert at all. Five causes of false alarms were fixed on the way
+//   (docs/serving.md#drift): the reference is every recent rental, not the labelled holdout; a rental's usage, idle
+//   days and grade are computed from its scans alike in training and serving; the window counts each unit a training
+//   row stands for once (a rental; a store's forecast of a class for a day), where demand counted a busy class's
+//   forecast at every event; the thresholds rise to what the reference's own windows reach on ordinary days (a live
+//   window holds a day, the reference many, and slow-moving inputs sit at one level within a day); and those windows
+//   start anywhere and are each compared with the rest of the reference, as serving's sliding window is checked at
+//   every row against a reference it is not part of (disjoint windows against the whole understated the spread:
+//   quality warned at PSI 0.101-0.117 in two of five runs on 2026-12-06 under a threshold kept at 0.1).
+//   Inputs' PSI stays high on an ordinary day (`days_since_last_use` about 2.3: the reference mixes every weekday,
+//   a live window is part of one; `out_scans@7d`, `items_in_repair` about 1: slow-moving state): it is reported per
+//   input, and alerts are raised on the predictions.
 // The live days are paced (about 40 s each), as live days arrive; the history before them goes at full speed.
 // The simulated period is fixed (July 2025: a flat stretch of the simulator's seasons), so the result does not depend
 // on the date the test runs. Own namespace: topics, groups, Redis prefix, database tagstream_drift<id> (dropped after).
@@ -151,8 +154,9 @@ beforeAll(async () => {
     const m = job.serving!.watcher.current(service);
     if (!m?.reference) continue;
     const t = driftThresholds(m.reference, config.serving.alerts.drift);
+    const psi = m.reference.chunks?.psi ?? [];
     console.log(
-      `${service} ${m.version}: reference windows' prediction PSI ${(m.reference.chunks?.psi ?? []).map((p) => p.toFixed(3)).join(' ')}; warning at ${t.warning.toFixed(3)}, critical at ${t.critical.toFixed(3)}`,
+      `${service} ${m.version}: ${psi.length} reference windows' prediction PSI ${Math.min(...psi).toFixed(3)}-${Math.max(...psi).toFixed(3)} (mean ${(psi.reduce((a, b) => a + b, 0) / psi.length).toFixed(3)}); warning at ${t.warning.toFixed(3)}, critical at ${t.critical.toFixed(3)}`,
     );
   }
 
@@ -229,7 +233,7 @@ describe('drift against the training reference', () => {
       .sort((a, b) => a.event_time - b.event_time);
     expect(quality.length, JSON.stringify(alertsAt.shifted)).toBeGreaterThan(0);
     // Critical within 500 rentals of the shift (an alert names the rental at which the window crossed its threshold;
-    // the ordinary day's quality PSI stays below critical).
+    // the ordinary day raises none).
     const critical = quality.find((a) => a.severity === 'critical');
     expect(critical, JSON.stringify(quality)).toBeDefined();
     expect(rentalsBetween(SHIFTED, critical!.event_time)).toBeLessThanOrEqual(500);
@@ -240,8 +244,7 @@ describe('drift against the training reference', () => {
     expect(shifted[PREDICTION_COLUMN]! - live[PREDICTION_COLUMN]!).toBeGreaterThan(1);
   });
 
-  it('raises no critical drift alert on an ordinary live day', () => {
-    const critical = alertsAt.live.filter((a) => a.severity === 'critical');
-    expect(critical.map((a) => `${a.service} ${a.severity} PSI ${a.value.toFixed(3)}`)).toEqual([]);
+  it('raises no drift alert on an ordinary live day', () => {
+    expect(alertsAt.live.map((a) => `${a.service} ${a.severity} PSI ${a.value.toFixed(3)}`)).toEqual([]);
   });
 });
