@@ -98,6 +98,8 @@ export function labelHistorySource(
     rentalsPerClass?: number;
     /** How far back each next day's load re-reads (default 2 days; see scanWindow). */
     reloadMs?: number;
+    /** Windows of scans held, one per stretch of days being asked (default 3; see scanWindow). */
+    windows?: number;
   },
 ): { readonly demand: DemandHistorySource; readonly rentals: ClassRentalSource } {
   const perClass = opts.rentalsPerClass ?? CLASS_RISK_RENTALS;
@@ -107,6 +109,7 @@ export function labelHistorySource(
     reloadMs: opts.reloadMs ?? 2 * DAY_MS,
     // A backlog's partitions ask for days up to a couple of weeks apart: hold that beyond one day's range.
     holdMs: (opts.historyDays + 1 + (opts.holdDays ?? 16)) * DAY_MS + 14 * 3_600_000,
+    windows: opts.windows ?? 3,
   });
   const build = async (day: number): Promise<DayHistory> => {
     const from = (day - opts.historyDays - 1) * DAY_MS;
@@ -165,30 +168,49 @@ export function labelHistorySource(
   };
 }
 
+/** A stretch of id_transactions held in memory. */
+interface HeldScans {
+  readonly from: number;
+  readonly to: number;
+  readonly scans: Scan[];
+}
+
 /**
- * The scans of id_transactions in [from, to), loaded incrementally: the window held grows to cover what is asked
- * (only the part not held yet is read) and keeps at most `holdMs` behind its newest end, so a range that moves
+ * The scans of id_transactions in [from, to), loaded incrementally: each window held grows to cover what is asked of
+ * it (only the part not held yet is read) and keeps at most `holdMs` behind its newest end, so a range that moves
  * forward day by day re-reads only its last `reloadMs` (and what is new), and a range a little behind the newest
  * one (another partition of a backlog, a day or two back) is served from what is held, instead of reading
- * `historyDays` of scans again for every day asked (a year's replay read tens of millions of rows). Rows the
- * history sink writes late land in the re-read tail; a scan written more than `reloadMs` after its event time is
- * seen by the next full load (a range outside the held one); a range older than the held window is read on its own.
- * Returns the scans in no particular order (countedScans sorts them).
+ * `historyDays` of scans again for every day asked (a year's replay read tens of millions of rows). Up to `windows`
+ * windows are held, the least recently used dropped first: the flows that ask (class events for demand, scans and
+ * transactions for rentals and packing) drain a backlog at their own pace, weeks apart, and with one window the
+ * flow behind read `historyDays` of scans afresh for every day it asked while another held the window far ahead
+ * (most of serving's time in a 90-day backlog). A range no window can extend starts a window of its own. Rows the
+ * history sink writes late land in a re-read tail; a scan written more than `reloadMs` after its event time is seen
+ * by the next full load. Returns the scans in no particular order (countedScans sorts them).
  */
 function scanWindow(
   sql: Sql,
-  opts: { reloadMs: number; holdMs: number },
+  opts: { reloadMs: number; holdMs: number; windows: number },
 ): (from: number, to: number) => Promise<Scan[]> {
-  let held: { from: number; to: number; scans: Scan[] } | undefined;
+  /** Most recently used last. */
+  const held: HeldScans[] = [];
+  const keep = (w: HeldScans, replaces?: HeldScans): void => {
+    const i = replaces ? held.indexOf(replaces) : -1;
+    if (i >= 0) held.splice(i, 1);
+    held.push(w);
+    while (held.length > opts.windows) held.shift();
+  };
   const within = (scans: readonly Scan[], from: number, to: number): Scan[] =>
     scans.filter((s) => s.time >= from && s.time < to);
   return async (from, to) => {
-    const prev = held;
-    // Older than what is held can cover: read on its own, the held window stays where the newest ranges are.
-    if (prev && from < Math.max(to, prev.to) - opts.holdMs) return loadScans(sql, { from, to });
-    if (!prev || to <= prev.from || from >= prev.to - opts.reloadMs) {
+    // A window the range extends: they overlap (the range does not start past its re-read tail), and the range's
+    // start stays within holdMs of the extended window's end.
+    const prev = held.findLast(
+      (w) => to > w.from && from < w.to - opts.reloadMs && from >= Math.max(to, w.to) - opts.holdMs,
+    );
+    if (!prev) {
       const scans = await loadScans(sql, { from, to });
-      held = { from, to, scans };
+      keep({ from, to, scans });
       return scans;
     }
     const parts: Scan[][] = [];
@@ -202,7 +224,7 @@ function scanWindow(
     const newFrom = Math.max(Math.min(from, prev.from), newTo - opts.holdMs);
     // What was read lies in [from, newTo), inside the new window: the check above keeps `from` within holdMs.
     const scans = within(prev.scans, newFrom, keepTo).concat(...parts);
-    held = { from: newFrom, to: newTo, scans };
+    keep({ from: newFrom, to: newTo, scans }, prev);
     return from <= newFrom && to >= newTo ? scans : within(scans, from, to);
   };
 }

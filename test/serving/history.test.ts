@@ -180,4 +180,17 @@ describe('label history: loading day after day', () => {
     // One load of the first range, a few days' head and tail, and the far day on its own: well under the fresh reads.
     expect(read).toBeLessThan(freshRows / 4);
   });
+
+  it('holds a window per stretch of days asked: flows weeks apart each extend their own', async () => {
+    // Class events and transactions drain a backlog at their own pace: one flow a month behind the other, each
+    // asking for its next day in turn.
+    const days = Array.from({ length: 6 }, (_, i) => [DAY - 36 + i, DAY - 6 + i]).flat();
+    const own = rangeSql(rows);
+    const freshRows = await compareWithFresh(labelHistorySource(own, opts), days);
+    const shared = rangeSql(rows);
+    await compareWithFresh(labelHistorySource(shared, { ...opts, windows: 1 }), days);
+    // Two full loads, then about three days' rows per day asked; one window read the flow behind afresh each day.
+    expect(own.rowsRead).toBeLessThan(freshRows / 3);
+    expect(shared.rowsRead).toBeGreaterThan(2 * own.rowsRead);
+  });
 });
