@@ -186,7 +186,8 @@ interface HeldScans {
  * flow behind read `historyDays` of scans afresh for every day it asked while another held the window far ahead
  * (most of serving's time in a 90-day backlog). A range no window can extend starts a window of its own. Rows the
  * history sink writes late land in a re-read tail; a scan written more than `reloadMs` after its event time is seen
- * by the next full load. Returns the scans in no particular order (countedScans sorts them).
+ * by the next full load. Ranges are served one at a time. Returns the scans in no particular order (countedScans
+ * sorts them).
  */
 function scanWindow(
   sql: Sql,
@@ -202,7 +203,15 @@ function scanWindow(
   };
   const within = (scans: readonly Scan[], from: number, to: number): Scan[] =>
     scans.filter((s) => s.time >= from && s.time < to);
-  return async (from, to) => {
+  // One range at a time: a micro-batch asks for all its days at once, and ranges asked together would each find no
+  // window yet (or the same one) and each read every day of their range afresh, at once.
+  let queue: Promise<unknown> = Promise.resolve();
+  return (from, to) => {
+    const next = queue.then(() => rangeOf(from, to));
+    queue = next.catch(() => undefined);
+    return next;
+  };
+  async function rangeOf(from: number, to: number): Promise<Scan[]> {
     // A window the range extends: they overlap (the range does not start past its re-read tail), and the range's
     // start stays within holdMs of the extended window's end.
     const prev = held.findLast(
@@ -226,7 +235,7 @@ function scanWindow(
     const scans = within(prev.scans, newFrom, keepTo).concat(...parts);
     keep({ from: newFrom, to: newTo, scans }, prev);
     return from <= newFrom && to >= newTo ? scans : within(scans, from, to);
-  };
+  }
 }
 
 /** The last `n` counted `out` scans of each class and store (by time, then id), oldest first. */

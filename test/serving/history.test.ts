@@ -193,4 +193,17 @@ describe('label history: loading day after day', () => {
     expect(own.rowsRead).toBeLessThan(freshRows / 3);
     expect(shared.rowsRead).toBeGreaterThan(2 * own.rowsRead);
   });
+
+  it('serves days asked at once (one micro-batch) one after another: one full load, then tails', async () => {
+    const days = Array.from({ length: 8 }, (_, i) => DAY - 10 + i);
+    const together = rangeSql(rows);
+    const source = labelHistorySource(together, opts);
+    await Promise.all(days.map((d) => source.demand.forDay(d)));
+    const single = rangeSql(rows);
+    await labelHistorySource(single, opts).demand.forDay(DAY - 3);
+    // Each asked alone after another would find the window: together they must too, not read 31 days eight times.
+    expect(together.queries).toBeLessThanOrEqual(1 + 2 * (days.length - 1));
+    expect(together.rowsRead).toBeLessThan(2 * single.rowsRead);
+    await compareWithFresh(source, days);
+  });
 });
