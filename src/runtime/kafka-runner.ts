@@ -50,6 +50,9 @@ export interface RunnerOptions {
   readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
 }
 
+/** How often a consumer heartbeats while a chunk is processed (the client sends one at most per heartbeat interval). */
+export const HEARTBEAT_WHILE_WORKING_MS = 1_000;
+
 /**
  * Splits outputs into produce requests of at most `maxBytes` of keys and values, so that no per-partition record
  * batch goes over the broker's message.max.bytes (1 MiB by default) however many features a batch fans out to.
@@ -373,12 +376,20 @@ export class KafkaRunner {
       const lagAfter =
         i + maxBatch >= batch.records.length ? Number(batch.offsetLag()) : Number(end - BigInt(next));
       const started = performance.now();
-      if (
-        !(await this.withRetry(batch, chunk[0]?.offset ?? next, control, () =>
+      // The client heartbeats only when asked (kafkajs has no background heartbeat): a chunk that works longer than
+      // the session timeout (a backlog's first chunk of a flow that loads history for every day it spans) would have
+      // the member evicted, its commit refused and the same chunk started again, for ever. Heartbeats while it
+      // works keep the member in the group; a rebalance still refuses the commit of a partition taken away.
+      const beating = setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_WHILE_WORKING_MS);
+      let done: boolean;
+      try {
+        done = await this.withRetry(batch, chunk[0]?.offset ?? next, control, () =>
           this.runChunk(batch, chunk, next, lagAfter),
-        ))
-      )
-        return;
+        );
+      } finally {
+        clearInterval(beating);
+      }
+      if (!done) return;
       resolveOffset(last.offset);
       this.processed += chunk.length;
       metrics.batchCommitted(chunk.length, (performance.now() - started) / 1000);

@@ -166,6 +166,8 @@ async function setup(sink?: SinkNode<unknown>) {
   await runner.start();
   const encode = await serde.encoderFor<{ n: number }>(source, SCHEMA);
   const resolved: string[] = [];
+  /** Heartbeats the runner asked the client for. */
+  const heartbeats: number[] = [];
   /** Hands the runner one batch of partition `partition` with offsets from..to. */
   const deliver = async (partition: number, from: number, to: number): Promise<void> => {
     const records: ConsumedRecord[] = [];
@@ -189,7 +191,7 @@ async function setup(sink?: SinkNode<unknown>) {
     const control: BatchControl = {
       isRunning: () => !kafka.stopped,
       isStale: () => false,
-      heartbeat: async () => undefined,
+      heartbeat: async () => void heartbeats.push(performance.now()),
       resolveOffset: (o) => void resolved.push(`${partition}@${o}`),
       pause: () => () => undefined,
     };
@@ -197,7 +199,7 @@ async function setup(sink?: SinkNode<unknown>) {
   };
   const written = async (): Promise<number[]> =>
     Promise.all(kafka.written.map(async (r) => ((await serde.decode(r.value)) as { n: number }).n));
-  return { kafka, runner, source, deliver, resolved, written };
+  return { kafka, runner, source, deliver, resolved, written, heartbeats };
 }
 
 describe('KafkaRunner fencing (exactly_once)', () => {
@@ -342,6 +344,30 @@ describe('KafkaRunner on a failing sink node', () => {
     expect(s.resolved).toEqual(['0@2']);
     expect(s.kafka.stopped).toBe(false);
     expect(await failedWithin(s.runner, 50)).toBeUndefined();
+    await s.runner.stop();
+  });
+
+  it('heartbeats while a chunk works, so a chunk longer than the session timeout keeps the member in the group', async () => {
+    const stored: number[] = [];
+    const slow: SinkNode<unknown> = {
+      name: 'slow',
+      async write(records) {
+        await new Promise((r) => setTimeout(r, 2_600));
+        stored.push(...records.map((r) => (r.value as { n: number }).n));
+      },
+    };
+    const s = await setup(slow);
+    const started = performance.now();
+    await s.deliver(0, 0, 2);
+    expect(stored).toEqual([0, 1, 2]);
+    // One a second while it worked (kafkajs sends one per heartbeat interval at most), then the one after the chunk.
+    const during = s.heartbeats.filter((t) => t - started < 2_600);
+    expect(during.length).toBeGreaterThanOrEqual(2);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('3');
+    // None after the chunk is done: the timer stops with it.
+    const count = s.heartbeats.length;
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(s.heartbeats).toHaveLength(count);
     await s.runner.stop();
   });
 
