@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { predictionTopic } from '../config/topics.ts';
+import { cleanTopic, predictionTopic } from '../config/topics.ts';
 import { startJob, type RunningJob } from '../src/app/job.ts';
 import { int } from '../src/cli/args.ts';
 import {
@@ -66,8 +66,18 @@ const opts = new Command('bench:e2e')
       int(64),
     ),
   )
+  .addOption(
+    new Option(
+      '--job-roles <roles>',
+      'one: the timed job as one process; split: a `--role streams` and a `--role serving` process; two: two ' +
+        'instances of the whole job, sharing the partitions (split and two use two cores)',
+    )
+      .choices(['one', 'split', 'two'])
+      .default('one'),
+  )
   .parse()
   .opts<{
+    jobRoles: 'one' | 'split' | 'two';
     quick?: boolean;
     stores?: number;
     days?: number;
@@ -289,12 +299,17 @@ async function main(): Promise<void> {
     say(`[3/3] latency: the last day at ${target.toFixed(0)} events/s for up to ${latencySeconds} s`);
     const appended = new Map<string, number>();
     const latencies: number[] = [];
+    // Where the time goes: when each scan's clean record became readable (committed), and from there to its prediction.
+    const cleanSeen = new Map<string, number>();
+    const toClean: number[] = [];
+    const fromClean: number[] = [];
+    const cleanScans = cleanTopic(config.topics, config.topics.scans);
     const reader = kafka.consumer({ groupId: `${config.pipeline.groupId}-latency-${run}`, maxWaitMs: 20 });
     const predTopic = predictionTopic(config.topics, 'maintenance');
     const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
     const phaseStart = Date.now();
     await reader.connect();
-    await reader.subscribe([config.topics.scans, predTopic], { fromBeginning: false });
+    await reader.subscribe([config.topics.scans, cleanScans, predTopic], { fromBeginning: false });
     await reader.run({
       eachBatch: async (batch) => {
         const now = Date.now();
@@ -306,9 +321,22 @@ async function main(): Promise<void> {
             appended.set(`${scan.tag_id}|${scan.scan_date}`, r.timestamp);
             continue;
           }
+          if (batch.topic === cleanScans) {
+            const scan = (await serde.decode(r.value)) as RfidScan;
+            const key = `${scan.tag_id}|${scan.scan_date}`;
+            const at = appended.get(key);
+            if (at !== undefined && !cleanSeen.has(key)) {
+              cleanSeen.set(key, now);
+              toClean.push(now - at);
+            }
+            continue;
+          }
           const p = (await serde.decode(r.value)) as Prediction;
-          const at = appended.get(`${p.entity_id}|${p.event_time}`);
+          const key = `${p.entity_id}|${p.event_time}`;
+          const at = appended.get(key);
           if (at !== undefined) latencies.push(now - at);
+          const clean = cleanSeen.get(key);
+          if (clean !== undefined) fromClean.push(now - clean);
         }
       },
     });
@@ -328,6 +356,15 @@ async function main(): Promise<void> {
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     say(`  ${latencies.length} scans scored: p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms`);
+    const hop = (xs: number[]): string => {
+      xs.sort((a, b) => a - b);
+      return `p50 ${percentile(xs, 50).toFixed(0)} ms, p99 ${percentile(xs, 99).toFixed(0)} ms`;
+    };
+    if (toClean.length > 0 && fromClean.length > 0)
+      say(
+        `  of which source append to its clean record readable (ingest): ${hop(toClean)}; ` +
+          `from there to its prediction readable (serving): ${hop(fromClean)}`,
+      );
     say(
       `e2e: ${rate.toFixed(0)} events/s, ${perEvent.toFixed(2)} kafka records/event, ${rowsPerEvent.toFixed(2)} db rows/event, ` +
         `p99 ${p99.toFixed(0)} ms at 50% load, rss ${(peakRss / 2 ** 20).toFixed(0)} MiB`,
@@ -341,16 +378,17 @@ async function main(): Promise<void> {
 }
 
 interface JobProcess {
-  /** Rejects if the job exits before it is stopped. */
+  /** Rejects if a process of the job exits before it is stopped. */
   readonly exited: Promise<never>;
-  /** The job's peak resident set so far (VmHWM). */
+  /** The job's peak resident set so far: its process's VmHWM, or the peak of its processes' summed VmRSS. */
   peakRssBytes(): number;
   stop(): Promise<void>;
 }
 
 /**
- * The timed job as `npm run pipeline -- --api` in a process of its own, with this run's configuration, so that its
- * memory is its own: the warm-up's job and training ran in this process. Its log goes to .stack/logs.
+ * The timed job as `npm run pipeline -- --api` in a process of its own (or, with `--job-roles`, two: one
+ * `--role streams --api` and one `--role serving`, or two instances of the whole job), with this run's configuration, so that its memory is its
+ * own: the warm-up's job and training ran in this process. Its log goes to .stack/logs.
  */
 function startJobProcess(config: Config, run: string): JobProcess {
   const dir = join('.stack', 'bench');
@@ -363,27 +401,54 @@ function startJobProcess(config: Config, run: string): JobProcess {
     ...(opts.jobHeap === undefined ? [] : [`--max-old-space-size=${opts.jobHeap}`]),
     ...(opts.jobCpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.jobCpuProf}`]),
   ];
-  const child = spawn(process.execPath, [...flags, '--import', 'tsx', 'src/cli/pipeline.ts', '--api'], {
-    env: { ...process.env, TAGSTREAM_CONFIG: file, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
-    stdio: ['ignore', out, out],
-  });
+  // A second process serves /metrics on a free port: the first has the configured one.
+  const second = { TAGSTREAM__metrics__port: '0' };
+  const roles: { args: string[]; env: Record<string, string> }[] = {
+    one: [{ args: ['--api'], env: {} }],
+    split: [
+      { args: ['--role', 'streams', '--api'], env: {} },
+      { args: ['--role', 'serving'], env: second },
+    ],
+    two: [
+      { args: ['--api'], env: {} },
+      { args: [], env: second },
+    ],
+  }[opts.jobRoles];
   let stopping = false;
+  const children = roles.map(({ args, env }) =>
+    spawn(process.execPath, [...flags, '--import', 'tsx', 'src/cli/pipeline.ts', ...args], {
+      env: { ...process.env, ...env, TAGSTREAM_CONFIG: file, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+      stdio: ['ignore', out, out],
+    }),
+  );
   let peak = 0;
   const sample = (): void => {
     try {
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
+      const field = children.length === 1 ? 'VmHWM' : 'VmRSS';
+      let sum = 0;
+      for (const child of children) {
+        const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
+          readFileSync(`/proc/${child.pid}/status`, 'utf8'),
+        );
+        sum += kb ? Number(kb[1]) * 1024 : 0;
+      }
+      peak = Math.max(peak, sum);
     } catch {
       // gone, or not Linux: the last sample stands
     }
   };
   const sampler = setInterval(sample, 500);
-  const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code, signal) => {
-      clearInterval(sampler);
-      if (!stopping)
-        reject(new Error(`the timed job exited (${signal ?? `code ${code}`}); its log is ${logFile}`));
-    }),
+  const exited = Promise.race(
+    children.map(
+      (child) =>
+        new Promise<never>((_, reject) =>
+          child.once('exit', (code, signal) => {
+            clearInterval(sampler);
+            if (!stopping)
+              reject(new Error(`the timed job exited (${signal ?? `code ${code}`}); its log is ${logFile}`));
+          }),
+        ),
+    ),
   );
   exited.catch(() => undefined);
   return {
@@ -394,10 +459,14 @@ function startJobProcess(config: Config, run: string): JobProcess {
     },
     async stop() {
       stopping = true;
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
+      await Promise.all(
+        children.map(async (child) => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          const gone = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          await gone;
+        }),
+      );
     },
   };
 }

@@ -1,7 +1,7 @@
 // `npm run pipeline`: runs the streaming job (ingest, features, feature store sinks), the serving flows (inference,
 // the six services, alerts) and the nightly retrain until SIGINT/SIGTERM, then stops cleanly within
 // pipeline.shutdownTimeoutMs.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { loadConfig, redactConfig } from '../../config/load.ts';
 import { runCli, runJob } from './run.ts';
 import { withLogOptions } from './args.ts';
@@ -16,7 +16,16 @@ const program = new Command('pipeline')
   )
   .option('--print-config', 'print the effective configuration (secrets redacted) and exit')
   .option('--api', 'also serve the REST API (api.host:api.port) and fill its prediction cache')
-  .action((opts: { printConfig?: boolean; api?: boolean }) =>
+  .addOption(
+    new Option(
+      '--role <role>',
+      'what this process runs: all of it, only the streaming topology and its sinks, or only the serving flows ' +
+        '(with the nightly retrain); run one `streams` and one `serving` process to use two cores',
+    )
+      .choices(['all', 'streams', 'serving'])
+      .default('all'),
+  )
+  .action((opts: { printConfig?: boolean; api?: boolean; role: 'all' | 'streams' | 'serving' }) =>
     runCli(async () => {
       const config = loadConfig();
       if (opts.printConfig) {
@@ -26,7 +35,13 @@ const program = new Command('pipeline')
       await runJob(
         config,
         'pipeline',
-        { streams: true, api: opts.api ? {} : false, retrain: true },
+        {
+          streams: opts.role !== 'serving',
+          // all: serving as configured (serving.enabled); streams: none; serving: on, whatever serving.enabled says.
+          ...(opts.role === 'all' ? {} : { serving: opts.role === 'serving' }),
+          api: opts.api ? {} : false,
+          retrain: opts.role !== 'streams',
+        },
         {
           stoppingMessage: 'stopping: no new fetches, draining, committing',
           what: 'pipeline',

@@ -1,8 +1,9 @@
 // The pipeline process: SIGTERM stops it cleanly within the bound; SIGKILL mid-stream and a restart lose and
-// duplicate nothing (outputs and offsets commit in one transaction).
+// duplicate nothing (outputs and offsets commit in one transaction); `--role` runs only its part's consumer groups.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Admin, Kafka } from 'kafkajs';
+import { servingConfig } from '../../src/app/serving.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
 import type { RfidScan } from '../../src/schemas/types.ts';
@@ -23,9 +24,9 @@ let admin: Admin;
 // Every child a test starts: a failed test must not leave one running into the next (same group).
 const children = new Set<ChildProcess>();
 
-function startCli(): { child: ChildProcess; output: () => string } {
+function startCli(args: readonly string[] = []): { child: ChildProcess; output: () => string } {
   let out = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/pipeline.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/pipeline.ts', ...args], {
     env: {
       ...process.env,
       ...configEnv(config),
@@ -153,4 +154,29 @@ describe('pipeline process', () => {
     expect(Date.now() - t0).toBeLessThan(config.pipeline.shutdownTimeoutMs);
     expect(run.output()).toContain('pipeline stopped cleanly');
   }, 120_000);
+
+  it('--role streams runs only the streaming groups, --role serving only the serving group', async () => {
+    const main = config.pipeline.groupId;
+    const serving = servingConfig(config).pipeline.groupId;
+    const members = async (group: string): Promise<number> =>
+      (await admin.describeGroups([group])).groups[0]?.members.length ?? 0;
+    const waitMembers = async (group: string, output: () => string): Promise<void> => {
+      const deadline = Date.now() + 60_000;
+      while ((await members(group)) === 0) {
+        if (Date.now() > deadline) throw new Error(`no member in ${group}:\n${output().slice(-4000)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    for (const [role, mine, other] of [
+      ['streams', main, serving],
+      ['serving', serving, main],
+    ] as const) {
+      const run = startCli(['--role', role]);
+      const exit = exited(run.child);
+      await waitMembers(mine, run.output);
+      expect(await members(other), `${other} while only --role ${role} runs`).toBe(0);
+      run.child.kill('SIGTERM');
+      expect((await exit).code).toBe(0);
+    }
+  }, 180_000);
 });
