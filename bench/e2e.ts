@@ -5,11 +5,13 @@
 //     windows, feature-store and history sink nodes, serving with the models, alert rules) starts and is timed until
 //     every consumer group's lag is 0. Printed: source events/s; Kafka log entries written per source event (every
 //     topic of the namespace, changelogs included; offsets, so transaction markers count too); MariaDB rows per
-//     source event; the peak RSS of the job (`npm run pipeline -- --api`, in a process of its own); Kafka's
+//     source event; the peak RSS of the job (`npm run pipeline -- --api`, in a process of its own, or two with
+//     `--job-roles`); Kafka's
 //     ConsumerPerformance on the same source topic (kafka-tools from Maven Central) and our ratio to it;
 //  3. latency: the rest of the history at 50% of the measured capacity; for each `out` scan, the time from the
 //     broker's append of the scan (the source topics use LogAppendTime) to its maintenance prediction becoming
-//     visible to a read_committed consumer: p50 and p99.
+//     visible to a read_committed consumer: p50 and p99, and how much of it ingest took (until the scan's clean
+//     record was visible) and how much serving.
 // The last line is the summary the issue asks for. The run gets its own namespace (bench-<run>) and database
 // (tagstream_bench, made anew).
 import { spawn, spawnSync } from 'node:child_process';
@@ -387,8 +389,8 @@ interface JobProcess {
 
 /**
  * The timed job as `npm run pipeline -- --api` in a process of its own (or, with `--job-roles`, two: one
- * `--role streams --api` and one `--role serving`, or two instances of the whole job), with this run's configuration, so that its memory is its
- * own: the warm-up's job and training ran in this process. Its log goes to .stack/logs.
+ * `--role streams --api` and one `--role serving`, or two instances of the whole job), with this run's configuration,
+ * so that its memory is its own: the warm-up's job and training ran in this process. Its log goes to .stack/logs.
  */
 function startJobProcess(config: Config, run: string): JobProcess {
   const dir = join('.stack', 'bench');
