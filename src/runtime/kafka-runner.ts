@@ -376,20 +376,12 @@ export class KafkaRunner {
       const lagAfter =
         i + maxBatch >= batch.records.length ? Number(batch.offsetLag()) : Number(end - BigInt(next));
       const started = performance.now();
-      // The client heartbeats only when asked (kafkajs has no background heartbeat): a chunk that works longer than
-      // the session timeout (a backlog's first chunk of a flow that loads history for every day it spans) would have
-      // the member evicted, its commit refused and the same chunk started again, for ever. Heartbeats while it
-      // works keep the member in the group; a rebalance still refuses the commit of a partition taken away.
-      const beating = setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_WHILE_WORKING_MS);
-      let done: boolean;
-      try {
-        done = await this.withRetry(batch, chunk[0]?.offset ?? next, control, () =>
+      if (
+        !(await this.withRetry(batch, chunk[0]?.offset ?? next, control, () =>
           this.runChunk(batch, chunk, next, lagAfter),
-        );
-      } finally {
-        clearInterval(beating);
-      }
-      if (!done) return;
+        ))
+      )
+        return;
       resolveOffset(last.offset);
       this.processed += chunk.length;
       metrics.batchCommitted(chunk.length, (performance.now() - started) / 1000);
@@ -458,8 +450,8 @@ export class KafkaRunner {
   }
 
   /**
-   * Runs `work` until it succeeds. A retryable failure (a database, cache, registry or broker away) is retried
-   * in place with exponential backoff, the batch uncommitted and the consumer heartbeating, with one line when
+   * Runs `work` until it succeeds, the consumer heartbeating all along. A retryable failure (a database, cache,
+   * registry or broker away) is retried in place with exponential backoff, the batch uncommitted, with one line when
    * the trouble starts and one when it ends. A fatal failure (TagstreamError.isFatal) stops the consumer
    * (failFatally); anything else is thrown (the client restarts the consumer). Resolves false when the consumer
    * stops, fails fatally or the partition is taken away meanwhile: the batch is then left uncommitted.
@@ -474,33 +466,44 @@ export class KafkaRunner {
     const backoff = this.options.retryBackoffMs ?? { initial: 200, max: 10_000 };
     const where = `${batch.topic}[${batch.partition}] from offset ${from}`;
     let wait = backoff.initial;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await work();
-        if (attempt > 1)
-          log.info(`${this.processor.topology.name}: ${where} written after ${attempt} attempts; going on`);
-        return true;
-      } catch (e) {
-        const err = toTagstreamError(e);
-        if (err.isFatal) {
-          this.failFatally(err, where);
-          return false;
+    // The client heartbeats only when asked (kafkajs has no background heartbeat): work longer than the session
+    // timeout (a backlog's first chunk of a flow that loads history for every day it spans) would have the member
+    // evicted, its commit refused and the same chunk started again, for ever. Heartbeats while it works and while it
+    // waits to retry keep the member in the group; a rebalance still refuses the commit of a partition taken away.
+    const beating = setInterval(
+      () => void control.heartbeat().catch(() => undefined),
+      HEARTBEAT_WHILE_WORKING_MS,
+    );
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await work();
+          if (attempt > 1)
+            log.info(`${this.processor.topology.name}: ${where} written after ${attempt} attempts; going on`);
+          return true;
+        } catch (e) {
+          const err = toTagstreamError(e);
+          if (err.isFatal) {
+            this.failFatally(err, where);
+            return false;
+          }
+          if (!err.retryable) throw err;
+          if (attempt === 1)
+            log.warn(
+              { code: err.code, err: err.message },
+              `${this.processor.topology.name}: ${err.message}; ${where} stays uncommitted and is retried until it succeeds`,
+            );
+          else log.debug({ code: err.code, attempt }, `retrying ${where}`);
         }
-        if (!err.retryable) throw err;
-        if (attempt === 1)
-          log.warn(
-            { code: err.code, err: err.message },
-            `${this.processor.topology.name}: ${err.message}; ${where} stays uncommitted and is retried until it succeeds`,
-          );
-        else log.debug({ code: err.code, attempt }, `retrying ${where}`);
+        const until = Date.now() + wait;
+        while (Date.now() < until) {
+          if (!control.isRunning() || control.isStale() || !this.running) return false;
+          await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
+        }
+        wait = Math.min(backoff.max, wait * 2);
       }
-      const until = Date.now() + wait;
-      while (Date.now() < until) {
-        if (!control.isRunning() || control.isStale() || !this.running) return false;
-        await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
-        await control.heartbeat().catch(() => undefined);
-      }
-      wait = Math.min(backoff.max, wait * 2);
+    } finally {
+      clearInterval(beating);
     }
   }
 
