@@ -354,18 +354,17 @@ async function main(): Promise<void> {
     await Promise.race([waitCaughtUp(admin, groups, () => undefined, false, 'latency'), timed.exited]);
     await new Promise((r) => setTimeout(r, 2_000));
     await reader.disconnect();
-    latencies.sort((a, b) => a - b);
-    const p50 = percentile(latencies, 50);
-    const p99 = percentile(latencies, 99);
-    say(`  ${latencies.length} scans scored: p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms`);
-    const hop = (xs: number[]): string => {
+    /** `p50 … ms, p99 … ms` of a sample (sorted in place). */
+    const spread = (xs: number[]): string => {
       xs.sort((a, b) => a - b);
       return `p50 ${percentile(xs, 50).toFixed(0)} ms, p99 ${percentile(xs, 99).toFixed(0)} ms`;
     };
+    say(`  ${latencies.length} scans scored: ${spread(latencies)}`);
+    const p99 = percentile(latencies, 99);
     if (toClean.length > 0 && fromClean.length > 0)
       say(
-        `  of which source append to its clean record readable (ingest): ${hop(toClean)}; ` +
-          `from there to its prediction readable (serving): ${hop(fromClean)}`,
+        `  of which source append to its clean record readable (ingest): ${spread(toClean)}; ` +
+          `from there to its prediction readable (serving): ${spread(fromClean)}`,
       );
     say(
       `e2e: ${rate.toFixed(0)} events/s, ${perEvent.toFixed(2)} kafka records/event, ${rowsPerEvent.toFixed(2)} db rows/event, ` +
