@@ -11,7 +11,6 @@ import type { Sql } from '../io/mysql/pool.ts';
 import {
   DAY_MS,
   countedScans,
-  dailyUnits,
   dayOfWeek,
   dayOfYear,
   demandHistory,
@@ -20,10 +19,11 @@ import {
   localMidnight,
   monthOfDay,
   ItemHistory,
+  type DailySeries,
   type RentalHistory,
   type Scan,
 } from '../ml/train/labels.ts';
-import { loadScans } from '../ml/train/history.ts';
+import { firstScanTime, loadScans } from '../ml/train/history.ts';
 
 export type DemandHistoryRow = DemandHistory & DemandLevels;
 
@@ -75,12 +75,39 @@ interface DayHistory {
 
 const NO_HISTORY: DayHistory = { demand: () => EMPTY, rentals: () => [] };
 
+/** What one local day of one store adds to every later day's label history. */
+interface StoreDay {
+  /** Counted `out` scans per class; every class with a counted scan of any type that day has an entry (maybe 0). */
+  readonly units: Map<string, number>;
+  /** The day's last `rentalsPerClass` counted rentals per class, oldest first. */
+  readonly rentals: Map<string, ClassRental[]>;
+}
+
+/** One local day (each store's own) summarised from id_transactions. */
+interface DaySummary {
+  /** By store, only stores with a counted scan that day. */
+  readonly stores: Map<string, StoreDay>;
+  /** The target day being built when this was read: days close before it may still gain late rows. */
+  readonly readFor: number;
+}
+
+/** The earliest and latest UTC offsets of any zone: a local day d lies within [d·DAY − 14 h, (d+1)·DAY + 12 h). */
+const EARLIEST_OFFSET_MS = 14 * 3_600_000;
+const LATEST_OFFSET_MS = 12 * 3_600_000;
+
 /**
- * The label history per target day from id_transactions: scans of the `historyDays` days before the day (in the
- * zone furthest ahead) are loaded once, counted (double reads dropped) and turned into the demand columns (daily
- * series that end the day before) and each class's latest rentals out of each store; the result is cached for the
- * last few days asked for (a replay crosses midnight many times). Both are functions of id_transactions and the day
- * alone: every instance, and an instance after a restart, computes the same.
+ * The label history per target day D from id_transactions, computed as training computes it (labels.ts
+ * dailyUnits, demandHistory, demandLevelContext over the scans counted once) from the `historyDays` local days
+ * before D in each store's zone.
+ *
+ * Incremental: each local day is read and summarised once (its counted rentals per class and store, and the last
+ * `rentalsPerClass` of them), and a target day is assembled from the summaries of the days before it, so the next
+ * day costs one day's rows, not `historyDays` of them recounted. A day is read with the dedup window before it, so
+ * its first scans are counted exactly as in the whole history. Late rows (the history sink behind serving) are
+ * picked up by re-reading the `reloadDays` days before a later target day once. Summaries are kept for
+ * `heldDays` days, least recently used dropped first (the flows of a backlog ask days weeks apart), and built days
+ * for `cacheDays`. Days are read one range at a time (a micro-batch asks for all its days at once). The result is a
+ * function of id_transactions and the day alone: every instance, and an instance after a restart, computes the same.
  */
 export function labelHistorySource(
   sql: Sql,
@@ -88,63 +115,156 @@ export function labelHistorySource(
     zoneOf: (storeId: string) => string;
     historyDays: number;
     dedupWindowMs: number;
-    /**
-     * Days whose history is kept, least recently used dropped first (default 32; a day's history is per class and
-     * store, a few hundred kB). The partitions of a backlog ask for days as far apart as their progress differs.
-     */
+    /** Target days whose history is kept, least recently used dropped first (default 32). */
     cacheDays?: number;
-    /** Days of scans held beyond one day's range, for days asked behind the newest (default 16). */
-    holdDays?: number;
+    /** Local days whose summaries are kept (default 3 × (historyDays + 1): three flows' stretches of days). */
+    heldDays?: number;
     rentalsPerClass?: number;
-    /** How far back each next day's load re-reads (default 2 days; see scanWindow). */
-    reloadMs?: number;
-    /** Windows of scans held, one per stretch of days being asked (default 3; see scanWindow). */
-    windows?: number;
+    /** Days before a later target day that are read again, for rows written late (default 2). */
+    reloadDays?: number;
   },
 ): { readonly demand: DemandHistorySource; readonly rentals: ClassRentalSource } {
   const perClass = opts.rentalsPerClass ?? CLASS_RISK_RENTALS;
   const cacheDays = opts.cacheDays ?? 32;
+  const heldDays = opts.heldDays ?? 3 * (opts.historyDays + 1);
+  const reloadDays = opts.reloadDays ?? 2;
   const cache = new Map<number, Promise<DayHistory>>();
-  const scansIn = scanWindow(sql, {
-    reloadMs: opts.reloadMs ?? 2 * DAY_MS,
-    // A backlog's partitions ask for days up to a couple of weeks apart: hold that beyond one day's range.
-    holdMs: (opts.historyDays + 1 + (opts.holdDays ?? 16)) * DAY_MS + 14 * 3_600_000,
-    windows: opts.windows ?? 3,
-  });
+  /** Most recently used last. */
+  const summaries = new Map<number, DaySummary>();
+  /** The first scan's time once it lies before every day still asked; until then read again per build. */
+  let settledStart: number | undefined;
+
+  const fresh = (d: number, day: number): boolean => {
+    const s = summaries.get(d);
+    return s !== undefined && (s.readFor >= day || d < s.readFor - reloadDays);
+  };
+
+  /** Reads and summarises local days a..b (all stores). */
+  const summarise = async (a: number, b: number, day: number): Promise<void> => {
+    // The dedup window before day a's earliest start, so a's first scans see the scans they may repeat.
+    const from = a * DAY_MS - EARLIEST_OFFSET_MS - opts.dedupWindowMs;
+    const to = (b + 1) * DAY_MS + LATEST_OFFSET_MS;
+    const days = new Map<number, Map<string, { units: Map<string, number>; outs: Map<string, Scan[]> }>>();
+    for (let d = a; d <= b; d++) days.set(d, new Map());
+    for (const s of countedScans(await loadScans(sql, { from, to }), opts.dedupWindowMs)) {
+      const stores = days.get(localDay(s.time, opts.zoneOf(s.storeId)));
+      if (!stores) continue;
+      let st = stores.get(s.storeId);
+      if (!st) stores.set(s.storeId, (st = { units: new Map(), outs: new Map() }));
+      const units = st.units.get(s.rentalClass) ?? 0;
+      if (s.scanType !== 'out') {
+        st.units.set(s.rentalClass, units);
+        continue;
+      }
+      st.units.set(s.rentalClass, units + 1);
+      const list = st.outs.get(s.rentalClass);
+      if (list) list.push(s);
+      else st.outs.set(s.rentalClass, [s]);
+    }
+    for (const [d, stores] of days) {
+      const summary = new Map<string, StoreDay>();
+      for (const [storeId, st] of stores) {
+        const rentals = new Map<string, ClassRental[]>();
+        for (const [cls, outs] of st.outs)
+          rentals.set(
+            cls,
+            outs
+              .sort((x, y) => x.time - y.time || x.id - y.id)
+              .slice(-perClass)
+              .map((s) => ({ tagId: s.tagId, storeId, rentalClass: cls, time: s.time, grade: s.grade })),
+          );
+        summary.set(storeId, { units: st.units, rentals });
+      }
+      summaries.delete(d);
+      summaries.set(d, { stores: summary, readFor: day });
+    }
+  };
+
   const build = async (day: number): Promise<DayHistory> => {
-    const from = (day - opts.historyDays - 1) * DAY_MS;
-    // Up to the day's start in every zone: UTC−12 starts last, so +14 h covers all.
-    const to = day * DAY_MS + 14 * 3_600_000;
-    const midnights = new Map<string, number>();
-    const cutoffOf = (storeId: string): number => {
-      let m = midnights.get(storeId);
-      if (m === undefined) midnights.set(storeId, (m = localMidnight(day, opts.zoneOf(storeId))));
-      return m;
-    };
-    const counted = countedScans(await scansIn(from, to), opts.dedupWindowMs);
-    const before = counted.filter((s) => s.time < cutoffOf(s.storeId));
-    if (before.length === 0) return NO_HISTORY;
-    // A loop, not Math.min(...): a season of scans is more arguments than a call takes.
-    let start = Infinity;
-    for (const s of before) if (s.time < start) start = s.time;
-    // Every series ends the day before `day`, so index units.length is the target day.
-    const series = dailyUnits(before, { zoneOf: opts.zoneOf, start, end: to }).map((s) => ({
-      ...s,
-      units: s.units.slice(0, Math.max(0, day - s.firstDay)),
-    }));
+    const first = day - opts.historyDays;
+    // Read the days missing or possibly incomplete, in contiguous runs.
+    for (let d = first; d < day; d++) {
+      if (fresh(d, day)) continue;
+      let e = d;
+      while (e + 1 < day && !fresh(e + 1, day)) e++;
+      await summarise(d, e, day);
+      d = e;
+    }
+    const used: DaySummary[] = [];
+    for (let d = first; d < day; d++) {
+      const s = summaries.get(d)!;
+      summaries.delete(d);
+      summaries.set(d, s);
+      used.push(s);
+    }
+    for (const k of summaries.keys()) {
+      if (summaries.size <= heldDays) break;
+      summaries.delete(k);
+    }
+    const start = await dataStart(first * DAY_MS - EARLIEST_OFFSET_MS);
+    if (start === null) return NO_HISTORY;
+    // Per store: the classes seen, and the first day wholly inside the history (training's series start there).
+    const classes = new Map<string, Set<string>>();
+    for (const s of used)
+      for (const [storeId, st] of s.stores) {
+        let set = classes.get(storeId);
+        if (!set) classes.set(storeId, (set = new Set()));
+        for (const cls of st.units.keys()) set.add(cls);
+      }
+    if (classes.size === 0) return NO_HISTORY;
+    const series: DailySeries[] = [];
+    const rentals = new Map<string, ClassRental[]>();
+    const cutoffs = new Map<string, number>();
+    for (const [storeId, set] of [...classes].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
+      const zone = opts.zoneOf(storeId);
+      cutoffs.set(storeId, localMidnight(day, zone));
+      let firstDay = localDay(start, zone);
+      if (localMidnight(firstDay, zone) < start) firstDay++;
+      firstDay = Math.max(firstDay, first);
+      for (const cls of [...set].sort()) {
+        if (firstDay < day) {
+          const units = Array.from(
+            { length: day - firstDay },
+            (_, k) => used[firstDay - first + k]!.stores.get(storeId)?.units.get(cls) ?? 0,
+          );
+          series.push({ entityId: classKey(storeId, cls), storeId, rentalClass: cls, firstDay, units });
+        }
+        // The latest rentals: whole days back from the day before, until enough.
+        const parts: ClassRental[][] = [];
+        let n = 0;
+        for (let k = used.length - 1; k >= 0 && n < perClass; k--) {
+          const list = used[k]!.stores.get(storeId)?.rentals.get(cls);
+          if (!list) continue;
+          parts.push(list);
+          n += list.length;
+        }
+        if (n > 0) rentals.set(classKey(storeId, cls), parts.reverse().flat().slice(-perClass));
+      }
+    }
     const levels = demandLevelContext(series, opts.zoneOf);
     const rows = new Map<string, DemandHistoryRow>();
-    for (const s of series) {
-      const i = day - s.firstDay;
-      if (i <= 0) continue;
-      rows.set(s.entityId, { ...demandHistory(s.units, i), ...levels(s, i, cutoffOf(s.storeId)) });
-    }
-    const rentals = latestRentals(before, perClass);
+    for (const s of series)
+      rows.set(s.entityId, {
+        ...demandHistory(s.units, s.units.length),
+        ...levels(s, s.units.length, cutoffs.get(s.storeId)!),
+      });
     return {
       demand: (storeId, rentalClass) => rows.get(classKey(storeId, rentalClass)) ?? EMPTY,
       rentals: (storeId, rentalClass) => rentals.get(classKey(storeId, rentalClass)) ?? [],
     };
   };
+
+  /** The first scan's time (where training's series start), or null before any scan; `before` bounds re-reads. */
+  const dataStart = async (before: number): Promise<number | null> => {
+    if (settledStart !== undefined) return settledStart;
+    const t = await firstScanTime(sql);
+    // Rows are only ever added: once the first scan lies before the days asked, later rows cannot move it past them.
+    if (t !== null && t <= before) settledStart = t;
+    return t;
+  };
+
+  // One build at a time: days asked together (a micro-batch) would each find the same days missing and read them.
+  let queue: Promise<unknown> = Promise.resolve();
   const forDay = (day: number): Promise<DayHistory> => {
     let p = cache.get(day);
     if (p) {
@@ -153,7 +273,8 @@ export function labelHistorySource(
       cache.set(day, p);
       return p;
     }
-    p = build(day);
+    p = queue.then(() => build(day));
+    queue = p.catch(() => undefined);
     p.catch(() => cache.delete(day)); // a failed load is retried by the next batch
     cache.set(day, p);
     for (const k of cache.keys()) {
@@ -166,104 +287,6 @@ export function labelHistorySource(
     demand: { forDay: async (day) => (await forDay(day)).demand },
     rentals: { forDay: async (day) => (await forDay(day)).rentals },
   };
-}
-
-/** A stretch of id_transactions held in memory. */
-interface HeldScans {
-  readonly from: number;
-  readonly to: number;
-  readonly scans: Scan[];
-}
-
-/**
- * The scans of id_transactions in [from, to), loaded incrementally: each window held grows to cover what is asked of
- * it (only the part not held yet is read) and keeps at most `holdMs` behind its newest end, so a range that moves
- * forward day by day re-reads only its last `reloadMs` (and what is new), and a range a little behind the newest
- * one (another partition of a backlog, a day or two back) is served from what is held, instead of reading
- * `historyDays` of scans again for every day asked (a year's replay read tens of millions of rows). Up to `windows`
- * windows are held, the least recently used dropped first: the flows that ask (class events for demand, scans and
- * transactions for rentals and packing) drain a backlog at their own pace, weeks apart, and with one window the
- * flow behind read `historyDays` of scans afresh for every day it asked while another held the window far ahead
- * (most of serving's time in a 90-day backlog). A range no window can extend starts a window of its own. Rows the
- * history sink writes late land in a re-read tail; a scan written more than `reloadMs` after its event time is seen
- * by the next full load. Ranges are served one at a time. Returns the scans in no particular order (countedScans
- * sorts them).
- */
-function scanWindow(
-  sql: Sql,
-  opts: { reloadMs: number; holdMs: number; windows: number },
-): (from: number, to: number) => Promise<Scan[]> {
-  /** Most recently used last. */
-  const held: HeldScans[] = [];
-  const keep = (w: HeldScans, replaces?: HeldScans): void => {
-    const i = replaces ? held.indexOf(replaces) : -1;
-    if (i >= 0) held.splice(i, 1);
-    held.push(w);
-    while (held.length > opts.windows) held.shift();
-  };
-  const within = (scans: readonly Scan[], from: number, to: number): Scan[] =>
-    scans.filter((s) => s.time >= from && s.time < to);
-  // One range at a time: a micro-batch asks for all its days at once, and ranges asked together would each find no
-  // window yet (or the same one) and each read every day of their range afresh, at once.
-  let queue: Promise<unknown> = Promise.resolve();
-  return (from, to) => {
-    const next = queue.then(() => rangeOf(from, to));
-    queue = next.catch(() => undefined);
-    return next;
-  };
-  async function rangeOf(from: number, to: number): Promise<Scan[]> {
-    // A window the range extends: they overlap (the range does not start past its re-read tail), and the range's
-    // start stays within holdMs of the extended window's end.
-    const prev = held.findLast(
-      (w) => to > w.from && from < w.to - opts.reloadMs && from >= Math.max(to, w.to) - opts.holdMs,
-    );
-    if (!prev) {
-      const scans = await loadScans(sql, { from, to });
-      keep({ from, to, scans });
-      return scans;
-    }
-    const parts: Scan[][] = [];
-    let keepTo = prev.to;
-    if (from < prev.from) parts.push(await loadScans(sql, { from, to: prev.from }));
-    if (to > prev.to) {
-      keepTo = prev.to - opts.reloadMs;
-      parts.push(await loadScans(sql, { from: keepTo, to }));
-    }
-    const newTo = Math.max(to, prev.to);
-    const newFrom = Math.max(Math.min(from, prev.from), newTo - opts.holdMs);
-    // What was read lies in [from, newTo), inside the new window: the check above keeps `from` within holdMs.
-    const scans = within(prev.scans, newFrom, keepTo).concat(...parts);
-    keep({ from: newFrom, to: newTo, scans }, prev);
-    return from <= newFrom && to >= newTo ? scans : within(scans, from, to);
-  }
-}
-
-/** The last `n` counted `out` scans of each class and store (by time, then id), oldest first. */
-function latestRentals(counted: readonly Scan[], n: number): Map<string, ClassRental[]> {
-  // Grouped first, then each class's own `out` scans sorted: only the last n of each are kept.
-  const groups = new Map<string, Scan[]>();
-  for (const s of counted) {
-    if (s.scanType !== 'out') continue;
-    const key = classKey(s.storeId, s.rentalClass);
-    const list = groups.get(key);
-    if (list) list.push(s);
-    else groups.set(key, [s]);
-  }
-  const out = new Map<string, ClassRental[]>();
-  for (const [key, list] of groups) {
-    list.sort((a, b) => a.time - b.time || a.id - b.id);
-    out.set(
-      key,
-      list.slice(-n).map((s) => ({
-        tagId: s.tagId,
-        storeId: s.storeId,
-        rentalClass: s.rentalClass,
-        time: s.time,
-        grade: s.grade,
-      })),
-    );
-  }
-  return out;
 }
 
 /** The local day (epoch day of the local date) of an instant in a zone. */

@@ -2,6 +2,8 @@
 // class's latest rentals out of each store (what pack scoring's predicted damage rate averages over).
 import { describe, expect, it } from 'vitest';
 import type { Sql } from '../../src/io/mysql/pool.ts';
+import { DEMAND_HISTORY_FEATURES } from '../../src/features/vocabulary.ts';
+import { countedScans, dailyUnits, demandLabels } from '../../src/ml/train/labels.ts';
 import { CLASS_RISK_RENTALS, labelHistorySource } from '../../src/serving/history.ts';
 
 const ZONES: Record<string, string> = { S1: 'America/New_York', S2: 'America/Los_Angeles' };
@@ -21,19 +23,27 @@ interface Row {
   quality_grade: number;
 }
 
-/** A Sql whose every query returns `rows` (loadScans' one SELECT), counting the queries. */
+/** A Sql whose every scan load returns `rows`, counting the loads. */
 function fakeSql(rows: readonly Row[]): Sql & { queries: number; rowsRead: number } {
   return answeringSql(() => rows);
 }
 
-/** A Sql answering loadScans' SELECT with `answer(params)`, counting queries and rows returned. */
+/**
+ * A Sql answering loadScans' SELECT with `answer(params)`, counting those queries and rows returned, and the first
+ * scan's time (firstScanTime) from every row `answer` could give.
+ */
 function answeringSql(
   answer: (params: unknown[]) => readonly Row[],
 ): Sql & { queries: number; rowsRead: number } {
   const sql = {
     queries: 0,
     rowsRead: 0,
-    async query<T>(_text: string, params: unknown[] = []): Promise<T[]> {
+    async query<T>(text: string, params: unknown[] = []): Promise<T[]> {
+      if (text.includes('MIN(scan_date)')) {
+        const all = answer(['1000-01-01 00:00:00.000', '9999-01-01 00:00:00.000']);
+        const first = all.length === 0 ? null : new Date(Math.min(...all.map((r) => r.scan_date.getTime())));
+        return [{ first }] as unknown as T[];
+      }
       sql.queries++;
       const rows = answer(params);
       sql.rowsRead += rows.length;
@@ -128,82 +138,134 @@ describe('label history: loading day after day', () => {
   // 90 days of scans: rentals, returns and door double reads, in two stores.
   const rows: Row[] = [];
   for (let i = 0; i < 90 * 24; i++) {
-    const t = MIDNIGHT_S1 - 80 * 86_400_000 + i * 60 * MINUTE;
+    const t = MIDNIGHT_S1 - 80 * 86_400_000 + i * 60 * MINUTE + (i % 11) * 97_000;
     const tag = `TAG-${i % 13}`;
-    const type = i % 5 === 0 ? 'damage' : i % 2 === 0 ? 'out' : 'return';
-    rows.push(row(tag, type, t, i % 3 === 0 ? 'S2' : 'S1', i % 4 === 0 ? 'CHAIR' : 'TENT'));
-    if (i % 7 === 0) rows.push(row(tag, type, t + 2_000, i % 3 === 0 ? 'S2' : 'S1')); // double read
+    const type = i % 5 === 0 ? 'damage' : i % 2 === 0 || i % 9 === 0 ? 'out' : 'return';
+    const store = i % 3 === 0 ? 'S2' : 'S1';
+    rows.push(row(tag, type, t, store, i % 4 === 0 ? 'CHAIR' : 'TENT', 1 + (i % 5)));
+    if (i % 7 === 0) rows.push(row(tag, type, t + 2_000, store)); // double read
   }
   const opts = { zoneOf, historyDays: 30, dedupWindowMs: 5_000 };
+  const CELLS = ['S1', 'S2'].flatMap((store) => ['TENT', 'CHAIR'].map((cls) => [store, cls] as const));
 
   /** Asks `incremental` for each day in turn and compares it with a fresh source; returns the fresh rows read. */
   const compareWithFresh = async (
     incremental: ReturnType<typeof labelHistorySource>,
     days: readonly number[],
+    data: readonly Row[] = rows,
   ): Promise<number> => {
     let freshRows = 0;
     for (const day of days) {
-      const freshSql = rangeSql(rows);
+      const freshSql = rangeSql(data);
       const fresh = labelHistorySource(freshSql, opts);
       const [a, b] = [await incremental.demand.forDay(day), await fresh.demand.forDay(day)];
       const [ra, rb] = [await incremental.rentals.forDay(day), await fresh.rentals.forDay(day)];
       freshRows += freshSql.rowsRead;
-      for (const store of ['S1', 'S2'])
-        for (const cls of ['TENT', 'CHAIR']) {
-          expect(a(store, cls), `day ${day}`).toEqual(b(store, cls));
-          expect(ra(store, cls), `day ${day}`).toEqual(rb(store, cls));
-        }
+      for (const [store, cls] of CELLS) {
+        expect(a(store, cls), `day ${day}`).toEqual(b(store, cls));
+        expect(ra(store, cls), `day ${day}`).toEqual(rb(store, cls));
+      }
     }
     return freshRows;
   };
 
-  it('gives each day what a fresh load gives, re-reading only the tail', async () => {
+  it('gives each day what training computes from the whole history, and its latest rentals', async () => {
+    const scans = rows.map((r) => ({
+      id: r.id,
+      tagId: r.tag_id,
+      rentalClass: r.rental_class_num,
+      storeId: r.store_id,
+      scanType: r.scan_type,
+      time: r.scan_date.getTime(),
+      grade: r.quality_grade,
+    }));
+    const counted = countedScans(scans, 5_000);
+    const labels = demandLabels(dailyUnits(counted, { zoneOf }), zoneOf);
+    // 70 days: the weekday profile's 8 weeks fit, so nothing training reads lies outside the history.
+    const source = labelHistorySource(rangeSql(rows), { ...opts, historyDays: 70 });
+    let compared = 0;
+    for (let day = DAY - 5; day <= DAY + 5; day++) {
+      const demand = await source.demand.forDay(day);
+      const rentals = await source.rentals.forDay(day);
+      for (const [store, cls] of CELLS) {
+        const label = labels.find((l) => l.day === day && l.storeId === store && l.rentalClass === cls)!;
+        const want = Object.fromEntries(DEMAND_HISTORY_FEATURES.map((c) => [c, label[c]]));
+        expect(demand(store, cls), `${store} ${cls} day ${day}`).toEqual(want);
+        expect(label.level_weekday_28).not.toBeNull();
+        // The last 20 counted rentals of the class out of the store before the store's midnight of `day`.
+        const cutoff = label.cutoff;
+        const latest = counted
+          .filter(
+            (s) => s.storeId === store && s.rentalClass === cls && s.scanType === 'out' && s.time < cutoff,
+          )
+          .sort((x, y) => x.time - y.time || x.id - y.id)
+          .slice(-CLASS_RISK_RENTALS)
+          .map((s) => ({ tagId: s.tagId, storeId: store, rentalClass: cls, time: s.time, grade: s.grade }));
+        expect(rentals(store, cls)).toEqual(latest);
+        compared++;
+      }
+    }
+    expect(compared).toBe(44);
+  });
+
+  it('gives each day what a fresh load gives, reading only the next day and the re-read tail', async () => {
     const moving = rangeSql(rows);
     const freshRows = await compareWithFresh(
       labelHistorySource(moving, opts),
       Array.from({ length: 11 }, (_, i) => DAY - 5 + i),
     );
-    // 11 days: one full load, then about three days' rows each.
+    // 11 days: one load of 30 days, then three days' rows each (the new day and two re-read).
     expect(moving.rowsRead).toBeLessThan(freshRows / 3);
   });
 
   it('serves days asked out of order (partitions of a backlog) from what it holds, each built once', async () => {
     const moving = rangeSql(rows);
     const incremental = labelHistorySource(moving, opts);
-    // Partitions a few days apart, each asking again and again; then one far behind (read on its own).
+    // Partitions a few days apart, each asking again and again; then one far behind.
     const days = [DAY, DAY - 2, DAY + 1, DAY - 1, DAY - 2, DAY + 3, DAY, DAY - 3, DAY + 3, DAY - 40, DAY + 2];
     const freshRows = await compareWithFresh(incremental, days);
     const read = moving.rowsRead;
     // Asked again, every day is cached: nothing more is read.
     await compareWithFresh(incremental, [DAY + 3, DAY + 2, DAY - 1, DAY]);
     expect(moving.rowsRead).toBe(read);
-    // One load of the first range, a few days' head and tail, and the far day on its own: well under the fresh reads.
     expect(read).toBeLessThan(freshRows / 4);
   });
 
-  it('holds a window per stretch of days asked: flows weeks apart each extend their own', async () => {
+  it('keeps the days of flows weeks apart: each reads only its own next days', async () => {
     // Class events and transactions drain a backlog at their own pace: one flow a month behind the other, each
     // asking for its next day in turn.
     const days = Array.from({ length: 6 }, (_, i) => [DAY - 36 + i, DAY - 6 + i]).flat();
     const own = rangeSql(rows);
     const freshRows = await compareWithFresh(labelHistorySource(own, opts), days);
-    const shared = rangeSql(rows);
-    await compareWithFresh(labelHistorySource(shared, { ...opts, windows: 1 }), days);
-    // Two full loads, then about three days' rows per day asked; one window read the flow behind afresh each day.
-    expect(own.rowsRead).toBeLessThan(freshRows / 3);
-    expect(shared.rowsRead).toBeGreaterThan(2 * own.rowsRead);
+    // Two loads of 30 days (they overlap by a few), then about three days' rows per day asked.
+    expect(own.rowsRead).toBeLessThan(freshRows / 4);
   });
 
-  it('serves days asked at once (one micro-batch) one after another: one full load, then tails', async () => {
+  it('reads days asked at once (one micro-batch) once', async () => {
     const days = Array.from({ length: 8 }, (_, i) => DAY - 10 + i);
     const together = rangeSql(rows);
     const source = labelHistorySource(together, opts);
     await Promise.all(days.map((d) => source.demand.forDay(d)));
     const single = rangeSql(rows);
     await labelHistorySource(single, opts).demand.forDay(DAY - 3);
-    // Each asked alone after another would find the window: together they must too, not read 31 days eight times.
-    expect(together.queries).toBeLessThanOrEqual(1 + 2 * (days.length - 1));
-    expect(together.rowsRead).toBeLessThan(2 * single.rowsRead);
+    // The first day's 30 days, then for each next day about four (itself, two re-read and the zones' margin), as
+    // if asked one after another: not 30 days for each.
+    expect(together.rowsRead).toBeLessThan(single.rowsRead * (1 + (7 * 4.5) / 30));
+    expect(together.queries).toBe(days.length);
     await compareWithFresh(source, days);
+  });
+
+  it('picks up rows written late (the history sink behind serving) when a later day is asked', async () => {
+    const table = rows.filter((r) => r.scan_date.getTime() < MIDNIGHT_S1 - 86_400_000);
+    const late = rows.filter(
+      (r) => r.scan_date.getTime() >= MIDNIGHT_S1 - 86_400_000 && r.scan_date.getTime() < MIDNIGHT_S1,
+    );
+    const source = labelHistorySource(rangeSql(table), opts);
+    // Day DAY is built while the day before it is still unwritten; then its rows arrive and DAY + 1 is asked.
+    const before = (await source.demand.forDay(DAY))('S1', 'TENT');
+    expect(before.units_lag_1).toBe(0);
+    table.push(...late);
+    await compareWithFresh(source, [DAY + 1], table);
+    expect((await source.demand.forDay(DAY + 1))('S1', 'TENT').units_lag_7).toBeGreaterThan(0);
   });
 });

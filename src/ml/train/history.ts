@@ -46,6 +46,13 @@ export async function loadScans(
   return rows.map(scanOf);
 }
 
+/** Event time of the first scan in id_transactions (ms), or null while it is empty. */
+export async function firstScanTime(sql: Sql): Promise<number | null> {
+  const rows = await sql.query<{ first: Date | null }>('SELECT MIN(scan_date) AS first FROM id_transactions');
+  const first = rows[0]?.first;
+  return first ? first.getTime() : null;
+}
+
 /** The columns of a ScanRow. */
 export const SCAN_COLUMNS = 'id, tag_id, rental_class_num, store_id, scan_type, scan_date, quality_grade';
 
