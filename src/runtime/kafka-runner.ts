@@ -99,6 +99,13 @@ export class KafkaRunner {
   private readonly txProducers = new Map<string, KafkaProducer>();
   /** Offsets a previous owner committed past what the consumer was handed: records below are skipped. */
   private readonly skipBelow = new Map<string, bigint>();
+  /** The group's committed offset of each partition, as this instance last committed or read it. */
+  private readonly committedTo = new Map<string, bigint>();
+  /**
+   * Partitions whose last fetch ended on transaction markers (or aborted records) past the committed offset, and
+   * since when: a quiet partition's markers are committed past on a tick (see markersToCommit).
+   */
+  private readonly trailing = new Map<string, { offset: bigint; since: number }>();
   private readonly limiter: InFlightLimiter;
   /** One lock per source partition: a batch and a wall-clock tick never touch the same state at once. */
   private readonly partitionLocks = new Map<string, Mutex>();
@@ -147,7 +154,13 @@ export class KafkaRunner {
     // A fetch of only transaction markers (or aborted records) never reaches onBatch; the client still reports
     // the lag it leaves, which is how a caught-up partition behind a transactional producer gets to 0.
     this.consumer.onFetchEnd((end) => {
-      if (end.records === 0 && this.running) this.reportLag(end.topic, end.partition, Number(end.offsetLag));
+      if (end.records !== 0 || !this.running) return;
+      this.reportLag(end.topic, end.partition, Number(end.offsetLag));
+      const k = `${end.topic}:${end.partition}`;
+      const past = BigInt(end.lastOffset) + 1n;
+      const t = this.trailing.get(k);
+      if ((this.committedTo.get(k) ?? -1n) < past && (!t || t.offset < past))
+        this.trailing.set(k, { offset: past, since: Date.now() });
     });
     this.failure = new Promise<Error>((resolve) => (this.crashed = resolve));
     this.consumer.onCrash((error, restarting) => {
@@ -179,6 +192,11 @@ export class KafkaRunner {
       // After the partition's batch in hand (if any) has committed or failed.
       const [topic, p] = splitKey(k);
       void this.lock(topic, p).run(() => this.closeTxProducer(k));
+    }
+    for (const k of [...this.trailing.keys(), ...this.committedTo.keys()]) {
+      if (assigned.has(k)) continue;
+      this.trailing.delete(k);
+      if (this.producer) this.committedTo.delete(k);
     }
     for (const k of this.lagSeries) {
       if (assigned.has(k)) continue;
@@ -242,6 +260,7 @@ export class KafkaRunner {
       const [offsets] = await this.admin.groupOffsets(groupId, [topic]);
       const committed = BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
       if (committed >= 0n) this.skipBelow.set(k, committed);
+      this.committedTo.set(k, committed);
     } catch (e) {
       await producer.disconnect().catch(() => undefined);
       throw mapKafkaError(e, brokers, `taking over ${topic}[${partition}] (fencing its previous owner)`);
@@ -254,6 +273,7 @@ export class KafkaRunner {
     const producer = this.txProducers.get(k);
     this.txProducers.delete(k);
     this.skipBelow.delete(k);
+    this.committedTo.delete(k);
     await producer?.disconnect().catch(() => undefined);
   }
 
@@ -282,23 +302,36 @@ export class KafkaRunner {
 
   /**
    * Wall-clock tick: each owned, restored stateful partition may close idle windows, and each partition of a
-   * ticking stateless flow may declare its input idle; outputs commit in a transaction.
+   * ticking stateless flow may declare its input idle; outputs commit in a transaction. A quiet partition whose
+   * fetch ended on transaction markers commits its offset past them, with the tick's outputs or alone.
    */
   private async tick(): Promise<void> {
-    for (const k of [...this.owned, ...this.ticking]) {
+    const now = Date.now();
+    for (const k of new Set([...this.owned, ...this.ticking, ...this.trailing.keys()])) {
       if (!this.running) return;
       if (this.needsRestore.has(k)) continue;
       const [topic, partition] = splitKey(k);
       await this.lock(topic, partition).run(async () => {
-        if ((!this.owned.has(k) && !this.ticking.has(k)) || this.needsRestore.has(k)) return;
-        if (!this.producer && !this.txProducers.has(k)) return;
+        if (this.needsRestore.has(k)) return;
+        const ticks = this.owned.has(k) || this.ticking.has(k);
+        const quiet = now - (this.trailing.get(k)?.since ?? now) >= this.options.punctuateMs;
+        if (!ticks && !quiet) return;
+        if (!this.producer && !this.txProducers.has(k)) {
+          if (!quiet) return;
+          // A partition whose first fetch here was markers only: take it over (fence, read its offset) first.
+          await this.txProducer(topic, partition).catch(() => undefined);
+          if (!this.txProducers.has(k)) return;
+        }
+        const past = this.markersToCommit(k, now);
         try {
-          const outputs = [
-            ...this.processor.tick(topic, partition, this.lags.get(k)),
-            ...this.processor.takeChangelog(topic, partition),
-          ];
-          if (outputs.length) await this.commit(topic, partition, undefined, outputs);
-          this.processor.reportStateSizes(topic);
+          const outputs = ticks
+            ? [
+                ...this.processor.tick(topic, partition, this.lags.get(k)),
+                ...this.processor.takeChangelog(topic, partition),
+              ]
+            : [];
+          if (outputs.length || past !== undefined) await this.commit(topic, partition, past, outputs);
+          if (ticks) this.processor.reportStateSizes(topic);
         } catch (e) {
           if (this.owned.has(k)) {
             this.processor.dropState(topic, partition);
@@ -314,6 +347,26 @@ export class KafkaRunner {
         }
       });
     }
+  }
+
+  /**
+   * The offset past the transaction markers a partition's last fetch ended on, once the partition has been quiet
+   * for a tick interval: without it the group's committed offset stays short of the log end by a marker per
+   * transaction that wrote last to the partition, and every lag figure read from the group (kafka-consumer-groups,
+   * Burrow, a dashboard) says records wait there for ever. The Java consumer's position moves past markers the same
+   * way. Undefined when there is nothing to commit, or the committed offset is not known yet (exactly_once).
+   */
+  private markersToCommit(k: string, now: number): string | undefined {
+    const t = this.trailing.get(k);
+    if (!t) return undefined;
+    const committed = this.committedTo.get(k);
+    if (committed !== undefined && committed >= t.offset) {
+      this.trailing.delete(k);
+      return undefined;
+    }
+    if (now - t.since < this.options.punctuateMs) return undefined;
+    if (committed === undefined && !this.producer) return undefined;
+    return t.offset.toString();
   }
 
   get recordsProcessed(): number {
@@ -341,11 +394,10 @@ export class KafkaRunner {
       autoResolve: false,
       eachBatch: (batch, control) => this.onBatch(batch, control),
     });
-    if (this.processor.sourceTopics.some((t) => this.processor.ticks(t))) {
-      this.ticker = setInterval(() => {
-        this.tick().catch((e: unknown) => log.warn({ err: e }, 'tick failed'));
-      }, this.options.punctuateMs);
-    }
+    // Every runner ticks: stateful and ticking flows act on it, and any partition may have markers to commit past.
+    this.ticker = setInterval(() => {
+      this.tick().catch((e: unknown) => log.warn({ err: e }, 'tick failed'));
+    }, this.options.punctuateMs);
     log.info(
       { topics: this.processor.sourceTopics, group: this.options.groupId, guarantee: this.options.guarantee },
       'pipeline consuming',
@@ -551,6 +603,7 @@ export class KafkaRunner {
       } catch (e) {
         throw mapKafkaError(e, this.options.brokers, where);
       }
+      if (nextOffset !== undefined) this.committed(topic, partition, nextOffset);
       return;
     }
     const k = `${topic}:${partition}`;
@@ -565,6 +618,7 @@ export class KafkaRunner {
       for (const records of requests) await tx.send(records);
       if (offsets.length) await tx.sendOffsets(this.options.groupId, offsets);
       await tx.commit();
+      if (nextOffset !== undefined) this.committed(topic, partition, nextOffset);
     } catch (e) {
       await tx?.abort().catch(() => undefined);
       // A client may keep its sequence numbers after a failed send (kafkajs does), and every later send would fail
@@ -573,6 +627,13 @@ export class KafkaRunner {
       await this.closeTxProducer(k);
       throw mapKafkaError(e, this.options.brokers, where);
     }
+  }
+
+  private committed(topic: string, partition: number, nextOffset: string): void {
+    const k = `${topic}:${partition}`;
+    const next = BigInt(nextOffset);
+    if ((this.committedTo.get(k) ?? -1n) < next) this.committedTo.set(k, next);
+    if ((this.trailing.get(k)?.offset ?? next) <= next) this.trailing.delete(k);
   }
 
   /**

@@ -13,6 +13,7 @@ import type {
   ConsumedRecord,
   ConsumerBatch,
   ConsumerRunOptions,
+  FetchEnd,
   KafkaAdmin,
   KafkaClient,
   KafkaConsumer,
@@ -53,6 +54,7 @@ class FakeKafka implements KafkaClient {
   stopped = false;
   handler: ConsumerRunOptions['eachBatch'] | undefined;
   assignment: ((a: Readonly<Record<string, readonly number[]>>) => void) | undefined;
+  fetchEnd: ((end: FetchEnd) => void) | undefined;
   private producers = 0;
 
   producer(options: ProducerOptions = {}): KafkaProducer {
@@ -99,7 +101,7 @@ class FakeKafka implements KafkaClient {
       },
       disconnect: async () => undefined,
       onAssignment: (listener) => void (this.assignment = listener),
-      onFetchEnd: () => undefined,
+      onFetchEnd: (listener) => void (this.fetchEnd = listener),
       onCrash: () => undefined,
     };
   }
@@ -132,7 +134,7 @@ class FakeKafka implements KafkaClient {
 }
 
 /** The runner on a fake client, reading one source into a topic, or into `sink` when given. */
-async function setup(sink?: SinkNode<unknown>) {
+async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000) {
   const source = `in-${randomUUID().slice(0, 8)}`;
   const registry = memoryRegistry();
   const serde = new AvroSerde(registry);
@@ -157,7 +159,7 @@ async function setup(sink?: SinkNode<unknown>) {
     maxInFlight: 1_000,
     partitionsConcurrently: 1,
     shutdownTimeoutMs: 1_000,
-    punctuateMs: 60_000,
+    punctuateMs,
     restoreTimeoutMs: 1_000,
     retryBackoffMs: { initial: 1, max: 1 },
     log: createLogger('kafka-runner-test', 'error'),
@@ -201,6 +203,55 @@ async function setup(sink?: SinkNode<unknown>) {
     Promise.all(kafka.written.map(async (r) => ((await serde.decode(r.value)) as { n: number }).n));
   return { kafka, runner, source, deliver, resolved, written, heartbeats };
 }
+
+describe('KafkaRunner: transaction markers at the end of a partition', () => {
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const markersOnly = (source: string, partition: number, lastOffset: number): FetchEnd => ({
+    topic: source,
+    partition,
+    records: 0,
+    firstOffset: null,
+    lastOffset: String(lastOffset),
+    offsetLag: '0',
+  });
+
+  it('commits past the markers a quiet partition ended on, in a transaction of offsets only', async () => {
+    const s = await setup(undefined, 50);
+    await s.deliver(0, 0, 2);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('3');
+    const records = s.kafka.written.length;
+    // Offsets 3 and 4 are commit markers of the upstream's transactions: the fetch ends there with no record.
+    s.kafka.fetchEnd?.(markersOnly(s.source, 0, 4));
+    await wait(250);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('5');
+    expect(s.kafka.written).toHaveLength(records);
+    // Once: nothing more to commit on later ticks.
+    const commits = s.kafka.events.filter((e) => e.startsWith('commit')).length;
+    await wait(200);
+    expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toHaveLength(commits);
+    await s.runner.stop();
+  });
+
+  it('a partition taken over with only markers to read fences first, then commits past them', async () => {
+    const s = await setup(undefined, 50);
+    s.kafka.fetchEnd?.(markersOnly(s.source, 1, 0));
+    await wait(250);
+    expect(s.kafka.committed.get(`${s.source}:1`)).toBe('1');
+    expect(s.kafka.events[0]).toMatch(/^connect tagstream-g-in-.*-1#/);
+    await s.runner.stop();
+  });
+
+  it('markers followed by records before a tick passes are committed by the records, not on their own', async () => {
+    const s = await setup(undefined, 200);
+    await s.deliver(0, 0, 2);
+    s.kafka.fetchEnd?.(markersOnly(s.source, 0, 3));
+    await s.deliver(0, 4, 5);
+    await wait(450);
+    const commits = s.kafka.events.filter((e) => e.startsWith('commit'));
+    expect(commits.map((e) => e.split(' ').at(-1))).toEqual([`${s.source}:0@3`, `${s.source}:0@6`]);
+    await s.runner.stop();
+  });
+});
 
 describe('KafkaRunner fencing (exactly_once)', () => {
   it("starts the partition's own transactional producer before its first batch, the same id on every instance", async () => {
