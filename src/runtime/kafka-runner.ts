@@ -156,11 +156,7 @@ export class KafkaRunner {
     this.consumer.onFetchEnd((end) => {
       if (end.records !== 0 || !this.running) return;
       this.reportLag(end.topic, end.partition, Number(end.offsetLag));
-      const k = `${end.topic}:${end.partition}`;
-      const past = BigInt(end.lastOffset) + 1n;
-      const t = this.trailing.get(k);
-      if ((this.committedTo.get(k) ?? -1n) < past && (!t || t.offset < past))
-        this.trailing.set(k, { offset: past, since: Date.now() });
+      this.fetchedPast(`${end.topic}:${end.partition}`, BigInt(end.lastOffset) + 1n);
     });
     this.failure = new Promise<Error>((resolve) => (this.crashed = resolve));
     this.consumer.onCrash((error, restarting) => {
@@ -309,11 +305,10 @@ export class KafkaRunner {
     const now = Date.now();
     for (const k of new Set([...this.owned, ...this.ticking, ...this.trailing.keys()])) {
       if (!this.running) return;
-      if (this.needsRestore.has(k)) continue;
       const [topic, partition] = splitKey(k);
       await this.lock(topic, partition).run(async () => {
-        if (this.needsRestore.has(k)) return;
-        const ticks = this.owned.has(k) || this.ticking.has(k);
+        // A partition still to restore has no state to tick; its markers need none to be committed past.
+        const ticks = (this.owned.has(k) || this.ticking.has(k)) && !this.needsRestore.has(k);
         const quiet = now - (this.trailing.get(k)?.since ?? now) >= this.options.punctuateMs;
         if (!ticks && !quiet) return;
         if (!this.producer && !this.txProducers.has(k)) {
@@ -441,6 +436,9 @@ export class KafkaRunner {
       this.reportLag(batch.topic, batch.partition, lagAfter);
       await heartbeat();
     }
+    // Every record committed: the fetch may have ended on transaction markers past the last one (a marker usually
+    // arrives with the records before it, not in a fetch of its own).
+    this.fetchedPast(`${batch.topic}:${batch.partition}`, end - BigInt(batch.offsetLag()));
   }
 
   /** Processes one chunk of a partition's records and commits its outputs with the offset after it. */
@@ -627,6 +625,13 @@ export class KafkaRunner {
       await this.closeTxProducer(k);
       throw mapKafkaError(e, this.options.brokers, where);
     }
+  }
+
+  /** The consumer has read (records, markers or aborted records) up to `past`: what lies beyond the commit trails. */
+  private fetchedPast(k: string, past: bigint): void {
+    const t = this.trailing.get(k);
+    if ((this.committedTo.get(k) ?? -1n) < past && (!t || t.offset < past))
+      this.trailing.set(k, { offset: past, since: Date.now() });
   }
 
   private committed(topic: string, partition: number, nextOffset: string): void {

@@ -170,8 +170,8 @@ async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000) {
   const resolved: string[] = [];
   /** Heartbeats the runner asked the client for. */
   const heartbeats: number[] = [];
-  /** Hands the runner one batch of partition `partition` with offsets from..to. */
-  const deliver = async (partition: number, from: number, to: number): Promise<void> => {
+  /** Hands the runner one batch of partition `partition` with offsets from..to, and `markers` markers after them. */
+  const deliver = async (partition: number, from: number, to: number, markers = 0): Promise<void> => {
     const records: ConsumedRecord[] = [];
     for (let o = from; o <= to; o++)
       records.push({
@@ -187,7 +187,7 @@ async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000) {
       topic: source,
       partition,
       records,
-      highWatermark: String(to + 1),
+      highWatermark: String(to + 1 + markers),
       offsetLag: () => '0',
     };
     const control: BatchControl = {
@@ -229,6 +229,15 @@ describe('KafkaRunner: transaction markers at the end of a partition', () => {
     const commits = s.kafka.events.filter((e) => e.startsWith('commit')).length;
     await wait(200);
     expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toHaveLength(commits);
+    await s.runner.stop();
+  });
+
+  it('commits past the markers a fetch of records ended on, once the partition is quiet', async () => {
+    const s = await setup(undefined, 50);
+    await s.deliver(0, 0, 2, 1);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('3');
+    await wait(250);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('4');
     await s.runner.stop();
   });
 

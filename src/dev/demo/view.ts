@@ -7,9 +7,6 @@ import type { PredictionCache } from '../../serving/prediction-cache.ts';
 
 export type Say = (line: string) => void;
 
-/** Commit markers an internal topic's partition may end in (see groupLag). */
-const TRAILING_MARKERS = 2;
-
 /** Records a consumer group has still to read: end minus committed offset, summed over partitions. */
 
 export async function groupLag(
@@ -25,11 +22,9 @@ export async function groupLag(
     for (const e of ends) {
       const c = committed.find((x) => x.topic === topic)?.partitions.find((p) => p.partition === e.partition);
       const from = c && Number(c.offset) >= 0 ? Number(c.offset) : Number(e.low);
-      // Topics written in transactions end in commit markers the consumer never reads: one per transaction that was
-      // open on the partition at the end, and an instance may have two (a batch's, and a wall-clock tick's of another
-      // partition, e.g. progress markers on class-events). Kafka's own lag figure counts them too.
-      const slack = g.internal.includes(topic) ? TRAILING_MARKERS : 0;
-      lag += Math.max(0, Number(e.high) - from - slack);
+      // Topics written in transactions end in commit markers; the runner commits past them once a partition is
+      // quiet (KafkaRunner markersToCommit), so a caught-up group's lag is exactly 0.
+      lag += Math.max(0, Number(e.high) - from);
     }
   }
   return lag;
