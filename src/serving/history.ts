@@ -128,8 +128,8 @@ export function labelHistorySource(
   const cacheDays = opts.cacheDays ?? 32;
   const heldDays = opts.heldDays ?? 3 * (opts.historyDays + 1);
   const reloadDays = opts.reloadDays ?? 2;
+  /** Both most recently used last (see touch). */
   const cache = new Map<number, Promise<DayHistory>>();
-  /** Most recently used last. */
   const summaries = new Map<number, DaySummary>();
   /** The first scan's time once it lies before every day still asked; until then read again per build. */
   let settledStart: number | undefined;
@@ -175,8 +175,7 @@ export function labelHistorySource(
           );
         summary.set(storeId, { units: st.units, rentals });
       }
-      summaries.delete(d);
-      summaries.set(d, { stores: summary, readFor: day });
+      touch(summaries, d, { stores: summary, readFor: day });
     }
   };
 
@@ -191,18 +190,8 @@ export function labelHistorySource(
       d = e;
     }
     const used: DaySummary[] = [];
-    for (let d = first; d < day; d++) {
-      const s = summaries.get(d)!;
-      summaries.delete(d);
-      summaries.set(d, s);
-      used.push(s);
-    }
-    for (const k of summaries.keys()) {
-      if (summaries.size <= heldDays) break;
-      summaries.delete(k);
-    }
-    const start = await dataStart(first * DAY_MS - EARLIEST_OFFSET_MS);
-    if (start === null) return NO_HISTORY;
+    for (let d = first; d < day; d++) used.push(touch(summaries, d, summaries.get(d)!));
+    trim(summaries, heldDays);
     // Per store: the classes seen, and the first day wholly inside the history (training's series start there).
     const classes = new Map<string, Set<string>>();
     for (const s of used)
@@ -212,6 +201,8 @@ export function labelHistorySource(
         for (const cls of st.units.keys()) set.add(cls);
       }
     if (classes.size === 0) return NO_HISTORY;
+    const start = await dataStart(first * DAY_MS - EARLIEST_OFFSET_MS);
+    if (start === null) return NO_HISTORY;
     const series: DailySeries[] = [];
     const rentals = new Map<string, ClassRental[]>();
     const cutoffs = new Map<string, number>();
@@ -266,27 +257,35 @@ export function labelHistorySource(
   // One build at a time: days asked together (a micro-batch) would each find the same days missing and read them.
   let queue: Promise<unknown> = Promise.resolve();
   const forDay = (day: number): Promise<DayHistory> => {
-    let p = cache.get(day);
-    if (p) {
-      // Most recently used last: the partitions of a backlog ask for several days at once, each again and again.
-      cache.delete(day);
-      cache.set(day, p);
-      return p;
-    }
-    p = queue.then(() => build(day));
+    // The partitions of a backlog ask for several days at once, each again and again.
+    const held = cache.get(day);
+    if (held) return touch(cache, day, held);
+    const p = queue.then(() => build(day));
     queue = p.catch(() => undefined);
     p.catch(() => cache.delete(day)); // a failed load is retried by the next batch
-    cache.set(day, p);
-    for (const k of cache.keys()) {
-      if (cache.size <= cacheDays) break;
-      cache.delete(k);
-    }
+    touch(cache, day, p);
+    trim(cache, cacheDays);
     return p;
   };
   return {
     demand: { forDay: async (day) => (await forDay(day)).demand },
     rentals: { forDay: async (day) => (await forDay(day)).rentals },
   };
+}
+
+/** Sets `k` as the most recently used entry of `m` (insertion order: least recently used first); returns `v`. */
+function touch<K, V>(m: Map<K, V>, k: K, v: V): V {
+  m.delete(k);
+  m.set(k, v);
+  return v;
+}
+
+/** Drops the least recently used entries of `m` (see touch) beyond `max`. */
+function trim<K, V>(m: Map<K, V>, max: number): void {
+  for (const k of m.keys()) {
+    if (m.size <= max) break;
+    m.delete(k);
+  }
 }
 
 /** The local day (epoch day of the local date) of an instant in a zone. */
