@@ -192,7 +192,7 @@ export class KafkaRunner {
     for (const k of [...this.trailing.keys(), ...this.committedTo.keys()]) {
       if (assigned.has(k)) continue;
       this.trailing.delete(k);
-      if (this.producer) this.committedTo.delete(k);
+      this.committedTo.delete(k);
     }
     for (const k of this.lagSeries) {
       if (assigned.has(k)) continue;
@@ -317,7 +317,7 @@ export class KafkaRunner {
           await this.txProducer(topic, partition).catch(() => undefined);
           if (!this.txProducers.has(k)) return;
         }
-        const past = this.markersToCommit(k, now);
+        const past = quiet ? this.markersToCommit(k) : undefined;
         try {
           const outputs = ticks
             ? [
@@ -345,13 +345,14 @@ export class KafkaRunner {
   }
 
   /**
-   * The offset past the transaction markers a partition's last fetch ended on, once the partition has been quiet
-   * for a tick interval: without it the group's committed offset stays short of the log end by a marker per
-   * transaction that wrote last to the partition, and every lag figure read from the group (kafka-consumer-groups,
-   * Burrow, a dashboard) says records wait there for ever. The Java consumer's position moves past markers the same
-   * way. Undefined when there is nothing to commit, or the committed offset is not known yet (exactly_once).
+   * The offset past the transaction markers a partition's last fetch ended on (tick asks once the partition has
+   * been quiet for a tick interval): without it the group's committed offset stays short of the log end by a marker
+   * per transaction that wrote last to the partition, and every lag figure read from the group
+   * (kafka-consumer-groups, Burrow, a dashboard) says records wait there for ever. The Java consumer's position moves
+   * past markers the same way. Undefined when there is nothing to commit, or the committed offset is not known yet
+   * (exactly_once).
    */
-  private markersToCommit(k: string, now: number): string | undefined {
+  private markersToCommit(k: string): string | undefined {
     const t = this.trailing.get(k);
     if (!t) return undefined;
     const committed = this.committedTo.get(k);
@@ -359,7 +360,6 @@ export class KafkaRunner {
       this.trailing.delete(k);
       return undefined;
     }
-    if (now - t.since < this.options.punctuateMs) return undefined;
     if (committed === undefined && !this.producer) return undefined;
     return t.offset.toString();
   }
