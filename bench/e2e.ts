@@ -423,14 +423,13 @@ function startJobProcess(config: Config, run: string): JobProcess {
     }),
   );
   let peak = 0;
+  // One process: its own high-water mark; several: the peak of their summed resident sets, sampled.
+  const field = children.length === 1 ? /VmHWM:\s+(\d+) kB/ : /VmRSS:\s+(\d+) kB/;
   const sample = (): void => {
     try {
-      const field = children.length === 1 ? 'VmHWM' : 'VmRSS';
       let sum = 0;
       for (const child of children) {
-        const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
-          readFileSync(`/proc/${child.pid}/status`, 'utf8'),
-        );
+        const kb = field.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
         sum += kb ? Number(kb[1]) * 1024 : 0;
       }
       peak = Math.max(peak, sum);
