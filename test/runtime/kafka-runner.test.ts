@@ -22,6 +22,7 @@ import type {
   ProducerOptions,
 } from '../../src/io/kafka/client.ts';
 import { AvroSerde, memoryRegistry } from '../../src/io/registry/registry.ts';
+import { sleep } from '../../src/dev/stack/process.ts';
 import { createLogger } from '../../src/log.ts';
 import { FakeClock } from '../../src/runtime/clock.ts';
 import { KafkaRunner } from '../../src/runtime/kafka-runner.ts';
@@ -205,7 +206,6 @@ async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000) {
 }
 
 describe('KafkaRunner: transaction markers at the end of a partition', () => {
-  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const markersOnly = (source: string, partition: number, lastOffset: number): FetchEnd => ({
     topic: source,
     partition,
@@ -222,12 +222,12 @@ describe('KafkaRunner: transaction markers at the end of a partition', () => {
     const records = s.kafka.written.length;
     // Offsets 3 and 4 are commit markers of the upstream's transactions: the fetch ends there with no record.
     s.kafka.fetchEnd?.(markersOnly(s.source, 0, 4));
-    await wait(250);
+    await sleep(250);
     expect(s.kafka.committed.get(`${s.source}:0`)).toBe('5');
     expect(s.kafka.written).toHaveLength(records);
     // Once: nothing more to commit on later ticks.
     const commits = s.kafka.events.filter((e) => e.startsWith('commit')).length;
-    await wait(200);
+    await sleep(200);
     expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toHaveLength(commits);
     await s.runner.stop();
   });
@@ -236,7 +236,7 @@ describe('KafkaRunner: transaction markers at the end of a partition', () => {
     const s = await setup(undefined, 50);
     await s.deliver(0, 0, 2, 1);
     expect(s.kafka.committed.get(`${s.source}:0`)).toBe('3');
-    await wait(250);
+    await sleep(250);
     expect(s.kafka.committed.get(`${s.source}:0`)).toBe('4');
     await s.runner.stop();
   });
@@ -244,7 +244,7 @@ describe('KafkaRunner: transaction markers at the end of a partition', () => {
   it('a partition taken over with only markers to read fences first, then commits past them', async () => {
     const s = await setup(undefined, 50);
     s.kafka.fetchEnd?.(markersOnly(s.source, 1, 0));
-    await wait(250);
+    await sleep(250);
     expect(s.kafka.committed.get(`${s.source}:1`)).toBe('1');
     expect(s.kafka.events[0]).toMatch(/^connect tagstream-g-in-.*-1#/);
     await s.runner.stop();
@@ -255,7 +255,7 @@ describe('KafkaRunner: transaction markers at the end of a partition', () => {
     await s.deliver(0, 0, 2);
     s.kafka.fetchEnd?.(markersOnly(s.source, 0, 3));
     await s.deliver(0, 4, 5);
-    await wait(450);
+    await sleep(450);
     const commits = s.kafka.events.filter((e) => e.startsWith('commit'));
     expect(commits.map((e) => e.split(' ').at(-1))).toEqual([`${s.source}:0@3`, `${s.source}:0@6`]);
     await s.runner.stop();
