@@ -15,6 +15,7 @@ import {
   dayOfYear,
   demandHistory,
   demandLevelContext,
+  firstWholeDay,
   localDayOf,
   localMidnight,
   monthOfDay,
@@ -209,9 +210,7 @@ export function labelHistorySource(
     for (const [storeId, set] of [...classes].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
       const zone = opts.zoneOf(storeId);
       cutoffs.set(storeId, localMidnight(day, zone));
-      let firstDay = localDay(start, zone);
-      if (localMidnight(firstDay, zone) < start) firstDay++;
-      firstDay = Math.max(firstDay, first);
+      const firstDay = Math.max(firstWholeDay(start, zone), first);
       for (const cls of [...set].sort()) {
         if (firstDay < day) {
           const units = Array.from(

@@ -94,6 +94,12 @@ export function localMidnight(day: number, zone: string): number {
   return d.toMillis();
 }
 
+/** The first local day in `zone` that starts at or after `t`: the first day wholly inside a history from `t`. */
+export function firstWholeDay(t: number, zone: string): number {
+  const day = zoneClock(zone).localDay(t);
+  return localMidnight(day, zone) < t ? day + 1 : day;
+}
+
 /** 0 = Monday … 6 = Sunday (as operators/features.ts localParts); 1970-01-01 was a Thursday. */
 export const dayOfWeek = (day: number): number => (((day + 3) % 7) + 7) % 7;
 /** 1-12. */
@@ -145,8 +151,7 @@ export function dailyUnits(counted: readonly Scan[], opts: DailyOptions): DailyS
     let r = ranges.get(storeId);
     if (!r) {
       const zone = opts.zoneOf(storeId);
-      let first = dayOf(start, zone);
-      if (localMidnight(first, zone) < start) first++;
+      const first = firstWholeDay(start, zone);
       let last = dayOf(end, zone);
       if (localMidnight(last + 1, zone) > end) last--;
       r = [first, last];
