@@ -8,10 +8,12 @@
 //     source event; the peak RSS of the job (`npm run pipeline -- --api`, in a process of its own, or two with
 //     `--job-roles`); Kafka's
 //     ConsumerPerformance on the same source topic (kafka-tools from Maven Central) and our ratio to it;
-//  3. latency: the rest of the history at 50% of the measured capacity; for each `out` scan, the time from the
-//     broker's append of the scan (the source topics use LogAppendTime) to its maintenance prediction becoming
-//     visible to a read_committed consumer: p50 and p99, and how much of it ingest took (until the scan's clean
-//     record was visible) and how much serving.
+//  3. latency: the days after it at 50% of the measured capacity, evenly paced (the simulated day's own shape would
+//     put its opening hours above capacity); for each `out` scan, the time from the
+//     broker's append of the scan to the broker's append of its maintenance prediction (the source, clean-scan and
+//     maintenance topics of the bench use LogAppendTime, so that the broker stamps all three and a pause of the
+//     bench's own process cannot count): p50 and p99, and how much of it ingest took (until the scan's clean record
+//     was appended) and how much serving.
 // The last line is the summary the issue asks for. The run gets its own namespace (bench-<run>) and database
 // (tagstream_bench, made anew).
 import { spawn, spawnSync } from 'node:child_process';
@@ -59,6 +61,18 @@ const opts = new Command('bench:e2e')
   .addOption(new Option('--days <n>', 'days of history in the timed phase (default 90)').argParser(int(1)))
   .addOption(new Option('--warmup-days <n>', 'days before it, to train on (default 30)').argParser(int(30)))
   .addOption(new Option('--latency-seconds <n>', 'length of the paced phase (default 60)').argParser(int(5)))
+  .addOption(
+    new Option(
+      '--latency-days <n>',
+      'days simulated after the timed ones for the paced phase to draw on (default 30; --quick 7)',
+    ).argParser(int(1)),
+  )
+  .addOption(
+    new Option(
+      '--latency-rate <events/s>',
+      'pace of the latency phase instead of 50% of the measured capacity (to compare runs at the same load)',
+    ).argParser(int(1)),
+  )
   .addOption(new Option('--seed <n>', 'simulator seed').default(42).argParser(int(0)))
   .addOption(
     new Option('--job-cpu-prof <dir>', "write the job process's CPU profile (--cpu-prof) into <dir>"),
@@ -85,6 +99,8 @@ const opts = new Command('bench:e2e')
     days?: number;
     warmupDays?: number;
     latencySeconds?: number;
+    latencyDays?: number;
+    latencyRate?: number;
     seed: number;
     jobHeap?: number;
     jobCpuProf?: string;
@@ -95,6 +111,7 @@ const stores = opts.stores ?? (quick ? 2 : 3);
 const days = opts.days ?? (quick ? 14 : 90);
 const warmupDays = opts.warmupDays ?? 30;
 const latencySeconds = opts.latencySeconds ?? (quick ? 15 : 60);
+const latencyDays = opts.latencyDays ?? (quick ? 7 : 30);
 const say = (line: string): void => console.log(line);
 const log = createLogger('bench-e2e', {
   level: process.env['LOG_LEVEL'] ?? 'warn',
@@ -200,16 +217,24 @@ async function main(): Promise<void> {
   const server = createSql(splitDatabase(config.mysql.url).serverUrl);
   await server.execute('DROP DATABASE IF EXISTS `tagstream_bench`');
   await server.end();
-  // The broker stamps the source records with their append time: the latency phase measures from it.
+  // The broker stamps the source records with their append time, and the clean scans and maintenance predictions
+  // with theirs: the latency phase measures between those stamps. (No stage reads a record's timestamp for event
+  // time from these topics: windows and scoring take it from the value.)
   await ensureTopicsWith(kafka, config, [config.topics.scans, config.topics.transactions], {
     config: { 'retention.ms': '-1', 'message.timestamp.type': 'LogAppendTime' },
   });
+  await ensureTopicsWith(
+    kafka,
+    config,
+    [cleanTopic(config.topics, config.topics.scans), predictionTopic(config.topics, 'maintenance')],
+    { config: { 'message.timestamp.type': 'LogAppendTime' } },
+  );
 
   const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
-  const start = today - (warmupDays + days + 1) * DAY_MS;
+  const start = today - (warmupDays + days + latencyDays) * DAY_MS;
   const warmupEnd = start + warmupDays * DAY_MS;
   const timedEnd = warmupEnd + days * DAY_MS;
-  const sim = simulate({ stores, days: warmupDays + days + 1, seed: opts.seed, start });
+  const sim = simulate({ stores, days: warmupDays + days + latencyDays, seed: opts.seed, start });
   const dir = join(config.stack.dir, 'bench', run);
   const files = new SimFiles(dir);
   files.writeExternal(sim);
@@ -293,52 +318,44 @@ async function main(): Promise<void> {
         `${((rate / ceiling) * 100).toFixed(1)}% of it`,
     );
 
-    // 3. Latency at half the measured capacity.
-    const target = rate / 2;
-    // produce() paces by arrival time: `factor` simulated seconds per wall second gives `target` events/s.
-    const simRate = sources / (days * 86_400);
-    const factor = target / simRate;
-    say(`[3/3] latency: the last day at ${target.toFixed(0)} events/s for up to ${latencySeconds} s`);
+    // 3. Latency at half the measured capacity (or the pace asked for).
+    const target = opts.latencyRate ?? rate / 2;
+    say(
+      `[3/3] latency: the next ${latencyDays} days at an even ${target.toFixed(0)} events/s for up to ${latencySeconds} s`,
+    );
+    // Broker append times of each `out` scan's source record, clean record and maintenance prediction (by tag and
+    // scan time), paired up once the phase is over: the reader may see the three in any order.
     const appended = new Map<string, number>();
-    const latencies: number[] = [];
-    // Where the time goes: when each scan's clean record became readable (committed), and from there to its prediction.
-    const cleanSeen = new Map<string, number>();
-    const toClean: number[] = [];
-    const fromClean: number[] = [];
+    const cleanAt = new Map<string, number>();
+    const predictedAt = new Map<string, number>();
     const cleanScans = cleanTopic(config.topics, config.topics.scans);
     const reader = kafka.consumer({ groupId: `${config.pipeline.groupId}-latency-${run}`, maxWaitMs: 20 });
     const predTopic = predictionTopic(config.topics, 'maintenance');
     const serde = new AvroSerde(confluentRegistry(config.schemaRegistry.url));
     const phaseStart = Date.now();
     await reader.connect();
-    await reader.subscribe([config.topics.scans, cleanScans, predTopic], { fromBeginning: false });
+    // From the beginning, records appended before the phase skipped: a reader that started at the log end would miss
+    // whatever came before it joined the group (the broker delays a new group's first assignment by seconds).
+    await reader.subscribe([config.topics.scans, cleanScans, predTopic], { fromBeginning: true });
+    let lastRead = Date.now();
     await reader.run({
       eachBatch: async (batch) => {
-        const now = Date.now();
+        lastRead = Date.now();
         for (const r of batch.records) {
-          if (batch.topic === config.topics.scans) {
-            // LogAppendTime: the record's timestamp is when the broker appended it.
-            if (r.timestamp < phaseStart) continue;
-            const scan = (await serde.decode(r.value)) as RfidScan;
-            appended.set(`${scan.tag_id}|${scan.scan_date}`, r.timestamp);
+          // LogAppendTime on all three topics: the record's timestamp is when the broker appended it.
+          if (r.timestamp < phaseStart) continue;
+          if (batch.topic === predTopic) {
+            const p = (await serde.decode(r.value)) as Prediction;
+            predictedAt.set(`${p.entity_id}|${p.event_time}`, r.timestamp);
             continue;
           }
-          if (batch.topic === cleanScans) {
-            const scan = (await serde.decode(r.value)) as RfidScan;
-            const key = `${scan.tag_id}|${scan.scan_date}`;
-            const at = appended.get(key);
-            if (at !== undefined && !cleanSeen.has(key)) {
-              cleanSeen.set(key, now);
-              toClean.push(now - at);
-            }
-            continue;
-          }
-          const p = (await serde.decode(r.value)) as Prediction;
-          const key = `${p.entity_id}|${p.event_time}`;
-          const at = appended.get(key);
-          if (at !== undefined) latencies.push(now - at);
-          const clean = cleanSeen.get(key);
-          if (clean !== undefined) fromClean.push(now - clean);
+          // The source topic has the simulator's garbled reads too (raw bytes): skipped, as ingest dead-letters them.
+          const scan = (await serde.decode(r.value).catch(() => null)) as RfidScan | null;
+          if (scan === null) continue;
+          (batch.topic === cleanScans ? cleanAt : appended).set(
+            `${scan.tag_id}|${scan.scan_date}`,
+            r.timestamp,
+          );
         }
       },
     });
@@ -350,25 +367,45 @@ async function main(): Promise<void> {
         yield ev;
       }
     })();
-    await produce(paced, sink, encode, { speed: { kind: 'factor', factor } });
+    const pacedStats = await produce(paced, sink, encode, { speed: { kind: 'rate', perSecond: target } });
+    say(
+      `  ${pacedStats.sent.toLocaleString('en-US')} events in ${(pacedStats.elapsedMs / 1000).toFixed(1)} s: ` +
+        `${pacedStats.perSecond.toFixed(0)} events/s`,
+    );
     await Promise.race([waitCaughtUp(admin, groups, () => undefined, false, 'latency'), timed.exited]);
-    await new Promise((r) => setTimeout(r, 2_000));
+    // Until the reader has read everything: nothing new for 2 s.
+    while (Date.now() - lastRead < 2_000) await new Promise((r) => setTimeout(r, 250));
     await reader.disconnect();
+    const latencies: number[] = [];
+    const toClean: number[] = [];
+    const fromClean: number[] = [];
+    for (const [key, predicted] of predictedAt) {
+      const at = appended.get(key);
+      if (at === undefined) continue;
+      latencies.push(predicted - at);
+      const clean = cleanAt.get(key);
+      if (clean === undefined) continue;
+      toClean.push(clean - at);
+      fromClean.push(predicted - clean);
+    }
     /** `p50 … ms, p99 … ms` of a sample (sorted in place). */
     const spread = (xs: number[]): string => {
       xs.sort((a, b) => a - b);
       return `p50 ${percentile(xs, 50).toFixed(0)} ms, p99 ${percentile(xs, 99).toFixed(0)} ms`;
     };
-    say(`  ${latencies.length} scans scored: ${spread(latencies)}`);
+    say(
+      `  ${latencies.length} scans scored: ${spread(latencies)} ` +
+        `(read: ${appended.size} scans, ${cleanAt.size} clean scans, ${predictedAt.size} maintenance predictions)`,
+    );
     const p99 = percentile(latencies, 99);
     if (toClean.length > 0 && fromClean.length > 0)
       say(
-        `  of which source append to its clean record readable (ingest): ${spread(toClean)}; ` +
-          `from there to its prediction readable (serving): ${spread(fromClean)}`,
+        `  of which source append to its clean record's append (ingest): ${spread(toClean)}; ` +
+          `from there to its prediction's append (serving): ${spread(fromClean)}`,
       );
     say(
       `e2e: ${rate.toFixed(0)} events/s, ${perEvent.toFixed(2)} kafka records/event, ${rowsPerEvent.toFixed(2)} db rows/event, ` +
-        `p99 ${p99.toFixed(0)} ms at 50% load, rss ${(peakRss / 2 ** 20).toFixed(0)} MiB`,
+        `p99 ${p99.toFixed(0)} ms at ${opts.latencyRate === undefined ? '50% load' : `${target} events/s`}, rss ${(peakRss / 2 ** 20).toFixed(0)} MiB`,
     );
   } finally {
     await job?.stop().catch(() => undefined);

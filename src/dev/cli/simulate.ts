@@ -81,7 +81,8 @@ const program = new Command('simulate')
   .addOption(
     new Option(
       '--speed <speed>',
-      'max: as fast as Kafka takes it; realtime: arrival time tracks the wall clock; N: N times real time',
+      'max: as fast as Kafka takes it; realtime: arrival time tracks the wall clock; N: N times real time; ' +
+        'N/s: N events every second, evenly spaced (a load test)',
     )
       .default(parseSpeed('max'), 'max')
       .argParser(speedArg),
@@ -275,7 +276,12 @@ function summary(
       `${fmt(c.damaged)} damaged; ${fmt(c.itemsInitial)} items, ${fmt(c.itemsRetired)} retired and replaced`,
   );
   if (stats) {
-    const speed = opts.speed.kind === 'max' ? 'max' : `${opts.speed.factor}x`;
+    const speed =
+      opts.speed.kind === 'max'
+        ? 'max'
+        : opts.speed.kind === 'rate'
+          ? `${opts.speed.perSecond}/s`
+          : `${opts.speed.factor}x`;
     say(
       `kafka: sent ${fmt(stats.sent)} records in ${fmt(stats.batches)} batches in ${(stats.elapsedMs / 1000).toFixed(1)} s ` +
         `(${fmt(Math.round(stats.perSecond))} records/s, speed ${speed})` +

@@ -1,6 +1,6 @@
 // Sends simulated events to Kafka as the readers and the POS would: in arrival order, record timestamp = arrival time,
 // Avro in the Confluent wire format (garbled reads as raw bytes), batched through an idempotent producer, paced to
-// `max`, `realtime` or N times real time. Pure parts (speed parsing, event -> message, the paced loop) are apart
+// `max`, `realtime`, N times real time, or an even number of events per second. Pure parts (speed parsing, event -> message, the paced loop) are apart
 // from the thin Kafka sink so they can be unit tested.
 import type { Config } from '../../../config/schema.ts';
 import { createKafka, ensureTopics, mapKafkaError } from '../../io/kafka/client.ts';
@@ -10,18 +10,28 @@ import { loadSchema } from '../../schemas/catalog.ts';
 import type { PosTransaction, RfidScan } from '../../schemas/types.ts';
 import type { StreamEvent } from './model.ts';
 
-/** `max`: as fast as the broker takes it; `factor`: simulated arrival time runs `factor` times faster than wall time. */
-export type Speed = { readonly kind: 'max' } | { readonly kind: 'factor'; readonly factor: number };
+/**
+ * `max`: as fast as the broker takes it; `factor`: simulated arrival time runs `factor` times faster than wall time
+ * (the simulated day's shape kept: opening hours busier than the night); `rate`: `perSecond` events every second,
+ * evenly spaced whatever their arrival times (a load test at a known pace).
+ */
+export type Speed =
+  | { readonly kind: 'max' }
+  | { readonly kind: 'factor'; readonly factor: number }
+  | { readonly kind: 'rate'; readonly perSecond: number };
 
-/** Parses `max`, `realtime` (= 1) or a positive number such as `60`. */
+/** Parses `max`, `realtime` (= 1), a positive factor such as `60`, or an even rate such as `500/s`. */
 export function parseSpeed(text: string): Speed {
   const t = text.trim().toLowerCase();
   if (t === 'max') return { kind: 'max' };
   if (t === 'realtime') return { kind: 'factor', factor: 1 };
-  const factor = Number(t);
-  if (t === '' || !Number.isFinite(factor) || factor <= 0)
-    throw new RangeError(`speed ${JSON.stringify(text)}: expected max, realtime or a positive number`);
-  return { kind: 'factor', factor };
+  const rate = t.endsWith('/s');
+  const n = Number(rate ? t.slice(0, -2) : t);
+  if (t === '' || t === '/s' || !Number.isFinite(n) || n <= 0)
+    throw new RangeError(
+      `speed ${JSON.stringify(text)}: expected max, realtime, a positive factor (60) or events per second (500/s)`,
+    );
+  return rate ? { kind: 'rate', perSecond: n } : { kind: 'factor', factor: n };
 }
 
 export interface KafkaMessage {
@@ -112,7 +122,7 @@ export async function produce(
   const sleep = options.sleep ?? realSleep;
   const batchSize = options.batchSize ?? 5000;
   const progressEvery = options.progressEveryMs ?? 5000;
-  const factor = options.speed.kind === 'max' ? Infinity : options.speed.factor;
+  const { speed } = options;
   const stats: ProduceStats = {
     sent: 0,
     scans: 0,
@@ -165,9 +175,13 @@ export async function produce(
       stats.interrupted = true;
       break;
     }
-    if (factor !== Infinity) {
+    if (speed.kind !== 'max') {
       simStart ??= ev.arrival;
-      const due = wallStart + (ev.arrival - simStart) / factor;
+      const due =
+        wallStart +
+        (speed.kind === 'rate'
+          ? ((stats.sent + pendingCount + batch.length) * 1000) / speed.perSecond
+          : (ev.arrival - simStart) / speed.factor);
       if (due > clock()) {
         await flush();
         for (let wait = due - clock(); wait > 0 && !options.signal?.aborted; wait = due - clock()) {

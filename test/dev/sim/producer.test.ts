@@ -40,9 +40,12 @@ describe('parseSpeed', () => {
     ['realtime', { kind: 'factor', factor: 1 }],
     ['60', { kind: 'factor', factor: 60 }],
     ['0.5', { kind: 'factor', factor: 0.5 }],
+    ['500/s', { kind: 'rate', perSecond: 500 }],
   ])('%s', (text, speed) => expect(parseSpeed(text)).toEqual(speed));
 
-  it.each(['0', '-3', 'fast', ''])('rejects %j', (text) => expect(() => parseSpeed(text)).toThrow(/speed/));
+  it.each(['0', '-3', 'fast', '', '/s', '0/s', 'x/s'])('rejects %j', (text) =>
+    expect(() => parseSpeed(text)).toThrow(/speed/),
+  );
 });
 
 describe('toMessage', () => {
@@ -108,6 +111,38 @@ describe('produce', () => {
     expect(stats.sent).toBe(3000);
     // Records go out as they fall due rather than waiting for a full batch.
     expect(sink.batches.length).toBeGreaterThan(10);
+  });
+
+  it('paced at a rate, sends event i at i / rate seconds whatever the arrival times', async () => {
+    const events = sample().slice(0, 3000);
+    let now = 1_000_000;
+    const sink = new ArraySink();
+    const sentAt: number[] = [];
+    const stats = await produce(
+      events,
+      {
+        send: async (batch) => {
+          for (const _ of batch) sentAt.push(now);
+          await sink.send(batch);
+        },
+      },
+      encode,
+      {
+        speed: { kind: 'rate', perSecond: 500 },
+        clock: () => now,
+        sleep: async (ms) => {
+          now += ms;
+        },
+      },
+    );
+    expect(stats.sent).toBe(3000);
+    // 3,000 events at 500/s: 6 s less the last interval, however the simulated arrivals bunch up.
+    expect(now - 1_000_000).toBe(5_998);
+    // No event goes out before its slot: event i is sent at i × 2 ms or later, and within one slot of it.
+    sentAt.forEach((t, i) => {
+      expect(t - 1_000_000).toBeGreaterThanOrEqual(i * 2);
+      expect(t - 1_000_000).toBeLessThanOrEqual(i * 2 + 2);
+    });
   });
 
   it('stops after the batch in hand when aborted', async () => {
