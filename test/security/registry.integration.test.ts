@@ -59,8 +59,12 @@ function registryUrl(section: Record<string, unknown>): string {
 
 const rejection = (p: Promise<unknown>): Promise<TagstreamError> => refusal(p, errors);
 
-const subjects = async (): Promise<string[]> =>
-  (await (await fetch(`${base.schemaRegistry.url}/subjects`)).json()) as string[];
+/** Whether the registry has the subject (asked by name: its subject list is cut at 1,000 entries). */
+const registered = async (subject: string): Promise<boolean> => {
+  const r = await fetch(`${base.schemaRegistry.url}/subjects/${encodeURIComponent(subject)}/versions`);
+  if (r.status !== 200 && r.status !== 404) throw new Error(`registry answered ${r.status} for ${subject}`);
+  return r.status === 200;
+};
 
 describe('schema registry over HTTPS with basic auth', () => {
   const topic = `security-${randomUUID().slice(0, 8)}.rfid.scans`;
@@ -85,7 +89,7 @@ describe('schema registry over HTTPS with basic auth', () => {
     await registryProbe(good()).check(AbortSignal.timeout(5_000));
     expect(proxy.requests.length).toBeGreaterThan(0);
     expect(proxy.requests.every((r) => r.user === 'tagstream' && r.status < 400)).toBe(true);
-    expect(await subjects()).toContain(valueSubject(topic));
+    expect(await registered(valueSubject(topic))).toBe(true);
   });
 
   it('a wrong password: REGISTRY_AUTH_FAILED naming the user; nothing registered', async () => {
@@ -96,7 +100,7 @@ describe('schema registry over HTTPS with basic auth', () => {
     expect(e.retryable).toBe(false);
     expect(e.message).toContain('refused the login of tagstream');
     expect(e.message).toContain('schemaRegistry.password');
-    expect(await subjects()).not.toContain(valueSubject(other));
+    expect(await registered(valueSubject(other))).toBe(false);
   });
 
   it('no credentials: REGISTRY_AUTH_FAILED saying to set them; the probe reports it too', async () => {
