@@ -230,6 +230,13 @@ export const configSchema = z.object({
        */
       sessionTimeoutMs: z.number().int().min(1_000).default(30_000),
       /**
+       * Most bytes of records one fetch of a pipeline's consumer brings, over all its partitions and per partition
+       * (kafkajs's defaults: 10 MiB and 1 MiB). A fetch is decoded into memory whole: smaller bounds keep the heap
+       * a backlog grows smaller, at more fetches.
+       */
+      fetchMaxBytes: z.number().int().min(1_024).default(10_485_760),
+      fetchMaxBytesPerPartition: z.number().int().min(1_024).default(1_048_576),
+      /**
        * Wall-clock tick for stateful stages and the clean topics' flows: how often idle windows are checked and idle
        * partitions declared; also the least interval between two progress markers of a clean partition.
        */

@@ -89,6 +89,8 @@ export async function runTopology(
       : config.pipeline.partitionsConcurrently,
     shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
     sessionTimeoutMs: config.pipeline.sessionTimeoutMs,
+    fetchMaxBytes: config.pipeline.fetchMaxBytes,
+    fetchMaxBytesPerPartition: config.pipeline.fetchMaxBytesPerPartition,
     punctuateMs: config.pipeline.punctuateMs,
     restoreTimeoutMs: config.pipeline.restoreTimeoutMs,
     log: log.child({ component: topology.name }),

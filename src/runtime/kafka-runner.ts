@@ -47,6 +47,9 @@ export interface RunnerOptions {
   readonly shutdownTimeoutMs: number;
   /** Consumer session timeout, ms (the client's default when absent). */
   readonly sessionTimeoutMs?: number;
+  /** Most bytes of records one fetch brings, in all and per partition (the client's defaults when absent). */
+  readonly fetchMaxBytes?: number;
+  readonly fetchMaxBytesPerPartition?: number;
   readonly log: Logger;
   readonly metrics: PipelineMetrics;
   /** Wall-clock tick for stateful stages (idle windows close), ms. */
@@ -154,6 +157,10 @@ export class KafkaRunner {
       readCommitted: true,
       retries: 10,
       ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
+      ...(options.fetchMaxBytes === undefined ? {} : { maxBytes: options.fetchMaxBytes }),
+      ...(options.fetchMaxBytesPerPartition === undefined
+        ? {}
+        : { maxBytesPerPartition: options.fetchMaxBytesPerPartition }),
     });
     // An idempotent producer keeps retrying while the broker is away; stop() bounds the wait.
     this.producer =

@@ -167,6 +167,10 @@ function consumer(kafka: Kafka, options: ConsumerOptions): KafkaConsumer {
     allowAutoTopicCreation: false,
     ...(options.maxWaitMs === undefined ? {} : { maxWaitTimeInMs: options.maxWaitMs }),
     ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeout: options.sessionTimeoutMs }),
+    ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+    ...(options.maxBytesPerPartition === undefined
+      ? {}
+      : { maxBytesPerPartition: options.maxBytesPerPartition }),
     ...(options.retries === undefined
       ? {}
       : { retry: { retries: options.retries, initialRetryTime: 300, maxRetryTime: 10_000 } }),

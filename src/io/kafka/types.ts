@@ -72,6 +72,10 @@ export interface ConsumerOptions {
   /** Retries of the consumer's own requests before it restarts or crashes. */
   readonly retries?: number;
   readonly sessionTimeoutMs?: number;
+  /** Most bytes one fetch returns, over all partitions (the client's default when absent). */
+  readonly maxBytes?: number;
+  /** Most bytes one fetch returns of one partition (the client's default when absent). */
+  readonly maxBytesPerPartition?: number;
 }
 
 /** One fetched batch of one partition. */
