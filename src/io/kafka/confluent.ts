@@ -353,7 +353,9 @@ class ConfluentConsumer implements KafkaConsumer {
       },
       'enable.partition.eof': true,
       ...(o.maxBytes === undefined ? {} : { 'fetch.max.bytes': o.maxBytes }),
-      ...(o.maxBytesPerPartition === undefined ? {} : { 'max.partition.fetch.bytes': o.maxBytesPerPartition }),
+      ...(o.maxBytesPerPartition === undefined
+        ? {}
+        : { 'max.partition.fetch.bytes': o.maxBytesPerPartition }),
       // Batches as large as kafkajs's (one fetch of a partition), not the library's default of 32 records.
       'js.consumer.max.batch.size': 10_000,
       rebalance_cb: (err: { code: number }, assignment: CkTopicPartition[]) =>
