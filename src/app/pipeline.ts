@@ -89,8 +89,10 @@ export async function runTopology(
       : config.pipeline.partitionsConcurrently,
     shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
     sessionTimeoutMs: config.pipeline.sessionTimeoutMs,
-    fetchMaxBytes: config.pipeline.fetchMaxBytes,
-    fetchMaxBytesPerPartition: config.pipeline.fetchMaxBytesPerPartition,
+    fetch: {
+      maxBytes: config.pipeline.fetchMaxBytes,
+      maxBytesPerPartition: config.pipeline.fetchMaxBytesPerPartition,
+    },
     punctuateMs: config.pipeline.punctuateMs,
     restoreTimeoutMs: config.pipeline.restoreTimeoutMs,
     log: log.child({ component: topology.name }),

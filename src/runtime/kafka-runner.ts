@@ -19,6 +19,7 @@ import {
   mapKafkaError,
   type BatchControl,
   type ConsumerBatch,
+  type ConsumerOptions,
   type KafkaAdmin,
   type KafkaClient,
   type KafkaConsumer,
@@ -42,8 +43,7 @@ export interface RunnerOptions {
   /** Consumer session timeout, ms (the client's default when absent). */
   readonly sessionTimeoutMs?: number;
   /** Most bytes of records one fetch brings, in all and per partition (the client's defaults when absent). */
-  readonly fetchMaxBytes?: number;
-  readonly fetchMaxBytesPerPartition?: number;
+  readonly fetch?: Pick<ConsumerOptions, 'maxBytes' | 'maxBytesPerPartition'>;
   readonly log: Logger;
   readonly metrics: PipelineMetrics;
   /** Wall-clock tick for stateful stages (idle windows close), ms. */
@@ -145,10 +145,7 @@ export class KafkaRunner {
       readCommitted: true,
       retries: 10,
       ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
-      ...(options.fetchMaxBytes === undefined ? {} : { maxBytes: options.fetchMaxBytes }),
-      ...(options.fetchMaxBytesPerPartition === undefined
-        ? {}
-        : { maxBytesPerPartition: options.fetchMaxBytesPerPartition }),
+      ...options.fetch,
     });
     // An idempotent producer keeps retrying while the broker is away; stop() bounds the wait.
     this.producer =

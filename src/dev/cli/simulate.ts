@@ -8,6 +8,7 @@ import { BOOKING_LEAD_DAYS, DEFAULT_NOISE, simulate, type Simulation } from '../
 import { SimFiles, defaultOutDir } from '../sim/output.ts';
 import {
   openKafkaSink,
+  formatSpeed,
   parseSpeed,
   produce,
   toMessage,
@@ -276,12 +277,7 @@ function summary(
       `${fmt(c.damaged)} damaged; ${fmt(c.itemsInitial)} items, ${fmt(c.itemsRetired)} retired and replaced`,
   );
   if (stats) {
-    const speed =
-      opts.speed.kind === 'max'
-        ? 'max'
-        : opts.speed.kind === 'rate'
-          ? `${opts.speed.perSecond}/s`
-          : `${opts.speed.factor}x`;
+    const speed = formatSpeed(opts.speed);
     say(
       `kafka: sent ${fmt(stats.sent)} records in ${fmt(stats.batches)} batches in ${(stats.elapsedMs / 1000).toFixed(1)} s ` +
         `(${fmt(Math.round(stats.perSecond))} records/s, speed ${speed})` +

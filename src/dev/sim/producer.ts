@@ -1,7 +1,7 @@
 // Sends simulated events to Kafka as the readers and the POS would: in arrival order, record timestamp = arrival time,
 // Avro in the Confluent wire format (garbled reads as raw bytes), batched through an idempotent producer, paced to
-// `max`, `realtime`, N times real time, or an even number of events per second. Pure parts (speed parsing, event -> message, the paced loop) are apart
-// from the thin Kafka sink so they can be unit tested.
+// `max`, `realtime`, N times real time, or an even number of events per second. Pure parts (speed parsing, event ->
+// message, the paced loop) are apart from the thin Kafka sink so they can be unit tested.
 import type { Config } from '../../../config/schema.ts';
 import { createKafka, ensureTopics, mapKafkaError } from '../../io/kafka/client.ts';
 import { AvroSerde, confluentRegistry } from '../../io/registry/registry.ts';
@@ -32,6 +32,12 @@ export function parseSpeed(text: string): Speed {
       `speed ${JSON.stringify(text)}: expected max, realtime, a positive factor (60) or events per second (500/s)`,
     );
   return rate ? { kind: 'rate', perSecond: n } : { kind: 'factor', factor: n };
+}
+
+/** A speed for a summary line: `max`, `60x` (a factor), `500/s` (a rate). */
+export function formatSpeed(speed: Speed): string {
+  if (speed.kind === 'max') return 'max';
+  return speed.kind === 'rate' ? `${speed.perSecond}/s` : `${speed.factor}x`;
 }
 
 export interface KafkaMessage {
