@@ -440,6 +440,11 @@ export const configSchema = z.object({
       maintenanceK: z.number().int().min(1).default(3),
       /** Days of id_transactions the label-history features (demand lags, levels) are computed from. */
       historyDays: z.number().int().positive().default(70),
+      /**
+       * Item scoring waits for the history sink to store the scans it scores (their items' histories come from
+       * id_transactions); a partition whose sink stores nothing for this long is scored with the history it has.
+       */
+      historyWaitMs: z.number().int().min(0).default(60_000),
       /** Days of booked contracts the pack list covers. */
       packHorizonDays: z.number().int().positive().default(7),
       /** Pricing: multiplier = 1 + elasticity × (forecast / available − 1), kept within [min, max]. */

@@ -6,7 +6,8 @@
 // scans make there (itemUpdates), so an item's cost does not grow with its history. The result equals the whole-
 // history recompute (history.ts UPSERT_ITEMS_SQL, which the backfill uses), late scans included; a property test
 // holds the two together. Scans and items of one batch commit in one SQL transaction, behind a lock on the source
-// partition (two instances writing one partition at once run in turn); the runner commits the Kafka offsets after it.
+// partition (two instances writing one partition at once run in turn), with the partition's progress (the highest
+// offset stored, which serving waits on); the runner commits the Kafka offsets after it.
 import type { Config } from '../../config/schema.ts';
 import { cleanTopic } from '../../config/topics.ts';
 import type { Sql } from '../io/mysql/pool.ts';
@@ -209,12 +210,16 @@ export async function storeScans(
     // would take the same scans for new and count them twice. Each transaction first locks its partitions' rows
     // (schemas/sql/004_sink_locks.sql), in order, so they run one after the other; the reads below come after the
     // lock and so see what the other committed.
+    // The same row carries the partition's progress (the highest offset stored, 007_sink_progress.sql): it commits
+    // with the rows, and serving waits on it before reading an item's history (src/serving/sink-progress.ts).
     for (const k of [...byPartition.keys()].sort()) {
-      const { topic, partition } = byPartition.get(k)![0]!;
+      const group = byPartition.get(k)!;
+      const { topic, partition } = group[0]!;
+      const highest = group.reduce((m, s) => (BigInt(s.offset) > m ? BigInt(s.offset) : m), -1n);
       await tx.execute(
-        `INSERT INTO sink_partition_locks (source_topic, source_partition) VALUES (?, ?)
-          ON DUPLICATE KEY UPDATE source_partition = source_partition`,
-        [topic, partition],
+        `INSERT INTO sink_partition_locks (source_topic, source_partition, stored_offset) VALUES (?, ?, ?)
+          ON DUPLICATE KEY UPDATE stored_offset = GREATEST(COALESCE(stored_offset, -1), VALUES(stored_offset))`,
+        [topic, partition, highest.toString()],
       );
     }
     for (const group of byPartition.values()) {

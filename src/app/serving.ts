@@ -16,6 +16,7 @@ import { DriftMonitor, redisDriftWindows } from '../serving/drift.ts';
 import { noopServingMetrics, type ServingMetrics } from '../serving/metrics.ts';
 import { labelHistorySource, rentalHistories } from '../serving/history.ts';
 import type { ServingDeps } from '../serving/scoring.ts';
+import { SinkProgress, sqlProgress } from '../serving/sink-progress.ts';
 import { createOnlineStore } from '../store/online.ts';
 import { startPipeline, type RunningPipeline } from './pipeline.ts';
 
@@ -77,6 +78,14 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       historyDays: config.serving.historyDays,
       dedupWindowMs: config.windows.dedupWindowMs,
     });
+    const historyProgress = new SinkProgress({
+      read: sqlProgress(sql),
+      stallMs: config.serving.historyWaitMs,
+      sink: 'the history sink',
+      log: log.child({ component: 'serving' }),
+      onWait: (s) => metrics.historyWait(s),
+      onStale: (n) => metrics.historyStale(n),
+    });
     const deps: ServingDeps = {
       online: createOnlineStore(redis, {
         prefix: config.featureStore.redisPrefix,
@@ -87,6 +96,9 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       demandHistory: history.demand,
       classRentals: history.rentals,
       rentalHistory: (items) => rentalHistories(sql, items, config.windows.dedupWindowMs),
+      ...(config.serving.historyWaitMs > 0
+        ? { historyStored: (positions) => historyProgress.awaitStored(positions) }
+        : {}),
       metrics,
       log: log.child({ component: 'serving' }),
       now: options.now ?? Date.now,

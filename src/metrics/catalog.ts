@@ -197,6 +197,19 @@ export const METRICS = {
     help: 'Entities whose features the serving flows read',
     labels: [],
   }),
+  servingHistoryWait: spec({
+    name: 'tagstream_serving_history_wait_seconds',
+    type: 'histogram',
+    help: 'Item scoring waiting for the history sink to store the scans it scores (one per micro-batch that waited)',
+    labels: [],
+    buckets: FAST_SECONDS,
+  }),
+  servingHistoryStale: spec({
+    name: 'tagstream_serving_history_stale_total',
+    type: 'counter',
+    help: 'Partitions item scoring stopped waiting on because the history sink made no progress for serving.historyWaitMs',
+    labels: [],
+  }),
   driftPsi: spec({
     name: 'tagstream_drift_psi',
     type: 'gauge',
@@ -248,6 +261,8 @@ export const METRIC_GROUPS: Readonly<Record<MetricGroup, readonly MetricKey[]>> 
     'modelMetric',
     'servingFeatureRead',
     'servingFeatureEntities',
+    'servingHistoryWait',
+    'servingHistoryStale',
     'driftPsi',
     'driftWindowRows',
   ],

@@ -10,6 +10,10 @@ export interface ServingMetrics {
   modelVersion(service: string, version: string, algorithm: string): void;
   /** One feature-store read for serving: entities read and seconds. */
   featureRead(entities: number, seconds: number): void;
+  /** Item scoring waited this long for the history sink (src/serving/sink-progress.ts). */
+  historyWait(seconds: number): void;
+  /** Item scoring stopped waiting on this many partitions: their history sink made no progress. */
+  historyStale(partitions: number): void;
   /**
    * The drift window of a service (src/serving/drift.ts): PSI per input column and `prediction` against its model's
    * training reference once the window is full (null while it fills), and the rows it holds.
@@ -23,5 +27,7 @@ export const noopServingMetrics: ServingMetrics = {
   skipped: () => undefined,
   modelVersion: () => undefined,
   featureRead: () => undefined,
+  historyWait: () => undefined,
+  historyStale: () => undefined,
   drift: () => undefined,
 };

@@ -32,7 +32,7 @@ import {
 import type { Logger } from '../log.ts';
 import type { PredictionInterval } from '../ml/registry/registry.ts';
 import { MicroBatcher, type MicroBatcherOptions } from '../runtime/micro-batcher.ts';
-import type { AsyncOperator, OperatorContext, Rec } from '../runtime/operator.ts';
+import type { AsyncOperator, OperatorContext, Rec, SourcePosition } from '../runtime/operator.ts';
 import type { Alert, ClassEvent, PosTransaction, Prediction, RfidScan } from '../schemas/types.ts';
 import type { OnlineValue } from '../store/online.ts';
 import type { DriftMonitor } from './drift.ts';
@@ -57,6 +57,12 @@ export interface ServingDeps {
   /** Each class's latest rentals out of each store before a day: what its predicted damage rate averages over. */
   readonly classRentals: ClassRentalSource;
   readonly rentalHistory: (items: readonly { tagId: string; before: number }[]) => Promise<RentalHistory[]>;
+  /**
+   * Resolves once the history sink has stored the clean scans at these positions, and so every earlier scan of
+   * their items (src/serving/sink-progress.ts); item scoring waits on it before reading rentalHistory. Absent: no
+   * wait (tests whose rentalHistory is not fed by a sink).
+   */
+  readonly historyStored?: (positions: readonly SourcePosition[]) => Promise<void>;
   readonly metrics: ServingMetrics;
   readonly log: Logger;
   /** Wall clock (ms) for predicted_at and latencies. */
@@ -227,16 +233,19 @@ export class ScoringService {
     const { deps } = this;
     return this.batchedStage<
       RfidScan,
-      RfidScan,
+      { scan: RfidScan; source: SourcePosition },
       { maintenance: Scored | null; quality: Scored | null; snapshotAt: number }
     >(
       'item-scoring',
-      (scan) => (scan.scan_type === 'out' ? scan : null),
-      async (scans, alerts) => {
+      (scan, _rec, ctx) => (scan.scan_type === 'out' ? { scan, source: ctx.source } : null),
+      async (queries, alerts) => {
+        const scans = queries.map((q) => q.scan);
         if (!this.serves('maintenance') && !this.serves('quality')) {
           this.skipAll(['maintenance', 'quality'], scans.length);
           return scans.map(() => ({ maintenance: null, quality: null, snapshotAt: 0 }));
         }
+        // The items' histories are read from id_transactions: first the history sink must have stored the scans.
+        await deps.historyStored?.(queries.map((q) => q.source));
         const { records, newest } = await this.rentalRecords(scans.map(rentalOf));
         const observe = {
           unit: (i: number) => `${scans[i]!.tag_id}|${scans[i]!.scan_date}`,
@@ -663,7 +672,7 @@ export class ScoringService {
    */
   private batchedStage<In, Q, R>(
     name: string,
-    select: (value: In, rec: Rec<In>) => Q | null,
+    select: (value: In, rec: Rec<In>, ctx: OperatorContext) => Q | null,
     score: (queries: readonly Q[], alerts: Alert[]) => Promise<readonly R[]>,
     emit: (result: R, rec: Rec<In>, ctx: OperatorContext) => Rec<Prediction>[],
   ): AsyncOperator<In, Prediction> {
@@ -673,7 +682,7 @@ export class ScoringService {
       name,
       async: true,
       async process(rec, ctx) {
-        const q = select(rec.value, rec);
+        const q = select(rec.value, rec, ctx);
         if (q === null) return [];
         const out = emit(await batcher.submit(q), rec, ctx);
         for (const a of alerts.splice(0))

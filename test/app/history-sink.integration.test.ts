@@ -11,6 +11,7 @@ import { historyTopology, storeScans, type SourcedScan } from '../../src/app/his
 import { UPSERT_ITEMS_SQL, upsertItemsParams, yearStartUtc } from '../../src/batch/history.ts';
 import { runTopology } from '../../src/app/pipeline.ts';
 import { createKafka } from '../../src/io/kafka/client.ts';
+import { SinkProgress, sqlProgress } from '../../src/serving/sink-progress.ts';
 import { createMetricsRegistry } from '../../src/metrics/prometheus.ts';
 import { createSql, type Sql } from '../../src/io/mysql/pool.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
@@ -183,6 +184,59 @@ describe('storeScans', () => {
     });
     expect(await count('id_transactions', 'tag_id = ?', [tag])).toBe(0);
     expect(await item(tag)).toBeUndefined();
+  });
+});
+
+describe('progress (sink_partition_locks.stored_offset)', () => {
+  it('moves to the highest offset stored with the scans, never back; a rolled-back batch leaves it', async () => {
+    const topic = `direct-${randomUUID().slice(0, 8)}`;
+    const tag = `tag-${randomUUID().slice(0, 8)}`;
+    const read = sqlProgress(sql);
+    const at = (p: number, o: number, s: RfidScan): SourcedScan => ({
+      scan: s,
+      topic,
+      partition: p,
+      offset: String(o),
+    });
+    const opts = { dedupWindowMs: 2_000, now: NOW };
+    expect(await read(topic, [0, 1])).toEqual(new Map());
+
+    await storeScans(
+      sql,
+      [
+        at(0, 3, scan(tag, 'out', NOW - 9 * MIN)),
+        at(0, 7, scan(tag, 'return', NOW - 8 * MIN)),
+        at(1, 2, scan(tag, 'in', NOW - 7 * MIN)),
+      ],
+      opts,
+    );
+    expect(await read(topic, [0, 1])).toEqual(
+      new Map([
+        [0, 7n],
+        [1, 2n],
+      ]),
+    );
+
+    // A replay of an earlier batch stores nothing and leaves the progress where it was.
+    await storeScans(sql, [at(0, 3, scan(tag, 'out', NOW - 9 * MIN))], opts);
+    expect(await read(topic, [0])).toEqual(new Map([[0, 7n]]));
+
+    // A batch that fails rolls its progress back with its rows.
+    await expect(
+      storeScans(sql, [at(1, 9, scan(tag, 'return', NOW - 6 * MIN, { quality_grade: 9 }))], opts),
+    ).rejects.toMatchObject({ code: 'SINK_REJECTED' });
+    expect(await read(topic, [1])).toEqual(new Map([[1, 2n]]));
+
+    // What a waiting reader sees: the progress reaches an offset only with the scans up to it in id_transactions.
+    const progress = new SinkProgress({ read, stallMs: 10_000, sink: 'the history sink', log });
+    const waiting = progress.awaitStored([{ topic, partition: 1, offset: '5' }]);
+    let done = false;
+    void waiting.then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(done).toBe(false);
+    await storeScans(sql, [at(1, 5, scan(tag, 'out', NOW - 5 * MIN))], opts);
+    await waiting;
+    expect(await count('id_transactions', 'tag_id = ? AND source_topic = ?', [tag, topic])).toBe(4);
   });
 });
 

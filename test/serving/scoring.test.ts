@@ -216,6 +216,35 @@ describe('item scoring', () => {
     expect(await driver.read(pred('quality'))).toHaveLength(2);
     expect(metrics.skippedBy).toEqual({ 'maintenance:no_model': 2 });
   });
+
+  it("reads an item's history only once the history sink has stored the scans it scores", async () => {
+    const calls: string[] = [];
+    const driver = await driverFor(
+      deps({
+        models: models(fakeModel('maintenance', 'm-v1', { prior_rentals: 0.01 })),
+        historyStored: async (positions) => {
+          calls.push(`stored ${positions.map((p) => `${p.topic}[${p.partition}]@${p.offset}`).join(' ')}`);
+        },
+        rentalHistory: async (items) => {
+          calls.push(`history ${items.map((i) => i.tagId).join(' ')}`);
+          return items.map(() => ({
+            prior_rentals: 1,
+            prior_damages: 0,
+            days_since_last_use: 1,
+            usage_frequency_7d: 0,
+          }));
+        },
+      }),
+    );
+    // Offsets 0–2; the return (offset 1) is not scored and not waited for.
+    await driver.pipeBatch(SCANS, loadSchema('rfidScan'), [
+      { value: scan(1), key: 'TAG-1' },
+      { value: scan(2, 'return'), key: 'TAG-2' },
+      { value: scan(3), key: 'TAG-3' },
+    ]);
+    expect(await driver.read(pred('maintenance'))).toHaveLength(2);
+    expect(calls).toEqual([`stored ${SCANS}[0]@0 ${SCANS}[0]@2`, 'history TAG-1 TAG-3']);
+  });
 });
 
 const classEvent = (store: string, cls: string, t: number): ClassEvent => ({

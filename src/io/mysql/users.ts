@@ -16,8 +16,9 @@ const R: TablePrivilege[] = ['SELECT'];
 /**
  * Per user, per table of the migrations (every table, for every user: [] is "nothing"), the privileges it holds.
  * - tagstream (the pipeline, the collectors): the history sink writes id_transactions and id_item_master (locking
- *   its partitions' rows of sink_partition_locks with SELECT ... FOR UPDATE, and upserting them), the feature store
- *   ml_feature_store (upserts: INSERT and UPDATE); serving reads the history and the model registry. Nothing is
+ *   its partitions' rows of sink_partition_locks with SELECT ... FOR UPDATE, and upserting them with its progress),
+ *   the feature store ml_feature_store (upserts: INSERT and UPDATE); serving reads the history, the history sink's
+ *   progress and the model registry. Nothing is
  *   deleted, so no DELETE.
  * - trainer (`npm run train`, `npm run models -- promote`): reads the history and the feature log, registers,
  *   promotes and rolls back models (ml_models, SELECT ... FOR UPDATE) and logs ml_model_performance.
