@@ -207,8 +207,11 @@ export const configSchema = z.object({
       maxInFlight: z.number().int().positive().default(5_000),
       /** Records processed per transaction / commit. */
       maxBatch: z.number().int().positive().default(2_000),
-      /** Partitions processed at once within one instance. */
-      partitionsConcurrently: z.number().int().min(1).default(1),
+      /**
+       * Partitions processed at once within one instance; the chunks of one task's partitions handed over together
+       * commit in one transaction (docs/architecture.md, "Group commit").
+       */
+      partitionsConcurrently: z.number().int().min(1).default(16),
       /**
        * Partitions processed at once by a consumer group of sink nodes only (feature store, history, prediction cache):
        * their writes are idempotent and wait on the store, so several in flight keep it busy.

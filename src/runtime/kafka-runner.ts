@@ -3,12 +3,16 @@
 // acknowledged: in one Kafka transaction with them (exactly_once) or right after (at_least_once).
 //
 // Fencing (exactly_once) follows Kafka Streams' first exactly-once design (EOS-v1): one transactional producer per
-// source partition, its transactional id derived from the group, topic and partition only, so whichever instance
-// owns a partition uses the same id. Taking a partition over starts that producer, which fences the previous owner
-// (a zombie's later commit fails) and lets the coordinator finish or abort its open transaction; only then is the
-// group's committed offset read again and the state restored. Records below that offset (committed by the previous
-// owner after this instance's consumer looked it up) are skipped, so nothing is processed twice. kafkajs has no
-// KIP-447 (offset commits fenced by the group generation), which would let one producer serve every partition.
+// task, its transactional id derived from the group and the task only, so whichever instance owns a task uses the
+// same id. A task is, as in Kafka Streams, partition p of every source topic when the client's consumers assign
+// whole tasks (KafkaClient.assignsTasks: kafkajs, by its task assigner), else one source partition. Taking a task
+// over starts that producer, which fences the previous owner (a zombie's later commit fails) and lets the
+// coordinator finish or abort its open transaction; only then are the group's committed offsets read again and the
+// state restored. Records below those offsets (committed by the previous owner after this instance's consumer looked
+// them up) are skipped, so nothing is processed twice. The chunks of a task's partitions processed side by side
+// (pipeline.partitionsConcurrently) commit in one transaction (group-commit.ts): transactions per second, the
+// broker's main cost at a steady pace, grow with the tasks, not with the partitions. kafkajs has no KIP-447 (offset
+// commits fenced by the group generation), which would let one producer serve every task.
 //
 // Failures: a retryable one (a store, the registry or the broker away) is retried in place, the batch uncommitted; a
 // fatal one (TagstreamError.isFatal: a refused login, a missing grant or ACL, TLS, a wrong setting) stops the consumer
@@ -25,10 +29,12 @@ import {
   type KafkaConsumer,
   type KafkaProducer,
   type KafkaTransaction,
+  type TopicPartitionOffsets,
 } from '../io/kafka/client.ts';
 import { withDeadline } from './deadline.ts';
 import { InFlightLimiter } from './in-flight.ts';
 import type { PipelineMetrics } from './metrics.ts';
+import { GroupCommit, type Turn } from './group-commit.ts';
 import type { OutRecord, RecordProcessor } from './processor.ts';
 import { restoreChangelogs } from './restore.ts';
 
@@ -98,8 +104,14 @@ export class KafkaRunner {
   private readonly consumer: KafkaConsumer;
   /** at_least_once: one idempotent producer for every partition. */
   private readonly producer: KafkaProducer | undefined;
-  /** exactly_once: each owned source partition's transactional producer, once it has fenced the previous owner. */
+  /** exactly_once: each owned task's transactional producer, once it has fenced the previous owner. */
   private readonly txProducers = new Map<string, KafkaProducer>();
+  /** exactly_once: tasks whose producer is being started (fencing, reading the committed offsets). */
+  private readonly startingTx = new Map<string, Promise<KafkaProducer>>();
+  /** exactly_once: each task's group commit (one transaction for the chunks of its partitions done together). */
+  private readonly groupCommits = new Map<string, GroupCommit<OutRecord, TopicPartitionOffsets>>();
+  /** The source partitions (`topic:partition`) of the last assignment. */
+  private assigned = new Set<string>();
   /** Offsets a previous owner committed past what the consumer was handed: records below are skipped. */
   private readonly skipBelow = new Map<string, bigint>();
   /** The group's committed offset of each partition, as this instance last committed or read it. */
@@ -172,6 +184,16 @@ export class KafkaRunner {
     });
   }
 
+  /** The task a source partition belongs to (see the header): `task-<p>`, or `<topic>-<p>`. */
+  private taskOf(topic: string, partition: number): string {
+    return this.kafka.assignsTasks ? `task-${partition}` : `${topic}-${partition}`;
+  }
+
+  private taskOfKey(k: string): string {
+    const [topic, p] = splitKey(k);
+    return this.taskOf(topic, p);
+  }
+
   private lock(topic: string, partition: number): Mutex {
     const k = `${topic}:${partition}`;
     let m = this.partitionLocks.get(k);
@@ -187,12 +209,16 @@ export class KafkaRunner {
     const assigned = new Set(
       Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)),
     );
-    for (const k of [...this.txProducers.keys()]) {
-      if (assigned.has(k)) continue;
-      // After the partition's batch in hand (if any) has committed or failed.
-      const [topic, p] = splitKey(k);
-      void this.lock(topic, p).run(() => this.closeTxProducer(k));
+    const tasks = new Set([...assigned].map((k) => this.taskOfKey(k)));
+    for (const task of [...this.txProducers.keys()]) {
+      if (tasks.has(task)) continue;
+      // After the batches in hand of the task's partitions (if any) have committed or failed.
+      const held = [...this.assigned].filter((k) => this.taskOfKey(k) === task);
+      void Promise.all(held.map((k) => this.lock(...splitKey(k)).run(async () => undefined))).then(() =>
+        this.closeTxProducer(task),
+      );
     }
+    this.assigned = assigned;
     for (const k of [...this.trailing.keys(), ...this.committedTo.keys()]) {
       if (assigned.has(k)) continue;
       this.trailing.delete(k);
@@ -244,37 +270,67 @@ export class KafkaRunner {
    * again, and records below it are skipped (the previous owner's last commit may have landed after this
    * consumer fetched its position).
    */
-  private async txProducer(topic: string, partition: number): Promise<KafkaProducer> {
-    const k = `${topic}:${partition}`;
-    const existing = this.txProducers.get(k);
-    if (existing) return existing;
+  private txProducer(topic: string, partition: number): Promise<KafkaProducer> {
+    const task = this.taskOf(topic, partition);
+    const existing = this.txProducers.get(task);
+    if (existing) return Promise.resolve(existing);
+    // The task's partitions are handled side by side: one start for all of them.
+    let starting = this.startingTx.get(task);
+    if (!starting) {
+      this.startingTx.set(task, (starting = this.startTxProducer(task, topic, partition)));
+      void starting.then(
+        () => this.startingTx.delete(task),
+        () => this.startingTx.delete(task),
+      );
+    }
+    return starting;
+  }
+
+  private async startTxProducer(task: string, topic: string, partition: number): Promise<KafkaProducer> {
     const { groupId, brokers } = this.options;
     const producer = this.kafka.producer({
       idempotent: true,
       retries: Infinity,
-      transactionalId: `tagstream-${groupId}-${topic}-${partition}`,
+      transactionalId: `tagstream-${groupId}-${task}`,
       transactionTimeoutMs: 30_000,
     });
     try {
       await producer.connect();
-      const [offsets] = await this.admin.groupOffsets(groupId, [topic]);
-      const committed = BigInt(offsets?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
-      if (committed >= 0n) this.skipBelow.set(k, committed);
-      this.committedTo.set(k, committed);
+      const topics = this.kafka.assignsTasks ? this.processor.sourceTopics : [topic];
+      for (const offsets of await this.admin.groupOffsets(groupId, topics)) {
+        const k = `${offsets.topic}:${partition}`;
+        const committed = BigInt(offsets.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+        if (committed >= 0n) this.skipBelow.set(k, committed);
+        this.committedTo.set(k, committed);
+      }
     } catch (e) {
       await producer.disconnect().catch(() => undefined);
-      throw mapKafkaError(e, brokers, `taking over ${topic}[${partition}] (fencing its previous owner)`);
+      throw mapKafkaError(e, brokers, `taking over ${task} of ${topic} (fencing its previous owner)`);
     }
-    this.txProducers.set(k, producer);
+    this.txProducers.set(task, producer);
     return producer;
   }
 
-  private async closeTxProducer(k: string): Promise<void> {
-    const producer = this.txProducers.get(k);
-    this.txProducers.delete(k);
-    this.skipBelow.delete(k);
-    this.committedTo.delete(k);
+  private async closeTxProducer(task: string): Promise<void> {
+    const producer = this.txProducers.get(task);
+    this.txProducers.delete(task);
+    for (const k of new Set([...this.skipBelow.keys(), ...this.committedTo.keys()]))
+      if (this.taskOfKey(k) === task) {
+        this.skipBelow.delete(k);
+        this.committedTo.delete(k);
+      }
     await producer?.disconnect().catch(() => undefined);
+  }
+
+  /** The task's group commit: its transaction commits the outputs and offsets of every chunk submitted to it. */
+  private groupCommit(task: string): GroupCommit<OutRecord, TopicPartitionOffsets> {
+    let g = this.groupCommits.get(task);
+    if (!g)
+      this.groupCommits.set(
+        task,
+        (g = new GroupCommit((records, offsets) => this.transaction(task, records, offsets))),
+      );
+    return g;
   }
 
   private async ensureRestored(topic: string, partition: number): Promise<void> {
@@ -315,11 +371,12 @@ export class KafkaRunner {
         const ticks = (this.owned.has(k) || this.ticking.has(k)) && !this.needsRestore.has(k);
         const quiet = now - (this.trailing.get(k)?.since ?? now) >= this.options.punctuateMs;
         if (!ticks && !quiet) return;
-        if (!this.producer && !this.txProducers.has(k)) {
+        const task = this.taskOf(topic, partition);
+        if (!this.producer && !this.txProducers.has(task)) {
           if (!quiet) return;
           // A partition whose first fetch here was markers only: take it over (fence, read its offset) first.
           await this.txProducer(topic, partition).catch(() => undefined);
-          if (!this.txProducers.has(k)) return;
+          if (!this.txProducers.has(task)) return;
         }
         const past = quiet ? this.markersToCommit(k) : undefined;
         try {
@@ -460,6 +517,10 @@ export class KafkaRunner {
       if (stateful) await this.ensureRestored(batch.topic, batch.partition);
       const records = this.unprocessed(batch.topic, batch.partition, chunk);
       if (records.length === 0) return;
+      // exactly_once: the task's next transaction waits for this chunk (group-commit.ts).
+      const turn = this.producer
+        ? undefined
+        : this.groupCommit(this.taskOf(batch.topic, batch.partition)).enter();
       try {
         const outputs = await this.processor.processBatch(records, Math.max(0, lagAfter));
         if (stateful) outputs.push(...this.processor.takeChangelog(batch.topic, batch.partition));
@@ -467,12 +528,13 @@ export class KafkaRunner {
         this.limiter.add(produced);
         metrics.inFlight(this.limiter.inFlight);
         try {
-          await this.commit(batch.topic, batch.partition, next, outputs);
+          await this.commit(batch.topic, batch.partition, next, outputs, turn);
         } finally {
           this.limiter.release(produced);
           metrics.inFlight(this.limiter.inFlight);
         }
       } catch (e) {
+        turn?.leave();
         // The in-memory state saw records whose effects were not committed: restore it before going on.
         if (stateful) {
           this.processor.dropState(batch.topic, batch.partition);
@@ -483,23 +545,33 @@ export class KafkaRunner {
     });
   }
 
-  /** The chunk less the records a previous owner already committed (see txProducer). */
+  /**
+   * The chunk less the records already committed: by a previous owner (skipBelow, see txProducer), or by this
+   * instance. The second happens after a rebalance that leaves a partition here: the client fetches its position
+   * again from the group's committed offset, and kafkajs asks without KIP-447's require_stable, so the broker may
+   * answer with the offset from before this instance's last transaction, whose commit markers it has not written yet.
+   * The client then hands over records this instance has processed and committed already (its state holds their
+   * effects); processed again, their outputs would be doubled.
+   */
   private unprocessed(
     topic: string,
     partition: number,
     chunk: ConsumerBatch['records'],
   ): ConsumerBatch['records'] {
     const k = `${topic}:${partition}`;
-    const floor = this.skipBelow.get(k);
-    if (floor === undefined) return chunk;
+    const skip = this.skipBelow.get(k);
+    const done = this.committedTo.get(k) ?? -1n;
+    const floor = skip === undefined || done > skip ? done : skip;
+    if (floor <= 0n) return chunk;
     const rest = chunk.filter((r) => BigInt(r.offset) >= floor);
     if (rest.length < chunk.length)
       this.options.log.info(
         { topic, partition, skipped: chunk.length - rest.length, committed: floor.toString() },
-        `${this.processor.topology.name}: ${topic}[${partition}] records up to offset ${floor - 1n} were committed by the partition's previous owner; skipped`,
+        `${this.processor.topology.name}: ${topic}[${partition}] records up to offset ${floor - 1n} are committed already (by this instance or the partition's previous owner); skipped`,
       );
-    // A chunk that reaches the floor ends the skipping: the ones after it lie above it.
-    if (BigInt(chunk[chunk.length - 1]?.offset ?? -1) + 1n >= floor) this.skipBelow.delete(k);
+    // A chunk that reaches the previous owner's floor ends that skipping: the ones after it lie above it.
+    if (skip !== undefined && BigInt(chunk[chunk.length - 1]?.offset ?? -1) + 1n >= skip)
+      this.skipBelow.delete(k);
     return rest;
   }
 
@@ -585,48 +657,58 @@ export class KafkaRunner {
   }
 
   /**
-   * Sends the outputs (and state changes) and commits `nextOffset`, atomically in exactly_once mode.
-   * Without an offset (a wall-clock tick) only the outputs are committed.
+   * Sends the outputs (and state changes) and commits `nextOffset`, atomically in exactly_once mode: in the
+   * transaction of the partition's task, with whatever else of the task is submitted alongside (`turn`, when the
+   * caller entered the group commit before processing; else it enters now). Without an offset (a wall-clock tick)
+   * only the outputs are committed.
    */
   private async commit(
     topic: string,
     partition: number,
     nextOffset: string | undefined,
     outputs: readonly OutRecord[],
+    turn?: Turn<OutRecord, TopicPartitionOffsets>,
   ): Promise<void> {
-    const requests = chunkBySize(outputs, MAX_REQUEST_BYTES);
     const offsets =
       nextOffset === undefined ? [] : [{ topic, partitions: [{ partition, offset: nextOffset }] }];
-    const where = `committing ${topic}[${partition}] up to ${nextOffset ?? '(tick)'}`;
     if (this.producer) {
+      const where = `committing ${topic}[${partition}] up to ${nextOffset ?? '(tick)'}`;
       try {
-        for (const records of requests) await this.producer.send(records);
+        for (const records of chunkBySize(outputs, MAX_REQUEST_BYTES)) await this.producer.send(records);
         if (offsets.length) await this.consumer.commitOffsets(offsets);
       } catch (e) {
         throw mapKafkaError(e, this.options.brokers, where);
       }
-      if (nextOffset !== undefined) this.committed(topic, partition, nextOffset);
-      return;
+    } else {
+      await (turn ?? this.groupCommit(this.taskOf(topic, partition)).enter()).submit(outputs, offsets);
     }
-    const k = `${topic}:${partition}`;
-    const producer = this.txProducers.get(k);
+    if (nextOffset !== undefined) this.committed(topic, partition, nextOffset);
+  }
+
+  /** exactly_once: one transaction of a task: the outputs, and the offsets of its partitions, committed together. */
+  private async transaction(
+    task: string,
+    outputs: readonly OutRecord[],
+    offsets: readonly TopicPartitionOffsets[],
+  ): Promise<void> {
+    const where = `committing ${task} (${offsets.map((o) => `${o.topic}[${o.partitions[0]?.partition}] up to ${o.partitions[0]?.offset}`).join(', ') || 'a tick'})`;
+    const producer = this.txProducers.get(task);
     if (!producer)
-      throw new TagstreamError('KAFKA_ERROR', `${where}: the partition has no transactional producer`, {
+      throw new TagstreamError('KAFKA_ERROR', `${where}: the task has no transactional producer`, {
         retryable: true,
       });
     let tx: KafkaTransaction | undefined;
     try {
       tx = await producer.transaction();
-      for (const records of requests) await tx.send(records);
+      for (const records of chunkBySize(outputs, MAX_REQUEST_BYTES)) await tx.send(records);
       if (offsets.length) await tx.sendOffsets(this.options.groupId, offsets);
       await tx.commit();
-      if (nextOffset !== undefined) this.committed(topic, partition, nextOffset);
     } catch (e) {
       await tx?.abort().catch(() => undefined);
       // A client may keep its sequence numbers after a failed send (kafkajs does), and every later send would fail
       // with OUT_OF_ORDER_SEQUENCE_NUMBER; and a commit that failed may still have landed. The next attempt starts
-      // a fresh producer (a new epoch) and reads the committed offset again.
-      await this.closeTxProducer(k);
+      // a fresh producer (a new epoch) and reads the committed offsets again.
+      await this.closeTxProducer(task);
       throw mapKafkaError(e, this.options.brokers, where);
     }
   }
@@ -664,7 +746,7 @@ export class KafkaRunner {
       await this.admin.disconnect();
       await this.consumer.disconnect();
       await this.producer?.disconnect();
-      await Promise.all([...this.txProducers.keys()].map((k) => this.closeTxProducer(k)));
+      await Promise.all([...this.txProducers.keys()].map((task) => this.closeTxProducer(task)));
     })();
     try {
       await withDeadline(

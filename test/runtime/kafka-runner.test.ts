@@ -42,6 +42,7 @@ const GROUP = 'g';
 class FakeKafka implements KafkaClient {
   readonly implementation = 'fake';
   readonly brokers = ['fake:9092'];
+  constructor(readonly assignsTasks = false) {}
   /** Committed offsets, `topic:partition` -> next offset. */
   readonly committed = new Map<string, string>();
   /** Records of committed transactions. */
@@ -134,14 +135,18 @@ class FakeKafka implements KafkaClient {
   }
 }
 
-/** The runner on a fake client, reading one source into a topic, or into `sink` when given. */
-async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000) {
+/**
+ * The runner on a fake client, reading one source into a topic, or into `sink` when given; with `tasks`, a client
+ * that assigns whole tasks, and a second source `<source>-b` into a topic of its own.
+ */
+async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000, tasks = false, concurrently = 1) {
   const source = `in-${randomUUID().slice(0, 8)}`;
   const registry = memoryRegistry();
   const serde = new AvroSerde(registry);
   const flow = Flow.from<unknown>(source);
+  const second = tasks ? [Flow.from<unknown>(`${source}-b`).to(`out-${source}-b`, SCHEMA)] : [];
   const processor = await RecordProcessor.create(
-    topology('t', [sink ? flow.sink(sink) : flow.to(`out-${source}`, SCHEMA)]),
+    topology('t', [sink ? flow.sink(sink) : flow.to(`out-${source}`, SCHEMA), ...second]),
     serde,
     {
       applicationId: GROUP,
@@ -151,14 +156,14 @@ async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000) {
       metrics: noopMetrics,
     },
   );
-  const kafka = new FakeKafka();
+  const kafka = new FakeKafka(tasks);
   const runner = new KafkaRunner(kafka, processor, {
     groupId: GROUP,
     brokers: kafka.brokers,
     guarantee: 'exactly_once',
     maxBatch: 100,
     maxInFlight: 1_000,
-    partitionsConcurrently: 1,
+    partitionsConcurrently: concurrently,
     shutdownTimeoutMs: 1_000,
     punctuateMs,
     restoreTimeoutMs: 1_000,
@@ -168,15 +173,22 @@ async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000) {
   });
   await runner.start();
   const encode = await serde.encoderFor<{ n: number }>(source, SCHEMA);
+  if (tasks) await serde.encoderFor<{ n: number }>(`${source}-b`, SCHEMA);
   const resolved: string[] = [];
   /** Heartbeats the runner asked the client for. */
   const heartbeats: number[] = [];
   /** Hands the runner one batch of partition `partition` with offsets from..to, and `markers` markers after them. */
-  const deliver = async (partition: number, from: number, to: number, markers = 0): Promise<void> => {
+  const deliver = async (
+    partition: number,
+    from: number,
+    to: number,
+    markers = 0,
+    topic = source,
+  ): Promise<void> => {
     const records: ConsumedRecord[] = [];
     for (let o = from; o <= to; o++)
       records.push({
-        topic: source,
+        topic,
         partition,
         offset: String(o),
         key: Buffer.from(`k${o}`),
@@ -185,7 +197,7 @@ async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000) {
         headers: {},
       });
     const batch: ConsumerBatch = {
-      topic: source,
+      topic,
       partition,
       records,
       highWatermark: String(to + 1 + markers),
@@ -452,6 +464,74 @@ describe('KafkaRunner on a failing sink node', () => {
     await expect(s.deliver(0, 0, 0)).rejects.toBe(error);
     expect(s.kafka.committed.size).toBe(0);
     expect(s.kafka.stopped).toBe(false);
+    await s.runner.stop();
+  });
+});
+
+describe('KafkaRunner: one transaction per task (a client that assigns whole tasks)', () => {
+  const commits = (k: FakeKafka): string[] => k.events.filter((e) => e.startsWith('commit'));
+
+  it('partition p of every source shares one producer, and chunks handed over together commit in one transaction', async () => {
+    const s = await setup(undefined, 60_000, true, 4);
+    const b = `${s.source}-b`;
+    // A fetch hands over partition 0 of both sources and partition 1 of the first, side by side.
+    await Promise.all([s.deliver(0, 0, 2), s.deliver(0, 0, 1, 0, b), s.deliver(1, 0, 0)]);
+    const connects = s.kafka.events.filter((e) => e.startsWith('connect'));
+    expect(connects.map((e) => e.replace(/#\d+$/, '')).sort()).toEqual([
+      'connect tagstream-g-task-0',
+      'connect tagstream-g-task-1',
+    ]);
+    expect(
+      commits(s.kafka)
+        .map((e) => e.split(' ')[2]!.split(',').sort().join(','))
+        .sort(),
+    ).toEqual([`${b}:0@2,${s.source}:0@3`, `${s.source}:1@1`]);
+    expect((await s.written()).sort()).toEqual([0, 0, 0, 1, 1, 2]);
+    expect(s.resolved.sort()).toEqual(['0@1', '0@2', '1@0']);
+    await s.runner.stop();
+  });
+
+  it('taking a task over reads the committed offsets of all its partitions and skips what the previous owner committed', async () => {
+    const s = await setup(undefined, 60_000, true, 4);
+    const b = `${s.source}-b`;
+    // The previous owner committed both partitions of task 0 after this consumer fetched from offset 0.
+    s.kafka.committed.set(`${s.source}:0`, '2');
+    s.kafka.committed.set(`${b}:0`, '1');
+    await Promise.all([s.deliver(0, 0, 3), s.deliver(0, 0, 1, 0, b)]);
+    expect((await s.written()).sort()).toEqual([1, 2, 3]);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('4');
+    expect(s.kafka.committed.get(`${b}:0`)).toBe('2');
+    await s.runner.stop();
+  });
+
+  it('a failed commit fails every chunk in it: all are retried on a fresh producer, none twice', async () => {
+    const s = await setup(undefined, 60_000, true, 4);
+    const b = `${s.source}-b`;
+    s.kafka.loseNextCommitAnswer = true; // the commit lands, its answer is lost
+    await Promise.all([s.deliver(0, 0, 1), s.deliver(0, 0, 0, 0, b)]);
+    // One producer per attempt; the second reads the offsets the first committed and has nothing left to write.
+    expect(s.kafka.events.filter((e) => e.startsWith('connect'))).toHaveLength(2);
+    expect((await s.written()).sort()).toEqual([0, 0, 1]);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('2');
+    expect(s.kafka.committed.get(`${b}:0`)).toBe('1');
+    await s.runner.stop();
+  });
+
+  it('a task kept through a rebalance, fetched again from an offset older than its last commit, skips what it committed', async () => {
+    const s = await setup(undefined, 60_000, true, 4);
+    const b = `${s.source}-b`;
+    await Promise.all([s.deliver(0, 0, 2), s.deliver(0, 0, 1, 0, b)]);
+    // A rebalance leaves task 0 here. The client asks the group for its position without require_stable and gets the
+    // offsets from before that transaction (its markers not written yet): it hands over offsets 0.. again.
+    s.kafka.assignment?.({ [s.source]: [0], [b]: [0] });
+    s.kafka.committed.set(`${s.source}:0`, '0');
+    s.kafka.committed.set(`${b}:0`, '0');
+    await Promise.all([s.deliver(0, 0, 4), s.deliver(0, 0, 2, 0, b)]);
+    expect((await s.written()).sort()).toEqual([0, 0, 1, 1, 2, 2, 3, 4]);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('5');
+    expect(s.kafka.committed.get(`${b}:0`)).toBe('3');
+    // The task's producer was kept: no second fencing.
+    expect(s.kafka.events.filter((e) => e.startsWith('connect'))).toHaveLength(1);
     await s.runner.stop();
   });
 });

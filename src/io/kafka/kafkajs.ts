@@ -2,8 +2,10 @@
 // chatter (a coordinator still loading, CONCURRENT_TRANSACTIONS retries) and go to our logger at debug level:
 // the code that calls the client reports real problems itself, with what to do.
 import {
+  AssignerProtocol,
   Kafka,
   logLevel,
+  type PartitionAssigner,
   type Consumer,
   type ISocketFactory,
   type LogEntry,
@@ -104,9 +106,63 @@ function producer(kafka: Kafka, options: ProducerOptions): KafkaProducer {
   };
 }
 
+/**
+ * Assigns by partition number: partition p of every topic the group reads goes to the same member (the members in
+ * turn, by member id), so that a task — partition p of each source topic — is never split (the runner's
+ * transactional producer per task relies on it: KafkaClient.assignsTasks). kafkajs's own RoundRobinAssigner deals
+ * partitions out one by one across topics. Written here because kafkajs has no range assignor; as its round robin,
+ * it assumes every member reads the same topics (true of a group running one topology).
+ */
+export function taskAssignment(
+  memberIds: readonly string[],
+  partitions: ReadonlyMap<string, readonly number[]>,
+): Map<string, Record<string, number[]>> {
+  const members = [...memberIds].sort();
+  const out = new Map<string, Record<string, number[]>>(members.map((m) => [m, {}]));
+  const numbers = [...new Set([...partitions.values()].flat())].sort((a, b) => a - b);
+  const owner = new Map(numbers.map((p, i) => [p, members[i % members.length]!]));
+  for (const [topic, ps] of partitions)
+    for (const p of [...ps].sort((a, b) => a - b)) {
+      const member = out.get(owner.get(p)!)!;
+      (member[topic] ??= []).push(p);
+    }
+  return out;
+}
+
+const TASK_ASSIGNER = 'TagstreamTaskAssigner';
+
+const taskAssigner: PartitionAssigner = ({ cluster }) => ({
+  name: TASK_ASSIGNER,
+  version: 0,
+  async assign({ members, topics }) {
+    const partitions = new Map<string, number[]>(
+      topics.map((t) => [t, cluster.findTopicPartitionMetadata(t).map((m) => m.partitionId)]),
+    );
+    const assignment = taskAssignment(
+      members.map((m) => m.memberId),
+      partitions,
+    );
+    return [...assignment].map(([memberId, a]) => ({
+      memberId,
+      memberAssignment: AssignerProtocol.MemberAssignment.encode({
+        version: 0,
+        assignment: a,
+        userData: Buffer.alloc(0),
+      }),
+    }));
+  },
+  protocol({ topics }) {
+    return {
+      name: TASK_ASSIGNER,
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }),
+    };
+  },
+});
+
 function consumer(kafka: Kafka, options: ConsumerOptions): KafkaConsumer {
   const c: Consumer = kafka.consumer({
     groupId: options.groupId,
+    partitionAssigners: [taskAssigner],
     readUncommitted: options.readCommitted === false,
     allowAutoTopicCreation: false,
     ...(options.maxWaitMs === undefined ? {} : { maxWaitTimeInMs: options.maxWaitMs }),
@@ -263,6 +319,7 @@ export function kafkajsClient(settings: KafkajsSettings): KafkaClient {
     {
       implementation: 'kafkajs',
       brokers: settings.brokers,
+      assignsTasks: true,
       producer: (options = {}) => producer(kafka, options),
       consumer: (options) => consumer(kafka, options),
       admin: (options = {}) => admin(kafka, options.retries),

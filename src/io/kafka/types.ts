@@ -181,6 +181,11 @@ export interface KafkaClient {
   /** Which implementation this is (`kafka.client`). */
   readonly implementation: string;
   readonly brokers: readonly string[];
+  /**
+   * True when its consumers assign partition p of every topic a group reads to the same member (kafkajs.ts
+   * taskAssigner): the runner then runs one transaction per task (partition number) instead of one per partition.
+   */
+  readonly assignsTasks?: boolean;
   producer(options?: ProducerOptions): KafkaProducer;
   consumer(options: ConsumerOptions): KafkaConsumer;
   /** `retries: 0` fails fast (readiness checks); default retries a few times. */

@@ -1,0 +1,93 @@
+// Group commit, as a database does it: the units of work that are in progress together finish in one commit. The
+// runner gives each task (src/runtime/kafka-runner.ts) one: the chunks of the task's partitions that a fetch hands
+// over together are processed side by side and go out in one Kafka transaction, once none of them is still
+// processing, instead of one transaction each. Written by hand: it is a few lines around the runner's own commit.
+
+/** One unit of work's part in a group commit: submit what it produced, or leave with nothing. */
+export interface Turn<R, O> {
+  /** Adds the work's records and offsets to the next commit; resolves or rejects with that commit. */
+  submit(records: readonly R[], offsets: readonly O[]): Promise<void>;
+  /** Leaves without submitting (the work failed or produced nothing); does nothing after submit. */
+  leave(): void;
+}
+
+interface Pending<R, O> {
+  readonly records: R[];
+  readonly offsets: O[];
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+export class GroupCommit<R, O> {
+  /** Turns entered and neither submitted nor left. */
+  private processing = 0;
+  private pending: Pending<R, O> | undefined;
+  private committing = false;
+  private scheduled = false;
+
+  constructor(private readonly commit: (records: R[], offsets: O[]) => Promise<void>) {}
+
+  /** Work that starts: the next commit waits for it to submit or leave. */
+  enter(): Turn<R, O> {
+    this.processing++;
+    let open = true;
+    const close = (): boolean => {
+      if (!open) return false;
+      open = false;
+      this.processing--;
+      return true;
+    };
+    return {
+      submit: (records, offsets) => {
+        if (!close()) throw new Error('a turn submits once');
+        const p = (this.pending ??= pending<R, O>());
+        for (const r of records) p.records.push(r);
+        for (const o of offsets) p.offsets.push(o);
+        this.next();
+        return p.done;
+      },
+      leave: () => {
+        if (close()) this.next();
+      },
+    };
+  }
+
+  /**
+   * Commits what is pending once nothing is processing and no commit is under way, after the current macrotask: the
+   * other chunks of the same fetch, whose handlers are a few promise steps behind, enter first.
+   */
+  private next(): void {
+    if (this.committing || this.processing > 0 || !this.pending || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.committing || this.processing > 0 || !this.pending) return;
+    const p = this.pending;
+    this.pending = undefined;
+    this.committing = true;
+    this.commit(p.records, p.offsets)
+      .then(p.resolve, p.reject)
+      .finally(() => {
+        this.committing = false;
+        this.next();
+      });
+  }
+}
+
+function pending<R, O>(): Pending<R, O> {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Every submitter awaits `done`; mark it handled so a rejection is not reported before they see it.
+  done.catch(() => undefined);
+  return { records: [], offsets: [], done, resolve, reject };
+}
