@@ -296,6 +296,9 @@ export class KafkaRunner {
     });
     try {
       await producer.connect();
+      // The fence itself: kafkajs claims the transactional id only at the first transaction, and the offsets and
+      // changelogs read next must already hold (or have lost) the previous owner's last transaction.
+      await producer.initTransactions();
       const topics = this.kafka.assignsTasks ? this.processor.sourceTopics : [topic];
       for (const offsets of await this.admin.groupOffsets(groupId, topics)) {
         const k = `${offsets.topic}:${partition}`;

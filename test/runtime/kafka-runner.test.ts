@@ -48,6 +48,8 @@ class FakeKafka implements KafkaClient {
   /** Records of committed transactions. */
   readonly written: ProducedRecord[] = [];
   readonly events: string[] = [];
+  /** Offsets a previous owner's transaction, still finishing, commits once a producer claims the id (fences it). */
+  readonly finishingOnFence = new Map<string, string>();
   /** The next commit lands but its answer is lost (throws, retryable). */
   loseNextCommitAnswer = false;
   /** Every sendOffsets of a transaction throws this (e.g. the group is not authorised). */
@@ -64,6 +66,11 @@ class FakeKafka implements KafkaClient {
     return {
       connect: async () => void this.events.push(`connect ${id}`),
       disconnect: async () => void this.events.push(`disconnect ${id}`),
+      initTransactions: async () => {
+        for (const [k, o] of this.finishingOnFence) this.committed.set(k, o);
+        this.finishingOnFence.clear();
+        this.events.push(`fence ${id}`);
+      },
       send: async (records) => void this.written.push(...records),
       transaction: async () => {
         const pending: ProducedRecord[] = [];
@@ -281,8 +288,10 @@ describe('KafkaRunner fencing (exactly_once)', () => {
     await s.deliver(1, 0, 0);
     expect(s.kafka.events).toEqual([
       `connect tagstream-${GROUP}-${s.source}-0#1`,
+      `fence tagstream-${GROUP}-${s.source}-0#1`,
       `commit tagstream-${GROUP}-${s.source}-0#1 ${s.source}:0@3`,
       `connect tagstream-${GROUP}-${s.source}-1#2`,
+      `fence tagstream-${GROUP}-${s.source}-1#2`,
       `commit tagstream-${GROUP}-${s.source}-1#2 ${s.source}:1@1`,
     ]);
     expect(await s.written()).toEqual([0, 1, 2, 0]);
@@ -301,6 +310,18 @@ describe('KafkaRunner fencing (exactly_once)', () => {
     // Later batches are not filtered again.
     await s.deliver(0, 9, 9);
     expect(await s.written()).toEqual([6, 7, 8, 9]);
+    await s.runner.stop();
+  });
+
+  it("reads the committed offsets after fencing: the previous owner's last transaction, finishing meanwhile, counts", async () => {
+    const s = await setup();
+    // kafkajs claims a transactional id only at the first transaction: a producer that was merely connected had not
+    // fenced anything, and the offsets read then missed the previous owner's transaction still finishing.
+    s.kafka.committed.set(`${s.source}:0`, '3');
+    s.kafka.finishingOnFence.set(`${s.source}:0`, '6');
+    await s.deliver(0, 3, 8);
+    expect(await s.written()).toEqual([6, 7, 8]);
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('9');
     await s.runner.stop();
   });
 
@@ -326,11 +347,13 @@ describe('KafkaRunner fencing (exactly_once)', () => {
     const id = `tagstream-${GROUP}-${s.source}-0`;
     expect(s.kafka.events).toEqual([
       `connect ${id}#1`,
+      `fence ${id}#1`,
       `commit ${id}#1 ${s.source}:0@2`,
       `commit ${id}#1 ${s.source}:0@5`,
       `abort ${id}#1`,
       `disconnect ${id}#1`,
       `connect ${id}#2`,
+      `fence ${id}#2`,
     ]);
     await s.runner.stop();
   });
@@ -347,7 +370,10 @@ describe('KafkaRunner fencing (exactly_once)', () => {
     // Back again: a new producer fences whoever had it meanwhile.
     s.kafka.assignment?.({ [s.source]: [0, 1] });
     await s.deliver(0, 1, 1);
-    expect(s.kafka.events.at(-2)).toBe(`connect tagstream-${GROUP}-${s.source}-0#3`);
+    expect(s.kafka.events.slice(-3, -1)).toEqual([
+      `connect tagstream-${GROUP}-${s.source}-0#3`,
+      `fence tagstream-${GROUP}-${s.source}-0#3`,
+    ]);
     await s.runner.stop();
   });
 });
@@ -450,7 +476,12 @@ describe('KafkaRunner on a failing sink node', () => {
     await s.deliver(0, 0, 1);
     expect(await failedWithin(s.runner, 1_000)).toBe(error);
     const id = `tagstream-${GROUP}-${s.source}-0`;
-    expect(s.kafka.events.slice(0, 3)).toEqual([`connect ${id}#1`, `abort ${id}#1`, `disconnect ${id}#1`]);
+    expect(s.kafka.events.slice(0, 4)).toEqual([
+      `connect ${id}#1`,
+      `fence ${id}#1`,
+      `abort ${id}#1`,
+      `disconnect ${id}#1`,
+    ]);
     expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toEqual([]);
     expect(s.kafka.committed.size).toBe(0);
     expect(s.resolved).toEqual([]);

@@ -242,6 +242,7 @@ function fakeClient(sendError: unknown) {
     connect: () => new Promise(() => undefined),
     send: () => Promise.reject(sendError),
     transaction: () => Promise.reject(new Error('no')),
+    initTransactions: () => Promise.reject(new Error('no')),
     disconnect: async () => undefined,
   };
   const consumer = {

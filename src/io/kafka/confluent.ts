@@ -628,6 +628,10 @@ function producer(
     async transaction() {
       return transaction(await p.transaction());
     },
+    // The first transaction runs init_transactions if connect has not; an empty one ends without a request.
+    async initTransactions() {
+      await (await p.transaction()).abort();
+    },
     disconnect: () => p.disconnect(),
   };
 }

@@ -130,6 +130,15 @@ export function guarded(client: KafkaClient, security: KafkaSecurity): KafkaClie
           ),
           transactionalId,
         ),
+      initTransactions: () =>
+        call(
+          () => ({
+            what: 'claiming a transactional id (fencing its previous holder)',
+            action: 'Write',
+            ...tid,
+          }),
+          () => p.initTransactions(),
+        ),
       disconnect: () => disconnect(() => p.disconnect()),
     };
   };

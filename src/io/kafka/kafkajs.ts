@@ -102,6 +102,11 @@ function producer(kafka: Kafka, options: ProducerOptions): KafkaProducer {
     async transaction() {
       return transaction(await p.transaction());
     },
+    // kafkajs's connect asks for an idempotent producer id only; the transactional one (which fences the id's previous
+    // holder and waits out its open transaction) comes with the first transaction. An empty one aborts locally.
+    async initTransactions() {
+      await (await p.transaction()).abort();
+    },
     disconnect: () => p.disconnect(),
   };
 }

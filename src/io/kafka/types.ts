@@ -60,6 +60,13 @@ export interface KafkaProducer {
   send(records: readonly ProducedRecord[]): Promise<void>;
   /** Begins a transaction (transactional producers only). */
   transaction(): Promise<KafkaTransaction>;
+  /**
+   * Transactional producers: claims the transactional id now (InitProducerId, the Java client's initTransactions).
+   * Resolves once the id's previous holder is fenced and its open transaction is over, committed or aborted, with
+   * its markers written. kafkajs claims the id only at the first transaction, so what is read before that (the
+   * group's committed offsets, a changelog) could still miss a transaction of the previous owner that is finishing.
+   */
+  initTransactions(): Promise<void>;
   disconnect(): Promise<void>;
 }
 

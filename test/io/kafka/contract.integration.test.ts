@@ -271,6 +271,29 @@ describe.each(CLIENTS)('Kafka adapter contract: %s', (client) => {
     await r.consumer.disconnect();
   });
 
+  it("initTransactions fences the id's previous holder at once: its open transaction can no longer commit", async () => {
+    const t = await topic();
+    const id = `contract-${randomUUID()}`;
+    const old = kafka.producer({ transactionalId: id });
+    await old.connect();
+    const tx = await old.transaction();
+    await tx.send([{ topic: t, key: 'z', value: Buffer.from('zombie') }]);
+    // The new holder claims the id before any transaction of its own: the coordinator aborts the old one.
+    const successor = kafka.producer({ transactionalId: id });
+    await successor.connect();
+    await successor.initTransactions();
+    await expect(tx.commit()).rejects.toThrow();
+    await old.disconnect().catch(() => undefined);
+    const next = await successor.transaction();
+    await next.send([{ topic: t, key: 'a', value: Buffer.from('a') }]);
+    await next.commit();
+    await successor.disconnect();
+    const r = await read(t);
+    await until("the successor's record", () => r.records().length >= 1);
+    expect(r.records().map((m) => m.value?.toString())).toEqual(['a']);
+    await r.consumer.disconnect();
+  });
+
   it('seek after run: reading starts at the offset asked for', async () => {
     const t = await topic();
     const producer = kafka.producer({ idempotent: true });
