@@ -288,6 +288,8 @@ export function guarded(client: KafkaClient, security: KafkaSecurity): KafkaClie
 
   return {
     implementation: client.implementation,
+    // The runner's tasks (one transactional producer for partition p of every source) rest on it.
+    ...(client.assignsTasks === undefined ? {} : { assignsTasks: client.assignsTasks }),
     brokers,
     producer: (options = {}) => producer(client.producer(options), options.transactionalId),
     consumer: (options) => consumer(client.consumer(options), options.groupId),

@@ -2,7 +2,10 @@
 // the members in turn, each partition to exactly one member.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createKafka } from '../../../src/io/kafka/client.ts';
 import { taskAssignment } from '../../../src/io/kafka/kafkajs.ts';
+import { createLogger } from '../../../src/log.ts';
+import { testConfig } from '../../helpers/stack.ts';
 
 describe('taskAssignment', () => {
   it('gives partition p of every topic to one member', () => {
@@ -43,5 +46,11 @@ describe('taskAssignment', () => {
         },
       ),
     );
+  });
+
+  it('reaches the runner: the client createKafka hands out says kafkajs assigns whole tasks', () => {
+    // The guarded wrapper around every client once dropped the flag, and each partition kept its own producer.
+    const kafka = createKafka(testConfig(), createLogger('task-assignment-test', 'silent'));
+    expect(kafka.assignsTasks).toBe(true);
   });
 });
