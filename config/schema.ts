@@ -431,6 +431,12 @@ export const configSchema = z.object({
       enabled: z.boolean().default(true),
       /** Consumer group suffix of the serving flows: `<pipeline.groupId><groupSuffix>`. */
       groupSuffix: z.string().default('-serving'),
+      /**
+       * Partitions the serving group processes at once (pipeline.partitionsConcurrently is the streams group's).
+       * Scoring reads class features from the online store, which the feature-store sink fills from another group:
+       * a serving group running further ahead reads them staler (docs/serving.md#history-wait).
+       */
+      partitionsConcurrently: z.number().int().min(1).default(1),
       /** Micro-batching of inference: a batch goes when it has maxBatch events or maxWaitMs have passed. */
       maxBatch: z.number().int().positive().default(256),
       maxWaitMs: z.number().int().min(0).default(5),

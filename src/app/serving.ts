@@ -34,11 +34,18 @@ export interface ServingOptions {
   readonly now?: () => number;
 }
 
-/** The config of the serving consumer group: the same settings under `<groupId><groupSuffix>`. */
+/**
+ * The config of the serving consumer group: the same settings under `<groupId><groupSuffix>`, with its own number of
+ * partitions at once (serving.partitionsConcurrently).
+ */
 export function servingConfig(config: Config): Config {
   return {
     ...config,
-    pipeline: { ...config.pipeline, groupId: `${config.pipeline.groupId}${config.serving.groupSuffix}` },
+    pipeline: {
+      ...config.pipeline,
+      groupId: `${config.pipeline.groupId}${config.serving.groupSuffix}`,
+      partitionsConcurrently: config.serving.partitionsConcurrently,
+    },
   };
 }
 
