@@ -324,7 +324,8 @@ export async function runChaos(base: Config, o: ChaosOptions, say: Say, log: Log
               const n = [...poisonWritten.values()].reduce((a, b) => a + b, 0);
               report(
                 f,
-                `${n} bad records (garbage, unknown schema id, oversized value and key) into ${topics.length} topics at ${share()}`,
+                `${n} bad records (garbage, unknown schema id, oversized value and key) into ${poisonWritten.size} of ` +
+                  `${topics.length} topics (the others not created yet) at ${share()}`,
               );
             })(),
           );
