@@ -566,7 +566,9 @@ export class KafkaRunner {
     const done = this.committedTo.get(k) ?? -1n;
     const floor = skip === undefined || done > skip ? done : skip;
     if (floor <= 0n) return chunk;
-    const rest = chunk.filter((r) => BigInt(r.offset) >= floor);
+    // A chunk's records are in offset order: the usual chunk, wholly above the floor, is not filtered record by record.
+    const rest =
+      BigInt(chunk[0]?.offset ?? -1) >= floor ? chunk : chunk.filter((r) => BigInt(r.offset) >= floor);
     if (rest.length < chunk.length)
       this.options.log.info(
         { topic, partition, skipped: chunk.length - rest.length, committed: floor.toString() },

@@ -10,6 +10,7 @@
 // A sink that makes no progress for `stallMs` (it is not running, or another instance's sink has died) does not
 // stop serving: the batch is scored with the history stored so far, counted and logged once per partition, and the
 // partition is not waited on again until its sink moves.
+import type { Sql } from '../io/mysql/pool.ts';
 import type { Logger } from '../log.ts';
 import type { SourcePosition } from '../runtime/operator.ts';
 
@@ -106,9 +107,7 @@ export class SinkProgress {
 }
 
 /** The history sink's progress as schemas/sql/007_sink_progress.sql stores it. */
-export function sqlProgress(sql: {
-  query<T>(statement: string, params?: unknown[]): Promise<T[]>;
-}): ReadProgress {
+export function sqlProgress(sql: Pick<Sql, 'query'>): ReadProgress {
   return async (topic, partitions) => {
     const rows = await sql.query<{
       source_partition: number | string;
