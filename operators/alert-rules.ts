@@ -36,6 +36,40 @@ export function severityOf(
   return null;
 }
 
+/** The rule each judged service's predictions meet; a service not here raises no alert from its predictions. */
+const RULES = {
+  maintenance: {
+    rule: 'maintenance_risk',
+    thresholds: 'maintenance',
+    above: true,
+    describe: (p: Prediction, v: number) =>
+      `item ${p.entity_id}: repair probability ${(v * 100).toFixed(0)}% before its next rental`,
+  },
+  restock: {
+    rule: 'restock_shortfall',
+    thresholds: 'restock',
+    above: true,
+    describe: (p: Prediction, v: number) => `${p.entity_id}: short by ${v.toFixed(0)} units`,
+  },
+  quality: {
+    rule: 'quality_drop',
+    thresholds: 'quality',
+    above: false,
+    describe: (p: Prediction, v: number) =>
+      `item ${p.entity_id}: expected grade ${v.toFixed(1)} at its next return`,
+  },
+} as const satisfies Record<
+  string,
+  {
+    rule: string;
+    thresholds: 'maintenance' | 'restock' | 'quality';
+    above: boolean;
+    describe: (p: Prediction, v: number) => string;
+  }
+>;
+
+type JudgedService = keyof typeof RULES;
+
 /** `name` names the stage and its stores: one instance per predictions topic needs a name each. */
 export function alertRules(opts: AlertRulesOptions, name = 'alert-rules'): Operator<Prediction, Alert> {
   const raisedStore = `${name}.raised`;
@@ -101,41 +135,9 @@ export function alertRules(opts: AlertRulesOptions, name = 'alert-rules'): Opera
     stores: [raisedStore],
     process(rec, ctx) {
       const p = rec.value;
-      const out: Rec<Alert>[] = [];
-      if (p.service === 'maintenance')
-        out.push(
-          ...thresholdRule(
-            ctx,
-            p,
-            'maintenance_risk',
-            opts.maintenance,
-            true,
-            (v) => `item ${p.entity_id}: repair probability ${(v * 100).toFixed(0)}% before its next rental`,
-          ),
-        );
-      if (p.service === 'restock')
-        out.push(
-          ...thresholdRule(
-            ctx,
-            p,
-            'restock_shortfall',
-            opts.restock,
-            true,
-            (v) => `${p.entity_id}: short by ${v.toFixed(0)} units`,
-          ),
-        );
-      if (p.service === 'quality')
-        out.push(
-          ...thresholdRule(
-            ctx,
-            p,
-            'quality_drop',
-            opts.quality,
-            false,
-            (v) => `item ${p.entity_id}: expected grade ${v.toFixed(1)} at its next return`,
-          ),
-        );
-      return out;
+      const rule = Object.hasOwn(RULES, p.service) ? RULES[p.service as JudgedService] : undefined;
+      if (!rule) return [];
+      return thresholdRule(ctx, p, rule.rule, opts[rule.thresholds], rule.above, (v) => rule.describe(p, v));
     },
   };
 }
