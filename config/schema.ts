@@ -433,10 +433,10 @@ export const configSchema = z.object({
       groupSuffix: z.string().default('-serving'),
       /**
        * Partitions the serving group processes at once (pipeline.partitionsConcurrently is the streams group's).
-       * Scoring reads class features from the online store, which the feature-store sink fills from another group:
-       * a serving group running further ahead reads them staler (docs/serving.md#history-wait).
+       * Scoring waits for the sinks it reads through (serving.sinkWaitMs), so a serving group that runs ahead waits
+       * rather than reading staler features; one that falls behind reads newer ones (docs/serving.md#sink-wait).
        */
-      partitionsConcurrently: z.number().int().min(1).default(1),
+      partitionsConcurrently: z.number().int().min(1).default(16),
       /** Micro-batching of inference: a batch goes when it has maxBatch events or maxWaitMs have passed. */
       maxBatch: z.number().int().positive().default(256),
       maxWaitMs: z.number().int().min(0).default(5),
@@ -450,10 +450,12 @@ export const configSchema = z.object({
       /** Days of id_transactions the label-history features (demand lags, levels) are computed from. */
       historyDays: z.number().int().positive().default(70),
       /**
-       * Item scoring waits for the history sink to store the scans it scores (their items' histories come from
-       * id_transactions); a partition whose sink stores nothing for this long is scored with the history it has.
+       * Scoring waits for the sinks it reads through: the history sink to store the scans it scores (their items'
+       * histories come from id_transactions), the feature-store sink to store the class features of the events up to
+       * the one it scores (online store). A partition whose sink stores nothing for this long is scored with what
+       * is there; 0: no wait.
        */
-      historyWaitMs: z.number().int().min(0).default(60_000),
+      sinkWaitMs: z.number().int().min(0).default(60_000),
       /** Days of booked contracts the pack list covers. */
       packHorizonDays: z.number().int().positive().default(7),
       /** Pricing: multiplier = 1 + elasticity × (forecast / available − 1), kept within [min, max]. */

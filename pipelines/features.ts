@@ -1,6 +1,8 @@
 // The feature topology: validated scans and transactions become per-item, per-transaction and per-class features;
 // item scans and rental lines are re-keyed by store|class through an internal topic, then aggregated in event-time
-// windows (1m, 5m, 1h, the store's local day, sliding 7d) and turned into stock levels and windowed features.
+// windows (1m, 5m, 1h, the store's local day, sliding 7d) and turned into stock levels and windowed features, each
+// batch's rows followed by a progress row that tells serving how far the feature store has got (operators/
+// origin-progress.ts).
 import type { Config } from '../config/schema.ts';
 import { cleanTopic, lateTopic } from '../config/topics.ts';
 import { combine, measure, sum } from '../operators/aggregates.ts';
@@ -9,6 +11,7 @@ import { stockLevels } from '../operators/stock-levels.ts';
 import { transactionFeatures } from '../operators/transaction-features.ts';
 import { windowAggregate, type LateInfo } from '../operators/window-aggregate.ts';
 import { progressMarkers } from '../operators/progress.ts';
+import { originProgress } from '../operators/origin-progress.ts';
 import { windowFeatures } from '../operators/window-features.ts';
 import { standardWindows } from '../operators/windows.ts';
 import { channelOf, progressEvent, progressKind } from '../src/features/class-events.ts';
@@ -64,6 +67,8 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
     });
   const scans = cleanTopic(topics, topics.scans);
   const transactions = cleanTopic(topics, topics.transactions);
+  // Each batch's feature rows are followed by a progress row on both feature topics (src/features/progress-rows.ts).
+  const origins = originProgress({ name: 'origin-progress', ports: ['stock', 'progress'] });
   return [
     Flow.from<RfidScan>(scans)
       .via(progress<RfidScan>(scans, (s) => s.scan_date))
@@ -76,6 +81,7 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
       .side('class-events', topics.classEvents, classEventSchema)
       .to(topics.featuresRealtime, featureSchema),
     Flow.from<ClassEvent>(topics.classEvents, classEventSchema)
+      .via(origins.track)
       .via(stockLevels())
       .via(
         windowAggregate<ClassEvent>({
@@ -95,7 +101,9 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
         }),
       )
       .via(windowFeatures('class'))
+      .via(origins.publish)
       .side('stock', topics.featuresRealtime, featureSchema)
+      .side('progress', topics.featuresWindowed, featureSchema)
       .side('late', late, loadSchema('lateRecord'), toLate)
       .to(topics.featuresWindowed, featureSchema),
   ];

@@ -2,12 +2,14 @@
 // store (MySQL offline log + Redis online cache), one value per entry of a row. At-least-once by design and
 // exactly-once in effect: the runner commits offsets after the store acknowledged the batch, and both stores are
 // idempotent (upsert on entity, feature, window and event time; newest-by-event-time wins online), so a replay after
-// a crash rewrites the same rows and never duplicates them.
+// a crash rewrites the same rows and never duplicates them. Progress rows (src/features/progress-rows.ts) go to the
+// online store after the rows of their batch, as the highest source offsets the rows before them cover.
 import type { Config } from '../../config/schema.ts';
 import { recordError } from '../errors.ts';
 import { mapOperator } from '../runtime/operator.ts';
 import { Flow, topology, type SinkNode, type Topology } from '../runtime/topology.ts';
 import { rowCells } from '../features/vector.ts';
+import { isProgressRow, progressCells } from '../features/progress-rows.ts';
 import type { FeatureRow } from '../schemas/types.ts';
 import type { FeatureStore } from '../store/types.ts';
 
@@ -20,8 +22,14 @@ export function featureStoreSink(store: FeatureStore, onWritten?: SinkCounter): 
   return {
     name: 'feature-store',
     async write(records) {
-      const cells = records.flatMap((r) => rowCells(r.value));
-      await store.write(cells);
+      const cells = [];
+      const progress = [];
+      for (const r of records)
+        if (isProgressRow(r.value))
+          progress.push(...progressCells(r.value, r.source.topic, r.source.partition));
+        else cells.push(...rowCells(r.value));
+      // One call, progress last: the online store applies a call's values in order.
+      await store.write(progress.length === 0 ? cells : [...cells, ...progress]);
       onWritten?.(cells.length);
     },
   };

@@ -16,7 +16,8 @@ import { DriftMonitor, redisDriftWindows } from '../serving/drift.ts';
 import { noopServingMetrics, type ServingMetrics } from '../serving/metrics.ts';
 import { labelHistorySource, rentalHistories } from '../serving/history.ts';
 import type { ServingDeps } from '../serving/scoring.ts';
-import { SinkProgress, sqlProgress } from '../serving/sink-progress.ts';
+import { SinkProgress, featureProgressTopic, onlineProgress, sqlProgress } from '../serving/sink-progress.ts';
+import { partitionOf } from '../io/kafka/partition.ts';
 import { createOnlineStore } from '../store/online.ts';
 import { startPipeline, type RunningPipeline } from './pipeline.ts';
 
@@ -85,26 +86,50 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       historyDays: config.serving.historyDays,
       dedupWindowMs: config.windows.dedupWindowMs,
     });
+    const wait = config.serving.sinkWaitMs;
     const historyProgress = new SinkProgress({
       read: sqlProgress(sql),
-      stallMs: config.serving.historyWaitMs,
+      stallMs: wait,
       sink: 'the history sink',
       log: log.child({ component: 'serving' }),
-      onWait: (s) => metrics.historyWait(s),
-      onStale: (n) => metrics.historyStale(n),
+      onWait: (s) => metrics.sinkWait('history', s),
+      onStale: (n) => metrics.sinkStale('history', n),
     });
+    const online = createOnlineStore(redis, {
+      prefix: config.featureStore.redisPrefix,
+      ttlSeconds: config.featureStore.onlineTtlSeconds,
+      writeBatch: config.featureStore.writeBatch,
+    });
+    const featureProgress = new SinkProgress({
+      read: onlineProgress(online),
+      stallMs: wait,
+      sink: 'the feature-store sink',
+      log: log.child({ component: 'serving' }),
+      onWait: (s) => metrics.sinkWait('feature-store', s),
+      onStale: (n) => metrics.sinkStale('feature-store', n),
+    });
+    // A class's rows and progress are on the partition of its key, in each feature topic as in class-events.
+    const featureTopics = [config.topics.featuresRealtime, config.topics.featuresWindowed];
     const deps: ServingDeps = {
-      online: createOnlineStore(redis, {
-        prefix: config.featureStore.redisPrefix,
-        ttlSeconds: config.featureStore.onlineTtlSeconds,
-        writeBatch: config.featureStore.writeBatch,
-      }),
+      online,
       models: watcher,
       demandHistory: history.demand,
       classRentals: history.rentals,
       rentalHistory: (items) => rentalHistories(sql, items, config.windows.dedupWindowMs),
-      ...(config.serving.historyWaitMs > 0
-        ? { historyStored: (positions) => historyProgress.awaitStored(positions) }
+      ...(wait > 0
+        ? {
+            historyStored: (positions) => historyProgress.awaitStored(positions),
+            featuresStored: (events) =>
+              featureProgress.awaitStored(
+                events.flatMap(({ classKey, origin }) => {
+                  const q = partitionOf(classKey, config.kafka.partitions);
+                  return featureTopics.map((t) => ({
+                    ...origin,
+                    topic: featureProgressTopic(t, q, origin.topic),
+                  }));
+                }),
+              ),
+          }
         : {}),
       metrics,
       log: log.child({ component: 'serving' }),

@@ -197,18 +197,18 @@ export const METRICS = {
     help: 'Entities whose features the serving flows read',
     labels: [],
   }),
-  servingHistoryWait: spec({
-    name: 'tagstream_serving_history_wait_seconds',
+  servingSinkWait: spec({
+    name: 'tagstream_serving_sink_wait_seconds',
     type: 'histogram',
-    help: 'Item scoring waiting for the history sink to store the scans it scores (one per micro-batch that waited)',
-    labels: [],
+    help: 'Scoring waiting for a sink (history, feature-store) to store what the scored events follow (one per micro-batch that waited)',
+    labels: ['sink'],
     buckets: FAST_SECONDS,
   }),
-  servingHistoryStale: spec({
-    name: 'tagstream_serving_history_stale_total',
+  servingSinkStale: spec({
+    name: 'tagstream_serving_sink_stale_total',
     type: 'counter',
-    help: 'Partitions item scoring stopped waiting on because the history sink made no progress for serving.historyWaitMs',
-    labels: [],
+    help: 'Partitions scoring stopped waiting on because their sink (history, feature-store) made no progress for serving.sinkWaitMs',
+    labels: ['sink'],
   }),
   driftPsi: spec({
     name: 'tagstream_drift_psi',
@@ -261,8 +261,8 @@ export const METRIC_GROUPS: Readonly<Record<MetricGroup, readonly MetricKey[]>> 
     'modelMetric',
     'servingFeatureRead',
     'servingFeatureEntities',
-    'servingHistoryWait',
-    'servingHistoryStale',
+    'servingSinkWait',
+    'servingSinkStale',
     'driftPsi',
     'driftWindowRows',
   ],

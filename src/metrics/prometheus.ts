@@ -200,8 +200,8 @@ export function prometheusServingMetrics(registry: Registry): PrometheusServingM
   const modelMetric = gaugeOf(registry, METRICS.modelMetric);
   const featureRead = histogramOf(registry, METRICS.servingFeatureRead);
   const featureEntities = counterOf(registry, METRICS.servingFeatureEntities);
-  const historyWait = histogramOf(registry, METRICS.servingHistoryWait);
-  const historyStale = counterOf(registry, METRICS.servingHistoryStale);
+  const sinkWait = histogramOf(registry, METRICS.servingSinkWait);
+  const sinkStale = counterOf(registry, METRICS.servingSinkStale);
   const driftPsi = gaugeOf(registry, METRICS.driftPsi);
   const driftRows = gaugeOf(registry, METRICS.driftWindowRows);
   let served = servedModels.get(registry);
@@ -241,8 +241,8 @@ export function prometheusServingMetrics(registry: Registry): PrometheusServingM
       featureRead.observe(seconds);
       featureEntities.inc(entities);
     },
-    historyWait: (seconds) => historyWait.observe(seconds),
-    historyStale: (partitions) => historyStale.inc(partitions),
+    sinkWait: (sink, seconds) => sinkWait.observe({ sink }, seconds),
+    sinkStale: (sink, partitions) => sinkStale.inc({ sink }, partitions),
     drift: (service, psi, rows) => {
       driftRows.set({ service }, rows);
       // A window still filling (a new model) has no PSI yet: the previous model's series go.

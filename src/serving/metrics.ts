@@ -1,4 +1,7 @@
 // The metrics the serving flows report, as our own interface (the Prometheus implementation is in src/metrics/).
+/** The sinks scoring waits for: the history sink (id_transactions) and the feature-store sink (online store). */
+export type ServingSink = 'history' | 'feature-store';
+
 export interface ServingMetrics {
   /** One inference call: the service, how many events it scored together, and how long it took. */
   inference(service: string, batchSize: number, seconds: number): void;
@@ -10,10 +13,10 @@ export interface ServingMetrics {
   modelVersion(service: string, version: string, algorithm: string): void;
   /** One feature-store read for serving: entities read and seconds. */
   featureRead(entities: number, seconds: number): void;
-  /** Item scoring waited this long for the history sink (src/serving/sink-progress.ts). */
-  historyWait(seconds: number): void;
-  /** Item scoring stopped waiting on this many partitions: their history sink made no progress. */
-  historyStale(partitions: number): void;
+  /** Scoring waited this long for a sink, `history` or `feature-store` (src/serving/sink-progress.ts). */
+  sinkWait(sink: ServingSink, seconds: number): void;
+  /** Scoring stopped waiting on this many partitions: their sink made no progress. */
+  sinkStale(sink: ServingSink, partitions: number): void;
   /**
    * The drift window of a service (src/serving/drift.ts): PSI per input column and `prediction` against its model's
    * training reference once the window is full (null while it fills), and the rows it holds.
@@ -27,7 +30,7 @@ export const noopServingMetrics: ServingMetrics = {
   skipped: () => undefined,
   modelVersion: () => undefined,
   featureRead: () => undefined,
-  historyWait: () => undefined,
-  historyStale: () => undefined,
+  sinkWait: () => undefined,
+  sinkStale: () => undefined,
   drift: () => undefined,
 };

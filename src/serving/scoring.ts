@@ -19,6 +19,7 @@
 // prediction also go to the drift monitor (src/serving/drift.ts), whose `drift` alerts leave on the side port
 // `alerts`; nothing a prediction says depends on it.
 import { packList, priceMultiplier, restockPlan, type PricingPolicy } from '../../operators/services.ts';
+import { originPosition } from '../features/class-events.ts';
 import { addLevelInteractions, deriveRow, type FeatureRecord } from '../features/derive.ts';
 import { GLOBAL_ENTITY, bookingKey, classKey, columnName, type FeatureRef } from '../features/keys.ts';
 import {
@@ -63,6 +64,12 @@ export interface ServingDeps {
    * wait (tests whose rentalHistory is not fed by a sink).
    */
   readonly historyStored?: (positions: readonly SourcePosition[]) => Promise<void>;
+  /**
+   * Resolves once the feature-store sink has stored the class features of these events' classes up to the events
+   * (their origin: clean topic, partition, offset), src/serving/sink-progress.ts; item and class scoring wait on it
+   * before reading the online store. Absent: no wait.
+   */
+  readonly featuresStored?: (events: readonly FeatureWait[]) => Promise<void>;
   readonly metrics: ServingMetrics;
   readonly log: Logger;
   /** Wall clock (ms) for predicted_at and latencies. */
@@ -85,6 +92,12 @@ export interface ServingDeps {
   readonly collapseClassForecasts?: boolean;
   /** Counts the scored rows against each model's training reference and raises drift alerts (none: no drift). */
   readonly drift?: DriftMonitor;
+}
+
+/** An event scoring reads class features for: its class (`store|class`) and where it came from in a clean topic. */
+export interface FeatureWait {
+  readonly classKey: string;
+  readonly origin: SourcePosition;
 }
 
 /** The side port drift alerts leave the scoring stages on (pipelines/serving.ts binds it to the alerts topic). */
@@ -138,6 +151,8 @@ interface ClassQuery {
   readonly storeId: string;
   readonly rentalClass: string;
   readonly time: number;
+  /** The class event's clean-topic origin (src/features/class-events.ts originOf). */
+  readonly origin: SourcePosition;
 }
 
 interface ClassForecast {
@@ -244,8 +259,17 @@ export class ScoringService {
           this.skipAll(['maintenance', 'quality'], scans.length);
           return scans.map(() => ({ maintenance: null, quality: null, snapshotAt: 0 }));
         }
-        // The items' histories are read from id_transactions: first the history sink must have stored the scans.
-        await deps.historyStored?.(queries.map((q) => q.source));
+        // The items' histories are read from id_transactions and their classes' features from the online store:
+        // first the history sink must have stored the scans, and the feature-store sink their class features.
+        await Promise.all([
+          deps.historyStored?.(queries.map((q) => q.source)),
+          deps.featuresStored?.(
+            queries.map((q) => ({
+              classKey: classKey(q.scan.store_id, q.scan.rental_class_num),
+              origin: q.source,
+            })),
+          ),
+        ]);
         const { records, newest } = await this.rentalRecords(scans.map(rentalOf));
         const observe = {
           unit: (i: number) => `${scans[i]!.tag_id}|${scans[i]!.scan_date}`,
@@ -335,12 +359,21 @@ export class ScoringService {
     const classRefs = demandClassRefs(deps.historicalWindow);
     return this.batchedStage<ClassEvent, ClassQuery, { all: ClassForecast[]; superseded: boolean }>(
       'class-scoring',
-      (e) => ({ storeId: e.store_id, rentalClass: e.rental_class_num, time: e.event_time }),
+      (e) => ({
+        storeId: e.store_id,
+        rentalClass: e.rental_class_num,
+        time: e.event_time,
+        origin: originPosition(e),
+      }),
       async (queries, alerts) => {
         if (!this.serves('demand')) {
           this.skipAll(['demand'], queries.length);
           return queries.map(() => ({ all: [], superseded: false }));
         }
+        // The class features come from the online store: the feature-store sink must have stored them up to each event.
+        await deps.featuresStored?.(
+          queries.map((q) => ({ classKey: classKey(q.storeId, q.rentalClass), origin: q.origin })),
+        );
         // Every store's forecast of each class asked for (restock compares stores), once per target day.
         const stores = [...new Set([...deps.storeIds, ...queries.map((q) => q.storeId)])].sort();
         const targets = new Map<string, { storeId: string; rentalClass: string; day: number }>();

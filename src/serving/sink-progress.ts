@@ -1,4 +1,4 @@
-// Serving waits for the history sink. Item scoring reads an item's rentals and damage scans from id_transactions,
+// Serving waits for the sinks it reads through: the history sink, and the feature-store sink (below). Item scoring reads an item's rentals and damage scans from id_transactions,
 // which the history sink writes in a consumer group of its own, from the same clean-scan partitions serving reads.
 // Without a wait, serving could score an `out` scan before the sink has stored the item's earlier scans (a faster
 // serving group, a backlog, a sink restarting), and `days_since_last_use` or `prior_rentals` would come out of an
@@ -7,19 +7,30 @@
 // scored once that progress has reached o, so every earlier scan of its partition (and so of its item, which the
 // scans' key keeps on one partition) is in id_transactions.
 //
+// The feature-store sink: scoring reads class features (stock levels, the sliding 7-day counts) from the online store,
+// which the feature-store sink fills from the class windows' rows, two consumer groups downstream of the clean topics
+// serving reads. Those rows are followed on each feature topic's partition q by progress rows: per clean partition p,
+// the highest offset whose class events q has turned into rows (src/features/progress-rows.ts). The sink writes them
+// into the online store after the rows; an event of class c from p at offset o is scored once the progress of p on
+// both feature topics' partition q of c has reached o (onlineProgress; the progress "topic" names the feature
+// topic, its partition and the clean topic: featureProgressTopic).
+//
 // A sink that makes no progress for `stallMs` (it is not running, or another instance's sink has died) does not
-// stop serving: the batch is scored with the history stored so far, counted and logged once per partition, and the
+// stop serving: the batch is scored with what is stored so far, counted and logged once per partition, and the
 // partition is not waited on again until its sink moves.
 import type { Sql } from '../io/mysql/pool.ts';
 import type { Logger } from '../log.ts';
 import type { SourcePosition } from '../runtime/operator.ts';
+import type { FeatureRef } from '../features/keys.ts';
+import { progressEntity } from '../features/progress-rows.ts';
+import type { OnlineValue } from '../store/online.ts';
 
 /** The highest stored offset of each of `partitions` of `topic` (partitions the sink never wrote are absent). */
 export type ReadProgress = (topic: string, partitions: readonly number[]) => Promise<Map<number, bigint>>;
 
 export interface SinkProgressOptions {
   readonly read: ReadProgress;
-  /** Give up waiting on a partition whose sink has not moved for this long (serving.historyWaitMs). */
+  /** Give up waiting on a partition whose sink has not moved for this long (serving.sinkWaitMs). */
   readonly stallMs: number;
   /** Pause between two reads of the progress (default 10 ms). */
   readonly pollMs?: number;
@@ -68,8 +79,14 @@ export class SinkProgress {
     for (;;) {
       const byTopic = new Map<string, number[]>();
       for (const [, n] of waiting) byTopic.set(n.topic, [...(byTopic.get(n.topic) ?? []), n.partition]);
-      for (const [topic, partitions] of byTopic) {
-        const read = await this.opts.read(topic, partitions);
+      const reads = await Promise.all(
+        [...byTopic].map(async ([topic, partitions]) => ({
+          topic,
+          partitions,
+          read: await this.opts.read(topic, partitions),
+        })),
+      );
+      for (const { topic, partitions, read } of reads) {
         for (const partition of partitions) {
           const k = key(topic, partition);
           const at = read.get(partition);
@@ -94,7 +111,7 @@ export class SinkProgress {
               needed: n.offset.toString(),
             },
             `${this.opts.sink} has stored nothing new from ${n.topic}[${n.partition}] for ${this.opts.stallMs} ms: ` +
-              `scoring with the history it has; check that it is running (its consumer lag, its log)`,
+              `scoring with what it has stored; check that it is running (its consumer lag, its log)`,
           );
         }
         this.opts.onStale?.(live.length);
@@ -120,6 +137,34 @@ export function sqlProgress(sql: Pick<Sql, 'query'>): ReadProgress {
     const out = new Map<number, bigint>();
     for (const r of rows)
       if (r.stored_offset !== null) out.set(Number(r.source_partition), BigInt(r.stored_offset));
+    return out;
+  };
+}
+
+const SEP = '\u0001';
+
+/**
+ * The progress "topic" of clean topic `source` as the feature-store sink stores it through partition `partition` of
+ * feature topic `featureTopic` (onlineProgress reads it; SinkProgress's partitions are the clean topic's).
+ */
+export const featureProgressTopic = (featureTopic: string, partition: number, source: string): string =>
+  `${progressEntity(featureTopic, partition)}${SEP}${source}`;
+
+/** The feature-store sink's progress as it stores it in the online store (src/features/progress-rows.ts). */
+export function onlineProgress(online: {
+  read(entityIds: readonly string[], refs: readonly FeatureRef[]): Promise<(OnlineValue | null)[][]>;
+}): ReadProgress {
+  return async (topic, partitions) => {
+    const at = topic.lastIndexOf(SEP);
+    const [values] = await online.read(
+      [topic.slice(0, at)],
+      partitions.map((p) => ({ name: `${topic.slice(at + 1)}:${p}` })),
+    );
+    const out = new Map<number, bigint>();
+    partitions.forEach((p, i) => {
+      const v = values?.[i];
+      if (v) out.set(p, BigInt(v.timestamp));
+    });
     return out;
   };
 }

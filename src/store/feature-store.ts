@@ -1,6 +1,7 @@
 // The feature store: MySQL (ml_feature_store) is the source of truth, Redis the online cache of the latest values.
 // Writes go to MySQL and Redis at once (a failure of either retries both); serving reads Redis (with documented
 // defaults), training reads MySQL as of.
+import { isProgressRow } from '../features/progress-rows.ts';
 import type { Config } from '../../config/schema.ts';
 import { recordError } from '../errors.ts';
 import { createSql, type Sql } from '../io/mysql/pool.ts';
@@ -178,7 +179,8 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
       validateFeatures(features);
       // Both at once: Redis's round trips overlap MySQL's statements. If either fails the caller retries the whole
       // batch, and both writes are idempotent (upsert; newest-by-event-time wins online).
-      const logged = offlineKeeps ? features.filter(offlineKeeps) : features;
+      // Progress cells (src/features/progress-rows.ts) are for serving only, never logged.
+      const logged = features.filter((f) => !isProgressRow(f) && (offlineKeeps?.(f) ?? true));
       const results = await Promise.allSettled([
         logged.length > 0 ? timed(() => offline.write(logged), timeWrite('offline')) : undefined,
         timed(() => online.write(features), timeWrite('online')),

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.ts';
 import { featureStoreTopology } from '../../src/app/feature-sink.ts';
+import { progressEntity, progressRow } from '../../src/features/progress-rows.ts';
+import { featureProgressTopic, onlineProgress } from '../../src/serving/sink-progress.ts';
 import { INSERT_COLUMNS, historyTopology } from '../../src/app/history-sink.ts';
 import { predictionCacheTopology } from '../../src/app/prediction-sink.ts';
 import { TagstreamError, recordError } from '../../src/errors.ts';
@@ -260,5 +262,45 @@ describe('the prediction cache sink node', () => {
     expect(alerts).toEqual([alert()]);
     const dead = await deadLetters(driver, topic);
     expect(dead.map((d) => [d.error_code, d.stage])).toEqual([['DECODE_WRONG_SUBJECT', 'decode']]);
+  });
+});
+
+describe('the feature store sink node and serving, on progress rows', () => {
+  it("writes a progress row's offsets after its batch's rows, where serving's wait reads them", async () => {
+    const b: Behaviour = { unreachable: false, refuse: new Set() };
+    const { store, written } = fakeStore(b);
+    const driver = await TestDriver.create(featureStoreTopology(config, store));
+    const topic = config.topics.featuresWindowed;
+    await driver.pipeBatch(
+      topic,
+      loadSchema('featureRow'),
+      [
+        { value: feature('e0') },
+        { value: progressRow({ 'clean.rfid.scans:4': 120, 'clean.pos.transactions:1': 7 }, T0) },
+        { value: feature('e1') },
+      ],
+      3,
+    );
+    // The rows' cells first, then the progress (stamped with the offset: the online store keeps the highest).
+    expect(written.map((f) => [f.entity_id, f.feature_name, f.timestamp])).toEqual([
+      ['e0', 'usage_frequency_7d', T0],
+      ['e1', 'usage_frequency_7d', T0],
+      [progressEntity(topic, 3), 'clean.rfid.scans:4', 120],
+      [progressEntity(topic, 3), 'clean.pos.transactions:1', 7],
+    ]);
+    // Serving's reader finds them under the feature topic's partition and the clean topic.
+    const read = onlineProgress({
+      read: async (ids, refs) =>
+        ids.map((id) =>
+          refs.map((r) => {
+            const f = written.find((w) => w.entity_id === id && w.feature_name === r.name);
+            return f ? { timestamp: f.timestamp, value: f.feature_value } : null;
+          }),
+        ),
+    });
+    expect(await read(featureProgressTopic(topic, 3, 'clean.rfid.scans'), [4, 5])).toEqual(
+      new Map([[4, 120n]]),
+    );
+    expect(await read(featureProgressTopic(topic, 2, 'clean.rfid.scans'), [4])).toEqual(new Map());
   });
 });

@@ -315,12 +315,7 @@ describe('registerAllMetrics', () => {
     const lines = await samples(registry);
     expect(lines.filter((l) => !l.endsWith(' 0'))).toEqual([]);
     expect(new Set(lines.map((l) => l.split(/[{ ]/)[0]!.replace(/_(bucket|sum|count)$/, '')))).toEqual(
-      new Set([
-        'tagstream_serving_feature_read_seconds',
-        'tagstream_serving_feature_read_entities_total',
-        'tagstream_serving_history_wait_seconds',
-        'tagstream_serving_history_stale_total',
-      ]),
+      new Set(['tagstream_serving_feature_read_seconds', 'tagstream_serving_feature_read_entities_total']),
     );
   });
 

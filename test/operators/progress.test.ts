@@ -10,6 +10,7 @@ interface Marker {
   readonly channel: string;
   readonly time: number;
   readonly idle: boolean;
+  readonly offset: number;
 }
 
 const make = () =>
@@ -19,7 +20,7 @@ const make = () =>
     port: 'markers',
     partitions: 3,
     time: (v) => v.t,
-    marker: (channel, time, idle): Marker => ({ channel, time, idle }),
+    marker: (channel, time, idle, offset): Marker => ({ channel, time, idle, offset }),
     intervalMs: 1_000,
     idleTimeoutMs: 30_000,
     graceMs: 600_000,
@@ -63,6 +64,21 @@ describe('progress markers', () => {
     // A tick after the interval sends what was held back: the highest time, not the last.
     wait(h, 1_000);
     expect(markers(h).map((m) => m[2])).toEqual([9, 9, 9]);
+    wait(h, 1_000);
+    expect(markers(h)).toEqual([]);
+  });
+
+  it('carry the highest offset taken, and go out when only the offset moved (a record older than the progress)', () => {
+    const h = new OperatorHarness(make);
+    h.push({ key: null, value: { t: T + 5 }, timestamp: 0 });
+    expect(h.takeSide<Marker>('markers').map((r) => r.value.offset)).toEqual([0, 0, 0]);
+    h.push({ key: null, value: { t: T + 3 }, timestamp: 0 });
+    wait(h, 1_000);
+    expect(h.takeSide<Marker>('markers').map((r) => [r.value.time - T, r.value.offset])).toEqual([
+      [5, 1],
+      [5, 1],
+      [5, 1],
+    ]);
     wait(h, 1_000);
     expect(markers(h)).toEqual([]);
   });

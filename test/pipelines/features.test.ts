@@ -1,5 +1,6 @@
 // The feature topology on the in-process driver: real computations of item, transaction and per-class features,
 // windows closing on idle wall-clock time, and state surviving a restart from the changelog.
+import { isProgressRow } from '../../src/features/progress-rows.ts';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.ts';
 import { tagstreamTopology } from '../../pipelines/tagstream.ts';
@@ -38,8 +39,11 @@ async function pipeScan(d: TestDriver, s: RfidScan): Promise<void> {
 }
 
 /** The feature rows of a topic as store cells (one per value), in order. */
+/** The feature cells of a topic's rows (progress rows left out, as the feature-store sink leaves them out of the store). */
 async function readCells(d: TestDriver, topic: string): Promise<Array<{ value: FeatureVector }>> {
-  return (await d.read<FeatureRow>(topic)).flatMap((r) => rowCells(r.value).map((value) => ({ value })));
+  return (await d.read<FeatureRow>(topic))
+    .filter((r) => !isProgressRow(r.value))
+    .flatMap((r) => rowCells(r.value).map((value) => ({ value })));
 }
 
 const byName = (
@@ -80,6 +84,23 @@ describe('feature topology', () => {
     expect(byName(fs, 'A', 'last_scan_type').at(-1)?.feature_value).toBe(2);
     expect(byName(fs, 'A', 'scan_hour')[0]?.feature_value).toBe(10);
     expect(byName(fs, 'A', 'scan_day_of_week')[0]?.feature_value).toBe(0); // 2026-06-01 is a Monday
+  });
+
+  it("follows each batch's class rows with a progress row naming the clean offsets they cover, on both feature topics", async () => {
+    const d = await setup();
+    await pipeScan(d, scan('A', 'in', T0));
+    await pipeScan(d, scan('B', 'out', T0 + 1_000, 5, { rental_class_num: 'CHAIR' }));
+    for (const topic of ['features.realtime.rows', 'features.windowed.rows']) {
+      const rows = (await d.read<FeatureRow>(topic)).map((r) => r.value);
+      const progress = rows.flatMap((r, i) => (isProgressRow(r) ? [i] : []));
+      // One per batch of class events (each scan is a batch here), after the class rows of that batch.
+      expect(progress.length, topic).toBe(2);
+      expect(rows[progress[1]!]!.features).toEqual({ 'clean.rfid.scans:0': 1 });
+      expect(rows.at(-1), topic).toBe(rows[progress[1]!]);
+      const chair = rows.findIndex((r) => r.entity_id === 'S1|CHAIR');
+      expect(chair, topic).toBeGreaterThan(progress[0]!);
+      expect(chair, topic).toBeLessThan(progress[1]!);
+    }
   });
 
   it('computes transaction and per-class features, and windowed rentals per hour and local day', async () => {

@@ -33,7 +33,7 @@ import {
 const ID = randomUUID().slice(0, 8);
 const MYSQL_URL = testDatabaseUrl(testConfig(), ID);
 // No history sink runs here (serving alone, on scans written straight to the clean topic): nothing to wait for.
-const config = testConfig({ mysql: { url: MYSQL_URL }, serving: { maxWaitMs: 2, historyWaitMs: 0 } });
+const config = testConfig({ mysql: { url: MYSQL_URL }, serving: { maxWaitMs: 2, sinkWaitMs: 0 } });
 const SCANS = `${config.topics.cleanPrefix}${config.topics.scans}`;
 const PREDICTIONS = `${config.topics.predictionsPrefix}maintenance`;
 const log = createLogger('hot-swap-test', 'warn');

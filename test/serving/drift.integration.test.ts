@@ -95,12 +95,32 @@ const rentals: number[] = [];
 /** PSI per service and column at the end of each live day. */
 const psiAt: Record<'live' | 'shifted', Record<string, Record<string, number>>> = { live: {}, shifted: {} };
 const alertsAt: Record<'live' | 'shifted', Alert[]> = { live: [], shifted: [] };
+const waitsAt: Record<'live' | 'shifted', Awaited<ReturnType<typeof sinkWaits>>> = { live: {}, shifted: {} };
 
 async function driftPsi(): Promise<Record<string, Record<string, number>>> {
   const gauge = await job!.metrics.getSingleMetric('tagstream_drift_psi')?.get();
   const out: Record<string, Record<string, number>> = {};
   for (const v of gauge?.values ?? [])
     (out[String(v.labels['service'])] ??= {})[String(v.labels['feature'])] = v.value;
+  return out;
+}
+
+/** Per sink serving waits for: micro-batches that waited, seconds waited, partitions given up on (cumulative). */
+async function sinkWaits(): Promise<Record<string, { batches: number; seconds: number; stale: number }>> {
+  const out: Record<string, { batches: number; seconds: number; stale: number }> = {};
+  const of = (sink: string) => (out[sink] ??= { batches: 0, seconds: 0, stale: 0 });
+  const wait = await job!.metrics.getSingleMetric('tagstream_serving_sink_wait_seconds')?.get();
+  for (const v of (wait?.values ?? []) as {
+    labels: Record<string, unknown>;
+    value: number;
+    metricName?: string;
+  }[]) {
+    const sink = String(v.labels['sink']);
+    if (v.metricName?.endsWith('_count')) of(sink).batches = v.value;
+    if (v.metricName?.endsWith('_sum')) of(sink).seconds = v.value;
+  }
+  const stale = await job!.metrics.getSingleMetric('tagstream_serving_sink_stale_total')?.get();
+  for (const v of stale?.values ?? []) of(String(v.labels['sink'])).stale = v.value;
   return out;
 }
 
@@ -180,6 +200,7 @@ beforeAll(async () => {
     await produce(until(end), sink, encode, { speed: { kind: 'factor', factor: LIVE_SPEED } });
     await settle();
     psiAt[day] = await driftPsi();
+    waitsAt[day] = await sinkWaits();
     alertsAt[day] = alerts.filter((a) => a.event_time >= end - DAY && a.event_time < end);
   }
   // What the run saw, for the record (docs/serving.md#drift quotes it).
@@ -193,6 +214,11 @@ beforeAll(async () => {
           .map(([k, v]) => `${k} ${v.toFixed(2)}`)
           .join(', ')}`,
       );
+    console.log(
+      `${day} sink waits (cumulative): ${Object.entries(waitsAt[day])
+        .map(([sink, w]) => `${sink} ${w.batches} batches, ${w.seconds.toFixed(1)} s, ${w.stale} stale`)
+        .join('; ')}`,
+    );
     for (const a of alertsAt[day])
       console.log(
         `${day} alert ${a.service} ${a.severity} PSI ${a.value.toFixed(3)} after ${rentalsBetween(day === 'live' ? LIVE : SHIFTED, a.event_time)} rentals`,

@@ -245,6 +245,37 @@ describe('item scoring', () => {
     expect(await driver.read(pred('maintenance'))).toHaveLength(2);
     expect(calls).toEqual([`stored ${SCANS}[0]@0 ${SCANS}[0]@2`, 'history TAG-1 TAG-3']);
   });
+
+  it("reads the items' class features only once the feature-store sink has stored them up to the scans", async () => {
+    const calls: string[] = [];
+    const store = online({});
+    const driver = await driverFor(
+      deps({
+        models: models(fakeModel('maintenance', 'm-v1', { prior_rentals: 0.01 })),
+        featuresStored: async (events) => {
+          calls.push(
+            `features ${events.map((e) => `${e.classKey}<-${e.origin.topic}[${e.origin.partition}]@${e.origin.offset}`).join(' ')}`,
+          );
+        },
+        online: {
+          read: (ids, refs) => {
+            calls.push(`read ${ids.join(' ')}`);
+            return store.read(ids, refs);
+          },
+        },
+      }),
+    );
+    await driver.pipeBatch(SCANS, loadSchema('rfidScan'), [
+      { value: scan(1), key: 'TAG-1' },
+      { value: scan(2, 'return'), key: 'TAG-2' },
+      { value: scan(3), key: 'TAG-3' },
+    ]);
+    expect(await driver.read(pred('maintenance'))).toHaveLength(2);
+    // The wait names each scored scan's class and position, and comes before every online read.
+    expect(calls[0]).toBe(`features S1|TENT<-${SCANS}[0]@0 S1|TENT<-${SCANS}[0]@2`);
+    expect(calls.slice(1).every((c) => c.startsWith('read '))).toBe(true);
+    expect(calls.length).toBeGreaterThan(1);
+  });
 });
 
 const classEvent = (store: string, cls: string, t: number): ClassEvent => ({
@@ -264,6 +295,34 @@ const classEvent = (store: string, cls: string, t: number): ClassEvent => ({
 describe('class scoring', () => {
   const stock = (s: string, n: number) => ({
     [`${s}|TENT`]: { available_stock: { value: n, timestamp: T0 - 60_000 } },
+  });
+
+  it('reads class features only once the feature-store sink has stored them up to the event, by its origin', async () => {
+    const calls: string[] = [];
+    const store = online({ ...stock('S1', 2) });
+    const driver = await driverFor(
+      deps({
+        models: models(fakeModel('demand', 'd-v1', { level_weekday_28: 1 })),
+        featuresStored: async (events) => {
+          calls.push(
+            `features ${events.map((e) => `${e.classKey}<-${e.origin.topic}[${e.origin.partition}]@${e.origin.offset}`).join(' ')}`,
+          );
+        },
+        online: {
+          read: (ids, refs) => {
+            calls.push('read');
+            return store.read(ids, refs);
+          },
+        },
+      }),
+    );
+    await driver.pipeBatch(topicOf('classEvents'), loadSchema('classEvent'), [
+      { value: { ...classEvent('S1', 'TENT', T0), origin: 'clean.rfid.scans:3:41' }, key: 'S1|TENT' },
+    ]);
+    expect(await driver.read(pred('demand'))).toHaveLength(1);
+    expect(calls[0]).toBe('features S1|TENT<-clean.rfid.scans[3]@41');
+    expect(calls.slice(1).length).toBeGreaterThan(0);
+    expect(calls.slice(1).every((c) => c === 'read')).toBe(true);
   });
 
   it('forecasts demand for the class in the store, prices it and plans restock across stores', async () => {

@@ -29,6 +29,7 @@ import type { Logger } from '../../log.ts';
 import { FakeClock } from '../../runtime/clock.ts';
 import { noopMetrics } from '../../runtime/metrics.ts';
 import { rowCells } from '../../features/vector.ts';
+import { isProgressRow } from '../../features/progress-rows.ts';
 import { RecordProcessor, type OutRecord } from '../../runtime/processor.ts';
 import { loadSchema } from '../../schemas/catalog.ts';
 import type { FeatureRow, FeatureVector, PosTransaction, RfidScan } from '../../schemas/types.ts';
@@ -222,7 +223,10 @@ export async function backfillFromSim(
     for (const r of out) {
       if (sources.has(r.topic) && r.value !== null) await feed(r.topic, r.key, r.value, r.timestamp);
       else if (featureTopics.has(r.topic)) {
-        for (const f of rowCells((await serde.decode(r.value)) as FeatureRow)) {
+        const row = (await serde.decode(r.value)) as FeatureRow;
+        // Progress rows tell serving how far the online store has got: nothing to log.
+        if (isProgressRow(row)) continue;
+        for (const f of rowCells(row)) {
           if (opts.allFeatures || wanted(f)) features.push(f);
           else stats.featuresSkipped++;
         }
