@@ -13,10 +13,16 @@ import { createModelRegistry } from '../ml/registry/registry.ts';
 import { ModelWatcher } from '../ml/registry/watcher.ts';
 import { alertsCounter, prometheusServingMetrics } from '../metrics/prometheus.ts';
 import { DriftMonitor, redisDriftWindows } from '../serving/drift.ts';
-import { noopServingMetrics, type ServingMetrics } from '../serving/metrics.ts';
+import { noopServingMetrics, type ServingMetrics, type ServingSink } from '../serving/metrics.ts';
 import { labelHistorySource, rentalHistories } from '../serving/history.ts';
 import type { ServingDeps } from '../serving/scoring.ts';
-import { SinkProgress, featureProgressTopic, onlineProgress, sqlProgress } from '../serving/sink-progress.ts';
+import {
+  SinkProgress,
+  featureProgressTopic,
+  onlineProgress,
+  sqlProgress,
+  type ReadProgress,
+} from '../serving/sink-progress.ts';
 import { partitionOf } from '../io/kafka/partition.ts';
 import { createOnlineStore } from '../store/online.ts';
 import { startPipeline, type RunningPipeline } from './pipeline.ts';
@@ -87,27 +93,22 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       dedupWindowMs: config.windows.dedupWindowMs,
     });
     const wait = config.serving.sinkWaitMs;
-    const historyProgress = new SinkProgress({
-      read: sqlProgress(sql),
-      stallMs: wait,
-      sink: 'the history sink',
-      log: log.child({ component: 'serving' }),
-      onWait: (s) => metrics.sinkWait('history', s),
-      onStale: (n) => metrics.sinkStale('history', n),
-    });
+    const progressOf = (sink: ServingSink, read: ReadProgress): SinkProgress =>
+      new SinkProgress({
+        read,
+        stallMs: wait,
+        sink: `the ${sink} sink`,
+        log: log.child({ component: 'serving' }),
+        onWait: (s) => metrics.sinkWait(sink, s),
+        onStale: (n) => metrics.sinkStale(sink, n),
+      });
     const online = createOnlineStore(redis, {
       prefix: config.featureStore.redisPrefix,
       ttlSeconds: config.featureStore.onlineTtlSeconds,
       writeBatch: config.featureStore.writeBatch,
     });
-    const featureProgress = new SinkProgress({
-      read: onlineProgress(online),
-      stallMs: wait,
-      sink: 'the feature-store sink',
-      log: log.child({ component: 'serving' }),
-      onWait: (s) => metrics.sinkWait('feature-store', s),
-      onStale: (n) => metrics.sinkStale('feature-store', n),
-    });
+    const historyProgress = progressOf('history', sqlProgress(sql));
+    const featureProgress = progressOf('feature-store', onlineProgress(online));
     // A class's rows and progress are on the partition of its key, in each feature topic as in class-events.
     const featureTopics = [config.topics.featuresRealtime, config.topics.featuresWindowed];
     const deps: ServingDeps = {
