@@ -4,7 +4,7 @@
 // with `<ns>`, so that the outputs of two namespaces compare. The comparison per identity: values that match pair
 // off; of the rest, as many as both sides have are mismatched (same identity, another value), the reference's
 // surplus is lost, the run's surplus duplicated.
-import { isProgressRow } from '../../features/progress-rows.ts';
+import { PROGRESS_ENTITY_TYPE, isProgressRow } from '../../features/progress-rows.ts';
 import { createHash } from 'node:crypto';
 import type { Config } from '../../../config/schema.ts';
 import { cleanTopic, dlqTopic, lateTopic } from '../../../config/topics.ts';
@@ -363,6 +363,9 @@ async function readOnline(
       cursor = next;
       for (const key of keys) {
         const entity = key.slice(prefix.length);
+        // The feature-store sink's progress (src/features/progress-rows.ts) names the run's topics and follows its
+        // batches: not a feature.
+        if (entity.startsWith(`${PROGRESS_ENTITY_TYPE}|`)) continue;
         // ioredis turns an HGETALL reply into an object; a flat [field, value, ...] array is read too.
         const [reply] = (await redis.pipeline([command('hgetall', key)])) as [
           string[] | Record<string, string>,
