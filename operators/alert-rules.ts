@@ -70,6 +70,9 @@ const RULES = {
 
 type JudgedService = keyof typeof RULES;
 
+/** The services whose predictions an alert rule judges: the only predictions topics serving has to read. */
+export const ALERTED_SERVICES = Object.keys(RULES) as readonly JudgedService[];
+
 /** `name` names the stage and its stores: one instance per predictions topic needs a name each. */
 export function alertRules(opts: AlertRulesOptions, name = 'alert-rules'): Operator<Prediction, Alert> {
   const raisedStore = `${name}.raised`;

@@ -3,13 +3,14 @@
 //   clean.rfid.scans        → item-scoring  → predictions.maintenance (+ predictions.quality)
 //   tagstream.class-events  → class-scoring → predictions.demand (+ predictions.pricing, predictions.restock)
 //   clean.pos.transactions  → pack-scoring  → predictions.pack
-//   predictions.<service>   → alert rules   → alerts   (deduplicated and throttled per entity and rule)
+//   predictions.<service>   → alert rules   → alerts   (deduplicated and throttled per entity and rule; only the
+//                                                      services a rule judges: maintenance, restock, quality)
 // Scoring flows are stateless and async (micro-batched); alert flows are stateful (changelogged) and synchronous.
 // Drift alerts come from the scoring flows themselves (side port `alerts`): they compare the inputs each model
 // scored with its training data, which the predictions topics do not carry (src/serving/drift.ts).
 import type { Config } from '../config/schema.ts';
 import { cleanTopic, predictionTopic } from '../config/topics.ts';
-import { alertRules } from '../operators/alert-rules.ts';
+import { ALERTED_SERVICES, alertRules } from '../operators/alert-rules.ts';
 import { progressKind } from '../src/features/class-events.ts';
 import { mapOperator, type Operator } from '../src/runtime/operator.ts';
 import { Flow, topology, type Branch, type Topology } from '../src/runtime/topology.ts';
@@ -69,7 +70,7 @@ export function alertBranches(config: Config, onAlert: OnAlert = () => undefined
     quality: alerts.quality,
     throttleMs: alerts.throttleMs,
   };
-  return SERVICES.map((service) =>
+  return ALERTED_SERVICES.map((service) =>
     Flow.from<Prediction>(predictionsTopic(config, service), loadSchema('prediction'))
       .via(alertRules(opts, `alerts-${service}`))
       .via(

@@ -2,7 +2,12 @@
 // escalation at once, re-arming after the value clears; state survives a restart. Drift is no rule of theirs any
 // more: a shifting service raises nothing here (test/serving/drift.test.ts has drift against the training data).
 import { describe, expect, it } from 'vitest';
-import { alertRules, severityOf, type AlertRulesOptions } from '../../operators/alert-rules.ts';
+import {
+  ALERTED_SERVICES,
+  alertRules,
+  severityOf,
+  type AlertRulesOptions,
+} from '../../operators/alert-rules.ts';
 import type { Alert, Prediction } from '../../src/schemas/types.ts';
 import { OperatorHarness } from './harness.ts';
 
@@ -72,6 +77,10 @@ describe('alert rules', () => {
       ['quality_drop', 'warning'],
     ]);
     expect(push(h, pred('pricing', 'S1|TENT', 99, T0))).toEqual([]);
+    // The serving topology reads only the judged services' topics: the others would raise nothing.
+    expect([...ALERTED_SERVICES].sort()).toEqual(['maintenance', 'quality', 'restock']);
+    for (const service of ['demand', 'pricing', 'pack', 'toString', '__proto__'])
+      expect(push(h, pred(service, 'S1|TENT', 1e6, T0))).toEqual([]);
   });
 
   it('raises no drift from predictions alone, however they move (the scoring stages judge drift)', () => {

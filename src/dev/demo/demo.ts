@@ -18,7 +18,7 @@ import { startJob, type RunningJob } from '../../app/job.ts';
 import { servingConfig } from '../../app/serving.ts';
 import { createCollectorRuntime } from '../../batch/runtime.ts';
 import { runCollector, type CollectorName } from '../../batch/collectors.ts';
-import { SERVICES } from '../../../pipelines/serving.ts';
+import { SERVICES, alertBranches } from '../../../pipelines/serving.ts';
 import { createKafka, mapKafkaError, type KafkaAdmin, type KafkaClient } from '../../io/kafka/client.ts';
 import { createSql, splitDatabase, withDatabase } from '../../io/mysql/pool.ts';
 import type { Logger } from '../../log.ts';
@@ -274,7 +274,8 @@ export function pipelineGroups(config: Config): { group: string; topics: string[
     {
       group: servingConfig(config).pipeline.groupId,
       topics: [],
-      internal: [...clean, t.classEvents, ...predictions],
+      // The scoring flows' inputs and the predictions topics the alert rules judge (pipelines/serving.ts).
+      internal: [...clean, t.classEvents, ...alertBranches(config).map((b) => b.source)],
     },
     {
       group: `${g}-predictions`,
