@@ -283,8 +283,23 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   );
 }
 
+/**
+ * Keys that were renamed, with their new name: a configuration that still sets one is refused with the new name,
+ * rather than the value going unread (unknown keys are otherwise dropped).
+ */
+export const RENAMED_KEYS: Readonly<Record<string, string>> = {
+  'serving.historyWaitMs': 'serving.sinkWaitMs (it covers the feature-store sink too)',
+};
+
 /** Validates; the error names every failing key, e.g. `kafka.brokers[0]: expected host:port`. */
 export function parseConfig(raw: unknown): Config {
+  const renamed = Object.entries(RENAMED_KEYS)
+    .filter(([old]) => getPath(raw, old.split('.')) !== undefined)
+    .map(([old, now]) => `${old}: renamed ${now}`);
+  if (renamed.length > 0)
+    throw new TagstreamError('CONFIG_INVALID', `invalid configuration:\n  ${renamed.join('\n  ')}`, {
+      details: { issues: renamed },
+    });
   const result = configSchema.safeParse(raw);
   if (result.success) {
     const data = withConnectionSettings(readSecretFiles(result.data));

@@ -170,6 +170,15 @@ describe('validation errors name the path', () => {
     expect(e.details['issues']).toEqual(['kafka.brokers[0]: expected host:port']);
   });
 
+  it('a renamed key is refused with its new name, not dropped', () => {
+    const e = configError(rawConfig({ TAGSTREAM__serving__historyWaitMs: '0' }));
+    expect(e.code).toBe('CONFIG_INVALID');
+    expect(e.details['issues']).toEqual([
+      'serving.historyWaitMs: renamed serving.sinkWaitMs (it covers the feature-store sink too)',
+    ]);
+    expect(parseConfig({ serving: { sinkWaitMs: 0 } }).serving.sinkWaitMs).toBe(0);
+  });
+
   it('names the second broker when only it is wrong', () => {
     expect(configError({ kafka: { brokers: ['ok:9092', 'bad host:1'] } }).message).toContain(
       'kafka.brokers[1]: expected host:port',
