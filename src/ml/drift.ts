@@ -13,7 +13,7 @@
 // whole. The reference therefore also keeps the PSI of its own windows (of the serving window's size, in time order,
 // one starting every tenth of a window, each against the rest of the reference: chunkSpread), and the alert
 // thresholds rise to what an ordinary period reaches there (driftThresholds: NannyML's chunked reference, mean + 3
-// standard deviations).
+// standard deviations, and at least the highest of those windows: a window's PSI is skewed, not normal).
 import type { ColumnTable } from 'arquero';
 import type { ModelSpec } from './model-spec.ts';
 import { categoryValue, numericValue } from './preprocess.ts';
@@ -252,15 +252,18 @@ export interface DriftThresholds {
 
 /**
  * The thresholds for a reference: the configured ones, raised where an ordinary window of the reference itself
- * reaches further (mean + 3 standard deviations of its chunk spread) — the warning to that level, the critical as
- * far above it as configured above the warning.
+ * reaches further — the warning to the larger of mean + 3 standard deviations of its chunk spread and the highest
+ * PSI of those windows, the critical as far above it as configured above the warning. A window's PSI is skewed (a
+ * sum of squares, like chi-square), so mean + 3 sd alone can fall below windows the reference itself holds: on
+ * 2026-12-06 quality's warning came out at 0.196 against reference windows up to 0.238, and an ordinary live day
+ * warned at 0.197. A live window no further off than the training data's own is no drift.
  */
 export function driftThresholds(reference: DriftReference, configured: DriftThresholds): DriftThresholds {
   const psi = reference.chunks?.psi;
   if (!psi || psi.length < MIN_CHUNKS) return configured;
   const mean = psi.reduce((a, b) => a + b, 0) / psi.length;
   const sd = Math.sqrt(psi.reduce((a, b) => a + (b - mean) ** 2, 0) / (psi.length - 1));
-  const ordinary = mean + 3 * sd;
+  const ordinary = Math.max(mean + 3 * sd, ...psi);
   if (ordinary <= configured.warning) return configured;
   return {
     warning: ordinary,

@@ -168,12 +168,24 @@ describe('chunk spread and thresholds', () => {
     const sd = Math.sqrt(spread.psi.reduce((a, b) => a + (b - mean) ** 2, 0) / (spread.psi.length - 1));
     const ref = { ...driftReference(SPEC, table({}), shuffled), chunks: spread };
     const t = driftThresholds(ref, configured);
-    expect(t.warning).toBeCloseTo(mean + 3 * sd, 12);
+    expect(t.warning).toBeCloseTo(Math.max(mean + 3 * sd, ...spread.psi), 12);
     expect(t.warning).toBeGreaterThan(configured.warning);
     expect(t.critical).toBeCloseTo(t.warning + 0.15, 12);
     // Stored with the model and read back.
     expect(isDriftReference(JSON.parse(JSON.stringify(ref)))).toBe(true);
     expect(isDriftReference({ ...ref, chunks: { rows: 1, psi: ['x'] } })).toBe(false);
+  });
+
+  it("raises the warning at least to the reference's highest window: a skewed spread reaches past mean + 3 sd", () => {
+    // 40 ordinary windows and one at 0.5: mean + 3 sd is about 0.36, under the window the reference holds.
+    const psi = [...Array.from({ length: 40 }, (_, i) => 0.05 + (i % 5) * 0.01), 0.5];
+    const ref = { ...driftReference(SPEC, table({}), shuffled), chunks: { rows: 500, psi } };
+    const mean = psi.reduce((a, b) => a + b, 0) / psi.length;
+    const sd = Math.sqrt(psi.reduce((a, b) => a + (b - mean) ** 2, 0) / (psi.length - 1));
+    expect(mean + 3 * sd).toBeLessThan(0.5);
+    const t = driftThresholds(ref, configured);
+    expect(t.warning).toBe(0.5);
+    expect(t.critical).toBeCloseTo(0.65, 12);
   });
 
   it('keeps the configured thresholds for a steady reference, a short one, or one without a spread', () => {
