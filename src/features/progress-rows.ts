@@ -9,7 +9,7 @@
 // Progress rows never reach the offline log (src/store/feature-store.ts) and are not features: readers of the feature
 // topics that compare or count features leave them out (isProgressRow).
 import type { FeatureRow, FeatureVector } from '../schemas/types.ts';
-import { featureRow } from './vector.ts';
+import { featureRow, rowCells } from './vector.ts';
 
 export const PROGRESS_ENTITY_TYPE = 'progress';
 
@@ -27,18 +27,9 @@ export const progressEntity = (topic: string, partition: number): string =>
 
 /** A progress row read from `topic`[`partition`] as online-store cells: per channel, its offset as value and time. */
 export function progressCells(row: FeatureRow, topic: string, partition: number): FeatureVector[] {
-  const entity = progressEntity(topic, partition);
-  return Object.entries(row.features).map(([channel, offset]) => ({
-    entity_id: entity,
-    entity_type: PROGRESS_ENTITY_TYPE,
-    feature_name: channel,
-    feature_value: offset,
+  return rowCells({ ...row, entity_id: progressEntity(topic, partition) }).map((c) => ({
+    ...c,
     feature_type: PROGRESS_ENTITY_TYPE,
-    timestamp: offset,
-    window: null,
-    window_start: null,
-    window_end: null,
-    confidence: 1,
-    source: PROGRESS_ENTITY_TYPE,
+    timestamp: c.feature_value,
   }));
 }
