@@ -197,6 +197,8 @@ async function benchStage(): Promise<string[]> {
     online: {
       read: async (entities: readonly string[], refs: readonly { name: string; window?: string }[]) =>
         entities.map(() => refs.map((r) => values.get(columnName(r)) ?? null)),
+      readAsOf: async (points: readonly unknown[], refs: readonly { name: string; window?: string }[]) =>
+        points.map(() => refs.map((r) => values.get(columnName(r)) ?? null)),
     },
     models: {
       current: (s: string) => models.get(s),

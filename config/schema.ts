@@ -423,6 +423,25 @@ export const configSchema = z.object({
        * empty, the newest value of every series in the offline log is written back. 0: never.
        */
       onlineCheckMs: z.number().int().min(0).default(30_000),
+      /**
+       * Point-in-time reads for serving (src/store/online.ts OnlineVersions): which features keep their recent values
+       * by event time in Redis beside the latest, so that scoring reads them as of its event whatever its lag, as
+       * training reads the offline log. `serving`: the streamed class features scoring reads
+       * (src/features/vocabulary.ts servingAsOfColumns); `none`: latest values only.
+       */
+      versions: z
+        .object({
+          features: z.enum(['serving', 'none']).default('serving'),
+          /** Event time kept before a feature's newest value (plus the newest value before that). */
+          horizonMs: z
+            .number()
+            .int()
+            .positive()
+            .default(2 * 86_400_000),
+          /** At most this many versions per entity and feature. */
+          max: z.number().int().positive().default(512),
+        })
+        .prefault({}),
     })
     .prefault({}),
   serving: z

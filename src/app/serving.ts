@@ -25,6 +25,7 @@ import {
 } from '../serving/sink-progress.ts';
 import { partitionOf } from '../io/kafka/partition.ts';
 import { createOnlineStore } from '../store/online.ts';
+import { onlineVersions } from '../store/feature-store.ts';
 import { startPipeline, type RunningPipeline } from './pipeline.ts';
 
 export interface RunningServing {
@@ -106,6 +107,7 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       prefix: config.featureStore.redisPrefix,
       ttlSeconds: config.featureStore.onlineTtlSeconds,
       writeBatch: config.featureStore.writeBatch,
+      ...onlineVersions(config),
     });
     const historyProgress = progressOf('history', sqlProgress(sql));
     const featureProgress = progressOf('feature-store', onlineProgress(online));

@@ -151,6 +151,19 @@ export function rentalClassRefs(historicalWindow: string): FeatureRef[] {
   ];
 }
 
+/**
+ * The streamed class features scoring reads (rentals and demand): what the online store keeps versions of, so that
+ * serving reads them as of its event (src/store/online.ts OnlineVersions). The historical collector's daily values
+ * and the item's own features are read latest: the first change once a day, the second only on the item's own scans.
+ */
+export function servingAsOfColumns(historicalWindow: string): Set<string> {
+  return new Set(
+    [...rentalClassRefs(historicalWindow), ...demandClassRefs(historicalWindow)]
+      .filter((r) => Object.hasOwn(FEATURE_TYPES, r.name))
+      .map(columnName),
+  );
+}
+
 /** Every stored feature (column name, `name@window`) training reads: what a backfill has to write. */
 export function trainingFeatureColumns(historicalWindow: string): Set<string> {
   return new Set(

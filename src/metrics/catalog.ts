@@ -197,6 +197,12 @@ export const METRICS = {
     help: 'Entities whose features the serving flows read',
     labels: [],
   }),
+  servingFeaturesAhead: spec({
+    name: 'tagstream_serving_features_ahead_total',
+    type: 'counter',
+    help: 'Feature values scoring read newer than the event it scored (no versions kept, or none reaching back that far)',
+    labels: ['kind'],
+  }),
   servingSinkWait: spec({
     name: 'tagstream_serving_sink_wait_seconds',
     type: 'histogram',
@@ -261,6 +267,7 @@ export const METRIC_GROUPS: Readonly<Record<MetricGroup, readonly MetricKey[]>> 
     'modelMetric',
     'servingFeatureRead',
     'servingFeatureEntities',
+    'servingFeaturesAhead',
     'servingSinkWait',
     'servingSinkStale',
     'driftPsi',

@@ -200,6 +200,7 @@ export function prometheusServingMetrics(registry: Registry): PrometheusServingM
   const modelMetric = gaugeOf(registry, METRICS.modelMetric);
   const featureRead = histogramOf(registry, METRICS.servingFeatureRead);
   const featureEntities = counterOf(registry, METRICS.servingFeatureEntities);
+  const featuresAhead = counterOf(registry, METRICS.servingFeaturesAhead);
   const sinkWait = histogramOf(registry, METRICS.servingSinkWait);
   const sinkStale = counterOf(registry, METRICS.servingSinkStale);
   const driftPsi = gaugeOf(registry, METRICS.driftPsi);
@@ -241,6 +242,7 @@ export function prometheusServingMetrics(registry: Registry): PrometheusServingM
       featureRead.observe(seconds);
       featureEntities.inc(entities);
     },
+    featuresAhead: (kind, values) => featuresAhead.inc({ kind }, values),
     sinkWait: (sink, seconds) => sinkWait.observe({ sink }, seconds),
     sinkStale: (sink, partitions) => sinkStale.inc({ sink }, partitions),
     drift: (service, psi, rows) => {

@@ -13,6 +13,11 @@ export interface ServingMetrics {
   modelVersion(service: string, version: string, algorithm: string): void;
   /** One feature-store read for serving: entities read and seconds. */
   featureRead(entities: number, seconds: number): void;
+  /**
+   * Feature values of an entity kind (item, class) read newer than the event scored: a feature the online store
+   * keeps no versions of, or versions that did not reach back to the event (featureStore.versions).
+   */
+  featuresAhead(kind: string, values: number): void;
   /** Scoring waited this long for a sink, `history` or `feature-store` (src/serving/sink-progress.ts). */
   sinkWait(sink: ServingSink, seconds: number): void;
   /** Scoring stopped waiting on this many partitions: their sink made no progress. */
@@ -30,6 +35,7 @@ export const noopServingMetrics: ServingMetrics = {
   skipped: () => undefined,
   modelVersion: () => undefined,
   featureRead: () => undefined,
+  featuresAhead: () => undefined,
   sinkWait: () => undefined,
   sinkStale: () => undefined,
   drift: () => undefined,

@@ -35,7 +35,7 @@ import type { PredictionInterval } from '../ml/registry/registry.ts';
 import { MicroBatcher, type MicroBatcherOptions } from '../runtime/micro-batcher.ts';
 import type { AsyncOperator, OperatorContext, Rec, SourcePosition } from '../runtime/operator.ts';
 import type { Alert, ClassEvent, PosTransaction, Prediction, RfidScan } from '../schemas/types.ts';
-import type { OnlineValue } from '../store/online.ts';
+import type { AsOfPoint, OnlineValue } from '../store/online.ts';
 import type { DriftMonitor } from './drift.ts';
 import { ensembleMembers, predictEnsemble, type ModelSource } from './ensemble.ts';
 import {
@@ -52,6 +52,8 @@ import type { ServingMetrics } from './metrics.ts';
 export interface ServingDeps {
   readonly online: {
     read(entityIds: readonly string[], refs: readonly FeatureRef[]): Promise<(OnlineValue | null)[][]>;
+    /** Values as of each point's time where the store keeps versions, the latest elsewhere (src/store/online.ts). */
+    readAsOf(points: readonly AsOfPoint[], refs: readonly FeatureRef[]): Promise<(OnlineValue | null)[][]>;
   };
   readonly models: ModelSource;
   readonly demandHistory: DemandHistorySource;
@@ -137,6 +139,29 @@ export function bounds(
 
 /** Values of one entity kind: by column name, and the event time of the newest value read. */
 type Columns = Map<string, { values: Record<string, number | null>; newest: number }>;
+
+/** The key of a point read in Columns: entity and time. */
+const pointKey = (p: AsOfPoint): string => `${p.entityId}\u0001${p.time}`;
+
+/** Rows read for `keys` (in order) as Columns. */
+function columnsOf(
+  keys: readonly string[],
+  rows: readonly (readonly (OnlineValue | null)[])[],
+  refs: readonly FeatureRef[],
+): Columns {
+  const out: Columns = new Map();
+  keys.forEach((k, i) => {
+    const values: Record<string, number | null> = {};
+    let newest = -Infinity;
+    refs.forEach((ref, j) => {
+      const v = rows[i]?.[j] ?? null;
+      values[columnName(ref)] = v === null ? null : v.value;
+      if (v !== null) newest = Math.max(newest, v.timestamp);
+    });
+    out.set(k, { values, newest });
+  });
+  return out;
+}
 
 /** The predicted damage rate of a class in a store on a day, and what it was computed from. */
 interface ClassRisk {
@@ -333,20 +358,30 @@ export class ScoringService {
   private async rentalRecords(
     rentals: readonly ClassRental[],
   ): Promise<{ records: FeatureRecord[]; newest: number[] }> {
-    const classOf = (r: ClassRental) => classKey(r.storeId, r.rentalClass);
+    // As of the rental, as training reads them from the offline log: not what the class has become since, when
+    // serving is behind the feature store.
+    const itemAt = (r: ClassRental): AsOfPoint => ({ entityId: r.tagId, time: r.time });
+    const classAt = (r: ClassRental): AsOfPoint => ({
+      entityId: classKey(r.storeId, r.rentalClass),
+      time: r.time,
+    });
     const [items, classes, histories] = await Promise.all([
-      this.readColumns(
-        rentals.map((r) => r.tagId),
-        RENTAL_ITEM_REFS,
-      ),
-      this.readColumns(rentals.map(classOf), rentalClassRefs(this.deps.historicalWindow)),
+      this.readColumnsAsOf('item', rentals.map(itemAt), RENTAL_ITEM_REFS),
+      this.readColumnsAsOf('class', rentals.map(classAt), rentalClassRefs(this.deps.historicalWindow)),
       this.deps.rentalHistory(rentals.map((r) => ({ tagId: r.tagId, before: r.time }))),
     ]);
     return {
       records: rentals.map((r, i) =>
-        rentalRecord(r, histories[i]!, items.get(r.tagId)!.values, classes.get(classOf(r))!.values),
+        rentalRecord(
+          r,
+          histories[i]!,
+          items.get(pointKey(itemAt(r)))!.values,
+          classes.get(pointKey(classAt(r)))!.values,
+        ),
       ),
-      newest: rentals.map((r) => Math.max(items.get(r.tagId)!.newest, classes.get(classOf(r))!.newest)),
+      newest: rentals.map((r) =>
+        Math.max(items.get(pointKey(itemAt(r)))!.newest, classes.get(pointKey(classAt(r)))!.newest),
+      ),
     };
   }
 
@@ -376,23 +411,29 @@ export class ScoringService {
         );
         // Every store's forecast of each class asked for (restock compares stores), once per target day.
         const stores = [...new Set([...deps.storeIds, ...queries.map((q) => q.storeId)])].sort();
-        const targets = new Map<string, { storeId: string; rentalClass: string; day: number }>();
+        // A target's class features are read as of the newest event asking for it.
+        const targets = new Map<
+          string,
+          { storeId: string; rentalClass: string; day: number; time: number }
+        >();
         // Per query, the key of its class's target day in every store (`stores` order), computed once.
         const keys = queries.map((q) =>
           stores.map((storeId) => {
             const day = localDay(q.time, deps.zoneOf(storeId));
             const key = `${classKey(storeId, q.rentalClass)}|${day}`;
-            targets.set(key, { storeId, rentalClass: q.rentalClass, day });
+            const time = Math.max(q.time, targets.get(key)?.time ?? -Infinity);
+            targets.set(key, { storeId, rentalClass: q.rentalClass, day, time });
             return key;
           }),
         );
         const list = [...targets.values()];
         const days = [...new Set(list.map((t) => t.day))];
+        const classAt = (t: (typeof list)[number]): AsOfPoint => ({
+          entityId: classKey(t.storeId, t.rentalClass),
+          time: t.time,
+        });
         const [classes, storeValues, global, histories] = await Promise.all([
-          this.readColumns(
-            list.map((t) => classKey(t.storeId, t.rentalClass)),
-            classRefs,
-          ),
+          this.readColumnsAsOf('class', list.map(classAt), classRefs),
           this.readColumns(stores, STORE_REFS),
           this.readColumns([GLOBAL_ENTITY], GLOBAL_REFS),
           Promise.all(days.map(async (d) => [d, await deps.demandHistory.forDay(d)] as const)),
@@ -400,7 +441,7 @@ export class ScoringService {
         const historyOf = new Map(histories);
         const g = global.get(GLOBAL_ENTITY)!;
         const records = list.map((t) => {
-          const c = classes.get(classKey(t.storeId, t.rentalClass))!;
+          const c = classes.get(pointKey(classAt(t)))!;
           const s = storeValues.get(t.storeId)!;
           return demandRecord(
             t.storeId,
@@ -433,7 +474,7 @@ export class ScoringService {
         ]);
         const forecasts = new Map<string, ClassForecast>();
         list.forEach((t, i) => {
-          const c = classes.get(classKey(t.storeId, t.rentalClass))!;
+          const c = classes.get(pointKey(classAt(t)))!;
           const newest = Math.max(c.newest, storeValues.get(t.storeId)!.newest, g.newest);
           forecasts.set(`${classKey(t.storeId, t.rentalClass)}|${t.day}`, {
             storeId: t.storeId,
@@ -725,24 +766,34 @@ export class ScoringService {
     };
   }
 
-  /** Values of one entity kind for many entities: one online-store round trip. */
+  /** Latest values of one entity kind for many entities: one online-store round trip. */
   private async readColumns(entities: readonly string[], refs: readonly FeatureRef[]): Promise<Columns> {
     const unique = [...new Set(entities)];
     const started = performance.now();
     const rows = await this.deps.online.read(unique, refs);
     this.deps.metrics.featureRead(unique.length, (performance.now() - started) / 1000);
-    const out: Columns = new Map();
-    unique.forEach((e, i) => {
-      const values: Record<string, number | null> = {};
-      let newest = -Infinity;
-      refs.forEach((ref, j) => {
-        const v = rows[i]?.[j] ?? null;
-        values[columnName(ref)] = v === null ? null : v.value;
-        if (v !== null) newest = Math.max(newest, v.timestamp);
-      });
-      out.set(e, { values, newest });
+    return columnsOf(unique, rows, refs);
+  }
+
+  /**
+   * Values of one entity kind as of each point's time (one online-store round trip), by pointKey. Values newer
+   * than their point (a feature without versions, or versions that do not reach back that far) are counted.
+   */
+  private async readColumnsAsOf(
+    kind: string,
+    points: readonly AsOfPoint[],
+    refs: readonly FeatureRef[],
+  ): Promise<Columns> {
+    const unique = [...new Map(points.map((p) => [pointKey(p), p])).values()];
+    const started = performance.now();
+    const rows = await this.deps.online.readAsOf(unique, refs);
+    this.deps.metrics.featureRead(unique.length, (performance.now() - started) / 1000);
+    let ahead = 0;
+    unique.forEach((p, i) => {
+      for (const v of rows[i] ?? []) if (v !== null && v.timestamp > p.time) ahead++;
     });
-    return out;
+    if (ahead > 0) this.deps.metrics.featuresAhead(kind, ahead);
+    return columnsOf(unique.map(pointKey), rows, refs);
   }
 
   /**

@@ -7,11 +7,11 @@ import { recordError } from '../errors.ts';
 import { createSql, type Sql } from '../io/mysql/pool.ts';
 import { createRedisClient, type RedisClient, type RedisStats } from '../io/redis/client.ts';
 import { columnName, type FeatureRef } from '../features/keys.ts';
-import { FEATURE_TYPES, trainingFeatureColumns } from '../features/vocabulary.ts';
+import { FEATURE_TYPES, servingAsOfColumns, trainingFeatureColumns } from '../features/vocabulary.ts';
 import type { FeatureVector } from '../schemas/types.ts';
 import { defaultValue } from './defaults.ts';
 import { createOfflineStore } from './offline.ts';
-import { createOnlineStore } from './online.ts';
+import { createOnlineStore, type OnlineVersions } from './online.ts';
 import type { FeatureMatrix, FeatureStore, LabelPoint, TrainingRow } from './types.ts';
 
 export interface FeatureStoreOptions {
@@ -33,6 +33,8 @@ export interface FeatureStoreOptions {
   readonly offline?: (f: FeatureVector) => boolean;
   /** Read and write latency hooks (e.g. src/metrics prometheusFeatureStoreMetrics); none by default. */
   readonly metrics?: FeatureStoreMetrics;
+  /** Features the online store keeps versions of for point-in-time reads (none: latest values only). */
+  readonly versions?: OnlineVersions;
 }
 
 export type FeatureStoreReadOperation = 'get_features' | 'get_feature_matrix' | 'get_training_frame';
@@ -91,6 +93,20 @@ export function featureStoreOptions(
       ? { offline: trainedOn(`${config.collectors.historical.windowDays}d`) }
       : {}),
     ...(hooks.metrics === undefined ? {} : { metrics: hooks.metrics }),
+    ...onlineVersions(config),
+  };
+}
+
+/** The online store's versions as configured (featureStore.versions); writer and readers must agree. */
+export function onlineVersions(config: Config): { versions?: OnlineVersions } {
+  const v = config.featureStore.versions;
+  if (v.features === 'none') return {};
+  return {
+    versions: {
+      columns: servingAsOfColumns(`${config.collectors.historical.windowDays}d`),
+      horizonMs: v.horizonMs,
+      maxVersions: v.max,
+    },
   };
 }
 
@@ -145,6 +161,7 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
     prefix: options.prefix ?? 'ts:',
     ttlSeconds: options.ttlSeconds ?? 3600,
     writeBatch,
+    ...(options.versions === undefined ? {} : { versions: options.versions }),
   });
 
   // What the offline log keeps, as one predicate (undefined: everything): not an online-only window, and what

@@ -1,6 +1,16 @@
-// The online feature store on Redis: the latest value per entity and feature, newest by event time, for serving.
+// The online feature store on Redis: the latest value per entity and feature, newest by event time, for serving;
+// and, for the features serving reads as of an event (OnlineVersions), their recent values by event time.
 // Layout: hash `<prefix>feat:<entity_id>`, field `<feature_name>|<window>` ('' window for per-event features),
 // value `<timestamp ms>:<value>`. The hash expires `ttlSeconds` after the last write that changed it.
+// Versions: sorted set `<prefix>asof:<entity_id>#<field>`, score the event time, member `<timestamp ms>:<value>`,
+// one member per event time (a later write at the same time replaces it, as the MySQL upsert does).
+//
+// Why versions. The hash holds the latest value only, so a reader that is behind the writer (serving during a
+// backlog, or on a busy box) reads values newer than its event: not what training read for the same event from the
+// offline log (as of the event time). A point-in-time read of the versions gives exactly the offline log's answer
+// for any time within the horizon, whatever the reader's lag. The sets stay small: values older than the horizon
+// before the newest go, except the newest of them (the answer for a time just inside the horizon), and at most
+// maxVersions stay.
 import {
   command,
   defineScript,
@@ -10,7 +20,7 @@ import {
   type RedisReply,
 } from '../io/redis/client.ts';
 import type { FeatureVector } from '../schemas/types.ts';
-import type { FeatureRef } from '../features/keys.ts';
+import { columnName, type FeatureRef } from '../features/keys.ts';
 
 export interface OnlineValue {
   /** Event time of the value, ms since epoch. */
@@ -55,19 +65,31 @@ export function foldNewest(values: readonly OnlineValue[]): OnlineValue | null {
   return values.reduce<OnlineValue | null>((cur, v) => (takesOver(v, cur) ? v : cur), null);
 }
 
-// KEYS[i]: an entity hash; ARGV[1]: TTL in seconds; ARGV[2i], ARGV[2i+1]: its field and '<timestamp>:<value>'.
-// Mirrors takesOver(); a stored value that does not parse counts as missing, as in decodeValue().
+// ARGV[1]: TTL in seconds; ARGV[2]: the versions' horizon (ms of event time before a set's newest); ARGV[3]: at most
+// this many versions per set; ARGV[4]: n, the values in this call. Value i (1..n): KEYS[i] its entity hash,
+// ARGV[4 + 3i - 2], ARGV[4 + 3i - 1]: its field and '<timestamp>:<value>', ARGV[4 + 3i]: the KEYS index of its
+// versions set (0: not versioned; version keys follow the n hashes).
+// The hash mirrors takesOver(); a stored value that does not parse counts as missing, as in decodeValue(). A version
+// is kept whether or not it is the newest (an out-of-order value is still the answer as of its time). A set is
+// trimmed when it holds more than maxVersions, and every TRIM_EVERY versions otherwise (ZCARD is O(1); the trim
+// is three commands).
+export const TRIM_EVERY = 32;
 export const WRITE_SCRIPT = defineScript(`
 local ttl = ARGV[1]
+local horizon = tonumber(ARGV[2])
+local maxVersions = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
 local touched = {}
+local versioned = {}
 local written = 0
-for i = 1, #KEYS do
-  local key, field, enc = KEYS[i], ARGV[2 * i], ARGV[2 * i + 1]
+for i = 1, n do
+  local key, field, enc = KEYS[i], ARGV[4 + 3 * i - 2], ARGV[4 + 3 * i - 1]
+  local v = tonumber(ARGV[4 + 3 * i])
+  local newTs = tonumber(string.match(enc, '^([^:]+):'))
   local take = true
   local cur = redis.call('HGET', key, field)
   if cur then
     local curTs = tonumber(string.match(cur, '^([^:]+):'))
-    local newTs = tonumber(string.match(enc, '^([^:]+):'))
     if curTs and newTs and newTs < curTs then take = false end
   end
   if take then
@@ -75,10 +97,51 @@ for i = 1, #KEYS do
     written = written + 1
     touched[key] = true
   end
+  if v > 0 and newTs then
+    local vkey = KEYS[v]
+    redis.call('ZREMRANGEBYSCORE', vkey, newTs, newTs)
+    redis.call('ZADD', vkey, newTs, enc)
+    versioned[vkey] = true
+  end
 end
 for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
+for vkey in pairs(versioned) do
+  local count = redis.call('ZCARD', vkey)
+  if count > maxVersions or count % ${TRIM_EVERY} == 0 then
+    local newest = tonumber(redis.call('ZRANGE', vkey, -1, -1, 'WITHSCORES')[2])
+    local older = redis.call('ZREVRANGEBYSCORE', vkey, '(' .. (newest - horizon), '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if older[2] then redis.call('ZREMRANGEBYSCORE', vkey, '-inf', '(' .. older[2]) end
+    redis.call('ZREMRANGEBYRANK', vkey, 0, -(maxVersions + 1))
+  end
+  redis.call('EXPIRE', vkey, ttl)
+end
 return written
 `);
+
+/**
+ * Which features keep versions for point-in-time reads, for how long and how many. A version is a value with its
+ * event time; a set keeps those within `horizonMs` of event time before its newest, the newest before that, and at
+ * most `maxVersions`.
+ */
+export interface OnlineVersions {
+  /** Column names (`name@window`, src/features/keys.ts columnName) that keep versions. */
+  readonly columns: ReadonlySet<string>;
+  readonly horizonMs: number;
+  readonly maxVersions: number;
+}
+
+export function versionKey(prefix: string, entityId: string, field: string): string {
+  return `${prefix}asof:${entityId}#${field}`;
+}
+
+/** Whether `versions` keeps versions of a feature: by its column name. */
+function isVersioned(
+  versions: OnlineVersions | undefined,
+  name: string,
+  window: string | null | undefined,
+): boolean {
+  return versions !== undefined && versions.columns.has(columnName({ name, window: window ?? '' }));
+}
 
 export interface WriteCall {
   readonly keys: string[];
@@ -91,19 +154,30 @@ export function planWrites(
   features: readonly FeatureVector[],
   ttlSeconds: number,
   batch: number,
+  versions?: OnlineVersions,
 ): WriteCall[] {
   const calls: WriteCall[] = [];
   for (let i = 0; i < features.length; i += batch) {
+    const chunk = features.slice(i, i + batch);
     const keys: string[] = [];
-    const args: string[] = [String(ttlSeconds)];
-    for (const f of features.slice(i, i + batch)) {
+    const versionKeys: string[] = [];
+    const args: string[] = [
+      String(ttlSeconds),
+      String(versions?.horizonMs ?? 0),
+      String(versions?.maxVersions ?? 0),
+      String(chunk.length),
+    ];
+    for (const f of chunk) {
+      const field = featureField(f.feature_name, f.window);
       keys.push(entityKey(prefix, f.entity_id));
-      args.push(
-        featureField(f.feature_name, f.window),
-        encodeValue({ timestamp: f.timestamp, value: f.feature_value }),
-      );
+      let v = 0;
+      if (isVersioned(versions, f.feature_name, f.window)) {
+        versionKeys.push(versionKey(prefix, f.entity_id, field));
+        v = chunk.length + versionKeys.length;
+      }
+      args.push(field, encodeValue({ timestamp: f.timestamp, value: f.feature_value }), String(v));
     }
-    calls.push({ keys, args });
+    calls.push({ keys: [...keys, ...versionKeys], args });
   }
   return calls;
 }
@@ -134,11 +208,67 @@ export function decodeReads(replies: readonly RedisReply[], refCount: number): (
   });
 }
 
+/** A point-in-time read: an entity as of an event time (ms). */
+export interface AsOfPoint {
+  readonly entityId: string;
+  readonly time: number;
+}
+
+/**
+ * A point read's commands: per point, the HMGET of `planReads`, then for each ref with versions (in ref order) the
+ * newest version at or before the point's time.
+ */
+export function planAsOfReads(
+  prefix: string,
+  points: readonly AsOfPoint[],
+  refs: readonly FeatureRef[],
+  versions: OnlineVersions | undefined,
+): RedisCommand[] {
+  const fields = refs.map((r) => featureField(r.name, r.window));
+  const versioned = refs.flatMap((r, j) => (isVersioned(versions, r.name, r.window) ? [j] : []));
+  return points.flatMap((p) => [
+    command('hmget', entityKey(prefix, p.entityId), ...fields),
+    ...versioned.map((j) =>
+      command('zrevrangebyscore', versionKey(prefix, p.entityId, fields[j]!), p.time, '-inf', 'LIMIT', 0, 1),
+    ),
+  ]);
+}
+
+/**
+ * Replies of planAsOfReads to values: a ref with versions takes the newest version at or before the time; with none
+ * there (the set expired, or never had one: a value refilled from the offline log) it takes the latest value, as a
+ * ref without versions does. A value newer than the point's time is what the reader sees as read ahead of it.
+ */
+export function decodeAsOfReads(
+  replies: readonly RedisReply[],
+  points: readonly AsOfPoint[],
+  refs: readonly FeatureRef[],
+  versions: OnlineVersions | undefined,
+): (OnlineValue | null)[][] {
+  const versioned = refs.flatMap((r, j) => (isVersioned(versions, r.name, r.window) ? [j] : []));
+  const stride = 1 + versioned.length;
+  return points.map((_, i) => {
+    const [latest] = decodeReads([replies[i * stride] ?? null], refs.length);
+    const row = latest!;
+    versioned.forEach((j, k) => {
+      const reply = replies[i * stride + 1 + k];
+      const member = Array.isArray(reply) ? reply[0] : undefined;
+      const v = decodeValue(
+        typeof member === 'string' ? member : Buffer.isBuffer(member) ? member.toString('utf8') : null,
+      );
+      if (v !== null) row[j] = v;
+    });
+    return row;
+  });
+}
+
 export interface OnlineStoreOptions {
   readonly prefix: string;
   readonly ttlSeconds: number;
   /** Values per script call. */
   readonly writeBatch: number;
+  /** Features that keep versions for point-in-time reads (none: latest values only). */
+  readonly versions?: OnlineVersions;
 }
 
 export interface OnlineStore {
@@ -152,6 +282,11 @@ export interface OnlineStore {
   markFilled(): Promise<void>;
   /** Latest values for every entity and ref in one round trip; null where missing or expired. */
   read(entityIds: readonly string[], refs: readonly FeatureRef[]): Promise<(OnlineValue | null)[][]>;
+  /**
+   * Values as of each point's time, in one round trip: for refs with versions, the newest at or before the time
+   * (decodeAsOfReads); for the others, the latest.
+   */
+  readAsOf(points: readonly AsOfPoint[], refs: readonly FeatureRef[]): Promise<(OnlineValue | null)[][]>;
 }
 
 /** The marker key of a store: no TTL, so it goes only with Redis's data. */
@@ -168,7 +303,13 @@ export function createOnlineStore(redis: RedisClient, options: OnlineStoreOption
     },
     async write(features) {
       if (features.length === 0) return 0;
-      const calls = planWrites(options.prefix, features, options.ttlSeconds, options.writeBatch);
+      const calls = planWrites(
+        options.prefix,
+        features,
+        options.ttlSeconds,
+        options.writeBatch,
+        options.versions,
+      );
       const replies = await redis.pipeline(calls.map((c) => scriptCall(WRITE_SCRIPT, c.keys, c.args)));
       return replies.reduce<number>((n, r) => n + Number(r), 0);
     },
@@ -176,6 +317,12 @@ export function createOnlineStore(redis: RedisClient, options: OnlineStoreOption
       if (entityIds.length === 0) return [];
       if (refs.length === 0) return entityIds.map(() => []);
       return decodeReads(await redis.pipeline(planReads(options.prefix, entityIds, refs)), refs.length);
+    },
+    async readAsOf(points, refs) {
+      if (points.length === 0) return [];
+      if (refs.length === 0) return points.map(() => []);
+      const replies = await redis.pipeline(planAsOfReads(options.prefix, points, refs, options.versions));
+      return decodeAsOfReads(replies, points, refs, options.versions);
     },
   };
 }

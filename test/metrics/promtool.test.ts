@@ -41,6 +41,7 @@ function populate(registry: Registry): void {
   serving.modelMetrics('demand', { mae: 1.97 });
   serving.drift('quality', { grade_at_out: 0.02, prediction: 0.31 }, 500);
   serving.featureRead(16, 0.001);
+  serving.featuresAhead('class', 3);
   serving.sinkWait('feature-store', 0.02);
   serving.sinkStale('history', 1);
   alertsCounter(registry).raised('maintenance', 'warning');

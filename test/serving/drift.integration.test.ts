@@ -17,10 +17,11 @@
 //   Inputs' PSI stays high on an ordinary day (`days_since_last_use` about 2.3: the reference mixes every weekday,
 //   a live window is part of one; `out_scans@7d`, `items_in_repair` about 1: slow-moving state): it is reported per
 //   input, and alerts are raised on the predictions.
-// The live days are paced (about 86 s each), as live days arrive; the history before them goes at full speed. The
-// online store keeps the latest value only, so a serving group behind the feature-store sink by a second reads class
-// features LIVE_SPEED seconds newer than its event: at 2,000 (43 s a day) a loaded CI box made the ordinary day warn
-// (quality PSI 0.197 and 0.316 in two of three clean-clone runs on 2026-12-06; 0.06-0.17 on an idle box).
+// The live days are paced (about 43 s each), as live days arrive; the history before them goes at full speed. Serving
+// reads class features as of its events (docs/serving.md#as-of-reads), so its lag behind the feature-store sink does
+// not change what it reads. Before that, a serving group a second behind read class features LIVE_SPEED seconds newer
+// than its event, and a loaded CI box made the ordinary day warn (quality PSI 0.197 and 0.316 in two of three
+// clean-clone runs on 2026-12-06; 0.06-0.17 on an idle box).
 // The simulated period is fixed (July 2025: a flat stretch of the simulator's seasons), so the result does not depend
 // on the date the test runs. Own namespace: topics, groups, Redis prefix, database tagstream_drift<id> (dropped after).
 import { randomUUID } from 'node:crypto';
@@ -65,7 +66,7 @@ const START = LIVE - HISTORY_DAYS * DAY;
 /** Rows per drift window (the default). */
 const WINDOW = 500;
 /** Simulated time per wall-clock time on the live days. */
-const LIVE_SPEED = 1_000;
+const LIVE_SPEED = 2_000;
 
 const base = testConfig();
 const demo = demoConfig(base, 't', true, STORES, `drift${ID}`);
@@ -99,6 +100,7 @@ const rentals: number[] = [];
 const psiAt: Record<'live' | 'shifted', Record<string, Record<string, number>>> = { live: {}, shifted: {} };
 const alertsAt: Record<'live' | 'shifted', Alert[]> = { live: [], shifted: [] };
 const waitsAt: Record<'live' | 'shifted', Awaited<ReturnType<typeof sinkWaits>>> = { live: {}, shifted: {} };
+const aheadAt: Record<'live' | 'shifted', Record<string, number>> = { live: {}, shifted: {} };
 
 async function driftPsi(): Promise<Record<string, Record<string, number>>> {
   const gauge = await job!.metrics.getSingleMetric('tagstream_drift_psi')?.get();
@@ -125,6 +127,12 @@ async function sinkWaits(): Promise<Record<string, { batches: number; seconds: n
   const stale = await job!.metrics.getSingleMetric('tagstream_serving_sink_stale_total')?.get();
   for (const v of stale?.values ?? []) of(String(v.labels['sink'])).stale = v.value;
   return out;
+}
+
+/** Feature values scoring read newer than their event, per entity kind (cumulative). */
+async function featuresAhead(): Promise<Record<string, number>> {
+  const ahead = await job!.metrics.getSingleMetric('tagstream_serving_features_ahead_total')?.get();
+  return Object.fromEntries((ahead?.values ?? []).map((v) => [String(v.labels['kind']), v.value]));
 }
 
 /** Until the predictions stop growing for a few seconds: the pipeline scored what was sent. */
@@ -198,12 +206,13 @@ beforeAll(async () => {
     ['live', SHIFTED],
     ['shifted', SHIFTED + DAY],
   ] as const) {
-    // Live: paced (a day in about 86 s), as a live day arrives: the sinks keep up with serving, whose rental history
+    // Live: paced (a day in about 43 s), as a live day arrives: the sinks keep up with serving, whose rental history
     // (id_transactions) and online features then hold the day's earlier scans, as they would in the shop.
     await produce(until(end), sink, encode, { speed: { kind: 'factor', factor: LIVE_SPEED } });
     await settle();
     psiAt[day] = await driftPsi();
     waitsAt[day] = await sinkWaits();
+    aheadAt[day] = await featuresAhead();
     alertsAt[day] = alerts.filter((a) => a.event_time >= end - DAY && a.event_time < end);
   }
   // What the run saw, for the record (docs/serving.md#drift quotes it).
@@ -220,7 +229,7 @@ beforeAll(async () => {
     console.log(
       `${day} sink waits (cumulative): ${Object.entries(waitsAt[day])
         .map(([sink, w]) => `${sink} ${w.batches} batches, ${w.seconds.toFixed(1)} s, ${w.stale} stale`)
-        .join('; ')}`,
+        .join('; ')}; values read ahead of their event: ${JSON.stringify(aheadAt[day])}`,
     );
     for (const a of alertsAt[day])
       console.log(

@@ -20,7 +20,7 @@ import type { ClassRental, DemandHistoryRow } from '../../src/serving/history.ts
 import { noopServingMetrics, type ServingMetrics } from '../../src/serving/metrics.ts';
 import type { ServingDeps } from '../../src/serving/scoring.ts';
 import { columnName, type FeatureRef } from '../../src/features/keys.ts';
-import type { OnlineValue } from '../../src/store/online.ts';
+import type { AsOfPoint, OnlineValue } from '../../src/store/online.ts';
 
 const config = parseConfig({});
 const T0 = Date.UTC(2026, 5, 10, 15, 0); // 11:00 in New York (S1)
@@ -77,14 +77,30 @@ function models(...ms: LoadedModel[]): ModelSource {
   };
 }
 
-/** An online store over a map `entity -> column (name@window) -> value`, counting reads. */
-function online(values: Record<string, Record<string, OnlineValue>>) {
+/**
+ * An online store over a map `entity -> column (name@window) -> value or versions`, counting reads: `read` gives the
+ * newest version, `readAsOf` the newest at or before the time (the newest when none is), as src/store/online.ts.
+ */
+function online(values: Record<string, Record<string, OnlineValue | OnlineValue[]>>) {
   const reads: string[][] = [];
+  const versionsOf = (e: string, r: FeatureRef): OnlineValue[] => {
+    const v = values[e]?.[columnName(r)];
+    return (v === undefined ? [] : Array.isArray(v) ? v : [v]).toSorted((a, b) => a.timestamp - b.timestamp);
+  };
   return {
     reads,
     async read(entityIds: readonly string[], refs: readonly FeatureRef[]) {
       reads.push([...entityIds]);
-      return entityIds.map((e) => refs.map((r) => values[e]?.[columnName(r)] ?? null));
+      return entityIds.map((e) => refs.map((r) => versionsOf(e, r).at(-1) ?? null));
+    },
+    async readAsOf(points: readonly AsOfPoint[], refs: readonly FeatureRef[]) {
+      reads.push(points.map((p) => p.entityId));
+      return points.map((p) =>
+        refs.map((r) => {
+          const vs = versionsOf(p.entityId, r);
+          return vs.findLast((v) => v.timestamp <= p.time) ?? vs.at(-1) ?? null;
+        }),
+      );
     },
   };
 }
@@ -206,6 +222,42 @@ describe('item scoring', () => {
     expect(store.reads).toHaveLength(2);
   });
 
+  it("reads each scan's class features as of the scan, not what the class has become since, and counts reads ahead", async () => {
+    const ahead: Record<string, number> = {};
+    // The class had 2 damage scans at the first rental and 5 by the second; the feature store is already further.
+    const store = online({
+      'S1|TENT': {
+        'damage_scans@7d': [
+          { value: 2, timestamp: T0 },
+          { value: 5, timestamp: T0 + 2 },
+          { value: 9, timestamp: T0 + 60_000 },
+        ],
+      },
+      // Item features keep no versions here: the latest is newer than the scan, and counted.
+      'TAG-1': { quality_degradation_rate: { value: 0.1, timestamp: T0 + 30_000 } },
+    });
+    const maintenance = fakeModel('maintenance', 'm-v1', { 'damage_scans@7d': 0.01 });
+    const driver = await driverFor(
+      deps({
+        online: store,
+        models: models(maintenance),
+        metrics: {
+          ...noopServingMetrics,
+          featuresAhead: (kind, n) => void (ahead[kind] = (ahead[kind] ?? 0) + n),
+        },
+      }),
+    );
+    await driver.pipeBatch(SCANS, loadSchema('rfidScan'), [
+      { value: scan(1), key: 'TAG-1' },
+      { value: scan(3), key: 'TAG-3' },
+    ]);
+    const m = await driver.read<Prediction>(pred('maintenance'));
+    expect(m[0]!.value.prediction).toBeCloseTo(0.02, 6);
+    expect(m[1]!.value.prediction).toBeCloseTo(0.05, 6);
+    expect(m.map((r) => r.value.feature_snapshot_at)).toEqual([T0 + 30_000, T0 + 2]);
+    expect(ahead).toEqual({ item: 1 });
+  });
+
   it('publishes nothing for a service without a model, and counts the skipped events', async () => {
     const metrics = countingMetrics();
     const driver = await driverFor(
@@ -262,6 +314,10 @@ describe('item scoring', () => {
             calls.push(`read ${ids.join(' ')}`);
             return store.read(ids, refs);
           },
+          readAsOf: (points, refs) => {
+            calls.push(`read ${points.map((p) => p.entityId).join(' ')}`);
+            return store.readAsOf(points, refs);
+          },
         },
       }),
     );
@@ -313,6 +369,10 @@ describe('class scoring', () => {
             calls.push('read');
             return store.read(ids, refs);
           },
+          readAsOf: (points, refs) => {
+            calls.push('read');
+            return store.readAsOf(points, refs);
+          },
         },
       }),
     );
@@ -323,6 +383,27 @@ describe('class scoring', () => {
     expect(calls[0]).toBe('features S1|TENT<-clean.rfid.scans[3]@41');
     expect(calls.slice(1).length).toBeGreaterThan(0);
     expect(calls.slice(1).every((c) => c === 'read')).toBe(true);
+  });
+
+  it("reads a class's features as of the newest event asking for them in the batch", async () => {
+    const store = online({
+      'S1|TENT': {
+        'rentals@7d': [
+          { value: 3, timestamp: T0 - 60_000 },
+          { value: 4, timestamp: T0 + 10 },
+          { value: 50, timestamp: T0 + 3_600_000 },
+        ],
+      },
+    });
+    const driver = await driverFor(
+      deps({ online: store, models: models(fakeModel('demand', 'd-v1', { 'rentals@7d': 1 })) }),
+    );
+    await driver.pipeBatch(topicOf('classEvents'), loadSchema('classEvent'), [
+      { value: classEvent('S1', 'TENT', T0), key: 'S1|TENT' },
+      { value: classEvent('S1', 'TENT', T0 + 20), key: 'S1|TENT' },
+    ]);
+    const demand = await driver.read<Prediction>(pred('demand'));
+    expect(demand.map((d) => d.value.prediction)).toEqual([4, 4]);
   });
 
   it('forecasts demand for the class in the store, prices it and plans restock across stores', async () => {

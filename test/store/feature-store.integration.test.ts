@@ -12,12 +12,18 @@ import type { FeatureVector } from '../../src/schemas/types.ts';
 import { defaultValue } from '../../src/store/defaults.ts';
 import { createFeatureStore, trainedOn, type FeatureStoreHandle } from '../../src/store/feature-store.ts';
 import {
+  createOnlineStore,
   encodeValue,
   entityKey,
   featureField,
   foldNewest,
+  TRIM_EVERY,
+  versionKey,
+  type OnlineStore,
   type OnlineValue,
+  type OnlineVersions,
 } from '../../src/store/online.ts';
+import { createRedisClient } from '../../src/io/redis/client.ts';
 import type { FeatureRef } from '../../src/features/keys.ts';
 import { rejectionOf } from '../helpers/errors.ts';
 import { createTestDatabase, dropTestDatabase, HINT, testDatabaseUrl } from '../helpers/stack.ts';
@@ -73,6 +79,7 @@ function testStore(
     redisUrl?: string;
     onlineOnlyWindows?: string[];
     offline?: (f: FeatureVector) => boolean;
+    versions?: OnlineVersions;
   } = {},
 ): TestStore {
   const id = randomUUID().slice(0, 8);
@@ -86,6 +93,7 @@ function testStore(
     redisConnectionName: connectionName,
     ...(options.onlineOnlyWindows ? { onlineOnlyWindows: options.onlineOnlyWindows } : {}),
     ...(options.offline ? { offline: options.offline } : {}),
+    ...(options.versions ? { versions: options.versions } : {}),
   });
   ctx.onTestFinished(async () => {
     await store.close();
@@ -310,6 +318,83 @@ describe('idempotence and ordering', () => {
         },
       ),
       { numRuns: 40 },
+    );
+  });
+});
+
+describe('versions: point-in-time online reads', () => {
+  /** A second online store on the same prefix, as serving opens it: its own connection, the same versions. */
+  function reader(ctx: TestContext, prefix: string, versions: OnlineVersions): OnlineStore {
+    const redis = createRedisClient(REDIS_URL);
+    ctx.onTestFinished(() => redis.close());
+    return createOnlineStore(redis, { prefix, ttlSeconds: 3600, writeBatch: 500, versions });
+  }
+
+  it('reads what the offline log (training) reads as of the same time, for random writes in random batches', async (ctx) => {
+    const versions = { columns: new Set(['v@7d']), horizonMs: 3_600_000, maxVersions: 512 };
+    const { store, ns, prefix } = testStore(ctx, { versions });
+    const online = reader(ctx, prefix, versions);
+    const refs: FeatureRef[] = [{ name: 'v', window: '7d' }];
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ t: fc.integer({ min: 0, max: 40 }), v: fc.integer({ min: -100, max: 100 }) }), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.integer({ min: -2, max: 45 }), { minLength: 1, maxLength: 10 }),
+        async (writes, batchSize, times) => {
+          const entity = `${ns}-${run++}`;
+          const vectors = writes.map((w) => fv(entity, 'v', T0 + w.t * 1_000, w.v, '7d'));
+          for (let i = 0; i < vectors.length; i += batchSize)
+            await store.write(vectors.slice(i, i + batchSize));
+          const points = times.map((t) => ({ entityId: entity, time: T0 + t * 1_000 }));
+          const asOf = await online.readAsOf(points, refs);
+          const frame = await store.getTrainingFrame(
+            points.map((p, i) => ({ entityId: p.entityId, timestamp: p.time, label: i })),
+            refs,
+          );
+          const latest = foldNewest(vectors.map((f) => ({ timestamp: f.timestamp, value: f.feature_value })));
+          points.forEach((p, i) => {
+            const trained = frame[i]!;
+            const expected =
+              trained.featureTimes['v@7d'] === null
+                ? latest // nothing at or before the time: the latest stands, newer than the time
+                : { timestamp: trained.featureTimes['v@7d'], value: trained.features['v@7d'] };
+            expect(asOf[i]![0], `as of ${p.time - T0} ms`).toEqual(expected);
+          });
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('keeps the versions within the horizon and the newest before it, at most maxVersions, and no others', async (ctx) => {
+    const versions = { columns: new Set(['v']), horizonMs: 10_000, maxVersions: 512 };
+    const { store, ns, prefix } = testStore(ctx, { versions });
+    const online = reader(ctx, prefix, versions);
+    const entity = `${ns}-h`;
+    // One value a second for 100 s, one write each (the set is trimmed every TRIM_EVERY versions).
+    for (let t = 0; t < 100; t++) await store.write([fv(entity, 'v', T0 + t * 1_000, t)]);
+    const key = versionKey(prefix, entity, featureField('v', null));
+    const kept = await admin.zcard(key);
+    expect(kept).toBeLessThanOrEqual(10 + 1 + TRIM_EVERY);
+    expect(kept).toBeGreaterThanOrEqual(10 + 1);
+    // Within the horizon every answer is exact.
+    const times = Array.from({ length: 11 }, (_, i) => 89 + i);
+    const rows = await online.readAsOf(
+      times.map((t) => ({ entityId: entity, time: T0 + t * 1_000 + 500 })),
+      [{ name: 'v' }],
+    );
+    expect(rows.map((r) => r[0]!.value)).toEqual(times);
+    expect(await admin.ttl(key)).toBeGreaterThan(3000);
+
+    const capped = { columns: new Set(['v']), horizonMs: 3_600_000, maxVersions: 5 };
+    const small = testStore(ctx, { versions: capped });
+    for (let t = 0; t < 20; t++) await small.store.write([fv(`${small.ns}-c`, 'v', T0 + t * 1_000, t)]);
+    expect(await admin.zrange(versionKey(small.prefix, `${small.ns}-c`, 'v|'), 0, -1)).toEqual(
+      [15, 16, 17, 18, 19].map((t) => encodeValue({ timestamp: T0 + t * 1_000, value: t })),
     );
   });
 });

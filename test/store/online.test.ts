@@ -5,15 +5,18 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FeatureVector } from '../../src/schemas/types.ts';
 import {
+  decodeAsOfReads,
   decodeReads,
   decodeValue,
   encodeValue,
   entityKey,
   featureField,
   foldNewest,
+  planAsOfReads,
   planReads,
   planWrites,
   takesOver,
+  versionKey,
   type OnlineValue,
 } from '../../src/store/online.ts';
 
@@ -113,11 +116,90 @@ describe('planWrites', () => {
     expect(planWrites('p:', features, 3600, 2)).toEqual([
       {
         keys: ['p:feat:a', 'p:feat:b'],
-        args: ['3600', 'usage_frequency_7d|', '1:1', 'usage_frequency_7d|1h', '2:2'],
+        args: ['3600', '0', '0', '2', 'usage_frequency_7d|', '1:1', '0', 'usage_frequency_7d|1h', '2:2', '0'],
       },
-      { keys: ['p:feat:a'], args: ['3600', 'temperature_f|', '3:3'] },
+      { keys: ['p:feat:a'], args: ['3600', '0', '0', '1', 'temperature_f|', '3:3', '0'] },
     ]);
     expect(planWrites('p:', [], 3600, 500)).toEqual([]);
+  });
+
+  it('a versioned feature names its versions set after the hashes, by KEYS index', () => {
+    const versions = {
+      columns: new Set(['out_scans@7d', 'available_stock']),
+      horizonMs: 1000,
+      maxVersions: 8,
+    };
+    const features = [
+      feature({ entity_id: 'S1|T', feature_name: 'out_scans', window: '7d', timestamp: 5, feature_value: 2 }),
+      feature({ entity_id: 'S1|T', feature_name: 'rentals', window: '7d', timestamp: 5, feature_value: 1 }),
+      feature({ entity_id: 'S1|T', feature_name: 'available_stock', timestamp: 6, feature_value: 4 }),
+    ];
+    expect(planWrites('p:', features, 60, 500, versions)).toEqual([
+      {
+        keys: [
+          'p:feat:S1|T',
+          'p:feat:S1|T',
+          'p:feat:S1|T',
+          'p:asof:S1|T#out_scans|7d',
+          'p:asof:S1|T#available_stock|',
+        ],
+        args: [
+          '60',
+          '1000',
+          '8',
+          '3',
+          'out_scans|7d',
+          '5:2',
+          '4',
+          'rentals|7d',
+          '5:1',
+          '0',
+          'available_stock|',
+          '6:4',
+          '5',
+        ],
+      },
+    ]);
+    expect(versionKey('p:', 'S1|T', 'out_scans|7d')).toBe('p:asof:S1|T#out_scans|7d');
+  });
+});
+
+describe('planAsOfReads / decodeAsOfReads', () => {
+  const versions = { columns: new Set(['b@7d']), horizonMs: 1000, maxVersions: 8 };
+  const refs = [{ name: 'a' }, { name: 'b', window: '7d' }];
+  const points = [
+    { entityId: 'x', time: 100 },
+    { entityId: 'y', time: 200 },
+  ];
+
+  it('per point: the HMGET of every ref, then the newest version at or before its time of each versioned ref', () => {
+    expect(planAsOfReads('p:', points, refs, versions)).toEqual([
+      { kind: 'command', name: 'hmget', args: ['p:feat:x', 'a|', 'b|7d'] },
+      { kind: 'command', name: 'zrevrangebyscore', args: ['p:asof:x#b|7d', 100, '-inf', 'LIMIT', 0, 1] },
+      { kind: 'command', name: 'hmget', args: ['p:feat:y', 'a|', 'b|7d'] },
+      { kind: 'command', name: 'zrevrangebyscore', args: ['p:asof:y#b|7d', 200, '-inf', 'LIMIT', 0, 1] },
+    ]);
+    // Without versions it is planReads.
+    expect(planAsOfReads('p:', points, refs, undefined)).toEqual(planReads('p:', ['x', 'y'], refs));
+  });
+
+  it('takes the version where there is one, and the latest value where there is none', () => {
+    const replies = [
+      ['150:1', '150:9'],
+      ['90:8'],
+      ['180:2', '190:7'],
+      [], // no version at or before 200 (expired, or refilled from the offline log): the latest stands
+    ];
+    expect(decodeAsOfReads(replies, points, refs, versions)).toEqual([
+      [
+        { timestamp: 150, value: 1 },
+        { timestamp: 90, value: 8 },
+      ],
+      [
+        { timestamp: 180, value: 2 },
+        { timestamp: 190, value: 7 },
+      ],
+    ]);
   });
 });
 
