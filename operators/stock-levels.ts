@@ -1,5 +1,11 @@
-// Stock of each rental class in each store from the item status changes class events carry (state per class): available units, units
-// out, and units in repair, published as features when they change. Passes every class event on unchanged.
+// Stock of each rental class in each store from the item status changes class events carry (state per class):
+// available units, units out, and units in repair. Passes every class event on unchanged. The levels are published
+// like the window updates (Kafka Streams' record cache, operators/window-aggregate.ts): held until the end of the
+// batch and sent once per class with its latest counts, stamped at the newest event time that changed them in the
+// batch (so no row holds an event stamped after it). A busy class's stock changes with nearly every scan; one row
+// per class and batch instead of one per scan is most of features.realtime on a backlog. Training and serving
+// read the same rows (the offline log, and the online store's versions as of an event), so both see the batch's
+// intermediate levels as the row before it.
 import type { ClassEvent } from '../src/schemas/types.ts';
 import type { Operator } from '../src/runtime/operator.ts';
 import { classKey } from '../src/features/keys.ts';
@@ -9,6 +15,10 @@ type Counts = Record<string, number>;
 
 export function stockLevels(): Operator<ClassEvent, ClassEvent> {
   const storeName = 'stock-levels.counts';
+  // Classes changed in this batch, their counts and newest event time; keyed by the partition's store, as
+  // window-aggregate keeps its held updates: a failed batch's partition gets a new store (restored from the
+  // changelog) and so nothing the batch held.
+  const pending = new WeakMap<object, Map<string, { counts: Counts; time: number }>>();
   return {
     name: 'stock-levels',
     stores: [storeName],
@@ -21,14 +31,25 @@ export function stockLevels(): Operator<ClassEvent, ClassEvent> {
         if (e.from_status) c[e.from_status] = Math.max(0, (c[e.from_status] ?? 0) - 1);
         c[e.to_status] = (c[e.to_status] ?? 0) + 1;
         store.put(key, c);
+        let held = pending.get(store);
+        if (!held) pending.set(store, (held = new Map()));
+        held.set(key, { counts: c, time: Math.max(e.event_time, held.get(key)?.time ?? -Infinity) });
+      }
+      return [rec];
+    },
+    onFlush(ctx) {
+      const held = pending.get(ctx.store<Counts>(storeName));
+      if (!held || held.size === 0) return [];
+      for (const [key, { counts: c, time }] of held) {
         const features = {
           available_stock: c['available'] ?? 0,
           items_out: c['out'] ?? 0,
           items_in_repair: c['repair'] ?? 0,
         };
-        ctx.emitSide('stock', row('class', key, features, e.event_time, 'rfid'));
+        ctx.emitSide('stock', row('class', key, features, time, 'rfid'));
       }
-      return [rec];
+      held.clear();
+      return [];
     },
   };
 }
