@@ -214,9 +214,33 @@ export interface AsOfPoint {
   readonly time: number;
 }
 
+/** The points of one entity in a point read: its earliest and latest time. */
+interface EntitySpan {
+  readonly entityId: string;
+  readonly min: number;
+  readonly max: number;
+}
+
+function spansOf(points: readonly AsOfPoint[]): EntitySpan[] {
+  const spans = new Map<string, { entityId: string; min: number; max: number }>();
+  for (const p of points) {
+    const s = spans.get(p.entityId);
+    if (!s) spans.set(p.entityId, { entityId: p.entityId, min: p.time, max: p.time });
+    else {
+      s.min = Math.min(s.min, p.time);
+      s.max = Math.max(s.max, p.time);
+    }
+  }
+  return [...spans.values()];
+}
+
+const versionedRefs = (refs: readonly FeatureRef[], versions: OnlineVersions | undefined): number[] =>
+  refs.flatMap((r, j) => (isVersioned(versions, r.name, r.window) ? [j] : []));
+
 /**
- * A point read's commands: per point, the HMGET of `planReads`, then for each ref with versions (in ref order) the
- * newest version at or before the point's time.
+ * A point read's commands, per entity (however many of the points name it): the HMGET of `planReads`, then for each
+ * ref with versions the newest version at or before the entity's earliest time and, when its points span a time,
+ * the versions after that up to its latest (a micro-batch's rentals of one class are one entity, not one read each).
  */
 export function planAsOfReads(
   prefix: string,
@@ -225,19 +249,27 @@ export function planAsOfReads(
   versions: OnlineVersions | undefined,
 ): RedisCommand[] {
   const fields = refs.map((r) => featureField(r.name, r.window));
-  const versioned = refs.flatMap((r, j) => (isVersioned(versions, r.name, r.window) ? [j] : []));
-  return points.flatMap((p) => [
-    command('hmget', entityKey(prefix, p.entityId), ...fields),
-    ...versioned.map((j) =>
-      command('zrevrangebyscore', versionKey(prefix, p.entityId, fields[j]!), p.time, '-inf', 'LIMIT', 0, 1),
-    ),
+  const versioned = versionedRefs(refs, versions);
+  return spansOf(points).flatMap((e) => [
+    command('hmget', entityKey(prefix, e.entityId), ...fields),
+    ...versioned.flatMap((j) => {
+      const key = versionKey(prefix, e.entityId, fields[j]!);
+      return [
+        command('zrevrangebyscore', key, e.min, '-inf', 'LIMIT', 0, 1),
+        ...(e.max > e.min ? [command('zrangebyscore', key, `(${e.min}`, e.max)] : []),
+      ];
+    }),
   ]);
 }
 
+const replyText = (r: RedisReply | undefined): string | null =>
+  typeof r === 'string' ? r : Buffer.isBuffer(r) ? r.toString('utf8') : null;
+
 /**
- * Replies of planAsOfReads to values: a ref with versions takes the newest version at or before the time; with none
- * there (the set expired, or never had one: a value refilled from the offline log) it takes the latest value, as a
- * ref without versions does. A value newer than the point's time is what the reader sees as read ahead of it.
+ * Replies of planAsOfReads to values, one row per point: a ref with versions takes the newest version at or before
+ * the point's time; with none there (the set expired, or never had one: a value refilled from the offline log) it
+ * takes the latest value, as a ref without versions does. A value newer than the point's time is what the reader
+ * sees as read ahead of it.
  */
 export function decodeAsOfReads(
   replies: readonly RedisReply[],
@@ -245,18 +277,36 @@ export function decodeAsOfReads(
   refs: readonly FeatureRef[],
   versions: OnlineVersions | undefined,
 ): (OnlineValue | null)[][] {
-  const versioned = refs.flatMap((r, j) => (isVersioned(versions, r.name, r.window) ? [j] : []));
-  const stride = 1 + versioned.length;
-  return points.map((_, i) => {
-    const [latest] = decodeReads([replies[i * stride] ?? null], refs.length);
-    const row = latest!;
+  const versioned = versionedRefs(refs, versions);
+  // Per entity: its latest values, and per versioned ref its versions in ascending time.
+  const byEntity = new Map<string, { latest: (OnlineValue | null)[]; versions: OnlineValue[][] }>();
+  let at = 0;
+  for (const e of spansOf(points)) {
+    const [latest] = decodeReads([replies[at++] ?? null], refs.length);
+    const lists = versioned.map(() => {
+      const first = replies[at++];
+      const before = Array.isArray(first) ? decodeValue(replyText(first[0])) : null;
+      const list = before === null ? [] : [before];
+      if (e.max > e.min) {
+        const after = replies[at++];
+        for (const m of Array.isArray(after) ? after : []) {
+          const v = decodeValue(replyText(m));
+          if (v !== null) list.push(v);
+        }
+      }
+      return list;
+    });
+    byEntity.set(e.entityId, { latest: latest!, versions: lists });
+  }
+  return points.map((p) => {
+    const e = byEntity.get(p.entityId)!;
+    const row = [...e.latest];
     versioned.forEach((j, k) => {
-      const reply = replies[i * stride + 1 + k];
-      const member = Array.isArray(reply) ? reply[0] : undefined;
-      const v = decodeValue(
-        typeof member === 'string' ? member : Buffer.isBuffer(member) ? member.toString('utf8') : null,
-      );
-      if (v !== null) row[j] = v;
+      const list = e.versions[k]!;
+      // The last version at or before the time (the list is short: the entity's versions within its points' span).
+      let found: OnlineValue | null = null;
+      for (const v of list) if (v.timestamp <= p.time) found = v;
+      if (found !== null) row[j] = found;
     });
     return row;
   });

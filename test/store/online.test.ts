@@ -170,23 +170,27 @@ describe('planAsOfReads / decodeAsOfReads', () => {
   const points = [
     { entityId: 'x', time: 100 },
     { entityId: 'y', time: 200 },
+    { entityId: 'x', time: 130 },
+    { entityId: 'x', time: 120 },
   ];
 
-  it('per point: the HMGET of every ref, then the newest version at or before its time of each versioned ref', () => {
+  it('per entity: the HMGET of every ref, then per versioned ref the version at or before its earliest time and those up to its latest', () => {
     expect(planAsOfReads('p:', points, refs, versions)).toEqual([
       { kind: 'command', name: 'hmget', args: ['p:feat:x', 'a|', 'b|7d'] },
       { kind: 'command', name: 'zrevrangebyscore', args: ['p:asof:x#b|7d', 100, '-inf', 'LIMIT', 0, 1] },
+      { kind: 'command', name: 'zrangebyscore', args: ['p:asof:x#b|7d', '(100', 130] },
       { kind: 'command', name: 'hmget', args: ['p:feat:y', 'a|', 'b|7d'] },
       { kind: 'command', name: 'zrevrangebyscore', args: ['p:asof:y#b|7d', 200, '-inf', 'LIMIT', 0, 1] },
     ]);
-    // Without versions it is planReads.
+    // Without versions it is planReads, once per entity.
     expect(planAsOfReads('p:', points, refs, undefined)).toEqual(planReads('p:', ['x', 'y'], refs));
   });
 
-  it('takes the version where there is one, and the latest value where there is none', () => {
+  it('gives each point the newest version at or before its time, and the latest value where there is none', () => {
     const replies = [
       ['150:1', '150:9'],
       ['90:8'],
+      ['110:5', '125:6'],
       ['180:2', '190:7'],
       [], // no version at or before 200 (expired, or refilled from the offline log): the latest stands
     ];
@@ -199,10 +203,17 @@ describe('planAsOfReads / decodeAsOfReads', () => {
         { timestamp: 180, value: 2 },
         { timestamp: 190, value: 7 },
       ],
+      [
+        { timestamp: 150, value: 1 },
+        { timestamp: 125, value: 6 },
+      ],
+      [
+        { timestamp: 150, value: 1 },
+        { timestamp: 110, value: 5 },
+      ],
     ]);
   });
 });
-
 describe('planReads / decodeReads', () => {
   it('one HMGET per entity with every field, in ref order', () => {
     const cmds = planReads('p:', ['a', 'b'], [{ name: 'x' }, { name: 'y', window: '1d' }]);

@@ -104,6 +104,7 @@ export const REDIS_PIPELINE_COMMANDS = [
   'zcard',
   'zrange',
   'zrevrange',
+  'zrangebyscore',
   'zrevrangebyscore',
   'zremrangebyrank',
   'zremrangebyscore',
