@@ -17,7 +17,6 @@ import {
   entityKey,
   featureField,
   foldNewest,
-  TRIM_EVERY,
   versionKey,
   type OnlineStore,
   type OnlineValue,
@@ -375,12 +374,23 @@ describe('versions: point-in-time online reads', () => {
     const { store, ns, prefix } = testStore(ctx, { versions });
     const online = reader(ctx, prefix, versions);
     const entity = `${ns}-h`;
-    // One value a second for 100 s, one write each (the set is trimmed every TRIM_EVERY versions).
+    // One value a second for 100 s, one write each: the set keeps 89..99 s (within 10 s of the newest) and 88 s
+    // (the newest before them: the answer as of 88.5 s).
     for (let t = 0; t < 100; t++) await store.write([fv(entity, 'v', T0 + t * 1_000, t)]);
     const key = versionKey(prefix, entity, featureField('v', null));
-    const kept = await admin.zcard(key);
-    expect(kept).toBeLessThanOrEqual(10 + 1 + TRIM_EVERY);
-    expect(kept).toBeGreaterThanOrEqual(10 + 1);
+    expect(await admin.zrange(key, 0, -1)).toEqual(
+      Array.from({ length: 12 }, (_, i) => encodeValue({ timestamp: T0 + (88 + i) * 1_000, value: 88 + i })),
+    );
+    // The same values in other batches, in another order, leave the same set.
+    const other = testStore(ctx, { versions });
+    const shuffled = Array.from({ length: 100 }, (_, t) => t).sort(
+      (a, b) => ((a * 37) % 100) - ((b * 37) % 100),
+    );
+    for (let i = 0; i < 100; i += 7)
+      await other.store.write(shuffled.slice(i, i + 7).map((t) => fv(entity, 'v', T0 + t * 1_000, t)));
+    expect(await admin.zrange(versionKey(other.prefix, entity, featureField('v', null)), 0, -1)).toEqual(
+      await admin.zrange(key, 0, -1),
+    );
     // Within the horizon every answer is exact.
     const times = Array.from({ length: 11 }, (_, i) => 89 + i);
     const rows = await online.readAsOf(
