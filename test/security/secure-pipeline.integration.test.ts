@@ -11,7 +11,10 @@
 //
 // Determinism: one partition per topic; window finals that do not depend on wall-clock time (grace above the
 // simulator's lateness, no idleness); serving scores after the features are in (phase 2 reads the finished online
-// store), one forecast per class event (collapseClassForecasts off); the models are fixed linear ones.
+// store), one forecast per class event (collapseClassForecasts off); the models are fixed linear ones. The online
+// store keeps no versions (featureStore.versions.features none): as of its events, scoring would read the stock
+// levels and 7-day sums as each batch left them, and where batches and micro-batches fall differs between runs
+// (docs/architecture.md; the first clean-clone run on 4905cb9 mismatched 108-1,441 predictions per service).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -153,6 +156,8 @@ function runConfig(base: Config, run: string, mysqlUrl: string): Config {
       onlineOnlyWindows: [],
       offlineFeatures: 'all',
       onlineTtlSeconds: 30 * 86_400,
+      // Latest values only: see Determinism above.
+      versions: { ...c.featureStore.versions, features: 'none' },
     },
     serving: { ...c.serving, collapseClassForecasts: false },
     metrics: { ...c.metrics, port: 0 },
