@@ -25,7 +25,7 @@ import {
 } from '../serving/sink-progress.ts';
 import { partitionOf } from '../io/kafka/partition.ts';
 import { createOnlineStore } from '../store/online.ts';
-import { onlineVersions } from '../store/feature-store.ts';
+import { onlineStoreOptions } from '../store/feature-store.ts';
 import { startPipeline, type RunningPipeline } from './pipeline.ts';
 
 export interface RunningServing {
@@ -103,12 +103,7 @@ export async function startServing(config: Config, options: ServingOptions): Pro
         onWait: (s) => metrics.sinkWait(sink, s),
         onStale: (n) => metrics.sinkStale(sink, n),
       });
-    const online = createOnlineStore(redis, {
-      prefix: config.featureStore.redisPrefix,
-      ttlSeconds: config.featureStore.onlineTtlSeconds,
-      writeBatch: config.featureStore.writeBatch,
-      ...onlineVersions(config),
-    });
+    const online = createOnlineStore(redis, onlineStoreOptions(config));
     const historyProgress = progressOf('history', sqlProgress(sql));
     const featureProgress = progressOf('feature-store', onlineProgress(online));
     // A class's rows and progress are on the partition of its key, in each feature topic as in class-events.

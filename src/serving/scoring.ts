@@ -360,28 +360,21 @@ export class ScoringService {
   ): Promise<{ records: FeatureRecord[]; newest: number[] }> {
     // As of the rental, as training reads them from the offline log: not what the class has become since, when
     // serving is behind the feature store.
-    const itemAt = (r: ClassRental): AsOfPoint => ({ entityId: r.tagId, time: r.time });
-    const classAt = (r: ClassRental): AsOfPoint => ({
+    const itemPoints = rentals.map((r): AsOfPoint => ({ entityId: r.tagId, time: r.time }));
+    const classPoints = rentals.map((r): AsOfPoint => ({
       entityId: classKey(r.storeId, r.rentalClass),
       time: r.time,
-    });
+    }));
     const [items, classes, histories] = await Promise.all([
-      this.readColumnsAsOf('item', rentals.map(itemAt), RENTAL_ITEM_REFS),
-      this.readColumnsAsOf('class', rentals.map(classAt), rentalClassRefs(this.deps.historicalWindow)),
+      this.readColumnsAsOf('item', itemPoints, RENTAL_ITEM_REFS),
+      this.readColumnsAsOf('class', classPoints, rentalClassRefs(this.deps.historicalWindow)),
       this.deps.rentalHistory(rentals.map((r) => ({ tagId: r.tagId, before: r.time }))),
     ]);
+    const item = (i: number) => items.get(pointKey(itemPoints[i]!))!;
+    const cls = (i: number) => classes.get(pointKey(classPoints[i]!))!;
     return {
-      records: rentals.map((r, i) =>
-        rentalRecord(
-          r,
-          histories[i]!,
-          items.get(pointKey(itemAt(r)))!.values,
-          classes.get(pointKey(classAt(r)))!.values,
-        ),
-      ),
-      newest: rentals.map((r) =>
-        Math.max(items.get(pointKey(itemAt(r)))!.newest, classes.get(pointKey(classAt(r)))!.newest),
-      ),
+      records: rentals.map((r, i) => rentalRecord(r, histories[i]!, item(i).values, cls(i).values)),
+      newest: rentals.map((_, i) => Math.max(item(i).newest, cls(i).newest)),
     };
   }
 
@@ -428,20 +421,20 @@ export class ScoringService {
         );
         const list = [...targets.values()];
         const days = [...new Set(list.map((t) => t.day))];
-        const classAt = (t: (typeof list)[number]): AsOfPoint => ({
+        const classPoints = list.map((t): AsOfPoint => ({
           entityId: classKey(t.storeId, t.rentalClass),
           time: t.time,
-        });
+        }));
         const [classes, storeValues, global, histories] = await Promise.all([
-          this.readColumnsAsOf('class', list.map(classAt), classRefs),
+          this.readColumnsAsOf('class', classPoints, classRefs),
           this.readColumns(stores, STORE_REFS),
           this.readColumns([GLOBAL_ENTITY], GLOBAL_REFS),
           Promise.all(days.map(async (d) => [d, await deps.demandHistory.forDay(d)] as const)),
         ]);
         const historyOf = new Map(histories);
         const g = global.get(GLOBAL_ENTITY)!;
-        const records = list.map((t) => {
-          const c = classes.get(pointKey(classAt(t)))!;
+        const records = list.map((t, i) => {
+          const c = classes.get(pointKey(classPoints[i]!))!;
           const s = storeValues.get(t.storeId)!;
           return demandRecord(
             t.storeId,
@@ -474,7 +467,7 @@ export class ScoringService {
         ]);
         const forecasts = new Map<string, ClassForecast>();
         list.forEach((t, i) => {
-          const c = classes.get(pointKey(classAt(t)))!;
+          const c = classes.get(pointKey(classPoints[i]!))!;
           const newest = Math.max(c.newest, storeValues.get(t.storeId)!.newest, g.newest);
           forecasts.set(`${classKey(t.storeId, t.rentalClass)}|${t.day}`, {
             storeId: t.storeId,
@@ -787,7 +780,8 @@ export class ScoringService {
     const unique = [...new Map(points.map((p) => [pointKey(p), p])).values()];
     const started = performance.now();
     const rows = await this.deps.online.readAsOf(unique, refs);
-    this.deps.metrics.featureRead(unique.length, (performance.now() - started) / 1000);
+    const entities = new Set(unique.map((p) => p.entityId)).size;
+    this.deps.metrics.featureRead(entities, (performance.now() - started) / 1000);
     let ahead = 0;
     unique.forEach((p, i) => {
       for (const v of rows[i] ?? []) if (v !== null && v.timestamp > p.time) ahead++;

@@ -11,7 +11,7 @@ import { FEATURE_TYPES, servingAsOfColumns, trainingFeatureColumns } from '../fe
 import type { FeatureVector } from '../schemas/types.ts';
 import { defaultValue } from './defaults.ts';
 import { createOfflineStore } from './offline.ts';
-import { createOnlineStore, type OnlineVersions } from './online.ts';
+import { createOnlineStore, type OnlineStoreOptions, type OnlineVersions } from './online.ts';
 import type { FeatureMatrix, FeatureStore, LabelPoint, TrainingRow } from './types.ts';
 
 export interface FeatureStoreOptions {
@@ -85,28 +85,34 @@ export function featureStoreOptions(
   return {
     mysqlUrl: config.mysql.url,
     redisUrl: config.redis.url,
-    prefix: config.featureStore.redisPrefix,
-    ttlSeconds: config.featureStore.onlineTtlSeconds,
-    writeBatch: config.featureStore.writeBatch,
+    ...onlineStoreOptions(config),
     onlineOnlyWindows: config.featureStore.onlineOnlyWindows,
     ...(config.featureStore.offlineFeatures === 'models'
       ? { offline: trainedOn(`${config.collectors.historical.windowDays}d`) }
       : {}),
     ...(hooks.metrics === undefined ? {} : { metrics: hooks.metrics }),
-    ...onlineVersions(config),
   };
 }
 
-/** The online store's versions as configured (featureStore.versions); writer and readers must agree. */
-export function onlineVersions(config: Config): { versions?: OnlineVersions } {
-  const v = config.featureStore.versions;
-  if (v.features === 'none') return {};
+/**
+ * The online store as configured (featureStore): its key prefix, TTL, script batch and versions. The feature store
+ * (the writer) and serving (a reader) both open it from here, so they agree on where and what the versions are.
+ */
+export function onlineStoreOptions(config: Config): OnlineStoreOptions {
+  const { redisPrefix, onlineTtlSeconds, writeBatch, versions: v } = config.featureStore;
   return {
-    versions: {
-      columns: servingAsOfColumns(`${config.collectors.historical.windowDays}d`),
-      horizonMs: v.horizonMs,
-      maxVersions: v.max,
-    },
+    prefix: redisPrefix,
+    ttlSeconds: onlineTtlSeconds,
+    writeBatch,
+    ...(v.features === 'none'
+      ? {}
+      : {
+          versions: {
+            columns: servingAsOfColumns(`${config.collectors.historical.windowDays}d`),
+            horizonMs: v.horizonMs,
+            maxVersions: v.max,
+          },
+        }),
   };
 }
 

@@ -195,14 +195,15 @@ export function planReads(
   return entityIds.map((id) => command('hmget', entityKey(prefix, id), ...fields));
 }
 
+/** A reply's string (a bulk string arrives as a string or a Buffer); null for anything else. */
+const replyText = (r: RedisReply | undefined): string | null =>
+  typeof r === 'string' ? r : Buffer.isBuffer(r) ? r.toString('utf8') : null;
+
 /** HMGET replies to values: rows[i][j] for entity i and ref j, null where missing. */
 export function decodeReads(replies: readonly RedisReply[], refCount: number): (OnlineValue | null)[][] {
   return replies.map((reply) => {
     const fields = Array.isArray(reply) ? reply : [];
-    return Array.from({ length: refCount }, (_, j) => {
-      const f = fields[j];
-      return decodeValue(typeof f === 'string' ? f : Buffer.isBuffer(f) ? f.toString('utf8') : null);
-    });
+    return Array.from({ length: refCount }, (_, j) => decodeValue(replyText(fields[j])));
   });
 }
 
@@ -259,9 +260,6 @@ export function planAsOfReads(
     }),
   ]);
 }
-
-const replyText = (r: RedisReply | undefined): string | null =>
-  typeof r === 'string' ? r : Buffer.isBuffer(r) ? r.toString('utf8') : null;
 
 /**
  * Replies of planAsOfReads to values, one row per point: a ref with versions takes the newest version at or before
