@@ -255,6 +255,7 @@ export async function runChaos(base: Config, o: ChaosOptions, say: Say, log: Log
       svc: { name: string; down(l: Say): Promise<boolean>; up(l: Say): Promise<boolean> },
       f: Fault,
       pause?: Gate,
+      resume?: () => Promise<void>,
     ) =>
       (async () => {
         await pause?.close();
@@ -262,6 +263,7 @@ export async function runChaos(base: Config, o: ChaosOptions, say: Say, log: Log
         const t = performance.now();
         await svc.down((l) => log.info(l));
         await svc.up((l) => log.info(l));
+        await resume?.();
         pause?.open();
         report(
           f,
@@ -300,7 +302,10 @@ export async function runChaos(base: Config, o: ChaosOptions, say: Say, log: Log
           break;
         }
         case 'broker':
-          background.push(restart(services.kafka, f, gate));
+          // The input's producer reconnects as a new producer, as a reader would: kafkajs' idempotent producer
+          // could come back with its sequence numbers out of step with the restarted broker
+          // (OUT_OF_ORDER_SEQUENCE_NUMBER, fatal), and nothing is in flight while the gate is closed.
+          background.push(restart(services.kafka, f, gate, () => runSink.renew()));
           break;
         case 'registry':
           background.push(restart(services.registry, f));

@@ -4,6 +4,7 @@
 // message, the paced loop) are apart from the thin Kafka sink so they can be unit tested.
 import type { Config } from '../../../config/schema.ts';
 import { createKafka, ensureTopics, mapKafkaError } from '../../io/kafka/client.ts';
+import type { KafkaProducer } from '../../io/kafka/types.ts';
 import { AvroSerde, confluentRegistry } from '../../io/registry/registry.ts';
 import type { Logger } from '../../log.ts';
 import { loadSchema } from '../../schemas/catalog.ts';
@@ -223,6 +224,12 @@ export interface KafkaSink extends MessageSink {
   readonly retentionMs: ReadonlyMap<string, number>;
   /** Topics this sink created (with retention.ms = -1). */
   readonly created: readonly string[];
+  /**
+   * Replaces the producer with a new one (a new producer id, sequences from 0), as a reader does when it reconnects
+   * after the broker came back. Call it with nothing in flight: what the old producer sent is acknowledged, so the
+   * new one neither loses nor repeats it, and no sequence state the broker restart may have changed is carried over.
+   */
+  renew(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -264,12 +271,16 @@ export async function openKafkaSink(config: Config, log: Logger): Promise<KafkaS
   );
   // As the pipeline's runner does: an idempotent producer retries while the broker is away; the CLI stops on a
   // second Ctrl-C.
-  const producer = kafka.producer({ idempotent: true, retries: Infinity });
-  try {
-    await producer.connect();
-  } catch (e) {
-    throw mapKafkaError(e, brokers, 'connecting the simulator producer');
-  }
+  const connect = async (): Promise<KafkaProducer> => {
+    const p = kafka.producer({ idempotent: true, retries: Infinity });
+    try {
+      await p.connect();
+    } catch (e) {
+      throw mapKafkaError(e, brokers, 'connecting the simulator producer');
+    }
+    return p;
+  };
+  let producer = await connect();
   return {
     encoders: { scan, transaction },
     topics,
@@ -281,6 +292,10 @@ export async function openKafkaSink(config: Config, log: Logger): Promise<KafkaS
       } catch (e) {
         throw mapKafkaError(e, brokers, 'sending simulated events');
       }
+    },
+    async renew() {
+      await producer.disconnect().catch(() => undefined);
+      producer = await connect();
     },
     close: () => producer.disconnect(),
   };
