@@ -282,6 +282,17 @@ export const configSchema = z.object({
       emit: z.enum(['update', 'final', 'both']).default('final'),
       /** Two reads of the same tag and scan type within this many ms are one scan (two readers at one door). */
       dedupWindowMs: z.number().int().min(0).default(2_000),
+      /**
+       * Updates held until the end of a batch (the sliding 7-day sums, the stock levels) also go out when a key's next
+       * event falls in another bucket of this many ms of event time, so the offline log holds them at least this
+       * finely whatever the batch size: training reads it as of each event, often from a backlog read in large batches,
+       * and would otherwise see them staler than live serving does. 0: once per key and batch only.
+       */
+      heldBucketMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(60 * 60_000),
     })
     .prefault({}),
   stores: z

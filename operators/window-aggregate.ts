@@ -19,6 +19,7 @@ import type { Rec, StageContext, OperatorContext, Operator } from '../src/runtim
 import type { KeyedStore } from '../src/runtime/state.ts';
 import type { Aggregate } from './aggregates.ts';
 import { MinHeap } from './lib/heap.ts';
+import { crossesBucket } from './lib/held.ts';
 import { cachedDayWindow, slidingStart, tumblingStart, type WindowSpec } from './windows.ts';
 
 export interface WindowResult {
@@ -70,6 +71,11 @@ export interface WindowOptions<In> {
    * value's time, 'idle' also takes the channel out of the minimum until it sends again. Markers enter no window.
    */
   readonly progress?: (value: In) => 'progress' | 'idle' | undefined;
+  /**
+   * Held updates also go out when the key's next change falls in another bucket of this many ms of event time
+   * (operators/lib/held.ts), so that their granularity does not follow the batch size; 0 or absent: once per batch.
+   */
+  readonly heldBucketMs?: number;
 }
 
 interface WinEntry {
@@ -227,6 +233,7 @@ const isBucket = (v: unknown): v is Bucket =>
   Array.isArray(v) && v.length === 4 && typeof v[0] === 'number' && typeof v[2] === 'number';
 
 export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, WindowResult> {
+  const bucketMs = opts.heldBucketMs ?? 0;
   const winStore = `${opts.name}.windows`;
   const slideStore = `${opts.name}.sliding`;
   const timeStore = `${opts.name}.time`;
@@ -540,6 +547,30 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
     rt.expiryHeap.push(at, s);
   }
 
+  /** The result a held update stands for: the window's value now, stamped at the time it was held at. */
+  function heldResult(h: Held): Rec<WindowResult> {
+    if (h.kind === 'slide') return slideResult(h, h.heldAt);
+    const r = result(h.ks.bytes, h.e, false, h.heldAt);
+    h.heldAt = Number.NEGATIVE_INFINITY;
+    return r;
+  }
+
+  /**
+   * Before the window's state changes for an event at `at`: its held update goes out now when `at` falls in another
+   * bucket (opts.heldBucketMs) than the update was held at.
+   */
+  function releaseBefore(
+    rt: Runtime,
+    windowKey: string,
+    held: Held,
+    at: number,
+    out: Rec<WindowResult>[],
+  ): void {
+    if (!crossesBucket(held.heldAt, at, bucketMs) || !rt.pending.has(windowKey)) return;
+    rt.pending.delete(windowKey);
+    out.push(heldResult(held));
+  }
+
   /** Holds an update until the batch ends; a later update of the same window replaces it (and moves to the end). */
   function hold(rt: Runtime, windowKey: string, held: Held, at: number): void {
     held.heldAt = at;
@@ -603,6 +634,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       if (rt.expiryAt.get(s) !== at) continue; // superseded
       rt.expiryAt.delete(s);
       const end = Math.max(wm, s.newest);
+      releaseBefore(rt, s.id, s, end, out);
       if (expire(rt, slides, s, end)) hold(rt, s.id, s, end);
       if (s.live.length > 0) scheduleExpiry(rt, s);
       else if (s.ks.slides[s.pos] === s) {
@@ -728,6 +760,8 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         return arrive(ctx, set, rt, rec.value, opts.time?.(rec.value) ?? -Infinity, marker === 'idle');
       const { slides } = set;
       const t = opts.time ? opts.time(rec.value) : rec.timestamp;
+      // Held updates that go out before this record changes their windows (a new bucket of event time).
+      const released: Rec<WindowResult>[] = [];
       const key = opts.key(rec.value);
       const wm = rt.clock.wm ?? Number.NEGATIVE_INFINITY;
       const ks = keyState(rt, key);
@@ -746,7 +780,10 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
           const end = Math.max(wm, s ? s.newest : t, t);
           if (b < windowStart(sl, end)) continue; // behind the key's window, not late: earlier windows are past
           if (!s) ks.slides[i] = s = newSlide(ks, i);
-          else expire(rt, slides, s, end); // this record moves the window forward
+          else {
+            releaseBefore(rt, s.id, s, end, released);
+            expire(rt, slides, s, end); // this record moves the window forward
+          }
           addToSlide(slides, s, b, t, rec.value);
           scheduleExpiry(rt, s);
           hold(rt, s.id, s, end);
@@ -772,6 +809,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
           insertOpen(ks, open);
         }
         const e = open.e;
+        if (opts.emit !== 'final') releaseBefore(rt, wkOf(open), open, t, released);
         e.a = agg.add(e.a, rec.value);
         e.n += 1;
         if (!open.dirty) {
@@ -781,7 +819,8 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
         if (opts.emit !== 'final') hold(rt, wkOf(open), open, t);
       }
       if (ks.open.length === 0 && ks.slides.length === 0) rt.keys.delete(key); // a new key, late or behind
-      return arrive(ctx, set, rt, rec.value, t);
+      const closed = arrive(ctx, set, rt, rec.value, t);
+      return released.length === 0 ? closed : [...released, ...closed];
     },
     onTime(ctx) {
       const set = stores(ctx);
@@ -815,13 +854,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       }
       if (rt.pending.size === 0) return [];
       const out: Rec<WindowResult>[] = [];
-      for (const h of rt.pending.values()) {
-        if (h.kind === 'slide') out.push(slideResult(h, h.heldAt));
-        else {
-          out.push(result(h.ks.bytes, h.e, false, h.heldAt));
-          h.heldAt = Number.NEGATIVE_INFINITY;
-        }
-      }
+      for (const h of rt.pending.values()) out.push(heldResult(h));
       rt.pending.clear();
       return out;
     },

@@ -82,7 +82,7 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
       .to(topics.featuresRealtime, featureSchema),
     Flow.from<ClassEvent>(topics.classEvents, classEventSchema)
       .via(origins.track)
-      .via(stockLevels())
+      .via(stockLevels({ heldBucketMs: windows.heldBucketMs }))
       .via(
         windowAggregate<ClassEvent>({
           name: 'class-windows',
@@ -98,6 +98,7 @@ export function featureBranches(config: Config, pipelineName: string): Branch[] 
           channel: channelOf,
           channels: 2 * config.kafka.partitions,
           progress: progressKind,
+          heldBucketMs: windows.heldBucketMs,
         }),
       )
       .via(windowFeatures('class'))

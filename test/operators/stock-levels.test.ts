@@ -1,5 +1,6 @@
 // Stock levels on the operator harness: counts per class from status changes, published once per class and batch
-// with the latest counts, stamped at the newest event time that changed them.
+// (and at each new bucket of event time, heldBucketMs) with the latest counts, stamped at the newest event time that
+// changed them.
 import { describe, expect, it } from 'vitest';
 import { stockLevels } from '../../operators/stock-levels.ts';
 import type { ClassEvent, FeatureRow } from '../../src/schemas/types.ts';
@@ -76,5 +77,25 @@ describe('stockLevels', () => {
     push(h, change('TENT', 'available', 'out', T0 + 1));
     h.flush();
     expect(stock(h)).toEqual([['S1|TENT', T0 + 1, { available_stock: 0, items_out: 1, items_in_repair: 0 }]]);
+  });
+
+  it('with heldBucketMs, sends a class held row before an event of a later bucket changes its counts', () => {
+    const HOUR = 3_600_000;
+    const h = new OperatorHarness(() => stockLevels({ heldBucketMs: HOUR }), { autoCommit: false });
+    push(h, change('TENT', null, 'available', T0));
+    push(h, change('TENT', null, 'available', T0 + 10 * 60_000));
+    push(h, change('CHAIR', null, 'available', T0 + 20 * 60_000));
+    expect(stock(h)).toEqual([]);
+    push(h, change('TENT', 'available', 'out', T0 + HOUR + 1)); // the next hour
+    expect(stock(h)).toEqual([
+      ['S1|TENT', T0 + 10 * 60_000, { available_stock: 2, items_out: 0, items_in_repair: 0 }],
+    ]);
+    push(h, change('TENT', 'out', 'repair', T0 + HOUR + 2)); // same bucket: held
+    expect(stock(h)).toEqual([]);
+    h.flush();
+    expect(stock(h)).toEqual([
+      ['S1|CHAIR', T0 + 20 * 60_000, { available_stock: 1, items_out: 0, items_in_repair: 0 }],
+      ['S1|TENT', T0 + HOUR + 2, { available_stock: 1, items_out: 0, items_in_repair: 1 }],
+    ]);
   });
 });

@@ -70,6 +70,8 @@ interface Params {
   readonly measures: Measures;
   /** Event time from the value (`time` option) while the record timestamp is something else. */
   readonly timeFromValue: boolean;
+  /** Held updates also go out at a change of this bucket of event time (0: once per batch). */
+  readonly heldBucketMs?: number;
 }
 
 const operatorFor = (p: Params) => () =>
@@ -82,6 +84,7 @@ const operatorFor = (p: Params) => () =>
     emit: p.emit,
     idleTimeoutMs: p.idleTimeoutMs,
     ...(p.timeFromValue ? { time: (v: Ev) => v.at ?? Number.NaN } : {}),
+    ...(p.heldBucketMs === undefined ? {} : { heldBucketMs: p.heldBucketMs }),
   });
 
 /** The Kafka timestamp when event time comes from the value: unrelated to it (here, three hours later). */
@@ -915,6 +918,98 @@ describe('windowAggregate: updates collapse per window within a batch (the recor
     expect(h.flush().map((r) => r.value)).toMatchObject([
       { key: 'A', start: T0 + MINUTE, final: false, values: { total: 4 } },
     ]);
+  });
+});
+
+describe('windowAggregate: held updates also go out at each new bucket of event time (heldBucketMs)', () => {
+  const tenMinutes: Sliding = { name: '10m', kind: 'sliding', sizeMs: 10 * MINUTE, hopMs: MINUTE };
+  const batched = (
+    heldBucketMs: number,
+    windows: readonly WindowSpec[] = [tenMinutes],
+    emit: Emit = 'final',
+  ) => {
+    const { h } = harness({ windows, heldBucketMs, emit }, Date.UTC(2026, 5, 1), false);
+    const push = (e: Ev, t: number) => h.push({ key: Buffer.from(e.key), value: e, timestamp: t });
+    return { h, push };
+  };
+
+  it("sends a key's held sliding update before a record of a later bucket changes it", () => {
+    const { h, push } = batched(2 * MINUTE);
+    expect(push(ev('A', 1), T0)).toEqual([]);
+    expect(push(ev('A', 2), T0 + 30_000)).toEqual([]);
+    expect(push(ev('B', 7), T0 + 40_000)).toEqual([]);
+    expect(push(ev('A', 3), T0 + 90_000)).toEqual([]);
+    // The next bucket: A's update as it stood (without this record) goes out first; B stays held.
+    expect(
+      push(ev('A', 4), T0 + 130_000).map((r) => [r.value.key, r.value.end, r.value.values['total']]),
+    ).toEqual([['A', T0 + 90_000, 6]]);
+    expect(h.flush().map((r) => [r.value.key, r.value.end, r.value.values['total']])).toEqual([
+      ['B', T0 + 40_000, 7],
+      ['A', T0 + 130_000, 10],
+    ]);
+    expect(h.flush()).toEqual([]);
+  });
+
+  it('does the same for held updates of tumbling windows (emit update)', () => {
+    const { h, push } = batched(MINUTE, [{ name: '1h', kind: 'tumbling', sizeMs: HOUR }], 'update');
+    push(ev('A', 2), T0 + 1_000);
+    push(ev('A', 3), T0 + 20_000);
+    expect(
+      push(ev('A', 4), T0 + MINUTE + 1_000).map((r) => [r.value.final, r.timestamp, r.value.values['total']]),
+    ).toEqual([[false, T0 + 20_000, 5]]);
+    expect(h.flush().map((r) => [r.value.final, r.timestamp, r.value.values['total']])).toEqual([
+      [false, T0 + MINUTE + 1_000, 9],
+    ]);
+  });
+
+  it('bounds how stale the updates are whatever the batching: every record is in an update of its own bucket', () => {
+    const bucket = 20 * MINUTE;
+    const spec: Sliding = { name: '1h', kind: 'sliding', sizeMs: HOUR, hopMs: 10 * MINUTE };
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            gap: fc.integer({ min: 0, max: 45 * MINUTE }),
+            qty: fc.integer({ min: 1, max: 9 }),
+            cut: fc.boolean(),
+          }),
+          {
+            minLength: 1,
+            maxLength: 60,
+          },
+        ),
+        (steps) => {
+          const { h, push } = batched(bucket, [spec]);
+          const records: Array<[number, number]> = [];
+          // Each update with the number of records taken in when it went out.
+          const out: Array<[WindowResult, number]> = [];
+          const take = (recs: readonly Rec<WindowResult>[], seen: number) =>
+            out.push(...recs.map((r) => [r.value, seen] as [WindowResult, number]));
+          let t = T0;
+          for (const { gap, qty, cut } of steps) {
+            t += gap;
+            // An update released by this record went out before the record changed the window.
+            take(push(ev('A', qty), t), records.length);
+            records.push([t, qty]);
+            if (cut) take(h.flush(), records.length);
+          }
+          take(h.flush(), records.length);
+          // Each update is exact: the records taken in so far that lie in the window standing at its end.
+          for (const [u, seen] of out) {
+            const inWindow = records
+              .slice(0, seen)
+              .filter(([rt]) => rt >= modelSlidingStart(spec, u.end) && rt <= u.end);
+            expect(u.values['total']).toBe(inWindow.reduce((a, [, q]) => a + q, 0));
+          }
+          // Every record is reflected by an update stamped in its own bucket, at or after it.
+          for (const [rt] of records) {
+            const b = Math.floor(rt / bucket);
+            expect(out.some(([u]) => u.end >= rt && Math.floor(u.end / bucket) === b)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
 
