@@ -291,6 +291,7 @@ function trim<K, V>(m: Map<K, V>, max: number): void {
 export const localDay = localDayOf();
 
 export type { RentalHistory };
+export { localMidnight };
 
 /**
  * The history columns of items' rentals before their own instants (RENTAL_HISTORY but the grade), in one query:

@@ -41,6 +41,7 @@ import { ensembleMembers, predictEnsemble, type ModelSource } from './ensemble.t
 import {
   demandCalendar,
   localDay,
+  localMidnight,
   type ClassRental,
   type ClassRentalSource,
   type DemandHistoryRow,
@@ -404,18 +405,27 @@ export class ScoringService {
         );
         // Every store's forecast of each class asked for (restock compares stores), once per target day.
         const stores = [...new Set([...deps.storeIds, ...queries.map((q) => q.storeId)])].sort();
-        // A target's class features are read as of the newest event asking for it.
+        // A target's forecast reads its class features as of the target day's local midnight, the cut-off training
+        // reads them at (src/ml/train/features.ts demandFrame); its stock, which pricing and restock weigh the
+        // forecast against, as of the newest event asking for it.
         const targets = new Map<
           string,
-          { storeId: string; rentalClass: string; day: number; time: number }
+          { storeId: string; rentalClass: string; day: number; cutoff: number; time: number }
         >();
         // Per query, the key of its class's target day in every store (`stores` order), computed once.
         const keys = queries.map((q) =>
           stores.map((storeId) => {
-            const day = localDay(q.time, deps.zoneOf(storeId));
+            const zone = deps.zoneOf(storeId);
+            const day = localDay(q.time, zone);
             const key = `${classKey(storeId, q.rentalClass)}|${day}`;
-            const time = Math.max(q.time, targets.get(key)?.time ?? -Infinity);
-            targets.set(key, { storeId, rentalClass: q.rentalClass, day, time });
+            const before = targets.get(key);
+            targets.set(key, {
+              storeId,
+              rentalClass: q.rentalClass,
+              day,
+              cutoff: before?.cutoff ?? localMidnight(day, zone),
+              time: Math.max(q.time, before?.time ?? -Infinity),
+            });
             return key;
           }),
         );
@@ -423,10 +433,14 @@ export class ScoringService {
         const days = [...new Set(list.map((t) => t.day))];
         const classPoints = list.map((t): AsOfPoint => ({
           entityId: classKey(t.storeId, t.rentalClass),
+          time: t.cutoff,
+        }));
+        const stockPoints = list.map((t): AsOfPoint => ({
+          entityId: classKey(t.storeId, t.rentalClass),
           time: t.time,
         }));
         const [classes, storeValues, global, histories] = await Promise.all([
-          this.readColumnsAsOf('class', classPoints, classRefs),
+          this.readColumnsAsOf('class', [...classPoints, ...stockPoints], classRefs),
           this.readColumns(stores, STORE_REFS),
           this.readColumns([GLOBAL_ENTITY], GLOBAL_REFS),
           Promise.all(days.map(async (d) => [d, await deps.demandHistory.forDay(d)] as const)),
@@ -468,13 +482,14 @@ export class ScoringService {
         const forecasts = new Map<string, ClassForecast>();
         list.forEach((t, i) => {
           const c = classes.get(pointKey(classPoints[i]!))!;
-          const newest = Math.max(c.newest, storeValues.get(t.storeId)!.newest, g.newest);
+          const now = classes.get(pointKey(stockPoints[i]!))!;
+          const newest = Math.max(c.newest, now.newest, storeValues.get(t.storeId)!.newest, g.newest);
           forecasts.set(`${classKey(t.storeId, t.rentalClass)}|${t.day}`, {
             storeId: t.storeId,
             day: t.day,
             demand: demand[i]!,
             demand7d: demand7d[i]!,
-            available: c.values['available_stock'] ?? null,
+            available: now.values['available_stock'] ?? null,
             snapshotAt: newest,
           });
         });

@@ -385,13 +385,19 @@ describe('class scoring', () => {
     expect(calls.slice(1).every((c) => c === 'read')).toBe(true);
   });
 
-  it("reads a class's features as of the newest event asking for them in the batch", async () => {
+  it("forecasts from the class's features as of the target day's midnight (as training), its stock as of the newest event", async () => {
+    const midnight = T0 - 11 * 3_600_000; // 00:00 in New York (S1) on T0's day
     const store = online({
       'S1|TENT': {
         'rentals@7d': [
-          { value: 3, timestamp: T0 - 60_000 },
+          { value: 3, timestamp: midnight - 60_000 },
+          { value: 9, timestamp: midnight + 60_000 },
           { value: 4, timestamp: T0 + 10 },
-          { value: 50, timestamp: T0 + 3_600_000 },
+        ],
+        available_stock: [
+          { value: 7, timestamp: midnight - 60_000 },
+          { value: 2, timestamp: T0 + 10 },
+          { value: 40, timestamp: T0 + 3_600_000 },
         ],
       },
     });
@@ -403,7 +409,9 @@ describe('class scoring', () => {
       { value: classEvent('S1', 'TENT', T0 + 20), key: 'S1|TENT' },
     ]);
     const demand = await driver.read<Prediction>(pred('demand'));
-    expect(demand.map((d) => d.value.prediction)).toEqual([4, 4]);
+    expect(demand.map((d) => d.value.prediction)).toEqual([3, 3]);
+    const pricing = await driver.read<Prediction>(pred('pricing'));
+    expect(pricing.map((p) => JSON.parse(p.value.details!).available)).toEqual([2, 2]);
   });
 
   it('forecasts demand for the class in the store, prices it and plans restock across stores', async () => {
