@@ -42,16 +42,17 @@ export function stockLevels(opts: { heldBucketMs?: number } = {}): Operator<Clas
         const store = ctx.store<Counts>(storeName);
         let held = pending.get(store);
         if (!held) pending.set(store, (held = new Map()));
-        const before = held.get(key);
+        let before = held.get(key);
         if (before && crossesBucket(before.time, e.event_time, bucketMs)) {
           ctx.emitSide('stock', levels(key, before.counts, before.time));
           held.delete(key);
+          before = undefined;
         }
         const c: Counts = { ...(store.get(key) ?? {}) };
         if (e.from_status) c[e.from_status] = Math.max(0, (c[e.from_status] ?? 0) - 1);
         c[e.to_status] = (c[e.to_status] ?? 0) + 1;
         store.put(key, c);
-        held.set(key, { counts: c, time: Math.max(e.event_time, held.get(key)?.time ?? -Infinity) });
+        held.set(key, { counts: c, time: Math.max(e.event_time, before?.time ?? -Infinity) });
       }
       return [rec];
     },

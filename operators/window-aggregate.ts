@@ -556,19 +556,17 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
   }
 
   /**
-   * Before the window's state changes for an event at `at`: its held update goes out now when `at` falls in another
-   * bucket (opts.heldBucketMs) than the update was held at.
+   * Before the window's state changes for an event at `at`: its held update, to go out now when `at` falls in
+   * another bucket (opts.heldBucketMs) than the update was held at.
    */
   function releaseBefore(
     rt: Runtime,
     windowKey: string,
     held: Held,
     at: number,
-    out: Rec<WindowResult>[],
-  ): void {
-    if (!crossesBucket(held.heldAt, at, bucketMs) || !rt.pending.has(windowKey)) return;
-    rt.pending.delete(windowKey);
-    out.push(heldResult(held));
+  ): Rec<WindowResult> | undefined {
+    if (!crossesBucket(held.heldAt, at, bucketMs) || !rt.pending.delete(windowKey)) return undefined;
+    return heldResult(held);
   }
 
   /** Holds an update until the batch ends; a later update of the same window replaces it (and moves to the end). */
@@ -634,7 +632,8 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       if (rt.expiryAt.get(s) !== at) continue; // superseded
       rt.expiryAt.delete(s);
       const end = Math.max(wm, s.newest);
-      releaseBefore(rt, s.id, s, end, out);
+      const released = releaseBefore(rt, s.id, s, end);
+      if (released) out.push(released);
       if (expire(rt, slides, s, end)) hold(rt, s.id, s, end);
       if (s.live.length > 0) scheduleExpiry(rt, s);
       else if (s.ks.slides[s.pos] === s) {
@@ -761,7 +760,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       const { slides } = set;
       const t = opts.time ? opts.time(rec.value) : rec.timestamp;
       // Held updates that go out before this record changes their windows (a new bucket of event time).
-      const released: Rec<WindowResult>[] = [];
+      let released: Rec<WindowResult>[] | undefined;
       const key = opts.key(rec.value);
       const wm = rt.clock.wm ?? Number.NEGATIVE_INFINITY;
       const ks = keyState(rt, key);
@@ -781,7 +780,8 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
           if (b < windowStart(sl, end)) continue; // behind the key's window, not late: earlier windows are past
           if (!s) ks.slides[i] = s = newSlide(ks, i);
           else {
-            releaseBefore(rt, s.id, s, end, released);
+            const r = releaseBefore(rt, s.id, s, end);
+            if (r) (released ??= []).push(r);
             expire(rt, slides, s, end); // this record moves the window forward
           }
           addToSlide(slides, s, b, t, rec.value);
@@ -809,7 +809,10 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
           insertOpen(ks, open);
         }
         const e = open.e;
-        if (opts.emit !== 'final') releaseBefore(rt, wkOf(open), open, t, released);
+        if (opts.emit !== 'final') {
+          const r = releaseBefore(rt, wkOf(open), open, t);
+          if (r) (released ??= []).push(r);
+        }
         e.a = agg.add(e.a, rec.value);
         e.n += 1;
         if (!open.dirty) {
@@ -820,7 +823,7 @@ export function windowAggregate<In>(opts: WindowOptions<In>): Operator<In, Windo
       }
       if (ks.open.length === 0 && ks.slides.length === 0) rt.keys.delete(key); // a new key, late or behind
       const closed = arrive(ctx, set, rt, rec.value, t);
-      return released.length === 0 ? closed : [...released, ...closed];
+      return released ? [...released, ...closed] : closed;
     },
     onTime(ctx) {
       const set = stores(ctx);

@@ -240,6 +240,9 @@ export function demandRecord(
   return deriveRow(row);
 }
 
+/** What pricing and restock weigh a forecast against, read as of the newest event asking for it. */
+const STOCK_REFS: readonly FeatureRef[] = [{ name: 'available_stock' }];
+
 const snapshot = (newest: number, fallback: number): number => (Number.isFinite(newest) ? newest : fallback);
 
 const probability = (p: number): number => Math.min(1, Math.max(0, p));
@@ -439,8 +442,10 @@ export class ScoringService {
           entityId: classKey(t.storeId, t.rentalClass),
           time: t.time,
         }));
-        const [classes, storeValues, global, histories] = await Promise.all([
-          this.readColumnsAsOf('class', [...classPoints, ...stockPoints], classRefs),
+        const [classes, stock, storeValues, global, histories] = await Promise.all([
+          this.readColumnsAsOf('class', classPoints, classRefs),
+          // Apart from the cut-off read: one read of both would fetch every version between midnight and the event.
+          this.readColumnsAsOf('class', stockPoints, STOCK_REFS),
           this.readColumns(stores, STORE_REFS),
           this.readColumns([GLOBAL_ENTITY], GLOBAL_REFS),
           Promise.all(days.map(async (d) => [d, await deps.demandHistory.forDay(d)] as const)),
@@ -482,7 +487,7 @@ export class ScoringService {
         const forecasts = new Map<string, ClassForecast>();
         list.forEach((t, i) => {
           const c = classes.get(pointKey(classPoints[i]!))!;
-          const now = classes.get(pointKey(stockPoints[i]!))!;
+          const now = stock.get(pointKey(stockPoints[i]!))!;
           const newest = Math.max(c.newest, now.newest, storeValues.get(t.storeId)!.newest, g.newest);
           forecasts.set(`${classKey(t.storeId, t.rentalClass)}|${t.day}`, {
             storeId: t.storeId,
