@@ -1,5 +1,5 @@
 // Store time zones: a store's local day bounds its daily windows, demand labels and pack horizon.
-import { IANAZone } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 
 /** The part of the configuration that names store zones (config/schema.ts `stores`). */
 export interface StoreZones {
@@ -35,6 +35,8 @@ export interface ZoneClock {
   localDay(t: number): number;
   /** Local hour of day, 0-23. */
   hour(t: number): number;
+  /** The instant local day `day` (an epoch day, as localDay gives) starts: cached per day, luxon computes it once. */
+  midnight(day: number): number;
 }
 
 const clocks = new Map<string, ZoneClock>();
@@ -61,9 +63,25 @@ function makeZoneClock(zone: string): ZoneClock {
     byHour.set(h, first * MINUTE_MS);
     return first * MINUTE_MS;
   };
+  const midnights = new Map<number, number>();
+  const midnight = (day: number): number => {
+    const cached = midnights.get(day);
+    if (cached !== undefined) return cached;
+    const date = new Date(day * DAY_MS);
+    const start = DateTime.fromObject(
+      { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate() },
+      { zone: iana },
+    )
+      .startOf('day')
+      .toMillis();
+    if (midnights.size >= 20_000) midnights.clear(); // about 55 years of days
+    midnights.set(day, start);
+    return start;
+  };
   return {
     zone,
     offsetMs,
+    midnight,
     localDay: (t) => Math.floor((t + offsetMs(t)) / DAY_MS),
     hour: (t) => {
       const local = t + offsetMs(t);

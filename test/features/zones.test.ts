@@ -49,6 +49,25 @@ describe('zoneClock', () => {
     );
   });
 
+  it("gives the instant a local day starts, as luxon's startOf('day'), the same from its cache", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...ZONES), fc.integer({ min: 7_300, max: 25_500 }), (zone, day) => {
+        const c = zoneClock(zone);
+        const date = new Date(day * 86_400_000);
+        const want = DateTime.fromObject(
+          { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate() },
+          { zone },
+        )
+          .startOf('day')
+          .toMillis();
+        expect(c.midnight(day)).toBe(want);
+        expect(c.midnight(day)).toBe(want);
+        expect(c.localDay(want)).toBe(day);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('agrees with luxon minute by minute around every transition of a year', () => {
     for (const zone of ZONES) {
       const c = zoneClock(zone);

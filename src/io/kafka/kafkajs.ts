@@ -14,6 +14,7 @@ import {
 } from 'kafkajs';
 import type { Logger } from '../../log.ts';
 import { flatOffsets, newTopics, offsetsFor, topicMessages, toConsumed } from './records.ts';
+import { defaultPartitioner } from './partition.ts';
 import {
   kafkajsSecurityOptions,
   scrub,
@@ -80,6 +81,7 @@ function producer(kafka: Kafka, options: ProducerOptions): KafkaProducer {
     idempotent: options.idempotent ?? options.transactionalId !== undefined,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
+    createPartitioner: defaultPartitioner,
     retry: {
       retries: retries === Infinity ? Number.MAX_SAFE_INTEGER : retries,
       // A transactional producer's first retry is nearly always CONCURRENT_TRANSACTIONS right after a commit,

@@ -9,7 +9,6 @@
 // - maintenance, quality: the event time of the rental's `out` scan. The item's features stamped by that scan
 //   (grade, turnover at checkout) are what the pipeline knows the moment the item leaves; the label only looks at
 //   later scans.
-import { DateTime } from 'luxon';
 import { zoneClock } from '../../features/zones.ts';
 import { classKey } from '../../features/keys.ts';
 import type { DemandHistory, DemandLevels } from '../../features/vocabulary.ts';
@@ -85,13 +84,7 @@ export function localDayOf(): (t: number, zone: string) => number {
 
 /** The instant local day `day` (epoch day of the calendar date) starts in `zone`: the demand cut-off of that day. */
 export function localMidnight(day: number, zone: string): number {
-  const date = new Date(day * DAY_MS);
-  const d = DateTime.fromObject(
-    { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate() },
-    { zone },
-  ).startOf('day');
-  if (!d.isValid) throw new RangeError(`invalid time zone ${zone}`);
-  return d.toMillis();
+  return zoneClock(zone).midnight(day);
 }
 
 /** The first local day in `zone` that starts at or after `t`: the first day wholly inside a history from `t`. */
