@@ -115,16 +115,25 @@ export function deriveRow(record: FeatureRecord): Record<string, unknown> {
   return out;
 }
 
+/** The columns addLevelInteractions reads. */
+export const LEVEL_INTERACTION_INPUTS = [
+  'level_weekday_28',
+  'precipitation_in',
+  'temperature_f',
+  'days_to_next_event',
+] as const;
+
 /** Adds the DEMAND_INTERACTIONS columns to columns by name (training's frame, or one-row columns at serving). */
 export function addLevelInteractions(columns: Record<string, unknown[]>): void {
-  const level = columns['level_weekday_28']!;
+  const [levelColumn, precipitationIn, temperatureF, daysToNextEvent] = LEVEL_INTERACTION_INPUTS;
+  const level = columns[levelColumn]!;
   const product = (other: unknown[], f: (v: number) => number): (number | null)[] =>
     level.map((l, i) => {
       const v = other[i];
       return typeof l === 'number' && typeof v === 'number' ? l * f(v) : null;
     });
   const [precipitation, temperature, eventDay] = DEMAND_INTERACTIONS;
-  columns[precipitation] = product(columns['precipitation_in']!, (v) => v);
-  columns[temperature] = product(columns['temperature_f']!, (v) => v);
-  columns[eventDay] = product(columns['days_to_next_event']!, (v) => (v === 0 ? 1 : 0));
+  columns[precipitation] = product(columns[precipitationIn]!, (v) => v);
+  columns[temperature] = product(columns[temperatureF]!, (v) => v);
+  columns[eventDay] = product(columns[daysToNextEvent]!, (v) => (v === 0 ? 1 : 0));
 }

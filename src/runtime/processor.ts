@@ -8,7 +8,14 @@ import { TagstreamError, isTagstreamError, recordError, toTagstreamError } from 
 import type { AvroSerde } from '../io/registry/registry.ts';
 import type { Clock } from './clock.ts';
 import type { PipelineMetrics } from './metrics.ts';
-import type { OperatorContext, RawRecord, Rec, StageContext } from './operator.ts';
+import type {
+  OperatorContext,
+  RawRecord,
+  Rec,
+  SourcePosition,
+  StageContext,
+  StageMetrics,
+} from './operator.ts';
 import { PartitionStores, changelogTopic, decodeState, encodeState } from './state.ts';
 import type { Branch, SideBinding, SinkNode, SinkRecord, StageResult, Topology } from './topology.ts';
 
@@ -69,6 +76,14 @@ interface BoundBranch {
   readonly changelogs: ReadonlyMap<string, string>;
   /** Stages that reported a watermark, per partition (their series go when the partition's state does). */
   readonly watermarkStages: Map<number, Set<string>>;
+  /** What every context of a partition shares, made once per partition rather than once per record. */
+  readonly partitionParts: Map<number, PartitionParts>;
+}
+
+/** The parts of a stage context that depend on the flow and partition only, not on the record. */
+interface PartitionParts {
+  readonly store: StageContext['store'];
+  readonly stageMetrics: StageMetrics;
 }
 
 /** The window a record sent to a 'late' side output missed: its `window` field (LateInfo), when it has one. */
@@ -124,6 +139,7 @@ export class RecordProcessor {
         state: new PartitionStores(branch.stores),
         changelogs: new Map(branch.stores.map((s) => [s, changelogTopic(options.applicationId, s)])),
         watermarkStages: new Map(),
+        partitionParts: new Map(),
       });
     }
     return new RecordProcessor(topology, serde, bound, options);
@@ -170,19 +186,41 @@ export class RecordProcessor {
     return b;
   }
 
+  private partitionParts(b: BoundBranch, partition: number): PartitionParts {
+    let parts = b.partitionParts.get(partition);
+    if (parts) return parts;
+    const { metrics } = this.options;
+    parts = {
+      store: <S>(name: string) => b.state.store<S>(partition, name),
+      stageMetrics: {
+        watermark: (stage, p, ms) => {
+          let stages = b.watermarkStages.get(p);
+          if (!stages) b.watermarkStages.set(p, (stages = new Set()));
+          stages.add(stage);
+          metrics.watermark?.(stage, p, ms);
+        },
+      },
+    };
+    b.partitionParts.set(partition, parts);
+    return parts;
+  }
+
   private context(
     b: BoundBranch,
     partition: number,
     sideOut: OutRecord[],
     raw: RawRecord | undefined,
     inputLag?: number,
-  ): StageContext {
+    source?: SourcePosition,
+  ): StageContext & { readonly source: SourcePosition | undefined } {
     const { metrics } = this.options;
+    const { store, stageMetrics } = this.partitionParts(b, partition);
     return {
       clock: this.options.clock,
       partition,
-      ...(inputLag === undefined ? {} : { inputLag }),
-      store: <S>(name: string) => b.state.store<S>(partition, name),
+      inputLag,
+      source,
+      store,
       emitSide: (port: string, rec: Rec<unknown>, to?: number) => {
         const side = b.sides.get(port);
         if (!side)
@@ -199,14 +237,7 @@ export class RecordProcessor {
           ...(to === undefined ? {} : { partition: to }),
         });
       },
-      stageMetrics: {
-        watermark: (stage, p, ms) => {
-          let stages = b.watermarkStages.get(p);
-          if (!stages) b.watermarkStages.set(p, (stages = new Set()));
-          stages.add(stage);
-          metrics.watermark?.(stage, p, ms);
-        },
-      },
+      stageMetrics,
     };
   }
 
@@ -230,10 +261,11 @@ export class RecordProcessor {
       return [this.deadLetter(b, raw, 'decode', e)];
     }
     const sideOut: OutRecord[] = [];
-    const ctx: OperatorContext = {
-      ...this.context(b, raw.partition, sideOut, raw),
-      source: { topic: raw.topic, partition: raw.partition, offset: raw.offset },
-    };
+    const ctx = this.context(b, raw.partition, sideOut, raw, undefined, {
+      topic: raw.topic,
+      partition: raw.partition,
+      offset: raw.offset,
+    }) as OperatorContext;
     const results = await b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
     return this.collect(b, results, sideOut, raw);
   }
@@ -302,7 +334,7 @@ export class RecordProcessor {
           return;
         }
         const source = { topic: raw.topic, partition: raw.partition, offset: raw.offset };
-        const ctx: OperatorContext = { ...this.context(b, raw.partition, mine, raw), source };
+        const ctx = this.context(b, raw.partition, mine, raw, undefined, source) as OperatorContext;
         const results = await b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
         for (const r of results) {
           if ('failedStage' in r) {

@@ -20,7 +20,12 @@
 // `alerts`; nothing a prediction says depends on it.
 import { packList, priceMultiplier, restockPlan, type PricingPolicy } from '../../operators/services.ts';
 import { originPosition } from '../features/class-events.ts';
-import { addLevelInteractions, deriveRow, type FeatureRecord } from '../features/derive.ts';
+import {
+  LEVEL_INTERACTION_INPUTS,
+  addLevelInteractions,
+  deriveRow,
+  type FeatureRecord,
+} from '../features/derive.ts';
 import { GLOBAL_ENTITY, bookingKey, classKey, columnName, type FeatureRef } from '../features/keys.ts';
 import {
   DEMAND_INTERACTIONS,
@@ -232,8 +237,9 @@ export function demandRecord(
     store_id: storeId,
     rental_class_num: rentalClass,
   };
+  // The training code's interactions over one-row columns of just what they read (not a column per feature).
   const columns: Record<string, unknown[]> = Object.fromEntries(
-    Object.entries(row).map(([k, v]) => [k, [v]]),
+    LEVEL_INTERACTION_INPUTS.map((k) => [k, [row[k]]]),
   );
   addLevelInteractions(columns);
   for (const c of DEMAND_INTERACTIONS) row[c] = columns[c]![0];
