@@ -494,6 +494,9 @@ describe('dead letters', () => {
       maxInFlightRequests: 1,
     });
     await tx.connect();
+    const committedEnd = async (): Promise<number> =>
+      (await admin.fetchTopicOffsets(DLQ)).reduce((sum, o) => sum + Number(o.high), 0);
+    const before = await committedEnd();
     const t = await tx.transaction();
     await t.send({
       topic: DLQ,
@@ -520,6 +523,13 @@ describe('dead letters', () => {
     });
     await t.commit();
     await tx.disconnect();
+    // The commit returns before the coordinator has written the markers; until then a read_committed end offset
+    // (what a replay reads up to) stops before these records. Wait for them to be stable, as a later caller would.
+    const deadline = Date.now() + 15_000;
+    while ((await committedEnd()) < before + items.length) {
+      if (Date.now() > deadline) throw new Error(`dead letters not committed in ${DLQ} after 15 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   beforeAll(async () => {
