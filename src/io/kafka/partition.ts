@@ -4,10 +4,12 @@
 // progress, an item's class belongs to (src/serving/sink-progress.ts): one function for both, so the two can never
 // disagree.
 //
-// Written here, not taken from kafkajs: kafkajs's murmur2 runs on a BigInt-backed Long (eight allocations per four key
-// bytes) and its partitioner filters the partition list on every message; on a backlog they were 6% of everything the
-// job allocated. Kafka's murmur2 is 32-bit integer arithmetic (org.apache.kafka.common.utils.Utils.murmur2), which
-// Math.imul does exactly. test/io/kafka/partition.test.ts holds it to kafkajs's own partitioner on random keys.
+// The keyed path is written here, not taken from kafkajs: kafkajs's murmur2 runs on a BigInt-backed Long (eight
+// allocations per four key bytes) and its partitioner filters the partition list on every message; on a backlog they
+// were 6% of everything the job allocated. Kafka's murmur2 is 32-bit integer arithmetic
+// (org.apache.kafka.common.utils.Utils.murmur2), which Math.imul does exactly. test/io/kafka/partition.test.ts holds it
+// to kafkajs's own partitioner on random keys.
+import { Partitioners } from 'kafkajs';
 
 /** Kafka's murmur2 hash of `data` (org.apache.kafka.common.utils.Utils.murmur2), a signed 32-bit integer. */
 export function murmur2(data: Uint8Array, length = data.length): number {
@@ -54,21 +56,17 @@ interface PartitionerArgs {
 }
 
 /**
- * kafkajs's DefaultPartitioner, the same choices (a message's own partition, else murmur2 of its key, else round
- * robin over the partitions that have a leader, from a random start per topic) without its per-message allocations.
- * kafkajs calls `createPartitioner` once per producer.
+ * kafkajs's DefaultPartitioner with the keyed path replaced: a message's own partition, else murmur2 of its key here,
+ * else (no key) kafkajs's own round robin over the partitions that have a leader. kafkajs calls `createPartitioner`
+ * once per producer.
  */
 export function defaultPartitioner(): (args: PartitionerArgs) => number {
-  const counters = new Map<string, number>();
-  return ({ topic, partitionMetadata, message }) => {
+  const keyless = Partitioners.DefaultPartitioner();
+  return (args) => {
+    const { message, partitionMetadata } = args;
     if (message.partition !== null && message.partition !== undefined) return message.partition;
     if (message.key !== null && message.key !== undefined)
       return partitionOf(message.key, partitionMetadata.length);
-    const counter = (counters.get(topic) ?? Math.floor(Math.random() * 2 ** 32)) + 1;
-    counters.set(topic, counter);
-    const available = partitionMetadata.filter((p) => p.leader >= 0);
-    const n = available.length > 0 ? available.length : partitionMetadata.length;
-    const i = (counter & 0x7fffffff) % n;
-    return available.length > 0 ? available[i]!.partitionId : i;
+    return keyless(args as Parameters<typeof keyless>[0]);
   };
 }
