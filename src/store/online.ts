@@ -66,9 +66,13 @@ export function foldNewest(values: readonly OnlineValue[]): OnlineValue | null {
 }
 
 // ARGV[1]: TTL in seconds; ARGV[2]: the versions' horizon (ms of event time before a set's newest); ARGV[3]: at most
-// this many versions per set; ARGV[4]: n, the values in this call. Value i (1..n): KEYS[i] its entity hash,
-// ARGV[4 + 3i - 2], ARGV[4 + 3i - 1]: its field and '<timestamp>:<value>', ARGV[4 + 3i]: the KEYS index of its
-// versions set (0: not versioned; version keys follow the n hashes).
+// this many versions per set; ARGV[4]: m, the entity hashes in this call. KEYS[1..m]: the hashes, each once; the
+// versions sets follow them. ARGV[4 + j]: hash j's values in the call's order, as a JSON array of triples: field,
+// '<timestamp>:<value>', and the KEYS index of the value's versions set (0: not versioned). One key and one argument
+// per entity, not four arguments per value: a feature row is one entity, and the client's work per argument (ioredis
+// converts each) was the largest share of the sink's allocations.
+// Per hash, one HMGET of the fields it is written, the values folded over them in order, one HSET of those that
+// changed: the same result as applying the values one by one (a later value of the same field sees the earlier).
 // The hash mirrors takesOver(); a stored value that does not parse counts as missing, as in decodeValue(). A version
 // is kept whether or not it is the newest (an out-of-order value is still the answer as of its time). Every set a
 // call wrote to is trimmed at its end (five commands on the server per set and call, not per value): trimmed on
@@ -79,33 +83,58 @@ export const WRITE_SCRIPT = defineScript(`
 local ttl = ARGV[1]
 local horizon = tonumber(ARGV[2])
 local maxVersions = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
-local touched = {}
+local m = tonumber(ARGV[4])
 local versioned = {}
 local written = 0
-for i = 1, n do
-  local key, field, enc = KEYS[i], ARGV[4 + 3 * i - 2], ARGV[4 + 3 * i - 1]
-  local v = tonumber(ARGV[4 + 3 * i])
-  local newTs = tonumber(string.match(enc, '^([^:]+):'))
-  local take = true
-  local cur = redis.call('HGET', key, field)
-  if cur then
-    local curTs = tonumber(string.match(cur, '^([^:]+):'))
-    if curTs and newTs and newTs < curTs then take = false end
+local function tsOf(enc)
+  if not enc then return nil end
+  return tonumber(string.match(enc, '^([^:]+):'))
+end
+for j = 1, m do
+  local key = KEYS[j]
+  local vals = cjson.decode(ARGV[4 + j])
+  local fields, seen = {}, {}
+  for i = 1, #vals, 3 do
+    local field = vals[i]
+    if not seen[field] then
+      seen[field] = true
+      fields[#fields + 1] = field
+    end
   end
-  if take then
-    redis.call('HSET', key, field, enc)
-    written = written + 1
-    touched[key] = true
+  local stored = redis.call('HMGET', key, unpack(fields))
+  local cur, changed = {}, {}
+  for k = 1, #fields do
+    if stored[k] then cur[fields[k]] = stored[k] end
   end
-  if v > 0 and newTs then
-    local vkey = KEYS[v]
-    redis.call('ZREMRANGEBYSCORE', vkey, newTs, newTs)
-    redis.call('ZADD', vkey, newTs, enc)
-    versioned[vkey] = true
+  for i = 1, #vals, 3 do
+    local field, enc, v = vals[i], vals[i + 1], vals[i + 2]
+    local newTs = tsOf(enc)
+    local curTs = tsOf(cur[field])
+    if not (curTs and newTs and newTs < curTs) then
+      cur[field] = enc
+      changed[field] = true
+      written = written + 1
+    end
+    if v > 0 and newTs then
+      local vkey = KEYS[v]
+      redis.call('ZREMRANGEBYSCORE', vkey, newTs, newTs)
+      redis.call('ZADD', vkey, newTs, enc)
+      versioned[vkey] = true
+    end
+  end
+  local set = {}
+  for k = 1, #fields do
+    local field = fields[k]
+    if changed[field] then
+      set[#set + 1] = field
+      set[#set + 1] = cur[field]
+    end
+  end
+  if #set > 0 then
+    redis.call('HSET', key, unpack(set))
+    redis.call('EXPIRE', key, ttl)
   end
 end
-for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
 for vkey in pairs(versioned) do
   local newest = tonumber(redis.call('ZRANGE', vkey, -1, -1, 'WITHSCORES')[2])
   local older = redis.call('ZREVRANGEBYSCORE', vkey, '(' .. (newest - horizon), '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
@@ -146,7 +175,11 @@ export interface WriteCall {
   readonly args: string[];
 }
 
-/** Splits a batch into script calls of at most `batch` values each (keeps each call short on the server). */
+/**
+ * Splits a batch into script calls of at most `batch` values each, in order (keeps each call short on the server;
+ * a later call's values land after an earlier call's). Within a call, values are grouped by entity, each entity's in
+ * their order: the script's result is the same as applying the call's values one by one.
+ */
 export function planWrites(
   prefix: string,
   features: readonly FeatureVector[],
@@ -155,27 +188,40 @@ export function planWrites(
   versions?: OnlineVersions,
 ): WriteCall[] {
   const calls: WriteCall[] = [];
+  const head = [String(ttlSeconds), String(versions?.horizonMs ?? 0), String(versions?.maxVersions ?? 0)];
   for (let i = 0; i < features.length; i += batch) {
-    const chunk = features.slice(i, i + batch);
-    const keys: string[] = [];
+    const end = Math.min(features.length, i + batch);
+    // Per entity, its values as flat triples (field, encoded value, versions index), in order of first appearance.
+    const entities = new Map<string, (string | number)[]>();
     const versionKeys: string[] = [];
-    const args: string[] = [
-      String(ttlSeconds),
-      String(versions?.horizonMs ?? 0),
-      String(versions?.maxVersions ?? 0),
-      String(chunk.length),
-    ];
-    for (const f of chunk) {
+    const versionIndex = new Map<string, number>();
+    for (let k = i; k < end; k++) {
+      const f = features[k]!;
       const field = featureField(f.feature_name, f.window);
-      keys.push(entityKey(prefix, f.entity_id));
       let v = 0;
       if (isVersioned(versions, f.feature_name, f.window)) {
-        versionKeys.push(versionKey(prefix, f.entity_id, field));
-        v = chunk.length + versionKeys.length;
+        const key = versionKey(prefix, f.entity_id, field);
+        let at = versionIndex.get(key);
+        if (at === undefined) {
+          versionKeys.push(key);
+          versionIndex.set(key, (at = versionKeys.length));
+        }
+        v = -at; // made a KEYS index below, once the number of entities is known
       }
-      args.push(field, encodeValue({ timestamp: f.timestamp, value: f.feature_value }), String(v));
+      let values = entities.get(f.entity_id);
+      if (!values) entities.set(f.entity_id, (values = []));
+      values.push(field, encodeValue({ timestamp: f.timestamp, value: f.feature_value }), v);
     }
-    calls.push({ keys: [...keys, ...versionKeys], args });
+    const m = entities.size;
+    const keys: string[] = [];
+    const args = [...head, String(m)];
+    for (const [entity, values] of entities) {
+      keys.push(entityKey(prefix, entity));
+      for (let k = 2; k < values.length; k += 3) if (values[k] !== 0) values[k] = m - (values[k] as number);
+      args.push(JSON.stringify(values));
+    }
+    for (const key of versionKeys) keys.push(key);
+    calls.push({ keys, args });
   }
   return calls;
 }

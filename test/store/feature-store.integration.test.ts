@@ -17,6 +17,7 @@ import {
   entityKey,
   featureField,
   foldNewest,
+  takesOver,
   versionKey,
   type OnlineStore,
   type OnlineValue,
@@ -314,6 +315,79 @@ describe('idempotence and ordering', () => {
           expect(await admin.hget(entityKey(prefix, entity), featureField('f', null))).toBe(
             encodeValue(expected!),
           );
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+  it('the packed script equals applying each value in turn, over entities, fields and versions sets', async (ctx) => {
+    // The script groups a call's values by entity (one HMGET and one HSET per hash). The model applies the values
+    // one by one, in call order: takesOver per (entity, field), a version per versioned value (a later one at the
+    // same time replacing it), and each set trimmed at the end of every call that wrote to it.
+    const versions = { columns: new Set(['v@7d']), horizonMs: 5_000, maxVersions: 4 };
+    const redis = createRedisClient(REDIS_URL);
+    ctx.onTestFinished(() => redis.close());
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            e: fc.nat(3),
+            f: fc.constantFrom(['u', null], ['v', '7d'], ['v', null]),
+            t: fc.integer({ min: 0, max: 20 }),
+            x: fc.integer({ min: -100, max: 100 }),
+          }),
+          { minLength: 1, maxLength: 40 },
+        ),
+        fc.integer({ min: 1, max: 12 }),
+        async (writes, batch) => {
+          const prefix = `t-pack-${randomUUID().slice(0, 8)}-${run++}:`;
+          ctx.onTestFinished(() => dropPrefix(prefix));
+          const online = createOnlineStore(redis, { prefix, ttlSeconds: 3600, writeBatch: batch, versions });
+          const vectors = writes.map((w) => fv(`e${w.e}`, w.f[0]!, T0 + w.t * 1_000, w.x, w.f[1]));
+          const written = await online.write(vectors);
+
+          const hash = new Map<string, OnlineValue>();
+          const sets = new Map<string, Map<number, number>>();
+          let taken = 0;
+          for (let i = 0; i < vectors.length; i += batch) {
+            const touched = new Set<string>();
+            for (const f of vectors.slice(i, i + batch)) {
+              const field = featureField(f.feature_name, f.window);
+              const k = `${f.entity_id}\u0000${field}`;
+              const value = { timestamp: f.timestamp, value: f.feature_value };
+              if (takesOver(value, hash.get(k) ?? null)) {
+                hash.set(k, value);
+                taken++;
+              }
+              if (f.window === '7d') {
+                const set = sets.get(k) ?? new Map<number, number>();
+                sets.set(k, set.set(f.timestamp, f.feature_value));
+                touched.add(k);
+              }
+            }
+            for (const k of touched) {
+              const set = sets.get(k)!;
+              const times = [...set.keys()].sort((a, b) => a - b);
+              const newest = times[times.length - 1]!;
+              const older = times.filter((t) => t < newest - versions.horizonMs).pop();
+              let kept = older === undefined ? times : times.filter((t) => t >= older);
+              kept = kept.slice(Math.max(0, kept.length - versions.maxVersions));
+              sets.set(k, new Map(kept.map((t) => [t, set.get(t)!])));
+            }
+          }
+          expect(written).toBe(taken);
+          for (const [k, value] of hash) {
+            const [entity, field] = k.split('\u0000') as [string, string];
+            expect(await admin.hget(entityKey(prefix, entity), field), k).toBe(encodeValue(value));
+            expect(await admin.ttl(entityKey(prefix, entity))).toBeGreaterThan(3000);
+          }
+          for (const [k, set] of sets) {
+            const [entity, field] = k.split('\u0000') as [string, string];
+            expect(await admin.zrange(versionKey(prefix, entity, field), 0, -1), k).toEqual(
+              [...set].sort((a, b) => a[0] - b[0]).map(([t, x]) => encodeValue({ timestamp: t, value: x })),
+            );
+          }
         },
       ),
       { numRuns: 40 },

@@ -107,23 +107,34 @@ describe('newest by event time wins', () => {
 });
 
 describe('planWrites', () => {
-  it('one script call per batch of values, TTL first, then field and value per key', () => {
+  it('one script call per batch of values, in order; in a call one key and one JSON argument per entity', () => {
     const features = [
       feature({ entity_id: 'a', timestamp: 1, feature_value: 1 }),
       feature({ entity_id: 'b', timestamp: 2, feature_value: 2, window: '1h' }),
       feature({ entity_id: 'a', timestamp: 3, feature_value: 3, feature_name: 'temperature_f' }),
+      feature({ entity_id: 'a', timestamp: 4, feature_value: 4 }),
     ];
-    expect(planWrites('p:', features, 3600, 2)).toEqual([
+    expect(planWrites('p:', features, 3600, 3)).toEqual([
       {
         keys: ['p:feat:a', 'p:feat:b'],
-        args: ['3600', '0', '0', '2', 'usage_frequency_7d|', '1:1', '0', 'usage_frequency_7d|1h', '2:2', '0'],
+        args: [
+          '3600',
+          '0',
+          '0',
+          '2',
+          JSON.stringify(['usage_frequency_7d|', '1:1', 0, 'temperature_f|', '3:3', 0]),
+          JSON.stringify(['usage_frequency_7d|1h', '2:2', 0]),
+        ],
       },
-      { keys: ['p:feat:a'], args: ['3600', '0', '0', '1', 'temperature_f|', '3:3', '0'] },
+      {
+        keys: ['p:feat:a'],
+        args: ['3600', '0', '0', '1', JSON.stringify(['usage_frequency_7d|', '4:4', 0])],
+      },
     ]);
     expect(planWrites('p:', [], 3600, 500)).toEqual([]);
   });
 
-  it('a versioned feature names its versions set after the hashes, by KEYS index', () => {
+  it('a versioned feature names its versions set after the hashes, by KEYS index, each set once', () => {
     const versions = {
       columns: new Set(['out_scans@7d', 'available_stock']),
       horizonMs: 1000,
@@ -132,31 +143,19 @@ describe('planWrites', () => {
     const features = [
       feature({ entity_id: 'S1|T', feature_name: 'out_scans', window: '7d', timestamp: 5, feature_value: 2 }),
       feature({ entity_id: 'S1|T', feature_name: 'rentals', window: '7d', timestamp: 5, feature_value: 1 }),
-      feature({ entity_id: 'S1|T', feature_name: 'available_stock', timestamp: 6, feature_value: 4 }),
+      feature({ entity_id: 'S2|T', feature_name: 'available_stock', timestamp: 6, feature_value: 4 }),
+      feature({ entity_id: 'S1|T', feature_name: 'out_scans', window: '7d', timestamp: 7, feature_value: 3 }),
     ];
     expect(planWrites('p:', features, 60, 500, versions)).toEqual([
       {
-        keys: [
-          'p:feat:S1|T',
-          'p:feat:S1|T',
-          'p:feat:S1|T',
-          'p:asof:S1|T#out_scans|7d',
-          'p:asof:S1|T#available_stock|',
-        ],
+        keys: ['p:feat:S1|T', 'p:feat:S2|T', 'p:asof:S1|T#out_scans|7d', 'p:asof:S2|T#available_stock|'],
         args: [
           '60',
           '1000',
           '8',
-          '3',
-          'out_scans|7d',
-          '5:2',
-          '4',
-          'rentals|7d',
-          '5:1',
-          '0',
-          'available_stock|',
-          '6:4',
-          '5',
+          '2',
+          JSON.stringify(['out_scans|7d', '5:2', 3, 'rentals|7d', '5:1', 0, 'out_scans|7d', '7:3', 3]),
+          JSON.stringify(['available_stock|', '6:4', 4]),
         ],
       },
     ]);
