@@ -5,7 +5,7 @@
 import { loadSchema } from '../schemas/catalog.ts';
 import type { DeadLetter } from '../schemas/types.ts';
 import { TagstreamError, isTagstreamError, recordError, toTagstreamError } from '../errors.ts';
-import type { AvroSerde } from '../io/registry/registry.ts';
+import { NOT_YET, type AvroSerde } from '../io/registry/registry.ts';
 import type { Clock } from './clock.ts';
 import type { PipelineMetrics } from './metrics.ts';
 import type {
@@ -251,27 +251,44 @@ export class RecordProcessor {
     return [...(await this.processOne(b, raw)), ...this.flush(b, raw.partition)];
   }
 
-  /** One record of a topic flow, without the end-of-batch flush. */
-  private async processOne(b: BoundBranch, raw: RawRecord): Promise<OutRecord[]> {
+  /**
+   * One record of a topic flow, without the end-of-batch flush. Without waiting when it can: the serde knows the
+   * record's schema (AvroSerde.decodeNow) and the flow has no async stage.
+   */
+  private processOne(b: BoundBranch, raw: RawRecord): OutRecord[] | Promise<OutRecord[]> {
     this.options.metrics.recordsIn(raw.topic, 1);
     let value: unknown;
     try {
-      value = await this.decode(raw);
+      value = this.decodeNow(raw);
     } catch (e) {
       return [this.deadLetter(b, raw, 'decode', e)];
     }
+    if (value === NOT_YET)
+      return this.serde.decode(raw.value, raw.topic).then(
+        (v) => this.runOne(b, raw, v),
+        (e: unknown) => [this.deadLetter(b, raw, 'decode', e)],
+      );
+    return this.runOne(b, raw, value);
+  }
+
+  private runOne(b: BoundBranch, raw: RawRecord, value: unknown): OutRecord[] | Promise<OutRecord[]> {
     const sideOut: OutRecord[] = [];
     const ctx = this.context(b, raw.partition, sideOut, raw, undefined, {
       topic: raw.topic,
       partition: raw.partition,
       offset: raw.offset,
     }) as OperatorContext;
-    const results = await b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
-    return this.collect(b, results, sideOut, raw);
+    const results = b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
+    return results instanceof Promise
+      ? results.then((r) => this.collect(b, r, sideOut, raw))
+      : this.collect(b, results, sideOut, raw);
   }
 
-  /** A consumed record's value, decoded once its key and value are within the input limits. */
-  private async decode(raw: RawRecord): Promise<unknown> {
+  /**
+   * A consumed record's value once its key and value are within the input limits: decoded now, or NOT_YET when the
+   * serde has to ask the registry first (then serde.decode).
+   */
+  private decodeNow(raw: RawRecord): unknown {
     const { maxRecordBytes, maxKeyBytes } = this.limits;
     if (raw.key !== null && raw.key.length > maxKeyBytes)
       throw recordError(
@@ -283,7 +300,7 @@ export class RecordProcessor {
         'RECORD_TOO_LARGE',
         `the value is ${raw.value.length} bytes, over pipeline.maxRecordBytes (${maxRecordBytes}); the dead letter keeps its first ${KEPT_BYTES}`,
       );
-    return this.serde.decode(raw.value, raw.topic);
+    return this.serde.decodeNow(raw.value, raw.topic);
   }
 
   /** End of a batch of one partition: what stages held back (their onFlush) goes out with the batch. */
@@ -307,10 +324,14 @@ export class RecordProcessor {
     const b = this.branchOf(first.topic);
     const { sink } = b.branch;
     if (sink.kind === 'node') return this.processToNode(b, sink.node, raws);
-    if (b.branch.async) return (await Promise.all(raws.map((r) => this.processOne(b, r)))).flat();
+    // In flight together; `async` turns a failure thrown on the spot into a rejection that Promise.all handles.
+    if (b.branch.async) return (await Promise.all(raws.map(async (r) => this.processOne(b, r)))).flat();
     const out: OutRecord[] = [];
-    for (const r of raws) out.push(...(await this.processOne(b, r)));
-    out.push(...this.flush(b, first.partition, inputLag));
+    for (const r of raws) {
+      const one = this.processOne(b, r);
+      for (const o of one instanceof Promise ? await one : one) out.push(o);
+    }
+    for (const o of this.flush(b, first.partition, inputLag)) out.push(o);
     return out;
   }
 
@@ -323,19 +344,11 @@ export class RecordProcessor {
     // Per input record, in input order: its dead letter or side outputs, and what it sends to the node.
     const early: OutRecord[][] = raws.map(() => []);
     const items: SinkItem[][] = raws.map(() => []);
-    await Promise.all(
-      raws.map(async (raw, i) => {
-        const mine = early[i] as OutRecord[];
-        let value: unknown;
-        try {
-          value = await this.decode(raw);
-        } catch (e) {
-          mine.push(this.deadLetter(b, raw, 'decode', e));
-          return;
-        }
-        const source = { topic: raw.topic, partition: raw.partition, offset: raw.offset };
-        const ctx = this.context(b, raw.partition, mine, raw, undefined, source) as OperatorContext;
-        const results = await b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
+    const run = (raw: RawRecord, i: number, value: unknown): void | Promise<void> => {
+      const mine = early[i] as OutRecord[];
+      const source = { topic: raw.topic, partition: raw.partition, offset: raw.offset };
+      const ctx = this.context(b, raw.partition, mine, raw, undefined, source) as OperatorContext;
+      const take = (results: StageResult[]): void => {
         for (const r of results) {
           if ('failedStage' in r) {
             mine.length = 0;
@@ -346,8 +359,34 @@ export class RecordProcessor {
         for (const r of results)
           if ('rec' in r) (items[i] as SinkItem[]).push({ raw, rec: { ...r.rec, source } });
         for (const s of mine) this.options.metrics.recordsOut(s.topic, 1);
-      }),
-    );
+      };
+      const results = b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
+      return results instanceof Promise ? results.then(take) : take(results);
+    };
+    // Records whose schema the serde knows are decoded and run now; the others wait for the registry together. A
+    // failure thrown on the spot joins the others as a rejection, so that none of them is left unhandled.
+    const waiting: Promise<void>[] = [];
+    raws.forEach((raw, i) => {
+      const dead = (e: unknown): void =>
+        void (early[i] as OutRecord[]).push(this.deadLetter(b, raw, 'decode', e));
+      try {
+        let value: unknown;
+        try {
+          value = this.decodeNow(raw);
+        } catch (e) {
+          dead(e);
+          return;
+        }
+        const done =
+          value === NOT_YET
+            ? this.serde.decode(raw.value, raw.topic).then((v) => run(raw, i, v), dead)
+            : run(raw, i, value);
+        if (done) waiting.push(done);
+      } catch (e) {
+        waiting.push(Promise.reject(e));
+      }
+    });
+    await Promise.all(waiting);
     const out = early.flat();
     await this.writeIsolating(b, node, items.flat(), out, new Set());
     return out;

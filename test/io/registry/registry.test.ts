@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { TagstreamError } from '../../../src/errors.ts';
 import {
   AvroSerde,
+  NOT_YET,
   mapRegistryError,
   memoryRegistry,
   valueSubject,
@@ -168,6 +169,39 @@ describe('AvroSerde', () => {
     expect(truncated.isRecordError).toBe(true);
     const trailing = await rejectionOf(serde.decode(Buffer.concat([bytes, Buffer.from([1, 2, 3])])));
     expect(trailing.code).toBe('DECODE_MALFORMED');
+  });
+
+  it('decodeNow: decodes without waiting once decode() has known the schema and its topic, and never before', async () => {
+    const serde = new AvroSerde(memoryRegistry());
+    const topic = `test-${randomUUID()}`;
+    const other = `test-${randomUUID()}`;
+    const encode = await serde.encoderFor(topic, loadSchema('rfidScan'));
+    await serde.encoderFor(other, loadSchema('posTransaction'));
+    const scan = sampleScan({ notes: 'now' });
+    const bytes = encode(scan);
+    // The writer knows the type (it encoded with it), not yet that the id belongs to the topic read from.
+    expect(serde.decodeNow(bytes, topic)).toBe(NOT_YET);
+    expect(await serde.decode(bytes, topic)).toEqual(scan);
+    expect(serde.decodeNow(bytes, topic)).toEqual(scan);
+    expect(serde.decodeNow(bytes)).toEqual(scan);
+    // Read from a topic whose subjects do not hold the id: refused by decode(), and decodeNow never decodes it.
+    expect((await rejectionOf(serde.decode(bytes, other))).code).toBe('DECODE_WRONG_SUBJECT');
+    expect(serde.decodeNow(bytes, other)).toBe(NOT_YET);
+    // Bad bytes are the same record errors, thrown on the spot.
+    const thrown = (f: () => unknown): TagstreamError => {
+      try {
+        f();
+      } catch (e) {
+        return e as TagstreamError;
+      }
+      throw new Error('expected a throw');
+    };
+    expect(thrown(() => serde.decodeNow(bytes.subarray(0, bytes.length - 3), topic)).code).toBe(
+      'DECODE_MALFORMED',
+    );
+    expect(thrown(() => serde.decodeNow(null, topic)).code).toBe('DECODE_MAGIC_BYTE');
+    // An id nobody has asked for yet waits for the registry.
+    expect(new AvroSerde(memoryRegistry()).decodeNow(bytes, topic)).toBe(NOT_YET);
   });
 
   it('decode: a registry outage is passed through (not a record error), and the next decode asks again', async () => {
