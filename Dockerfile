@@ -1,4 +1,4 @@
-# Image of the tagstream pipeline for docker-compose.yml; runs the TypeScript sources directly with tsx.
+# Image of the tagstream pipeline for docker-compose.yml; `npm run pipeline` bundles the job (esbuild) and runs it.
 FROM node:20-slim
 
 WORKDIR /app
@@ -6,8 +6,8 @@ WORKDIR /app
 RUN chown node:node /app
 USER node
 
-# Dependencies first, so editing sources does not reinstall them. All of them: tsx is a runtime
-# dependency, and .npmrc keeps onnxruntime-node from fetching CUDA binaries.
+# Dependencies first, so editing sources does not reinstall them. All of them: tsx and esbuild are runtime
+# dependencies, and .npmrc keeps onnxruntime-node from fetching CUDA binaries.
 COPY --chown=node:node package.json package-lock.json .npmrc ./
 RUN npm ci
 

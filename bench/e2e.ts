@@ -47,6 +47,7 @@ import { AvroSerde, confluentRegistry } from '../src/io/registry/registry.ts';
 import { createLogger } from '../src/log.ts';
 import { trainWithConfig } from '../src/ml/train/run.ts';
 import type { Prediction, RfidScan } from '../src/schemas/types.ts';
+import { ensureJobBundle, jobArgs } from '../src/dev/bundle.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -267,6 +268,7 @@ async function main(): Promise<void> {
     job = undefined;
 
     // 2. Throughput: the main history waits in Kafka, then the job is timed until every group is caught up.
+    await ensureJobBundle();
     const sent = await produce(until(timedEnd), sink, encode, { speed: { kind: 'max' } });
     const sources = sent.sent;
     say(`[2/3] throughput: ${sources.toLocaleString('en-US')} source records produced; starting the job`);
@@ -454,7 +456,7 @@ function startJobProcess(config: Config, run: string): JobProcess {
   }[opts.jobRoles];
   let stopping = false;
   const children = roles.map(({ args, env }) =>
-    spawn(process.execPath, [...flags, '--import', 'tsx', 'src/cli/pipeline.ts', ...args], {
+    spawn(process.execPath, jobArgs(args, flags), {
       env: { ...process.env, ...env, TAGSTREAM_CONFIG: file, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
       stdio: ['ignore', out, out],
     }),

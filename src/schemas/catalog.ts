@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { schema as avro } from 'avsc';
 import { TagstreamError } from '../errors.ts';
+import { packagePath } from '../paths.ts';
 import type {
   Alert,
   CalendarEvent,
@@ -111,13 +112,13 @@ const texts = new Map<SchemaName, string>();
 function readSchemaText(name: SchemaName): string {
   let text = texts.get(name);
   if (text === undefined) {
-    const url = new URL(`../../schemas/avro/${SCHEMAS[name].file}`, import.meta.url);
+    const path = packagePath('schemas', 'avro', SCHEMAS[name].file);
     try {
-      text = readFileSync(url, 'utf8');
+      text = readFileSync(path, 'utf8');
     } catch (e) {
       throw new TagstreamError('INTERNAL', `cannot read Avro schema ${SCHEMAS[name].file}`, {
         cause: e,
-        details: { schema: name, path: url.pathname },
+        details: { schema: name, path },
       });
     }
     texts.set(name, text);

@@ -7,6 +7,7 @@ import { servingConfig } from '../../src/app/serving.ts';
 import { AvroSerde, confluentRegistry } from '../../src/io/registry/registry.ts';
 import { loadSchema } from '../../src/schemas/catalog.ts';
 import type { RfidScan } from '../../src/schemas/types.ts';
+import { ensureJobBundle, jobArgs } from '../../src/dev/bundle.ts';
 import {
   configEnv,
   readTopic,
@@ -26,7 +27,7 @@ const children = new Set<ChildProcess>();
 
 function startCli(args: readonly string[] = []): { child: ChildProcess; output: () => string } {
   let out = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/pipeline.ts', ...args], {
+  const child = spawn(process.execPath, jobArgs(args), {
     env: {
       ...process.env,
       ...configEnv(config),
@@ -60,6 +61,7 @@ async function committedCount(): Promise<number> {
 }
 
 beforeAll(async () => {
+  await ensureJobBundle();
   await requireStack(config);
   kafka = testKafka(config);
   admin = kafka.admin();

@@ -17,6 +17,7 @@ import { createKafka, ensureTopicsWith, retryRetriable } from '../../src/io/kafk
 import { migrate } from '../../src/io/mysql/migrate.ts';
 import { createSql, splitDatabase } from '../../src/io/mysql/pool.ts';
 import { configEnv, endOffsets, requireStack, testConfig, testKafka } from '../helpers/stack.ts';
+import { ensureJobBundle, jobArgs } from '../../src/dev/bundle.ts';
 
 const run = promisify(execFile);
 const PARTITIONS = 6;
@@ -50,7 +51,7 @@ function runConfig(): Config {
 }
 
 function startPipeline(config: Config): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli/pipeline.ts'], {
+  return spawn(process.execPath, jobArgs(), {
     env: {
       ...process.env,
       ...configEnv(config),
@@ -217,6 +218,7 @@ async function expectSameOutputs(expected: Config, actual: Config): Promise<void
 }
 
 beforeAll(async () => {
+  await ensureJobBundle();
   await requireStack(base);
   kafka = testKafka(base);
   admin = kafka.admin();

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../../config/schema.ts';
+import { jobArgs } from '../bundle.ts';
 
 export class Instances {
   private readonly live = new Map<number, { child: ChildProcess; intended: boolean }>();
@@ -82,7 +83,7 @@ export class Instances {
         !['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'REDIS_URL', 'MYSQL_URL', 'LOG_FILE'].includes(k)
       )
         env[k] = v;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/pipeline.ts'], {
+    const child = spawn(process.execPath, jobArgs(), {
       env: {
         ...env,
         TAGSTREAM_CONFIG: this.configFile,

@@ -28,6 +28,7 @@ import { Instances } from './instances.ts';
 import { injectPoison } from './poison.ts';
 import { schedule, type Fault } from './schedule.ts';
 import { privateMariadb, privateRedis, privateStack, type DataService } from './services.ts';
+import { ensureJobBundle } from '../bundle.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -181,6 +182,7 @@ export async function runChaos(base: Config, o: ChaosOptions, say: Say, log: Log
     });
     await refSink.close();
     sink = undefined;
+    await ensureJobBundle();
     instances = new Instances(dir, 'ref', Instances.writeConfig(dir, 'ref', ref), say);
     instances.start();
     await waitCaughtUp(admin, chaosGroups(ref), (l) => say(`  ${l.trim()}`), false, 'reference');

@@ -3,11 +3,11 @@
 // finds the first's work recorded instead of applying it again (ER_DUP_ENTRY on schema_migrations before).
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { TagstreamError } from '../../errors.ts';
+import { packagePath } from '../../paths.ts';
 import { createSql, splitDatabase } from './pool.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../schemas/sql/', import.meta.url));
+export const MIGRATIONS_DIR = packagePath('schemas', 'sql');
 
 export interface Migration {
   readonly name: string;

@@ -68,7 +68,7 @@ describe('listMigrations', () => {
       expect(statements.length).toBeGreaterThan(0);
       for (const s of statements) expect(s).toMatch(/^(CREATE|ALTER|INSERT|DROP)\b/i);
     }
-    expect(MIGRATIONS_DIR.endsWith('/schemas/sql/')).toBe(true);
+    expect(MIGRATIONS_DIR.endsWith('/schemas/sql')).toBe(true);
   });
 
   it('ignores files that are not NNN_*.sql and sorts by name', (ctx) => {
