@@ -4,9 +4,10 @@
 // and a smaller resident set. tsx compiles with esbuild's keepNames, which names every function created at run time
 // (__name per closure, per record), and transforms each module at start-up. Packages stay outside the bundle (they
 // load from node_modules as before); files beside the code are found from the package root (src/paths.ts).
-// esbuild writes the bundle under a name of its own, then renames it into place: processes that build at once
-// (tests starting instances side by side) never load a half-written file.
-import { renameSync } from 'node:fs';
+// Each file is written under a name of its own, then renamed into place: processes that build at once (tests
+// starting instances side by side) never load a half-written file.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { build } from 'esbuild';
 import { packagePath } from '../paths.ts';
 
@@ -16,10 +17,10 @@ export const JOB_BUNDLE = packagePath('dist', 'pipeline.mjs');
 
 /** Builds the job's bundle (about half a second) and returns its path. */
 export async function bundleJob(): Promise<string> {
-  const partial = `${JOB_BUNDLE}.${process.pid}.${Date.now()}.tmp`;
-  await build({
+  const { outputFiles } = await build({
     entryPoints: [JOB_ENTRY],
-    outfile: partial,
+    outfile: JOB_BUNDLE,
+    write: false,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -28,8 +29,16 @@ export async function bundleJob(): Promise<string> {
     sourcemap: 'linked',
     logLevel: 'warning',
   });
-  renameSync(`${partial}.map`, `${JOB_BUNDLE}.map`);
-  renameSync(partial, JOB_BUNDLE);
+  mkdirSync(dirname(JOB_BUNDLE), { recursive: true });
+  // The source map first: a process that loads the new bundle finds its map already in place.
+  const files = [...outputFiles].sort(
+    (a, b) => Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')),
+  );
+  for (const f of files) {
+    const partial = `${f.path}.${process.pid}.tmp`;
+    writeFileSync(partial, f.contents);
+    renameSync(partial, f.path);
+  }
   return JOB_BUNDLE;
 }
 
