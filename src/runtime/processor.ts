@@ -344,48 +344,62 @@ export class RecordProcessor {
     // Per input record, in input order: its dead letter or side outputs, and what it sends to the node.
     const early: OutRecord[][] = raws.map(() => []);
     const items: SinkItem[][] = raws.map(() => []);
-    const run = (raw: RawRecord, i: number, value: unknown): void | Promise<void> => {
+    // A record's stage results: its dead letter, or what it sends to the node (its side outputs are in `mine`).
+    const take = (raw: RawRecord, i: number, source: SourcePosition, results: StageResult[]): void => {
       const mine = early[i] as OutRecord[];
-      const source = { topic: raw.topic, partition: raw.partition, offset: raw.offset };
-      const ctx = this.context(b, raw.partition, mine, raw, undefined, source) as OperatorContext;
-      const take = (results: StageResult[]): void => {
-        for (const r of results) {
-          if ('failedStage' in r) {
-            mine.length = 0;
-            mine.push(this.deadLetter(b, raw, r.failedStage, r.error));
-            return;
-          }
+      for (const r of results) {
+        if ('failedStage' in r) {
+          mine.length = 0;
+          mine.push(this.deadLetter(b, raw, r.failedStage, r.error));
+          return;
         }
-        for (const r of results)
-          if ('rec' in r) (items[i] as SinkItem[]).push({ raw, rec: { ...r.rec, source } });
-        for (const s of mine) this.options.metrics.recordsOut(s.topic, 1);
-      };
-      const results = b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
-      return results instanceof Promise ? results.then(take) : take(results);
+      }
+      for (const r of results)
+        if ('rec' in r) (items[i] as SinkItem[]).push({ raw, rec: { ...r.rec, source } });
+      for (const s of mine) this.options.metrics.recordsOut(s.topic, 1);
     };
+    const run = (raw: RawRecord, i: number, value: unknown): void | Promise<void> => {
+      const source = { topic: raw.topic, partition: raw.partition, offset: raw.offset };
+      const ctx = this.context(
+        b,
+        raw.partition,
+        early[i] as OutRecord[],
+        raw,
+        undefined,
+        source,
+      ) as OperatorContext;
+      const results = b.branch.run({ key: raw.key, value, timestamp: raw.timestamp }, ctx);
+      return results instanceof Promise
+        ? results.then((r) => take(raw, i, source, r))
+        : take(raw, i, source, results);
+    };
+    const dead = (raw: RawRecord, i: number, e: unknown): void =>
+      void (early[i] as OutRecord[]).push(this.deadLetter(b, raw, 'decode', e));
     // Records whose schema the serde knows are decoded and run now; the others wait for the registry together. A
     // failure thrown on the spot joins the others as a rejection, so that none of them is left unhandled.
     const waiting: Promise<void>[] = [];
-    raws.forEach((raw, i) => {
-      const dead = (e: unknown): void =>
-        void (early[i] as OutRecord[]).push(this.deadLetter(b, raw, 'decode', e));
+    for (let i = 0; i < raws.length; i++) {
+      const raw = raws[i] as RawRecord;
       try {
         let value: unknown;
         try {
           value = this.decodeNow(raw);
         } catch (e) {
-          dead(e);
-          return;
+          dead(raw, i, e);
+          continue;
         }
         const done =
           value === NOT_YET
-            ? this.serde.decode(raw.value, raw.topic).then((v) => run(raw, i, v), dead)
+            ? this.serde.decode(raw.value, raw.topic).then(
+                (v) => run(raw, i, v),
+                (e: unknown) => dead(raw, i, e),
+              )
             : run(raw, i, value);
         if (done) waiting.push(done);
       } catch (e) {
         waiting.push(Promise.reject(e));
       }
-    });
+    }
     await Promise.all(waiting);
     const out = early.flat();
     await this.writeIsolating(b, node, items.flat(), out, new Set());
