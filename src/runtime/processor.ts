@@ -257,18 +257,30 @@ export class RecordProcessor {
    */
   private processOne(b: BoundBranch, raw: RawRecord): OutRecord[] | Promise<OutRecord[]> {
     this.options.metrics.recordsIn(raw.topic, 1);
+    return this.withValue(
+      raw,
+      (v) => this.runOne(b, raw, v),
+      (e) => [this.deadLetter(b, raw, 'decode', e)],
+    );
+  }
+
+  /**
+   * A record's value handed to `run`: decoded on the spot when the serde knows its schema (AvroSerde.decodeNow), else
+   * once the registry has answered. A decoding failure goes to `dead` instead.
+   */
+  private withValue<R>(
+    raw: RawRecord,
+    run: (value: unknown) => R | Promise<R>,
+    dead: (e: unknown) => R,
+  ): R | Promise<R> {
     let value: unknown;
     try {
       value = this.decodeNow(raw);
     } catch (e) {
-      return [this.deadLetter(b, raw, 'decode', e)];
+      return dead(e);
     }
-    if (value === NOT_YET)
-      return this.serde.decode(raw.value, raw.topic).then(
-        (v) => this.runOne(b, raw, v),
-        (e: unknown) => [this.deadLetter(b, raw, 'decode', e)],
-      );
-    return this.runOne(b, raw, value);
+    if (value === NOT_YET) return this.serde.decode(raw.value, raw.topic).then(run, dead);
+    return run(value);
   }
 
   private runOne(b: BoundBranch, raw: RawRecord, value: unknown): OutRecord[] | Promise<OutRecord[]> {
@@ -381,20 +393,11 @@ export class RecordProcessor {
     for (let i = 0; i < raws.length; i++) {
       const raw = raws[i] as RawRecord;
       try {
-        let value: unknown;
-        try {
-          value = this.decodeNow(raw);
-        } catch (e) {
-          dead(raw, i, e);
-          continue;
-        }
-        const done =
-          value === NOT_YET
-            ? this.serde.decode(raw.value, raw.topic).then(
-                (v) => run(raw, i, v),
-                (e: unknown) => dead(raw, i, e),
-              )
-            : run(raw, i, value);
+        const done = this.withValue(
+          raw,
+          (v) => run(raw, i, v),
+          (e) => dead(raw, i, e),
+        );
         if (done) waiting.push(done);
       } catch (e) {
         waiting.push(Promise.reject(e));

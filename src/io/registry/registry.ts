@@ -50,10 +50,11 @@ function fromBody(type: avro.Type, schemaId: number, body: Buffer): unknown {
 export class AvroSerde {
   private readonly types = new Map<number, avro.Type>();
   private readonly pending = new Map<number, Promise<avro.Type>>();
-  /** Whether a schema id belongs to a topic (see decode), per `topic` and id. */
-  private readonly belongs = new Map<string, Promise<void>>();
-  /** The ids found to belong to each topic: decodeNow decodes their records without waiting. */
-  private readonly belongsNow = new Map<string, Set<number>>();
+  /**
+   * Whether a schema id belongs to a topic (see decode), per topic and id: `true` once it is known to, so that
+   * decodeNow need not wait; until then (or when it does not) the check itself.
+   */
+  private readonly belongs = new Map<string, Map<number, Promise<void> | true>>();
 
   constructor(private readonly registry: SchemaRegistryClient) {}
 
@@ -116,35 +117,34 @@ export class AvroSerde {
   decodeNow(bytes: Buffer | null, topic?: string): unknown {
     const { schemaId, body } = decodeWire(bytes);
     const type = this.types.get(schemaId);
-    if (type === undefined || (topic !== undefined && !this.belongsNow.get(topic)?.has(schemaId)))
+    if (type === undefined || (topic !== undefined && this.belongs.get(topic)?.get(schemaId) !== true))
       return NOT_YET;
     return fromBody(type, schemaId, body);
   }
 
   /** `type` is the id's writer type (its `name` is the record's full name: the record-name strategies' subject). */
   private checkSubject(topic: string, id: number, type: avro.Type): Promise<void> {
-    const key = `${topic}\u0000${id}`;
-    let p = this.belongs.get(key);
-    if (!p) {
-      p = (async () => {
-        const subjects = await this.registry.subjectsOf(id);
-        const name = type.name;
-        const allowed = [valueSubject(topic), ...(name ? [name, `${topic}-${name}`] : [])];
-        if (!subjects.some((s) => allowed.includes(s)))
-          throw recordError(
-            'DECODE_WRONG_SUBJECT',
-            `schema id ${id} is registered under ${subjects.join(', ') || 'no subject'}, not under ${valueSubject(topic)}: written with another topic's schema, or before the registry lost its storage and gave the id to another schema; not decoded`,
-          );
-        let ids = this.belongsNow.get(topic);
-        if (!ids) this.belongsNow.set(topic, (ids = new Set()));
-        ids.add(id);
-      })();
-      // A registry outage is retried with the record; an answer (either way) is kept.
-      p.catch((e: unknown) => {
-        if (!(e instanceof TagstreamError && e.isRecordError)) this.belongs.delete(key);
-      });
-      this.belongs.set(key, p);
-    }
+    let ids = this.belongs.get(topic);
+    if (!ids) this.belongs.set(topic, (ids = new Map()));
+    const known = ids.get(id);
+    if (known === true) return Promise.resolve();
+    if (known) return known;
+    const p = (async () => {
+      const subjects = await this.registry.subjectsOf(id);
+      const name = type.name;
+      const allowed = [valueSubject(topic), ...(name ? [name, `${topic}-${name}`] : [])];
+      if (!subjects.some((s) => allowed.includes(s)))
+        throw recordError(
+          'DECODE_WRONG_SUBJECT',
+          `schema id ${id} is registered under ${subjects.join(', ') || 'no subject'}, not under ${valueSubject(topic)}: written with another topic's schema, or before the registry lost its storage and gave the id to another schema; not decoded`,
+        );
+      ids.set(id, true);
+    })();
+    // A registry outage is retried with the record; an answer (either way) is kept.
+    p.catch((e: unknown) => {
+      if (!(e instanceof TagstreamError && e.isRecordError)) ids.delete(id);
+    });
+    ids.set(id, p);
     return p;
   }
 }
