@@ -1,5 +1,6 @@
 // The patched kafkajs (patches/kafkajs+2.2.4.patch): the producer's grouping of a send's messages by partition is one
-// pass that keeps every message, in send order within its partition, as the original did in quadratic time.
+// pass that keeps every message, in send order within its partition, as the original did in quadratic time; and a
+// transactional producer looks its coordinators up once, not before every request of every transaction.
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -129,5 +130,115 @@ describe('kafkajs varlongs and varints (patched)', () => {
       }),
       { numRuns: 3_000 },
     );
+  });
+});
+
+interface Failure {
+  readonly request: string;
+  readonly type: string;
+}
+
+/** A transactional producer's transaction manager over a fake cluster, counting the coordinator lookups. */
+function eosOverFakeCluster() {
+  const eosManager = require('kafkajs/src/producer/eosManager/index.js') as (args: unknown) => {
+    initProducerId(): Promise<void>;
+    beginTransaction(): void;
+    addPartitionsToTransaction(topics: unknown[]): Promise<void>;
+    sendOffsets(args: { consumerGroupId: string; topics: unknown[] }): Promise<void>;
+    commit(): Promise<void>;
+    abort(): Promise<void>;
+  };
+  const requests: string[] = [];
+  const lookups: string[] = [];
+  const state: { failNext: Failure | undefined } = { failNext: undefined };
+  // The transaction coordinator and the group coordinator, each with a connection of its own.
+  const fakeBroker = () => {
+    const b = { connected: true, isConnected: () => b.connected } as Record<string, unknown> & {
+      connected: boolean;
+    };
+    const request = (name: string, result: unknown = {}) => {
+      b[name.charAt(0).toLowerCase() + name.slice(1)] = () => {
+        requests.push(name);
+        const f = state.failNext;
+        if (f?.request !== name) return Promise.resolve(result);
+        state.failNext = undefined;
+        return Promise.reject(Object.assign(new Error(`${name} failed`), { type: f.type }));
+      };
+    };
+    request('InitProducerId', { producerId: 7, producerEpoch: 0 });
+    for (const name of ['AddPartitionsToTxn', 'AddOffsetsToTxn', 'TxnOffsetCommit', 'EndTxn']) request(name);
+    return b;
+  };
+  const coordinators = { transaction: fakeBroker(), group: fakeBroker() };
+  const cluster = {
+    retry: { retries: 0 },
+    refreshMetadataIfNecessary: () => Promise.resolve(),
+    findGroupCoordinator: ({ groupId, coordinatorType }: { groupId: string; coordinatorType: number }) => {
+      const kind = coordinatorType === 1 ? 'transaction' : 'group';
+      lookups.push(`${kind}:${groupId}`);
+      coordinators[kind].connected = true; // the cluster connects the broker it hands out
+      return Promise.resolve(coordinators[kind]);
+    },
+  };
+  const logger = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+  };
+  const eos = eosManager({ logger, cluster, transactional: true, transactionalId: 'tx-1' });
+  const transaction = async () => {
+    eos.beginTransaction();
+    await eos.addPartitionsToTransaction([{ topic: 'out', partitions: [{ partition: 0 }] }]);
+    await eos.sendOffsets({
+      consumerGroupId: 'group-1',
+      topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '1' }] }],
+    });
+    await eos.commit();
+  };
+  return { eos, state, requests, lookups, coordinators, transaction };
+}
+
+describe('kafkajs transaction coordinators (patched)', () => {
+  it('looks each coordinator up once for many transactions', async () => {
+    const { eos, requests, lookups, transaction } = eosOverFakeCluster();
+    await eos.initProducerId();
+    for (let i = 0; i < 3; i++) await transaction();
+    expect(lookups).toEqual(['transaction:tx-1', 'group:group-1']);
+    expect(requests.filter((r) => r === 'EndTxn')).toHaveLength(3);
+    expect(requests.filter((r) => r === 'TxnOffsetCommit')).toHaveLength(3);
+  });
+
+  it('looks the transaction coordinator up again after a request to it failed', async () => {
+    const { eos, state, lookups, transaction } = eosOverFakeCluster();
+    await eos.initProducerId();
+    await transaction();
+    state.failNext = { request: 'AddOffsetsToTxn', type: 'NOT_COORDINATOR' };
+    await expect(transaction()).rejects.toThrow('AddOffsetsToTxn failed');
+    await eos.abort();
+    expect(lookups).toEqual(['transaction:tx-1', 'group:group-1', 'transaction:tx-1']);
+  });
+
+  it('looks the group coordinator up again after an offset commit to it failed', async () => {
+    const { eos, state, lookups, transaction } = eosOverFakeCluster();
+    await eos.initProducerId();
+    await transaction();
+    // A retriable error: kafkajs retries on the same coordinator (no retries here), the next transaction looks it up.
+    state.failNext = { request: 'TxnOffsetCommit', type: 'COORDINATOR_LOAD_IN_PROGRESS' };
+    await expect(transaction()).rejects.toThrow();
+    await eos.abort();
+    await transaction();
+    expect(lookups).toEqual(['transaction:tx-1', 'group:group-1', 'group:group-1']);
+  });
+
+  it('looks a coordinator up again once its connection has closed', async () => {
+    const { eos, lookups, coordinators, transaction } = eosOverFakeCluster();
+    await eos.initProducerId();
+    await transaction();
+    coordinators.group.connected = false;
+    await transaction();
+    coordinators.transaction.connected = false;
+    await transaction();
+    expect(lookups).toEqual(['transaction:tx-1', 'group:group-1', 'group:group-1', 'transaction:tx-1']);
   });
 });
