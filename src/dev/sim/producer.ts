@@ -89,6 +89,11 @@ export interface ProduceOptions {
   readonly speed: Speed;
   /** Records per batch (default 5000). */
   readonly batchSize?: number;
+  /**
+   * Paced speeds: how long the first record of a batch may wait for more before the batch goes (default 0: each record
+   * goes when the next is not yet due), as the Java producer's linger.ms.
+   */
+  readonly lingerMs?: number;
   /** How often onProgress is called (default 5000 ms). */
   readonly progressEveryMs?: number;
   readonly onProgress?: (p: Progress) => void;
@@ -128,6 +133,7 @@ export async function produce(
   const clock = options.clock ?? Date.now;
   const sleep = options.sleep ?? realSleep;
   const batchSize = options.batchSize ?? 5000;
+  const lingerMs = options.lingerMs ?? 0;
   const progressEvery = options.progressEveryMs ?? 5000;
   const { speed } = options;
   const stats: ProduceStats = {
@@ -147,6 +153,8 @@ export async function produce(
   let lastReportAt = wallStart;
   let lastReportSent = 0;
   let batch: KafkaMessage[] = [];
+  /** When the batch in hand got its first record. */
+  let batchOpenedAt = 0;
   let inFlight: Promise<void> = Promise.resolve();
   let pendingCount = 0;
 
@@ -189,17 +197,21 @@ export async function produce(
         (speed.kind === 'rate'
           ? ((stats.sent + pendingCount + batch.length) * 1000) / speed.perSecond
           : (ev.arrival - simStart) / speed.factor);
-      if (due > clock()) {
-        await flush();
-        for (let wait = due - clock(); wait > 0 && !options.signal?.aborted; wait = due - clock()) {
-          await sleep(Math.min(wait, 1000));
-          report(clock());
+      // Until the record is due: the batch in hand goes once it has lingered long enough.
+      for (let wait = due - clock(); wait > 0 && !options.signal?.aborted; wait = due - clock()) {
+        const goesAt = batch.length > 0 ? batchOpenedAt + lingerMs : Infinity;
+        if (clock() >= goesAt) {
+          await flush();
+          continue;
         }
+        await sleep(Math.min(wait, goesAt - clock(), 1000));
+        report(clock());
       }
     }
     const now = clock();
     const msg = encode(ev, now);
     if (msg.timestamp < ev.arrival) stats.cappedTimestamps++;
+    if (batch.length === 0) batchOpenedAt = now;
     batch.push(msg);
     lastArrival = ev.arrival;
     if (ev.kind === 'transaction') stats.transactions++;

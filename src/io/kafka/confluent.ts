@@ -353,6 +353,7 @@ class ConfluentConsumer implements KafkaConsumer {
       },
       'enable.partition.eof': true,
       ...(o.maxBytes === undefined ? {} : { 'fetch.max.bytes': o.maxBytes }),
+      ...(o.minBytes === undefined ? {} : { 'fetch.min.bytes': o.minBytes }),
       ...(o.maxBytesPerPartition === undefined
         ? {}
         : { 'max.partition.fetch.bytes': o.maxBytesPerPartition }),

@@ -173,6 +173,7 @@ function consumer(kafka: Kafka, options: ConsumerOptions): KafkaConsumer {
     readUncommitted: options.readCommitted === false,
     allowAutoTopicCreation: false,
     ...(options.maxWaitMs === undefined ? {} : { maxWaitTimeInMs: options.maxWaitMs }),
+    ...(options.minBytes === undefined ? {} : { minBytes: options.minBytes }),
     ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeout: options.sessionTimeoutMs }),
     ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
     ...(options.maxBytesPerPartition === undefined

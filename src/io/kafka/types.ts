@@ -76,6 +76,8 @@ export interface ConsumerOptions {
   readonly readCommitted?: boolean;
   /** How long a fetch may wait for data, ms (the client's default when absent). */
   readonly maxWaitMs?: number;
+  /** Bytes a fetch waits for (up to maxWaitMs) before it returns (the client's default of 1 when absent). */
+  readonly minBytes?: number;
   /** Retries of the consumer's own requests before it restarts or crashes. */
   readonly retries?: number;
   readonly sessionTimeoutMs?: number;

@@ -145,6 +145,42 @@ describe('produce', () => {
     });
   });
 
+  it('paced with a linger, sends a batch once its first record has waited that long, none of them early', async () => {
+    const events = sample().slice(0, 3000);
+    let now = 1_000_000;
+    const sink = new ArraySink();
+    const sent: { at: number; first: number; size: number }[] = [];
+    let taken = 0;
+    const stats = await produce(
+      events,
+      {
+        send: async (batch) => {
+          sent.push({ at: now, first: taken, size: batch.length });
+          taken += batch.length;
+          await sink.send(batch);
+        },
+      },
+      encode,
+      {
+        speed: { kind: 'rate', perSecond: 500 },
+        lingerMs: 10,
+        clock: () => now,
+        sleep: async (ms) => {
+          now += ms;
+        },
+      },
+    );
+    expect(stats.sent).toBe(3000);
+    expect(sink.batches.flat()).toHaveLength(3000);
+    expect(now - 1_000_000).toBe(5_998);
+    // 2 ms apart, a batch takes the records of 10 ms: its first record's slot plus the linger, then it goes.
+    for (const b of sent.slice(0, -1)) {
+      expect(b.size).toBe(6);
+      expect(b.at - 1_000_000).toBe(b.first * 2 + 10);
+    }
+    expect(sent.length).toBe(500);
+  });
+
   it('stops after the batch in hand when aborted', async () => {
     const events = sample();
     const abort = new AbortController();
