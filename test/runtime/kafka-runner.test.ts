@@ -58,6 +58,8 @@ class FakeKafka implements KafkaClient {
   failCommitOffsets: TagstreamError | undefined;
   /** The consumer was stopped. */
   stopped = false;
+  /** The batch handler running, which stop() waits for (as kafkajs does). */
+  inHand: Promise<void> | undefined;
   handler: ConsumerRunOptions['eachBatch'] | undefined;
   assignment: ((a: Readonly<Record<string, readonly number[]>>) => void) | undefined;
   fetchEnd: ((end: FetchEnd) => void) | undefined;
@@ -115,6 +117,7 @@ class FakeKafka implements KafkaClient {
       stop: async () => {
         this.stopped = true;
         this.events.push('consumer stop');
+        await this.inHand?.catch(() => undefined);
       },
       disconnect: async () => undefined,
       onAssignment: (listener) => void (this.assignment = listener),
@@ -225,7 +228,9 @@ async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000, tasks = fal
       resolveOffset: (o) => void resolved.push(`${partition}@${o}`),
       pause: () => () => undefined,
     };
-    await kafka.handler?.(batch, control);
+    const handled = kafka.handler?.(batch, control);
+    kafka.inHand = handled;
+    await handled;
   };
   const written = async (): Promise<number[]> =>
     Promise.all(kafka.written.map(async (r) => ((await serde.decode(r.value)) as { n: number }).n));
@@ -490,6 +495,23 @@ describe('KafkaRunner on a failing sink node', () => {
       `offsets ${s.source}:0@3`,
     ]);
     await s.runner.stop();
+  });
+
+  it('a chunk with nothing to produce that finishes while the runner stops commits in a transaction', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const node: SinkNode<unknown> = { name: 'slow', write: () => held };
+    const s = await setup(node);
+    const delivered = s.deliver(0, 0, 2);
+    await sleep(20);
+    // The client drops offset commits once its consumer is told to stop: the batch in hand goes in a transaction.
+    const stopped = s.runner.stop();
+    release();
+    await delivered;
+    await stopped;
+    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('3');
+    expect(s.kafka.events.filter((e) => e.startsWith('offsets'))).toEqual([]);
+    expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toHaveLength(1);
   });
 
   it('a fatal refusal of an offset commit stops the consumer and commits nothing', async () => {
