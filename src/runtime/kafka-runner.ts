@@ -697,20 +697,6 @@ export class KafkaRunner {
     offsets: readonly TopicPartitionOffsets[],
   ): Promise<void> {
     const where = `committing ${task} (${offsets.map((o) => `${o.topic}[${o.partitions[0]?.partition}] up to ${o.partitions[0]?.offset}`).join(', ') || 'a tick'})`;
-    if (outputs.length === 0 && !this.stopping) {
-      // Nothing to produce (a sink's chunk, markers to commit past): the offsets alone need no transaction, and one
-      // OffsetCommit request replaces three (AddOffsetsToTxn, TxnOffsetCommit, EndTxn). It carries the consumer's
-      // group generation, so an instance that has lost the partition is refused, as a fenced producer would be; and
-      // where a partition has both, the coordinator keeps whichever commit it appended last. Not while stopping: the
-      // client drops an offset commit once its consumer is told to stop, and the batch in hand is to be committed.
-      if (offsets.length === 0) return;
-      try {
-        await this.consumer.commitOffsets(offsets);
-      } catch (e) {
-        throw mapKafkaError(e, this.options.brokers, where);
-      }
-      return;
-    }
     const producer = this.txProducers.get(task);
     if (!producer)
       throw new TagstreamError('KAFKA_ERROR', `${where}: the task has no transactional producer`, {

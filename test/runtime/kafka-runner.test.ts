@@ -54,12 +54,8 @@ class FakeKafka implements KafkaClient {
   loseNextCommitAnswer = false;
   /** Every sendOffsets of a transaction throws this (e.g. the group is not authorised). */
   failSendOffsets: TagstreamError | undefined;
-  /** Every offset commit outside a transaction throws this. */
-  failCommitOffsets: TagstreamError | undefined;
   /** The consumer was stopped. */
   stopped = false;
-  /** The batch handler running, which stop() waits for (as kafkajs does). */
-  inHand: Promise<void> | undefined;
   handler: ConsumerRunOptions['eachBatch'] | undefined;
   assignment: ((a: Readonly<Record<string, readonly number[]>>) => void) | undefined;
   fetchEnd: ((end: FetchEnd) => void) | undefined;
@@ -106,18 +102,11 @@ class FakeKafka implements KafkaClient {
       connect: async () => undefined,
       subscribe: async () => undefined,
       run: async (opts) => void (this.handler = opts.eachBatch),
-      // An offset commit outside a transaction (a chunk with nothing to produce).
-      commitOffsets: async (tps) => {
-        if (this.failCommitOffsets) throw this.failCommitOffsets;
-        const offsets = tps.flatMap((t) => t.partitions.map((p) => [`${t.topic}:${p.partition}`, p.offset]));
-        for (const [k, o] of offsets) this.committed.set(k!, o!);
-        this.events.push(`offsets ${offsets.map(([k, o]) => `${k}@${o}`).join(',')}`);
-      },
+      commitOffsets: async () => undefined,
       seek: () => undefined,
       stop: async () => {
         this.stopped = true;
         this.events.push('consumer stop');
-        await this.inHand?.catch(() => undefined);
       },
       disconnect: async () => undefined,
       onAssignment: (listener) => void (this.assignment = listener),
@@ -228,9 +217,7 @@ async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000, tasks = fal
       resolveOffset: (o) => void resolved.push(`${partition}@${o}`),
       pause: () => () => undefined,
     };
-    const handled = kafka.handler?.(batch, control);
-    kafka.inHand = handled;
-    await handled;
+    await kafka.handler?.(batch, control);
   };
   const written = async (): Promise<number[]> =>
     Promise.all(kafka.written.map(async (r) => ((await serde.decode(r.value)) as { n: number }).n));
@@ -247,7 +234,7 @@ describe('KafkaRunner: transaction markers at the end of a partition', () => {
     offsetLag: '0',
   });
 
-  it('commits past the markers a quiet partition ended on, with an offset commit and no transaction', async () => {
+  it('commits past the markers a quiet partition ended on, in a transaction of offsets only', async () => {
     const s = await setup(undefined, 50);
     await s.deliver(0, 0, 2);
     expect(s.kafka.committed.get(`${s.source}:0`)).toBe('3');
@@ -257,13 +244,10 @@ describe('KafkaRunner: transaction markers at the end of a partition', () => {
     await sleep(250);
     expect(s.kafka.committed.get(`${s.source}:0`)).toBe('5');
     expect(s.kafka.written).toHaveLength(records);
-    expect(s.kafka.events.filter((e) => e.startsWith('offsets'))).toEqual([`offsets ${s.source}:0@5`]);
     // Once: nothing more to commit on later ticks.
-    const commits = s.kafka.events.filter((e) => e.startsWith('commit') || e.startsWith('offsets')).length;
+    const commits = s.kafka.events.filter((e) => e.startsWith('commit')).length;
     await sleep(200);
-    expect(s.kafka.events.filter((e) => e.startsWith('commit') || e.startsWith('offsets'))).toHaveLength(
-      commits,
-    );
+    expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toHaveLength(commits);
     await s.runner.stop();
   });
 
@@ -485,47 +469,8 @@ describe('KafkaRunner on a failing sink node', () => {
     await s.runner.stop();
   });
 
-  it('a chunk with nothing to produce commits its offsets without a transaction', async () => {
-    const sink = failingSink(new TagstreamError('INTERNAL', 'unused'), 0);
-    const s = await setup(sink.node);
-    await s.deliver(0, 0, 2);
-    expect(sink.stored).toEqual([0, 1, 2]);
-    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('3');
-    expect(s.kafka.events.filter((e) => e.startsWith('commit') || e.startsWith('offsets'))).toEqual([
-      `offsets ${s.source}:0@3`,
-    ]);
-    await s.runner.stop();
-  });
-
-  it('a chunk with nothing to produce that finishes while the runner stops commits in a transaction', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const node: SinkNode<unknown> = { name: 'slow', write: () => held };
-    const s = await setup(node);
-    const delivered = s.deliver(0, 0, 2);
-    await sleep(20);
-    // The client drops offset commits once its consumer is told to stop: the batch in hand goes in a transaction.
-    const stopped = s.runner.stop();
-    release();
-    await delivered;
-    await stopped;
-    expect(s.kafka.committed.get(`${s.source}:0`)).toBe('3');
-    expect(s.kafka.events.filter((e) => e.startsWith('offsets'))).toEqual([]);
-    expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toHaveLength(1);
-  });
-
-  it('a fatal refusal of an offset commit stops the consumer and commits nothing', async () => {
-    const s = await setup(failingSink(new TagstreamError('INTERNAL', 'unused'), 0).node);
-    const error = new TagstreamError('KAFKA_NOT_AUTHORIZED', 'principal User:tagstream may not Read group g');
-    s.kafka.failCommitOffsets = error;
-    await s.deliver(0, 0, 1);
-    expect(await failedWithin(s.runner, 1_000)).toBe(error);
-    expect(s.kafka.committed.size).toBe(0);
-    expect(s.kafka.stopped).toBe(true);
-  });
-
   it('a fatal refusal while committing aborts the transaction and commits nothing', async () => {
-    const s = await setup();
+    const s = await setup(failingSink(new TagstreamError('INTERNAL', 'unused'), 0).node);
     const error = new TagstreamError('KAFKA_NOT_AUTHORIZED', 'principal User:tagstream may not Read group g');
     s.kafka.failSendOffsets = error;
     await s.deliver(0, 0, 1);
