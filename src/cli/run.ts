@@ -64,7 +64,18 @@ async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifecycle): 
   const stop = async (signal: string): Promise<void> => {
     o.log.info({ signal }, o.stoppingMessage);
     try {
-      await stopJob();
+      // Each consumer's stop is bounded by the shutdown timeout; the job's as a whole too (twice it, for the stores and
+      // clients closed after the consumers), so a part that never finishes cannot keep the process from exiting.
+      await withDeadline(
+        stopJob(),
+        2 * o.shutdownTimeoutMs,
+        () =>
+          new TagstreamError(
+            'SHUTDOWN_TIMEOUT',
+            `stopping took longer than ${2 * o.shutdownTimeoutMs} ms (twice pipeline.shutdownTimeoutMs); exiting: ` +
+              'what was not committed is processed again at the next start',
+          ),
+      );
       o.stopped?.(o.log);
     } catch (e) {
       o.log.error({ err: e }, 'unclean stop');
