@@ -61,20 +61,21 @@ export function runJob(
 async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifecycle): Promise<never> {
   let stopping: Promise<void> | undefined;
   const stopJob = (): Promise<void> => (stopping ??= starting.then((job) => job.stop()));
+  /** The job's stop, given up on (SHUTDOWN_TIMEOUT) after `ms`: a part that never finishes cannot keep the process. */
+  const stopWithin = (ms: number, then: string): Promise<void> =>
+    withDeadline(
+      stopJob(),
+      ms,
+      () => new TagstreamError('SHUTDOWN_TIMEOUT', `stopping took longer than ${ms} ms${then}`),
+    );
   const stop = async (signal: string): Promise<void> => {
     o.log.info({ signal }, o.stoppingMessage);
     try {
-      // Each consumer's stop is bounded by the shutdown timeout; the job's as a whole too (twice it, for the stores and
-      // clients closed after the consumers), so a part that never finishes cannot keep the process from exiting.
-      await withDeadline(
-        stopJob(),
+      // Each consumer's stop is bounded by the shutdown timeout; the job's as a whole by twice it (the stores and
+      // clients are closed after the consumers).
+      await stopWithin(
         2 * o.shutdownTimeoutMs,
-        () =>
-          new TagstreamError(
-            'SHUTDOWN_TIMEOUT',
-            `stopping took longer than ${2 * o.shutdownTimeoutMs} ms (twice pipeline.shutdownTimeoutMs); exiting: ` +
-              'what was not committed is processed again at the next start',
-          ),
+        ' (twice pipeline.shutdownTimeoutMs); exiting: what was not committed is processed again at the next start',
       );
       o.stopped?.(o.log);
     } catch (e) {
@@ -88,11 +89,7 @@ async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifecycle): 
   const job = await starting;
   o.started?.(job, o.log);
   const error = await job.failure;
-  await withDeadline(
-    stopJob(),
-    o.shutdownTimeoutMs,
-    () => new TagstreamError('SHUTDOWN_TIMEOUT', `stopping took longer than ${o.shutdownTimeoutMs} ms`),
-  ).catch((e: unknown) => o.log.warn({ err: e }, 'unclean stop'));
+  await stopWithin(o.shutdownTimeoutMs, '').catch((e: unknown) => o.log.warn({ err: e }, 'unclean stop'));
   // One line: the code, what to do, then the error's message (what to change) and its cause.
   o.log.fatal(
     { err: error },
