@@ -51,6 +51,18 @@ export function runJob(
   });
 }
 
+/** What runUntilStopped needs of the process: its stop signals and its exit (a fake in tests). */
+export interface ProcessHost {
+  onceSignal(signal: 'SIGINT' | 'SIGTERM', handler: (signal: string) => void): void;
+  /** Exits with `code`, or with process.exitCode as it stands when `code` is undefined. */
+  exit(code?: number): never;
+}
+
+const nodeProcess: ProcessHost = {
+  onceSignal: (signal, handler) => process.once(signal, handler),
+  exit: (code) => process.exit(code),
+};
+
 /**
  * Runs a starting job until SIGINT/SIGTERM (a clean stop, exit 0; 1 when the stop was unclean) or its failure (a
  * consumer crashed for good, or met an error no retry fixes: a refused login, a missing grant). On a failure the
@@ -58,7 +70,11 @@ export function runJob(
  * once), one line says the code and what to do, and the process exits 1; the failed batch was not committed. One
  * stop, whichever asks first; signals are handled from the first moment (a stop during start-up waits for it).
  */
-async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifecycle): Promise<never> {
+export async function runUntilStopped(
+  starting: Promise<RunningJob>,
+  o: JobLifecycle,
+  host: ProcessHost = nodeProcess,
+): Promise<never> {
   let stopping: Promise<void> | undefined;
   const stopJob = (): Promise<void> => (stopping ??= starting.then((job) => job.stop()));
   /** The job's stop, given up on (SHUTDOWN_TIMEOUT) after `ms`: a part that never finishes cannot keep the process. */
@@ -80,12 +96,12 @@ async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifecycle): 
       o.stopped?.(o.log);
     } catch (e) {
       o.log.error({ err: e }, 'unclean stop');
-      process.exitCode = 1;
+      host.exit(1);
     }
-    process.exit();
+    host.exit();
   };
-  process.once('SIGINT', (s) => void stop(s));
-  process.once('SIGTERM', (s) => void stop(s));
+  host.onceSignal('SIGINT', (s) => void stop(s));
+  host.onceSignal('SIGTERM', (s) => void stop(s));
   const job = await starting;
   o.started?.(job, o.log);
   const error = await job.failure;
@@ -96,5 +112,5 @@ async function runUntilStopped(starting: Promise<RunningJob>, o: JobLifecycle): 
     `${o.what} failed${isTagstreamError(error) ? ` (${error.code})` : ''}; fix the cause and restart: ` +
       'what failed was not committed and is processed again, committed work is not repeated',
   );
-  process.exit(1);
+  return host.exit(1);
 }
