@@ -237,12 +237,6 @@ export const configSchema = z.object({
       fetchMaxBytes: z.number().int().min(1_024).default(10_485_760),
       fetchMaxBytesPerPartition: z.number().int().min(1_024).default(1_048_576),
       /**
-       * Longest a pipeline consumer's fetch waits at the broker for a record (Kafka's fetch.max.wait.ms, whose
-       * default this is; kafkajs's own is 5000). A stopping consumer waits for its fetch in flight, so this bounds
-       * how long an idle consumer takes to stop or to join a rebalance.
-       */
-      fetchMaxWaitMs: z.number().int().min(0).default(500),
-      /**
        * Wall-clock tick for stateful stages and the clean topics' flows: how often idle windows are checked and idle
        * partitions declared; also the least interval between two progress markers of a clean partition.
        */

@@ -22,7 +22,7 @@ import {
   serveMetrics,
 } from '../metrics/prometheus.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
-import { KafkaRunner, type RunnerOptions } from '../runtime/kafka-runner.ts';
+import { KafkaRunner } from '../runtime/kafka-runner.ts';
 import { RecordProcessor } from '../runtime/processor.ts';
 import type { Topology } from '../runtime/topology.ts';
 import { createFeatureStore, featureStoreOptions, type FeatureStoreHandle } from '../store/feature-store.ts';
@@ -35,16 +35,6 @@ export interface TopologyContext {
   readonly log: Logger;
   readonly metrics: Registry;
   readonly clock?: Clock;
-}
-
-/** How a pipeline's consumer fetches: most bytes in all and per partition, and the longest wait for a record. */
-export function consumerFetch(config: Config): NonNullable<RunnerOptions['fetch']> {
-  const p = config.pipeline;
-  return {
-    maxBytes: p.fetchMaxBytes,
-    maxBytesPerPartition: p.fetchMaxBytesPerPartition,
-    maxWaitMs: p.fetchMaxWaitMs,
-  };
 }
 
 /**
@@ -99,7 +89,10 @@ export async function runTopology(
       : config.pipeline.partitionsConcurrently,
     shutdownTimeoutMs: config.pipeline.shutdownTimeoutMs,
     sessionTimeoutMs: config.pipeline.sessionTimeoutMs,
-    fetch: consumerFetch(config),
+    fetch: {
+      maxBytes: config.pipeline.fetchMaxBytes,
+      maxBytesPerPartition: config.pipeline.fetchMaxBytesPerPartition,
+    },
     punctuateMs: config.pipeline.punctuateMs,
     restoreTimeoutMs: config.pipeline.restoreTimeoutMs,
     log: log.child({ component: topology.name }),
@@ -198,8 +191,9 @@ export async function startPipeline(
   let closeStore: (() => Promise<void>) | undefined;
   const stopAll = async (): Promise<void> => {
     try {
-      // Side by side: each stop waits for its consumer's fetch in flight (up to the fetch wait) and its last commit,
-      // so one after another they add up; and one that times out does not leave the others running.
+      // Side by side: each stop waits for its consumer's fetch in flight (kafkajs holds an idle one up to 5 s at the
+      // broker) and its last commit, so one after another they add up; and one that times out does not leave the
+      // others running.
       const stops = await Promise.allSettled(runners.map((r) => r.stop()));
       await closeStore?.();
       const failed = stops.find((s) => s.status === 'rejected');

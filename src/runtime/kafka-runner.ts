@@ -48,11 +48,8 @@ export interface RunnerOptions {
   readonly shutdownTimeoutMs: number;
   /** Consumer session timeout, ms (the client's default when absent). */
   readonly sessionTimeoutMs?: number;
-  /**
-   * Most bytes of records one fetch brings, in all and per partition, and the longest it waits for one (the client's
-   * defaults when absent).
-   */
-  readonly fetch?: Pick<ConsumerOptions, 'maxBytes' | 'maxBytesPerPartition' | 'maxWaitMs'>;
+  /** Most bytes of records one fetch brings, in all and per partition (the client's defaults when absent). */
+  readonly fetch?: Pick<ConsumerOptions, 'maxBytes' | 'maxBytesPerPartition'>;
   readonly log: Logger;
   readonly metrics: PipelineMetrics;
   /** Wall-clock tick for stateful stages (idle windows close), ms. */
