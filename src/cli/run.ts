@@ -86,6 +86,7 @@ export async function runUntilStopped(
     );
   const stop = async (signal: string): Promise<void> => {
     o.log.info({ signal }, o.stoppingMessage);
+    let code: number | undefined;
     try {
       // Each consumer's stop is bounded by the shutdown timeout; the job's as a whole by twice it (the stores and
       // clients are closed after the consumers).
@@ -96,9 +97,9 @@ export async function runUntilStopped(
       o.stopped?.(o.log);
     } catch (e) {
       o.log.error({ err: e }, 'unclean stop');
-      host.exit(1);
+      code = 1;
     }
-    host.exit();
+    host.exit(code);
   };
   host.onceSignal('SIGINT', (s) => void stop(s));
   host.onceSignal('SIGTERM', (s) => void stop(s));
