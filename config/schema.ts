@@ -208,6 +208,12 @@ export const configSchema = z.object({
       /** Records processed per transaction / commit. */
       maxBatch: z.number().int().positive().default(2_000),
       /**
+       * exactly_once: the least time between the starts of two transactions of a task (Kafka Streams'
+       * commit.interval.ms). Records that trickle in within it share one transaction and its markers; each hop of a
+       * record may wait up to this long.
+       */
+      commitIntervalMs: z.number().int().min(0).default(0),
+      /**
        * Partitions processed at once within one instance; the chunks of one task's partitions handed over together
        * commit in one transaction (docs/architecture.md, "Group commit").
        */

@@ -94,6 +94,7 @@ export async function runTopology(
       maxBytesPerPartition: config.pipeline.fetchMaxBytesPerPartition,
     },
     punctuateMs: config.pipeline.punctuateMs,
+    commitIntervalMs: config.pipeline.commitIntervalMs,
     restoreTimeoutMs: config.pipeline.restoreTimeoutMs,
     log: log.child({ component: topology.name }),
     metrics: pipelineMetrics,

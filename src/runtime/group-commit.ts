@@ -1,7 +1,9 @@
 // Group commit, as a database does it: the units of work that are in progress together finish in one commit. The
 // runner gives each task (src/runtime/kafka-runner.ts) one: the chunks of the task's partitions that a fetch hands
 // over together are processed side by side and go out in one Kafka transaction, once none of them is still
-// processing, instead of one transaction each. Written by hand: it is a few lines around the runner's own commit.
+// processing, instead of one transaction each. A commit starts at least `intervalMs` after the one before it started
+// (Kafka Streams' commit.interval.ms): when records trickle in, the chunks of that interval share one transaction and
+// its markers. Written by hand: it is a few lines around the runner's own commit.
 
 /** One unit of work's part in a group commit: submit what it produced, or leave with nothing. */
 export interface Turn<R, O> {
@@ -25,8 +27,13 @@ export class GroupCommit<R, O> {
   private pending: Pending<R, O> | undefined;
   private committing = false;
   private scheduled = false;
+  /** When the last commit started (performance.now()). */
+  private lastStart = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly commit: (records: R[], offsets: O[]) => Promise<void>) {}
+  constructor(
+    private readonly commit: (records: R[], offsets: O[]) => Promise<void>,
+    private readonly intervalMs = 0,
+  ) {}
 
   /** Work that starts: the next commit waits for it to submit or leave. */
   enter(): Turn<R, O> {
@@ -54,16 +61,20 @@ export class GroupCommit<R, O> {
   }
 
   /**
-   * Commits what is pending once nothing is processing and no commit is under way, after the current macrotask: the
-   * other chunks of the same fetch, whose handlers are a few promise steps behind, enter first.
+   * Commits what is pending once nothing is processing and no commit is under way, after the current macrotask (the
+   * other chunks of the same fetch, whose handlers are a few promise steps behind, enter first) and no sooner than
+   * intervalMs after the last commit started.
    */
   private next(): void {
     if (this.committing || this.processing > 0 || !this.pending || this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const go = (): void => {
       this.scheduled = false;
       this.flush();
-    });
+    };
+    const wait = this.lastStart + this.intervalMs - performance.now();
+    if (wait > 0) setTimeout(go, wait);
+    else setImmediate(go);
   }
 
   private flush(): void {
@@ -71,6 +82,7 @@ export class GroupCommit<R, O> {
     const p = this.pending;
     this.pending = undefined;
     this.committing = true;
+    this.lastStart = performance.now();
     this.commit(p.records, p.offsets)
       .then(p.resolve, p.reject)
       .finally(() => {

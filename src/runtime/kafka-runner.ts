@@ -54,6 +54,8 @@ export interface RunnerOptions {
   readonly metrics: PipelineMetrics;
   /** Wall-clock tick for stateful stages (idle windows close), ms. */
   readonly punctuateMs: number;
+  /** exactly_once: the least time between the starts of two transactions of a task, ms (0: none). */
+  readonly commitIntervalMs?: number;
   readonly restoreTimeoutMs: number;
   /** Backoff between retries of a batch whose dependency failed: first and largest wait, ms. */
   readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
@@ -331,7 +333,10 @@ export class KafkaRunner {
     if (!g)
       this.groupCommits.set(
         task,
-        (g = new GroupCommit((records, offsets) => this.transaction(task, records, offsets))),
+        (g = new GroupCommit(
+          (records, offsets) => this.transaction(task, records, offsets),
+          this.options.commitIntervalMs,
+        )),
       );
     return g;
   }

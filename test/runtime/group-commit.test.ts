@@ -5,18 +5,22 @@
 import { describe, expect, it } from 'vitest';
 import { GroupCommit } from '../../src/runtime/group-commit.ts';
 
-function recorder(fail?: (n: number) => boolean) {
+function recorder(fail?: (n: number) => boolean, intervalMs?: number) {
   const commits: { records: string[]; offsets: number[] }[] = [];
+  /** When each commit started (performance.now()). */
+  const starts: number[] = [];
   let release: (() => void) | undefined;
   let hold = false;
   const g = new GroupCommit<string, number>(async (records, offsets) => {
     commits.push({ records, offsets });
+    starts.push(performance.now());
     if (hold) await new Promise<void>((r) => (release = r));
     if (fail?.(commits.length)) throw new Error(`commit ${commits.length} failed`);
-  });
+  }, intervalMs);
   return {
     g,
     commits,
+    starts,
     hold: () => (hold = true),
     release: () => {
       hold = false;
@@ -89,5 +93,21 @@ describe('GroupCommit', () => {
     const late = g.enter().submit(['b'], [2]);
     await Promise.all([first, late]);
     expect(commits).toEqual([{ records: ['a', 'b'], offsets: [1, 2] }]);
+  });
+
+  it('with an interval, turns submitted within it after a commit share the next one, which starts no sooner', async () => {
+    const { g, commits, starts } = recorder(undefined, 60);
+    await g.enter().submit(['a'], [1]);
+    const b = g.enter().submit(['b'], [2]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(commits).toHaveLength(1); // b waits for the interval
+    const c = g.enter().submit(['c'], [3]);
+    await Promise.all([b, c]);
+    expect(commits).toEqual([
+      { records: ['a'], offsets: [1] },
+      { records: ['b', 'c'], offsets: [2, 3] },
+    ]);
+    const [first, second] = starts as [number, number];
+    expect(second - first).toBeGreaterThanOrEqual(59);
   });
 });
