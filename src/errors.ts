@@ -66,6 +66,9 @@ export const ERROR_CODES = [
   'STACK_TOOL_MISSING',
   'STACK_START_FAILED',
   'SHUTDOWN_TIMEOUT',
+  // Work given up because the job is stopping (a wait on another consumer group's progress): left uncommitted and
+  // done again at the next start.
+  'STOPPING',
   'INTERNAL',
   // Batch collectors' providers (src/batch/provider.ts).
   'PROVIDER_UNAVAILABLE',

@@ -58,12 +58,14 @@ export async function startJob(config: Config, parts: JobParts, options: JobOpti
   let retrain: ReturnType<typeof startRetrain>;
   let closeMetrics: (() => Promise<void>) | undefined;
   let metricsPort: number | undefined;
+  // Side by side: each part's consumers wait for their fetch in flight (up to kafkajs's 5 s at the broker) and their
+  // last commit, so one after another they add up. Serving does not wait for the sinks of `main` while stopping
+  // (src/serving/sink-progress.ts, STOPPING). The first failure is thrown once all have stopped.
   const stop = async (): Promise<void> => {
-    await retrain?.stop();
-    await api?.stop();
-    await serving?.stop();
-    await main?.stop();
+    const stops = await Promise.allSettled([retrain?.stop(), api?.stop(), serving?.stop(), main?.stop()]);
     await closeMetrics?.();
+    const failed = stops.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
   };
   try {
     if (streams || servingOn) {

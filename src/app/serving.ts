@@ -94,6 +94,8 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       dedupWindowMs: config.windows.dedupWindowMs,
     });
     const wait = config.serving.sinkWaitMs;
+    /** Set by stop(): a wait on a sink gives up (STOPPING), since the sinks may stop first. */
+    let stopping = false;
     const progressOf = (sink: ServingSink, read: ReadProgress): SinkProgress =>
       new SinkProgress({
         read,
@@ -102,6 +104,7 @@ export async function startServing(config: Config, options: ServingOptions): Pro
         log: log.child({ component: 'serving' }),
         onWait: (s) => metrics.sinkWait(sink, s),
         onStale: (n) => metrics.sinkStale(sink, n),
+        stopping: () => stopping,
       });
     const online = createOnlineStore(redis, onlineStoreOptions(config));
     const historyProgress = progressOf('history', sqlProgress(sql));
@@ -164,6 +167,7 @@ export async function startServing(config: Config, options: ServingOptions): Pro
       pipeline,
       watcher,
       async stop() {
+        stopping = true;
         try {
           await pipeline.stop();
         } finally {

@@ -624,6 +624,14 @@ export class KafkaRunner {
             return false;
           }
           if (!err.retryable) throw err;
+          // A stop under way (work given up with STOPPING, or a store closed under it): left uncommitted, quietly.
+          if (!this.running || !control.isRunning()) {
+            log.debug(
+              { code: err.code },
+              `${this.processor.topology.name}: ${where} left uncommitted: stopping`,
+            );
+            return false;
+          }
           if (attempt === 1)
             log.warn(
               { code: err.code, err: err.message },

@@ -17,8 +17,11 @@
 //
 // A sink that makes no progress for `stallMs` (it is not running, or another instance's sink has died) does not
 // stop serving: the batch is scored with what is stored so far, counted and logged once per partition, and the
-// partition is not waited on again until its sink moves.
+// partition is not waited on again until its sink moves. A wait that the job's stop interrupts (`stopping`) throws
+// STOPPING instead: the sinks stop beside serving and may never store what it waits for, and the batch, left
+// uncommitted, is scored at the next start with what it should have had.
 import type { Sql } from '../io/mysql/pool.ts';
+import { TagstreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { SourcePosition } from '../runtime/operator.ts';
 import type { FeatureRef } from '../features/keys.ts';
@@ -41,6 +44,8 @@ export interface SinkProgressOptions {
   readonly onWait?: (seconds: number) => void;
   /** Partitions given up on (the sink stalled). */
   readonly onStale?: (partitions: number) => void;
+  /** True once the job is stopping: a wait still behind then throws STOPPING (retryable) instead of going on. */
+  readonly stopping?: () => boolean;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -117,6 +122,12 @@ export class SinkProgress {
         this.opts.onStale?.(live.length);
         break;
       }
+      if (this.opts.stopping?.())
+        throw new TagstreamError(
+          'STOPPING',
+          `the job is stopping before ${this.opts.sink} stored what this batch needs; it is scored at the next start`,
+          { retryable: true },
+        );
       await this.sleep(this.opts.pollMs ?? 10);
     }
     this.opts.onWait?.((this.now() - started) / 1000);

@@ -146,7 +146,13 @@ class FakeKafka implements KafkaClient {
  * The runner on a fake client, reading one source into a topic, or into `sink` when given; with `tasks`, a client
  * that assigns whole tasks, and a second source `<source>-b` into a topic of its own.
  */
-async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000, tasks = false, concurrently = 1) {
+async function setup(
+  sink?: SinkNode<unknown>,
+  punctuateMs = 60_000,
+  tasks = false,
+  concurrently = 1,
+  log = createLogger('kafka-runner-test', 'error'),
+) {
   const source = `in-${randomUUID().slice(0, 8)}`;
   const registry = memoryRegistry();
   const serde = new AvroSerde(registry);
@@ -175,7 +181,7 @@ async function setup(sink?: SinkNode<unknown>, punctuateMs = 60_000, tasks = fal
     punctuateMs,
     restoreTimeoutMs: 1_000,
     retryBackoffMs: { initial: 1, max: 1 },
-    log: createLogger('kafka-runner-test', 'error'),
+    log,
     metrics: noopMetrics,
   });
   await runner.start();
@@ -443,6 +449,32 @@ describe('KafkaRunner on a failing sink node', () => {
     expect(s.kafka.stopped).toBe(false);
     expect(await failedWithin(s.runner, 50)).toBeUndefined();
     await s.runner.stop();
+  });
+
+  it('a retryable failure once the runner is stopping (STOPPING) leaves the batch uncommitted, without retries', async () => {
+    const ref: { runner?: KafkaRunner } = {};
+    let calls = 0;
+    const node: SinkNode<unknown> = {
+      name: 'store',
+      async write() {
+        calls++;
+        void ref.runner?.stop();
+        throw new TagstreamError('STOPPING', 'the job is stopping', { retryable: true });
+      },
+    };
+    const log = createLogger('kafka-runner-test', 'silent');
+    const warnings: string[] = [];
+    log.warn = ((_obj: unknown, msg: string) => void warnings.push(msg)) as typeof log.warn;
+    const s = await setup(node, 60_000, false, 1, log);
+    ref.runner = s.runner;
+    await s.deliver(0, 0, 2);
+    expect(calls).toBe(1);
+    expect(warnings).toEqual([]); // not "stays uncommitted and is retried": it is stopping
+    expect(s.kafka.committed.size).toBe(0);
+    expect(s.resolved).toEqual([]);
+    expect(s.kafka.events.filter((e) => e.startsWith('commit'))).toEqual([]);
+    await s.runner.stop();
+    expect(await failedWithin(s.runner, 50)).toBeUndefined();
   });
 
   it('heartbeats while a chunk works, so a chunk longer than the session timeout keeps the member in the group', async () => {

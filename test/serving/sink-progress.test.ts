@@ -1,7 +1,8 @@
 // SinkProgress: item scoring's wait for the history sink, on a fake clock and a scripted progress table. It resolves
 // once every partition's stored offset reaches the highest offset asked, reads nothing when what it last read
 // already covers the batch, keeps waiting while the sink moves, and gives up on a partition whose sink stored nothing
-// for stallMs (logged and counted once), without waiting on it again until the sink moves.
+// for stallMs (logged and counted once), without waiting on it again until the sink moves; a wait the job's stop
+// interrupts throws STOPPING.
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/runtime/clock.ts';
 import { createLogger } from '../../src/log.ts';
@@ -11,6 +12,7 @@ const T = 'clean.rfid.scans';
 
 function setup(stallMs = 1_000) {
   const clock = new FakeClock(0);
+  let stopping = false;
   const stored = new Map<number, bigint>();
   const reads: number[][] = [];
   const waits: number[] = [];
@@ -33,6 +35,7 @@ function setup(stallMs = 1_000) {
     log,
     onWait: (s) => waits.push(s),
     onStale: (n) => stale.push(n),
+    stopping: () => stopping,
     now: () => clock.now(),
     sleep: async (ms) => {
       clock.advance(ms);
@@ -48,6 +51,7 @@ function setup(stallMs = 1_000) {
     stale,
     warnings,
     script: (f: (now: number) => void) => (onSleep = f),
+    stop: () => (stopping = true),
   };
 }
 
@@ -117,5 +121,18 @@ describe('SinkProgress', () => {
     await s.progress.awaitStored([at(1, 12)]);
     expect(s.clock.now()).toBe(1_200);
     expect(s.stale).toEqual([1]);
+  });
+
+  it("a wait the job's stop interrupts throws STOPPING (retryable), and one already covered still resolves", async () => {
+    const s = setup(60_000);
+    s.stored.set(0, 3n);
+    s.script((now) => {
+      if (now >= 50) s.stop();
+    });
+    const err = await s.progress.awaitStored([at(0, 9)]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'STOPPING', retryable: true });
+    expect(s.clock.now()).toBe(50); // not the 60 s stall
+    expect(s.stale).toEqual([]);
+    await expect(s.progress.awaitStored([at(0, 3)])).resolves.toBeUndefined();
   });
 });
