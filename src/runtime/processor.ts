@@ -528,7 +528,9 @@ export class RecordProcessor {
 
   private deadLetter(b: BoundBranch, raw: RawRecord, stage: string, error: unknown): OutRecord {
     if (!isTagstreamError(error) || !error.isRecordError) {
-      this.options.metrics.stageFailed(stage, isTagstreamError(error) ? error.code : 'INTERNAL');
+      // A stop is not a failure (STOPPING: work given up because the job stops, src/serving/sink-progress.ts).
+      const code = isTagstreamError(error) ? error.code : 'INTERNAL';
+      if (code !== 'STOPPING') this.options.metrics.stageFailed(stage, code);
       throw toTagstreamError(error);
     }
     const now = this.options.clock.now();

@@ -200,6 +200,19 @@ describe('RecordProcessor', () => {
     expect(s.metrics.calls.at(-1)).toEqual(['stageFailed', 'lookup', 'REDIS_UNAVAILABLE']);
   });
 
+  it('work given up because the job stops (STOPPING) is thrown as it is, and not counted as a stage failure', async () => {
+    const stopping = new TagstreamError('STOPPING', 'the job is stopping', { retryable: true });
+    const s = await setup([
+      failing(
+        'score',
+        () => true,
+        () => stopping,
+      ) as Operator<unknown, unknown>,
+    ]);
+    expect(await rejectionOf(s.processor.process(s.raw(await s.input(1))))).toBe(stopping);
+    expect(s.metrics.calls.filter(([name]) => name === 'stageFailed')).toEqual([]);
+  });
+
   it('a registry outage while decoding is thrown (REGISTRY_UNAVAILABLE), not dead-lettered', async () => {
     const s = await setup([fanOut(1)]);
     const value = await s.input(5);
