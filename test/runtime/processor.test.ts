@@ -187,31 +187,25 @@ describe('RecordProcessor', () => {
     ]);
   });
 
-  it('an operator throwing a dependency error is thrown as it is', async () => {
-    const outage = new TagstreamError('REDIS_UNAVAILABLE', 'redis down', { retryable: true });
-    const s = await setup([
-      failing(
-        'lookup',
-        () => true,
-        () => outage,
-      ) as Operator<unknown, unknown>,
-    ]);
-    expect(await rejectionOf(s.processor.process(s.raw(await s.input(1))))).toBe(outage);
-    expect(s.metrics.calls.at(-1)).toEqual(['stageFailed', 'lookup', 'REDIS_UNAVAILABLE']);
-  });
-
-  it('work given up because the job stops (STOPPING) is thrown as it is, and not counted as a stage failure', async () => {
-    const stopping = new TagstreamError('STOPPING', 'the job is stopping', { retryable: true });
-    const s = await setup([
-      failing(
-        'score',
-        () => true,
-        () => stopping,
-      ) as Operator<unknown, unknown>,
-    ]);
-    expect(await rejectionOf(s.processor.process(s.raw(await s.input(1))))).toBe(stopping);
-    expect(s.metrics.calls.filter(([name]) => name === 'stageFailed')).toEqual([]);
-  });
+  // A dependency error counts as a stage failure; work given up because the job stops (STOPPING) does not.
+  it.each([
+    ['REDIS_UNAVAILABLE', [['stageFailed', 'lookup', 'REDIS_UNAVAILABLE']]],
+    ['STOPPING', []],
+  ] as const)(
+    'an operator throwing %s: thrown as it is, stage failures counted %j',
+    async (code, counted) => {
+      const error = new TagstreamError(code, 'a dependency', { retryable: true });
+      const s = await setup([
+        failing(
+          'lookup',
+          () => true,
+          () => error,
+        ) as Operator<unknown, unknown>,
+      ]);
+      expect(await rejectionOf(s.processor.process(s.raw(await s.input(1))))).toBe(error);
+      expect(s.metrics.calls.filter(([name]) => name === 'stageFailed')).toEqual(counted);
+    },
+  );
 
   it('a registry outage while decoding is thrown (REGISTRY_UNAVAILABLE), not dead-lettered', async () => {
     const s = await setup([fanOut(1)]);
