@@ -9,6 +9,7 @@ import { isTagstreamError } from '../errors.ts';
 import { migrate } from '../io/mysql/migrate.ts';
 import type { Logger } from '../log.ts';
 import { createMetricsRegistry, serveMetrics } from '../metrics/prometheus.ts';
+import { settleAll } from '../runtime/deadline.ts';
 import { startApiService, type RunningApiService } from './api.ts';
 import { startPipeline, type RunningPipeline } from './pipeline.ts';
 import { startRetrain } from './retrain.ts';
@@ -62,10 +63,11 @@ export async function startJob(config: Config, parts: JobParts, options: JobOpti
   // last commit, so one after another they add up. Serving does not wait for the sinks of `main` while stopping
   // (src/serving/sink-progress.ts, STOPPING). The first failure is thrown once all have stopped.
   const stop = async (): Promise<void> => {
-    const stops = await Promise.allSettled([retrain?.stop(), api?.stop(), serving?.stop(), main?.stop()]);
-    await closeMetrics?.();
-    const failed = stops.find((s) => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    try {
+      await settleAll([retrain?.stop(), api?.stop(), serving?.stop(), main?.stop()]);
+    } finally {
+      await closeMetrics?.();
+    }
   };
   try {
     if (streams || servingOn) {

@@ -22,6 +22,7 @@ import {
   serveMetrics,
 } from '../metrics/prometheus.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
+import { settleAll } from '../runtime/deadline.ts';
 import { KafkaRunner } from '../runtime/kafka-runner.ts';
 import { RecordProcessor } from '../runtime/processor.ts';
 import type { Topology } from '../runtime/topology.ts';
@@ -195,10 +196,11 @@ export async function startPipeline(
       // Side by side: each stop waits for its consumer's fetch in flight (kafkajs holds an idle one up to 5 s at the
       // broker) and its last commit, so one after another they add up; and one that times out does not leave the
       // others running.
-      const stops = await Promise.allSettled(runners.map((r) => r.stop()));
-      await closeStore?.();
-      const failed = stops.find((s) => s.status === 'rejected');
-      if (failed) throw failed.reason;
+      try {
+        await settleAll(runners.map((r) => r.stop()));
+      } finally {
+        await closeStore?.();
+      }
     } finally {
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     }

@@ -602,6 +602,8 @@ export class KafkaRunner {
     const backoff = this.options.retryBackoffMs ?? { initial: 200, max: 10_000 };
     const where = `${batch.topic}[${batch.partition}] from offset ${from}`;
     let wait = backoff.initial;
+    // The consumer is stopping (or this runner is): the batch is left uncommitted.
+    const stopping = (): boolean => !control.isRunning() || !this.running;
     // The client heartbeats only when asked (kafkajs has no background heartbeat): work longer than the session
     // timeout (a backlog's first chunk of a flow that loads history for every day it spans) would have the member
     // evicted, its commit refused and the same chunk started again, for ever. Heartbeats while it works and while it
@@ -625,7 +627,7 @@ export class KafkaRunner {
           }
           if (!err.retryable) throw err;
           // A stop under way (work given up with STOPPING, or a store closed under it): left uncommitted, quietly.
-          if (!this.running || !control.isRunning()) {
+          if (stopping()) {
             log.debug(
               { code: err.code },
               `${this.processor.topology.name}: ${where} left uncommitted: stopping`,
@@ -641,7 +643,7 @@ export class KafkaRunner {
         }
         const until = Date.now() + wait;
         while (Date.now() < until) {
-          if (!control.isRunning() || control.isStale() || !this.running) return false;
+          if (stopping() || control.isStale()) return false;
           await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
         }
         wait = Math.min(backoff.max, wait * 2);

@@ -6,6 +6,7 @@ import type { Config } from '../../config/schema.ts';
 import { recordError } from '../errors.ts';
 import { createSql, type Sql } from '../io/mysql/pool.ts';
 import { createRedisClient, type RedisClient, type RedisStats } from '../io/redis/client.ts';
+import { settleAll } from '../runtime/deadline.ts';
 import { columnName, type FeatureRef } from '../features/keys.ts';
 import { FEATURE_TYPES, servingAsOfColumns, trainingFeatureColumns } from '../features/vocabulary.ts';
 import type { FeatureVector } from '../schemas/types.ts';
@@ -204,11 +205,10 @@ export function createFeatureStore(options: FeatureStoreOptions): FeatureStoreHa
       // batch, and both writes are idempotent (upsert; newest-by-event-time wins online).
       // Progress cells (src/features/progress-rows.ts) are for serving only, never logged.
       const logged = features.filter((f) => !isProgressRow(f) && (offlineKeeps?.(f) ?? true));
-      const results = await Promise.allSettled([
+      await settleAll([
         logged.length > 0 ? timed(() => offline.write(logged), timeWrite('offline')) : undefined,
         timed(() => online.write(features), timeWrite('online')),
       ]);
-      for (const r of results) if (r.status === 'rejected') throw r.reason;
     },
 
     async getFeatures(entityId, refs) {

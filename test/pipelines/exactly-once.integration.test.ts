@@ -193,6 +193,7 @@ async function expectSameOutputs(expected: Config, actual: Config): Promise<void
   // And which rows: a window left open at the end (a watermark held back) misses the newest windows of some keys;
   // a record skipped misses rows scattered over the whole range.
   const keyOf = (r: Row): string => `${r[0]}|${r[1]}|${r[2]}|${r[3]}`;
+  const hour = (t: number): string => `${new Date(t).toISOString().slice(0, 13)}h`;
   const only = (x: Row[], y: Row[]): string => {
     const ys = new Set(y.map(keyOf));
     const rows = x.filter((r) => !ys.has(keyOf(r)));
@@ -201,18 +202,16 @@ async function expectSameOutputs(expected: Config, actual: Config): Promise<void
       ([lo, hi], r) => [Math.min(lo, r[3]), Math.max(hi, r[3])],
       [Infinity, -Infinity],
     );
-    const day = (t: number): string => new Date(t).toISOString().slice(0, 13);
     const entities = new Set(rows.map((r) => r[0]));
-    return `${rows.length} rows of ${entities.size} entities, ${day(first)}h to ${day(last)}h`;
+    return `${rows.length} rows of ${entities.size} entities, ${hour(first)} to ${hour(last)}`;
   };
-  const newest = (x: Row[]): string =>
-    new Date(x.reduce((hi, r) => Math.max(hi, r[3]), -Infinity)).toISOString().slice(0, 13);
+  const newest = (x: Row[]): string => hour(x.reduce((hi, r) => Math.max(hi, r[3]), -Infinity));
   expect(
     differing.length === 0
       ? []
       : [
           ...differing.map((k) => `${k}: ${ta.get(k) ?? 0} vs ${tb.get(k) ?? 0}`),
-          `only in the reference: ${only(a, b)}; only in this run: ${only(b, a)}; newest row ${newest(a)}h`,
+          `only in the reference: ${only(a, b)}; only in this run: ${only(b, a)}; newest row ${newest(a)}`,
         ],
   ).toEqual([]);
   // Same rows, same values. Sums of prices may differ in the last bits: records from different channels reach a

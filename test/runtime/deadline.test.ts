@@ -1,6 +1,7 @@
 // withDeadline: the work's result when it is in time, the timeout's error when not (fake timers, no sleeping).
+// settleAll: every piece ends before the first failure is thrown.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { withDeadline } from '../../src/runtime/deadline.ts';
+import { settleAll, withDeadline } from '../../src/runtime/deadline.ts';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -17,5 +18,18 @@ describe('withDeadline', () => {
     const result = withDeadline(never, 1_000, () => new Error('took too long'));
     vi.advanceTimersByTime(1_000);
     await expect(result).rejects.toThrow('took too long');
+  });
+});
+
+describe('settleAll', () => {
+  it('waits for every piece, then throws the first failure', async () => {
+    let slowEnded = false;
+    const slow = new Promise<void>((resolve) => setTimeout(resolve, 20)).then(() => void (slowEnded = true));
+    const first = new Error('first');
+    await expect(
+      settleAll([Promise.reject(first), slow, undefined, Promise.reject(new Error('second'))]),
+    ).rejects.toBe(first);
+    expect(slowEnded).toBe(true);
+    await expect(settleAll([Promise.resolve(1), undefined])).resolves.toBeUndefined();
   });
 });
