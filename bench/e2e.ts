@@ -15,8 +15,8 @@
 //     maintenance topics of the bench use LogAppendTime, so that the broker stamps all three and a pause of the
 //     bench's own process cannot count): p50 and p99, and how much of it ingest took (until the scan's clean record
 //     was appended) and how much serving.
-// The last line is the summary the issue asks for. The run gets its own namespace (bench-<run>) and database
-// (tagstream_bench, made anew).
+// The last line is the summary the issue asks for. The run gets its own namespaces (bench-<run> and bench-<run>w)
+// and database (tagstream_bench, made anew); it deletes the topics and files of earlier runs first, as the demo does.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import { int } from '../src/cli/args.ts';
 import {
   demoConfig,
   demoTraining,
+  dropPreviousRuns,
   pipelineGroups,
   promoteFirstModels,
   runCollectors,
@@ -218,6 +219,7 @@ async function main(): Promise<void> {
   const kafka: KafkaClient = createKafka(config, log);
   const admin = kafka.admin();
   await admin.connect();
+  await dropPreviousRuns(admin, config, 'bench', say);
   const server = createSql(splitDatabase(config.mysql.url).serverUrl);
   await server.execute('DROP DATABASE IF EXISTS `tagstream_bench`');
   await server.end();

@@ -161,7 +161,7 @@ export async function runDemo(base: Config, opts: DemoOptions, log: Logger, say:
     await admin.connect().catch((e: unknown) => {
       throw mapKafkaError(e, config.kafka.brokers, 'connecting');
     });
-    await dropPreviousDemos(admin, config, say);
+    await dropPreviousRuns(admin, config, 'demo', say);
     const sql = createSql(splitDatabase(config.mysql.url).serverUrl);
     await sql.execute('DROP DATABASE IF EXISTS `tagstream_demo`');
     await sql.end();
@@ -405,13 +405,24 @@ export async function promoteFirstModels(config: Config, kafka: KafkaClient, say
   }
 }
 
-async function dropPreviousDemos(admin: KafkaAdmin, config: Config, say: Say): Promise<void> {
+/**
+ * Deletes the topics of earlier runs named `<name>-<run>` (demo, bench): each run makes a namespace of its own, and
+ * left alone they pile up on the broker (every fetch session and metadata request lists them). Also their files under
+ * `<stack.dir>/<name>`. Topics of the namespace in `config` stay; a run of the same name going on at the same time
+ * loses its own, so run one at a time.
+ */
+export async function dropPreviousRuns(
+  admin: KafkaAdmin,
+  config: Config,
+  name: string,
+  say: Say,
+): Promise<void> {
   const mine = `${config.pipeline.groupId}.`;
-  const old = (await admin.listTopics()).filter((t) => t.startsWith('demo-') && !t.startsWith(mine));
+  const old = (await admin.listTopics()).filter((t) => t.startsWith(`${name}-`) && !t.startsWith(mine));
   if (old.length === 0) return;
   await admin.deleteTopics(old).catch(() => undefined);
-  say(`  deleted ${old.length} topics of earlier demo runs`);
-  rmSync(join(config.stack.dir, 'demo'), { recursive: true, force: true });
+  say(`  deleted ${old.length} topics of earlier ${name} runs`);
+  rmSync(join(config.stack.dir, name), { recursive: true, force: true });
 }
 
 export async function waitFor(cond: () => unknown, timeoutMs: number): Promise<void> {
