@@ -407,9 +407,9 @@ export async function promoteFirstModels(config: Config, kafka: KafkaClient, say
 
 /**
  * Deletes the topics of earlier runs named `<name>-<run>` (demo, bench): each run makes a namespace of its own, and
- * left alone they pile up on the broker (every fetch session and metadata request lists them). Also their files under
- * `<stack.dir>/<name>`. Topics of the namespace in `config` stay; a run of the same name going on at the same time
- * loses its own, so run one at a time.
+ * left alone they pile up on the broker, which keeps their logs, and every metadata request for all topics lists them
+ * (kafkajs sends one for each new producer). Also their files under `<stack.dir>/<name>`. Topics of the namespace in
+ * `config` stay; a run of the same name going on at the same time loses its own, so run one at a time.
  */
 export async function dropPreviousRuns(
   admin: KafkaAdmin,
