@@ -70,7 +70,10 @@ export class GroupCommit<R, O> {
     this.scheduled = true;
     const go = (): void => {
       this.scheduled = false;
-      this.flush();
+      // A timer may fire a little before its delay by performance.now() (it counts from the event loop's cached
+      // time): then wait the rest, so that a commit never starts sooner than intervalMs after the last.
+      if (performance.now() < this.lastStart + this.intervalMs) this.next();
+      else this.flush();
     };
     const wait = this.lastStart + this.intervalMs - performance.now();
     if (wait > 0) setTimeout(go, wait);
