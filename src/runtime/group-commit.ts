@@ -72,12 +72,17 @@ export class GroupCommit<R, O> {
       this.scheduled = false;
       // A timer may fire a little before its delay by performance.now() (it counts from the event loop's cached
       // time): then wait the rest, so that a commit never starts sooner than intervalMs after the last.
-      if (performance.now() < this.lastStart + this.intervalMs) this.next();
+      if (this.untilDue() > 0) this.next();
       else this.flush();
     };
-    const wait = this.lastStart + this.intervalMs - performance.now();
+    const wait = this.untilDue();
     if (wait > 0) setTimeout(go, wait);
     else setImmediate(go);
+  }
+
+  /** Milliseconds until the next commit may start (intervalMs after the last one started); 0 or less: now. */
+  private untilDue(): number {
+    return this.lastStart + this.intervalMs - performance.now();
   }
 
   private flush(): void {

@@ -2,8 +2,16 @@
 // that saw the last one submit is over, so that others a few promise steps behind join it); a chunk that
 // arrives while a commit is under way waits for the next one; a failed commit fails every chunk in it; a turn that
 // leaves (failed work) lets the others go.
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GroupCommit } from '../../src/runtime/group-commit.ts';
+
+/** The interval tests' clock: timers and performance.now() under the test's control. */
+const fakeClock = () => vi.useFakeTimers({ toFake: ['setTimeout', 'setImmediate', 'performance'] });
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
 
 function recorder(fail?: (n: number) => boolean, intervalMs?: number) {
   const commits: { records: string[]; offsets: number[] }[] = [];
@@ -96,54 +104,45 @@ describe('GroupCommit', () => {
   });
 
   it('with an interval, turns submitted within it after a commit share the next one, which starts no sooner', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'setImmediate', 'performance'] });
-    try {
-      const { g, commits, starts } = recorder(undefined, 60);
-      const a = g.enter().submit(['a'], [1]);
-      await vi.advanceTimersByTimeAsync(0);
-      await a;
-      const b = g.enter().submit(['b'], [2]);
-      await vi.advanceTimersByTimeAsync(20);
-      expect(commits).toHaveLength(1); // b waits for the interval
-      const c = g.enter().submit(['c'], [3]);
-      await vi.advanceTimersByTimeAsync(39);
-      expect(commits).toHaveLength(1);
-      await vi.advanceTimersByTimeAsync(1);
-      await Promise.all([b, c]);
-      expect(commits).toEqual([
-        { records: ['a'], offsets: [1] },
-        { records: ['b', 'c'], offsets: [2, 3] },
-      ]);
-      const [first, second] = starts as [number, number];
-      expect(second - first).toBe(60);
-    } finally {
-      vi.useRealTimers();
-    }
+    fakeClock();
+    const { g, commits, starts } = recorder(undefined, 60);
+    const a = g.enter().submit(['a'], [1]);
+    await vi.advanceTimersByTimeAsync(0);
+    await a;
+    const b = g.enter().submit(['b'], [2]);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(commits).toHaveLength(1); // b waits for the interval
+    const c = g.enter().submit(['c'], [3]);
+    await vi.advanceTimersByTimeAsync(39);
+    expect(commits).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await Promise.all([b, c]);
+    expect(commits).toEqual([
+      { records: ['a'], offsets: [1] },
+      { records: ['b', 'c'], offsets: [2, 3] },
+    ]);
+    const [first, second] = starts as [number, number];
+    expect(second - first).toBe(60);
   });
 
   it('with an interval, a timer that fires early waits the rest before committing', async () => {
     // Node counts a timer's delay from the event loop's cached time, which can lag performance.now(): the timer
     // then fires a little before the interval has passed by performance.now(). Modelled by a clock that reads 1 ms
     // behind the timers' own.
-    vi.useFakeTimers({ toFake: ['setTimeout', 'setImmediate', 'performance'] });
+    fakeClock();
     const fakeNow = performance.now.bind(performance);
     let behind = 0;
-    const now = vi.spyOn(performance, 'now').mockImplementation(() => fakeNow() - behind);
-    try {
-      const { g, commits, starts } = recorder(undefined, 60);
-      await Promise.all([g.enter().submit(['a'], [1]), vi.advanceTimersByTimeAsync(0)]);
-      const b = g.enter().submit(['b'], [2]);
-      behind = 1;
-      await vi.advanceTimersByTimeAsync(60);
-      expect(commits).toHaveLength(1); // the timer fired at 59 ms by performance.now()
-      await vi.advanceTimersByTimeAsync(1);
-      await b;
-      expect(commits).toHaveLength(2);
-      const [first, second] = starts as [number, number];
-      expect(second - first).toBeGreaterThanOrEqual(60);
-    } finally {
-      now.mockRestore();
-      vi.useRealTimers();
-    }
+    vi.spyOn(performance, 'now').mockImplementation(() => fakeNow() - behind);
+    const { g, commits, starts } = recorder(undefined, 60);
+    await Promise.all([g.enter().submit(['a'], [1]), vi.advanceTimersByTimeAsync(0)]);
+    const b = g.enter().submit(['b'], [2]);
+    behind = 1;
+    await vi.advanceTimersByTimeAsync(60);
+    expect(commits).toHaveLength(1); // the timer fired at 59 ms by performance.now()
+    await vi.advanceTimersByTimeAsync(1);
+    await b;
+    expect(commits).toHaveLength(2);
+    const [first, second] = starts as [number, number];
+    expect(second - first).toBeGreaterThanOrEqual(60);
   });
 });

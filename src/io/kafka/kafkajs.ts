@@ -230,7 +230,10 @@ function consumer(kafka: Kafka, options: ConsumerOptions): KafkaConsumer {
   };
 }
 
-/** What kafkajs's END_BATCH_PROCESS event says of a fetch (the fields FetchEnd reads). */
+/**
+ * What kafkajs's END_BATCH_PROCESS event says of a fetch (the fields FetchEnd reads). Not kafkajs's own
+ * ConsumerEndBatchProcessEvent payload type: that one says `firstOffset` is never null, and null is the case below.
+ */
 export interface KafkajsBatchEnd {
   readonly topic: string;
   readonly partition: number;
